@@ -1,0 +1,41 @@
+"""The ModelSource interface and its registry."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from qbench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+
+class ModelSource(Protocol):
+    def check(self, ref: str, base_dir: Path) -> str | None:
+        """Cheap validation before any cell runs; returns a problem description or None."""
+
+    def build(self, ref: str, base_dir: Path) -> "torch.nn.Module":
+        """A fresh fp32 module (random weights unless the suite gives `weights:`)."""
+
+    def fingerprint(self, ref: str, base_dir: Path) -> str:
+        """What identifies the model's code for the artifact cache (a content hash or a version)."""
+
+
+SOURCES: Registry[ModelSource] = Registry("model source")
+
+
+def split_source(source: str) -> tuple[str, str]:
+    kind, sep, ref = source.partition(":")
+    if not sep or not ref:
+        raise ValueError(f"a source is KIND:REF (e.g. torchvision:mobilenet_v2), got {source!r}")
+    return kind, ref
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,31 @@
+"""`torchvision:NAME`: a torchvision architecture with random weights (no download)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qbench.models.base import SOURCES
+
+
+class TorchvisionSource:
+    def check(self, ref: str, base_dir: Path) -> str | None:
+        import torchvision
+
+        names = torchvision.models.list_models()
+        if ref not in names:
+            close = [n for n in names if ref.split("_")[0] in n][:8]
+            return f"torchvision has no model {ref!r}" + (f" (did you mean: {', '.join(close)})" if close else "")
+        return None
+
+    def build(self, ref: str, base_dir: Path):
+        import torchvision
+
+        return torchvision.models.get_model(ref, weights=None)
+
+    def fingerprint(self, ref: str, base_dir: Path) -> str:
+        import torchvision
+
+        return f"torchvision-{torchvision.__version__}:{ref}"
+
+
+SOURCES.register("torchvision")(TorchvisionSource())

@@ -1,0 +1,109 @@
+"""Input data for calibration (and QAT), and the held-out inputs for numerics.
+
+Every source yields a list of input tuples matching the model's declared inputs. Held-out inputs
+never overlap the calibration ones: random data uses a separate seed; file data holds out its tail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from qbench.errors import CellError
+from qbench.suite.schema import InputSpec, NpzCalibration, NumericsSpec, PythonCalibration, RandomCalibration
+
+if TYPE_CHECKING:
+    import torch
+
+Batch = tuple  # a tuple of tensors, one per model input
+
+
+@dataclass
+class InputData:
+    calibration: list[Batch]  # empty when the suite gives none (dynamic/fp32 need none)
+    held_out: list[Batch]  # for numerics; never seen by calibration or QAT
+
+
+def random_inputs(specs: Sequence[InputSpec], count: int, seed: int) -> list[Batch]:
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return [tuple(random_tensor(s, gen) for s in specs) for _ in range(count)]
+
+
+def random_tensor(spec: InputSpec, gen) -> "torch.Tensor":
+    import torch
+
+    dtype = getattr(torch, spec.dtype)
+    if dtype.is_floating_point:
+        t = torch.randn(spec.shape, generator=gen)
+        if spec.range is not None:
+            lo, hi = spec.range
+            t = torch.rand(spec.shape, generator=gen) * (hi - lo) + lo
+        return t.to(dtype)
+    if dtype == torch.bool:
+        return torch.rand(spec.shape, generator=gen) > 0.5
+    lo, hi = spec.range if spec.range is not None else (0, 100)
+    return torch.randint(int(lo), int(hi), spec.shape, generator=gen, dtype=dtype)
+
+
+def example_inputs(specs: Sequence[InputSpec]) -> Batch:
+    """Deterministic example inputs used for tracing/export."""
+    return random_inputs(specs, 1, seed=0)[0]
+
+
+def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec, base_dir: Path) -> InputData:
+    if spec is None:
+        return InputData([], random_inputs(specs, numerics.samples, numerics.seed))
+    if isinstance(spec, RandomCalibration):
+        if spec.seed == numerics.seed:
+            raise CellError("calibration", "calibration seed equals numerics seed: held-out data would be seen")
+        return InputData(random_inputs(specs, spec.samples, spec.seed), random_inputs(specs, numerics.samples, numerics.seed))
+    if isinstance(spec, NpzCalibration):
+        batches = _from_npz(base_dir / spec.path if not Path(spec.path).is_absolute() else Path(spec.path), specs)
+    elif isinstance(spec, PythonCalibration):
+        batches = _from_python(spec.fn, specs, base_dir)
+    else:  # pragma: no cover - the schema's union is closed
+        raise CellError("calibration", f"unknown calibration kind {spec!r}")
+    _check_batches(batches, specs)
+    held = min(numerics.samples, max(1, len(batches) // 4))
+    if len(batches) - held < 1:
+        raise CellError("calibration", f"{len(batches)} samples: too few to keep some for calibration and some held out")
+    cal = batches[:-held]
+    if spec.samples:
+        cal = cal[: spec.samples]
+    return InputData(cal, batches[-held:])
+
+
+def _from_npz(path: Path, specs) -> list[Batch]:
+    import numpy as np
+    import torch
+
+    with np.load(path) as npz:
+        arrays = [npz[k] for k in npz.files]
+    if len(arrays) != len(specs):
+        raise CellError("calibration", f"{path} has {len(arrays)} arrays, the model has {len(specs)} inputs")
+    count = len(arrays[0])
+    return [tuple(torch.from_numpy(a[i : i + 1].copy()) for a in arrays) for i in range(count)]
+
+
+def _from_python(fn_ref: str, specs, base_dir: Path) -> list[Batch]:
+    import torch
+
+    from qbench.models.python_source import load_callable
+
+    out = []
+    for item in load_callable(fn_ref, base_dir)():
+        item = item if isinstance(item, (tuple, list)) else (item,)
+        out.append(tuple(torch.as_tensor(x) for x in item))
+    return out
+
+
+def _check_batches(batches: list[Batch], specs) -> None:
+    if not batches:
+        raise CellError("calibration", "the calibration source yielded no samples")
+    for i, batch in enumerate(batches[:1]):
+        for j, (t, s) in enumerate(zip(batch, specs)):
+            if list(t.shape) != list(s.shape):
+                raise CellError("calibration", f"sample {i} input {j} has shape {list(t.shape)}, the model declares {s.shape}")

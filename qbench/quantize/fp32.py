@@ -1,0 +1,29 @@
+"""`fp32`: no quantization; the XNNPACK fp32 baseline every other recipe is compared with."""
+
+from __future__ import annotations
+
+from qbench.quantize.base import RECIPES, NoOptions
+
+
+class Fp32:
+    Options = NoOptions
+    needs_calibration = False
+    lowers_to_pte = True
+
+    def apply(self, graph, options, data, reference):
+        return graph
+
+
+class Eager:
+    """`eager`: the fp32 model run by PyTorch itself (a reference point, host only)."""
+
+    Options = NoOptions
+    needs_calibration = False
+    lowers_to_pte = False
+
+    def apply(self, graph, options, data, reference):
+        return graph
+
+
+RECIPES.register("fp32")(Fp32())
+RECIPES.register("eager")(Eager())

@@ -1,0 +1,29 @@
+"""`ptq`: static post-training int8 (PT2E prepare -> calibrate -> convert with XNNPACKQuantizer)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from qbench.quantize.base import RECIPES
+from qbench.quantize.xnnpack import calibrate, make_quantizer
+
+
+class PtqOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_channel: bool = True
+
+
+class Ptq:
+    Options = PtqOptions
+    needs_calibration = True
+    lowers_to_pte = True
+
+    def apply(self, graph, options: PtqOptions, data, reference):
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        prepared = prepare_pt2e(graph, make_quantizer(per_channel=options.per_channel))
+        calibrate(prepared, data.calibration)
+        return convert_pt2e(prepared)
+
+
+RECIPES.register("ptq")(Ptq())

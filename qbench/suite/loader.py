@@ -1,0 +1,145 @@
+"""Load a suite file: YAML -> validated Suite, every error citing file:line and the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from qbench.errors import SuiteError
+from qbench.suite import yaml_nodes
+from qbench.suite.schema import Suite
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    suite: Suite
+    path: Path
+    root: Any  # the YAML node tree, for citing lines in later checks
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in a suite resolve from the suite's folder."""
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def where(self, loc: Iterable[Any]) -> str:
+        line, dotted = yaml_nodes.locate(self.root, loc)
+        return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
+
+
+class Problems:
+    """Collects every problem in a document so the user fixes them all in one go."""
+
+    def __init__(self, path: Path, root: Any):
+        self.path, self.root = path, root
+        self.lines: list[str] = []
+
+    def add(self, loc: Iterable[Any], message: str, *, key: str | None = None) -> None:
+        loc = list(loc)
+        line, dotted = yaml_nodes.locate(self.root, loc)
+        if key is not None:
+            line = yaml_nodes.key_line(self.root, loc, key) or line
+            dotted = f"{dotted}.{key}" if dotted else key
+        prefix = f"{self.path}:{line}" if line else f"{self.path}"
+        self.lines.append(f"{prefix}: {dotted or '(top level)'}: {message}")
+
+    def add_validation_error(self, exc: ValidationError, model: type[BaseModel], base_loc=()) -> None:
+        for err in exc.errors():
+            loc = list(base_loc) + list(err["loc"])
+            if err["type"] == "extra_forbidden":
+                parent, key = loc[:-1], str(loc[-1])
+                allowed = _allowed_keys(model, [p for p in err["loc"][:-1]])
+                hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+                self.add(parent, f"unknown key {key!r}{hint}", key=key)
+            elif err["type"] == "missing":
+                self.add(loc[:-1], f"missing required key {str(loc[-1])!r}")
+            elif err["type"] in ("union_tag_invalid", "literal_error"):
+                self.add(loc, _clean(err["msg"]))
+            else:
+                got = err.get("input")
+                shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) or got is None else ""
+                self.add(loc, _clean(err["msg"]) + shown)
+
+    def raise_if_any(self, title: str) -> None:
+        if self.lines:
+            raise SuiteError(f"{title}\n" + "\n".join(f"  {line}" for line in self.lines))
+
+
+def _clean(msg: str) -> str:
+    return msg.replace("Input should be", "should be").replace("Value error, ", "")
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    """Field names of the (sub)model at `loc`, for an 'unknown key' hint."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            continue
+        if isinstance(current, list):  # a tagged union: pick the member whose `kind` is the tag
+            current = next((m for m in current if _kind_of(m) == part), current)
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated/Optional/list; a union of several models becomes a list of them."""
+    import typing
+
+    for _ in range(6):
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is typing.Annotated or origin in (list, tuple):
+            annotation = args[0]
+        elif origin is typing.Union or type(annotation).__name__ == "UnionType":
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if len(models) == 1:
+                annotation = models[0]
+            else:
+                return models
+        else:
+            return annotation
+    return annotation
+
+
+def _kind_of(model: type[BaseModel]) -> Any:
+    import typing
+
+    field = model.model_fields.get("kind")
+    args = typing.get_args(field.annotation) if field else ()
+    return args[0] if args else None
+
+
+def load_yaml(path: Path) -> tuple[Any, Any]:
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such file")
+    try:
+        return yaml_nodes.parse(path)
+    except yaml_nodes.YamlSyntaxError as exc:
+        raise SuiteError(f"{exc.where}: malformed YAML: {str(exc).split(': ', 1)[-1]}") from None
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Parse and validate the schema. Semantic checks (files, sources, recipes) live in suite/check.py."""
+    path = Path(path)
+    data, root = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}:1: a suite is a mapping with keys {', '.join(Suite.model_fields)}")
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        problems = Problems(path, root)
+        problems.add_validation_error(exc, Suite)
+        problems.raise_if_any(f"{path}: invalid suite")
+        raise AssertionError("unreachable")
+    return LoadedSuite(suite=suite, path=path, root=root)

@@ -1,0 +1,124 @@
+"""The suite file's schema: strict pydantic models (unknown keys are errors).
+
+This module is cheap to import (no torch). Recipe option models come from the recipe registry, so a
+recipe added by a plugin is validated exactly like a built-in one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(Strict):
+    """One example input of a model: its shape and dtype (batch included)."""
+
+    shape: list[PositiveInt] = Field(min_length=1)
+    dtype: DType = "float32"
+    # Value range for generated data: integer inputs (token ids) need one; floats default to N(0, 1).
+    range: Optional[tuple[float, float]] = None
+
+
+class RandomCalibration(Strict):
+    kind: Literal["random"]
+    samples: PositiveInt = 32
+    seed: int = 0
+
+
+class NpzCalibration(Strict):
+    """An .npz whose arrays are the model inputs in order (arr_0, arr_1, ... or named), first axis = sample."""
+
+    kind: Literal["npz"]
+    path: str
+    samples: Optional[PositiveInt] = None  # default: all of them
+
+
+class PythonCalibration(Strict):
+    """`fn: path/to/file.py:function` (or package.module:function), called with no arguments,
+    returning an iterable of input tuples."""
+
+    kind: Literal["python"]
+    fn: str
+    samples: Optional[PositiveInt] = None
+
+
+CalibrationSpec = Annotated[
+    Union[RandomCalibration, NpzCalibration, PythonCalibration], Field(discriminator="kind")
+]
+
+
+class NumericsSpec(Strict):
+    """Held-out inputs on which each cell's outputs are compared with the fp32 eager model."""
+
+    samples: PositiveInt = 8
+    seed: int = 1234
+
+
+class ModelSpec(Strict):
+    name: str = Field(min_length=1)
+    source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, python:FILE.py:FN, pt2:FILE")
+    inputs: list[InputSpec] = Field(min_length=1)
+    weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
+    task: Literal["auto", "classifier", "other"] = "auto"
+    calibration: Optional[CalibrationSpec] = None  # overrides the suite's
+
+
+class CooldownSpec(Strict):
+    threshold_c: float = 60.0
+    max_wait_s: float = 120.0
+    poll_s: float = 2.0
+
+
+class BenchmarkSpec(Strict):
+    """Measurement settings; each phase runs at least N iterations *and* at least T seconds."""
+
+    warmup: int = Field(10, ge=0)
+    warmup_seconds: float = Field(0.5, ge=0)
+    iterations: PositiveInt = 50
+    min_seconds: float = Field(1.0, ge=0)
+    max_iterations: PositiveInt = 100_000  # bounds the measured phase on a very fast model
+    trials: PositiveInt = 3  # separate processes, interleaved across recipes
+    threads: PositiveInt = 1
+    affinity: Optional[list[int]] = None  # CPU ids; None = leave to the OS (recorded either way)
+    timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
+    runner: Literal["auto", "python", "native"] = "auto"
+    cooldown: CooldownSpec = CooldownSpec()
+    profile_ops: bool = False
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        if self.max_iterations < self.iterations:
+            raise ValueError("max_iterations must be >= iterations")
+        return self
+
+
+class RecipeSpec(Strict):
+    """A named recipe: `kind` picks the recipe, the other keys are that kind's options.
+
+    The options are validated against the recipe's own model in suite/check.py (strict too).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+
+    def options(self) -> dict:
+        return dict(self.model_extra or {})
+
+
+class Suite(Strict):
+    name: str = Field(min_length=1)
+    description: Optional[str] = None
+    models: list[ModelSpec] = Field(min_length=1)
+    recipes: list[RecipeSpec] = Field(min_length=1)
+    devices: list[str] = Field(default_factory=lambda: ["host"], min_length=1)
+    benchmark: BenchmarkSpec = BenchmarkSpec()
+    calibration: Optional[CalibrationSpec] = None
+    numerics: NumericsSpec = NumericsSpec()
