@@ -23,6 +23,7 @@ Batch = tuple  # a tuple of tensors, one per model input
 class InputData:
     calibration: list[Batch]  # empty when the suite gives none (dynamic/fp32 need none)
     held_out: list[Batch]  # for numerics; never seen by calibration or QAT
+    example: Batch | None = None  # the deterministic tracing/measurement inputs
 
 
 def random_inputs(specs: Sequence[InputSpec], count: int, seed: int) -> list[Batch]:

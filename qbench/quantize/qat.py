@@ -21,6 +21,9 @@ class QatOptions(BaseModel):
     lr: float = Field(1e-4, gt=0)
     optimizer: Literal["sgd", "adam"] = "adam"
     seed: int = 0
+    # Batch-norm running statistics are frozen after this many steps (0: frozen from the start).
+    # With the small batches of a calibration set, updating them drifts away from the fp32 model.
+    freeze_bn_after: int = Field(0, ge=0)
 
 
 class Qat:
@@ -39,15 +42,21 @@ class Qat:
             targets = [_first(reference(*batch)) for batch in data.calibration]
         params = [p for p in prepared.parameters() if p.requires_grad]
         opt = (torch.optim.Adam if options.optimizer == "adam" else torch.optim.SGD)(params, lr=options.lr)
-        move_exported_model_to_train(prepared)
+        # prepare_qat_pt2e leaves batch norm in training mode; we start in eval (frozen statistics)
+        # unless asked to let them adapt for the first `freeze_bn_after` steps.
+        move_exported_model_to_eval(prepared)
         losses = []
         for step in range(options.steps):
+            if step == 0 and options.freeze_bn_after > 0:
+                move_exported_model_to_train(prepared)
+            if step == options.freeze_bn_after and step > 0:
+                move_exported_model_to_eval(prepared)
             i = step % len(data.calibration)
             loss = torch.nn.functional.mse_loss(_first(prepared(*data.calibration[i])), targets[i])
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         move_exported_model_to_eval(prepared)
         prepared.qbench_training_losses = losses
         return convert_pt2e(prepared)

@@ -1,0 +1,143 @@
+"""qbench's command line. The only place where errors become text and exit codes.
+
+Heavy modules (torch, executorch, pandas) are imported inside commands, so `qbench --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qbench.errors import ExitCode, QbenchError
+
+EPILOG = """\
+examples:
+  qbench run suites/smoke.yaml --device host          quantize, export, measure, report
+  qbench run suites/mobile.yaml --json > run.json     one JSON document for CI
+  qbench run suites/mobile.yaml --resume RUN_ID       finish an interrupted run
+  qbench results --format csv > results.csv           every cell of every run, pandas-friendly
+  qbench results --runs                               list the runs in the store
+
+exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error · 130 interrupted
+"""
+
+RUN_HELP = """\
+Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
+hash), then measured on each device in fresh runner processes. Trials are interleaved across
+recipes. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qbench", description="Benchmark quantized PyTorch models on real devices (ExecuTorch + XNNPACK).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite (quantize, export, measure, store, report)",
+                         description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("suite", type=Path, help="the suite YAML (see suites/smoke.yaml)")
+    run.add_argument("--device", action="append", metavar="NAME",
+                     help="run on this device profile instead of the suite's `devices` (repeatable)")
+    run.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    run.add_argument("--cache-dir", type=Path, default=None, help="artifact cache (default: $QBENCH_CACHE or ~/.cache/qbench)")
+    run.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports/<run_id>/ go")
+    run.add_argument("--resume", metavar="RUN_ID", help="complete an interrupted run without duplicating rows")
+    run.add_argument("--json", action="store_true", help="print one JSON document (run_id, cells) on stdout")
+    run.add_argument("--check", action="store_true", help="only validate the suite and its devices, then exit")
+
+    res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
+                         description="Export one row per cell (or per raw sample with --samples).")
+    res.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    res.add_argument("--run", action="append", metavar="RUN_ID", help="only these runs (repeatable; default: all)")
+    res.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
+    res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
+    res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
+    return parser
+
+
+def _version() -> str:
+    from qbench import __version__
+
+    return f"qbench {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return int(COMMANDS[args.command](args))
+    except QbenchError as exc:
+        _err(str(exc))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"qbench: {text}\n")
+
+
+def _db(path: Path | None) -> Path:
+    from qbench.results.frame import default_db
+
+    return path or default_db()
+
+
+def cmd_run(args) -> int:
+    from qbench.cli_run import run_command
+
+    return run_command(args)
+
+
+def cmd_results(args) -> int:
+    from qbench.errors import UsageError
+    from qbench.results.store import ResultsStore
+
+    db = _db(args.db)
+    if not db.is_file():
+        raise UsageError(f"no results store at {db} (run a suite first, or pass --db)")
+    if args.runs:
+        store = ResultsStore(db)
+        for r in store.runs():
+            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}")
+        return ExitCode.OK
+    import qbench.results as results
+
+    if args.run:
+        store = ResultsStore(db)
+        unknown = [r for r in args.run if store.run(r) is None]
+        if unknown:
+            raise UsageError(f"unknown run id(s): {', '.join(unknown)}; `qbench results --runs` lists them")
+    if args.samples:
+        df = results.load_samples(db, args.run)
+    else:  # CSV keeps JSON columns as JSON text; JSON/parquet get them parsed
+        df = results.load(db, args.run, parse_json=args.format == "json")
+    if args.format == "parquet":
+        if not args.output:
+            raise UsageError("parquet is binary: give -o FILE")
+        df.to_parquet(args.output)
+        return ExitCode.OK
+    if args.format == "csv":
+        text = df.to_csv(index=False)
+    else:
+        text = df.to_json(orient="records", indent=1, default_handler=str)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return ExitCode.OK
+
+
+COMMANDS = {"run": cmd_run, "results": cmd_results}

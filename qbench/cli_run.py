@@ -1,0 +1,114 @@
+"""`qbench run`: validate, run the grid with a progress bar, print a summary, write the page."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from qbench.errors import ExitCode
+
+
+class RichProgress:
+    """Progress on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def start(self, total: int) -> None:
+        self.task = self.bar.add_task("starting", total=total)
+
+    def stage(self, text: str) -> None:
+        self.bar.update(self.task, description=text[:70])
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def log(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+
+def run_command(args) -> int:
+    from rich.console import Console
+
+    from qbench.export.cache import ArtifactCache
+    from qbench.pipeline.orchestrator import begin_run, execute
+    from qbench.report.summary_page import write_summary_page
+    from qbench.results.frame import default_db
+    from qbench.results.store import ResultsStore
+    from qbench.results.views import run_document
+    from qbench.suite.check import check_suite
+    from qbench.suite.loader import load_suite
+
+    console = Console(stderr=True)
+    with console.status("checking the suite…"):
+        checked = check_suite(load_suite(args.suite), devices=args.device)
+    if args.check:
+        console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
+                      f"{len(checked.device_names)} devices")
+        return ExitCode.OK
+    store = ResultsStore(args.db or default_db())
+    run_id = begin_run(checked, store, resume=args.resume)
+    console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
+    try:
+        with RichProgress(console) as progress:
+            outcome = execute(checked, store, run_id, ArtifactCache(args.cache_dir), progress)
+    except KeyboardInterrupt:
+        done = sum(1 for c in store.cells(run_id) if c["status"] != "pending")
+        console.print(f"interrupted: {done} cells finished and kept. Resume with:\n"
+                      f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else ""))
+        return ExitCode.INTERRUPTED
+    doc = run_document(store, run_id)
+    page = write_summary_page(doc, args.reports_dir / run_id)
+    doc["report"] = str(page)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
+    else:
+        print_summary(console, doc)
+    console.print(f"report: {page}", highlight=False)
+    return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
+
+
+def _jsonable(value):
+    return str(value)
+
+
+def print_summary(console, doc: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
+    for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),
+                      ("p90 ms", "right"), ("CV", "right"), ("vs fp32", "right"), (".pte KiB", "right"),
+                      ("SQNR dB", "right"), ("top-1", "right"), ("delegated", "right"), ("status", "left")]:
+        table.add_column(col, justify=just)
+
+    def f(v, d):
+        return "" if v is None else f"{v:.{d}f}"
+
+    for c in doc["cells"]:
+        lat = c["latency_ms"] or {}
+        status = c["status"] if c["status"] != "failed" else f"[red]failed[/]: {_escape(c.get('error', ''))[:60]}"
+        table.add_row(
+            _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
+            f(lat.get("p90"), 3), f(lat.get("cv"), 3), (f(c["speedup_vs_fp32"], 2) + "×") if c["speedup_vs_fp32"] else "",
+            f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
+            f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
+        )
+    console.print(table)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))

@@ -1,0 +1,2 @@
+"""ExecuTorch lowering with XNNPACK (lower.py), its delegation summary (delegation.py), and the
+content-addressed artifact cache (cache.py)."""

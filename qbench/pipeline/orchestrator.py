@@ -1,0 +1,272 @@
+"""A run: every cell of the suite down the pipe, results stored as they are measured.
+
+- prepare each (model, recipe) once (cached), then measure its cells on every device;
+- trials interleaved across cells per device; devices in parallel, one worker each;
+- a failing cell is recorded (stage + cause) and the run goes on;
+- every trial is committed when it ends, so Ctrl-C or a crash keeps all finished work and
+  `--resume RUN_ID` measures only what is missing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from qbench.errors import CellError, QbenchError, UsageError
+from qbench.export.cache import Artifact, ArtifactCache
+from qbench.pipeline import grid
+from qbench.pipeline.measure import run_trial
+from qbench.pipeline.prepare import prepare_variant
+from qbench.results.store import ResultsStore
+from qbench.runners.base import TrialSettings
+from qbench.suite.check import CheckedSuite
+
+
+class Progress:
+    """What the orchestrator tells the outside world; the CLI draws it, tests ignore it."""
+
+    def start(self, total: int) -> None: ...
+    def stage(self, text: str) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def log(self, text: str) -> None: ...
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    ok: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None) -> str:
+    from qbench.env import git_sha, host_summary, versions
+
+    yaml_text = checked.loaded.path.read_text()
+    if resume:
+        row = store.run(resume)
+        if row is None:
+            raise UsageError(f"no run {resume!r} in {store.path}; `qbench results --runs` lists them")
+        if row["suite_yaml"] != yaml_text:
+            raise UsageError(f"{checked.loaded.path} changed since run {resume} started; start a new run instead of resuming")
+        store.reopen_run(resume)
+        return resume
+    run_id = new_run_id()
+    store.create_run(
+        run_id=run_id, suite=checked.suite.name, suite_path=str(checked.loaded.path), suite_yaml=yaml_text,
+        status="running", started_at=now(), git_sha=git_sha(checked.loaded.base_dir), host=host_summary(),
+        settings=checked.suite.benchmark.model_dump(), devices=checked.device_names, **versions(),
+    )
+    return run_id
+
+
+def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
+            progress: Progress | None = None) -> RunOutcome:
+    progress = progress or Progress()
+    suite, bench = checked.suite, checked.suite.benchmark
+    outcome = RunOutcome(run_id)
+    ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind, c.device)
+           for c in grid.cells(checked)}
+    pending = [c for c, cid in ids.items() if store.cell(cid)["status"] == "pending"]
+    pending_variants = list(dict.fromkeys(c.variant for c in pending))
+    todo_trials = sum(bench.trials - len(store.done_trials(ids[c])) for c in pending)
+    progress.start(len(pending_variants) + todo_trials)
+    interrupted = False
+    try:
+        artifacts = _prepare_all(checked, pending_variants, pending, ids, store, cache, progress)
+        by_device: dict[str, list[grid.Cell]] = {}
+        for c in pending:
+            if c.variant in artifacts:
+                by_device.setdefault(c.device, []).append(c)
+        stop = threading.Event()
+        jobs = [(d, cs) for d, cs in by_device.items()]
+        if len(jobs) <= 1:
+            for device_name, device_cells in jobs:
+                _measure_device(checked, device_name, device_cells, ids, artifacts, store, progress, stop)
+        else:
+            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="device") as pool:
+                futures = [pool.submit(_measure_device, checked, d, cs, ids, artifacts, store, progress, stop)
+                           for d, cs in jobs]
+                try:
+                    for f in futures:
+                        f.result()
+                except KeyboardInterrupt:
+                    stop.set()  # workers finish (or time out) their current trial, then stop
+                    progress.log("interrupted: finishing the trials in flight…")
+                    raise
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        status = "interrupted" if interrupted else "complete"
+        store.finish_run(run_id, status, now())
+        for cid in ids.values():
+            s = store.cell(cid)["status"]
+            outcome.ok += s == "ok"
+            outcome.failed += s == "failed"
+        outcome.interrupted = interrupted
+    return outcome
+
+
+def _fail(store: ResultsStore, cell_id: int, exc: Exception) -> None:
+    stage = exc.stage if isinstance(exc, CellError) else "internal"
+    message = str(exc).split(": ", 1)[1] if isinstance(exc, CellError) and ": " in str(exc) else str(exc)
+    store.update_cell(cell_id, status="failed", stage=stage, error=message or type(exc).__name__)
+
+
+def _prepare_all(checked, variants, pending, ids, store, cache, progress) -> dict[grid.Variant, Artifact]:
+    suite = checked.suite
+    artifacts: dict[grid.Variant, Artifact] = {}
+    for v in variants:
+        progress.stage(f"prepare {v.label}")
+        cells = [c for c in pending if c.variant == v]
+        try:
+            art = prepare_variant(
+                v, calibration=v.model.calibration or suite.calibration, numerics=suite.numerics,
+                base_dir=checked.loaded.base_dir, cache=cache, profile_ops=suite.benchmark.profile_ops,
+                on_stage=lambda s, label=v.label: progress.stage(f"{s} {label}"),
+            )
+        except CellError as exc:
+            for c in cells:
+                _fail(store, ids[c], exc)
+            progress.log(f"[failed] {v.label}: {exc}")
+            progress.advance(1 + suite.benchmark.trials * len(cells))
+            continue
+        artifacts[v] = art
+        num = art.numerics or {}
+        for c in cells:
+            store.update_cell(
+                ids[c], artifact_key=art.key, cached=int(art.cached), pte_bytes=art.program_bytes,
+                arena_bytes=art.arena_bytes, delegated_ops=art.delegation.get("delegated_ops"),
+                total_ops=art.delegation.get("total_ops"), delegation=art.delegation or None,
+                sqnr_db=_finite(num.get("sqnr_db")), max_abs_error=num.get("max_abs_error"),
+                cosine_similarity=num.get("cosine_similarity"), top1_agreement=num.get("top1_agreement"),
+                quantize_s=art.timings.get("quantize_s"), export_s=art.timings.get("export_s"),
+                extra={k: v for k, v in art.timings.items() if k.startswith("qat_")} or None,
+            )
+        progress.advance()
+    return artifacts
+
+
+def _finite(x):
+    """SQLite has no infinity: an exact match (noise 0) is stored as 999 dB, documented in the schema."""
+    import math
+
+    if x is None:
+        return None
+    return 999.0 if math.isinf(x) and x > 0 else x
+
+
+def _measure_device(checked, device_name, cells, ids, artifacts, store, progress, stop) -> None:
+    from qbench.devices.profiles import load_profile, open_device
+    from qbench.runners.python import EagerRunner
+    from qbench.runners.choice import select_runner
+
+    bench = checked.suite.benchmark
+    try:
+        profile = load_profile(device_name, checked.loaded.base_dir)
+        device = open_device(profile, checked.loaded.base_dir)
+        info = device.info()
+        runner, why = select_runner(device, profile, bench.runner)
+        runner.setup(device)
+    except (QbenchError, OSError) as exc:
+        err = exc if isinstance(exc, CellError) else CellError("device", f"{device_name}: {exc}")
+        for c in cells:
+            _fail(store, ids[c], err)
+        progress.advance(sum(bench.trials - len(store.done_trials(ids[c])) for c in cells))
+        return
+    eager = None
+    from dataclasses import asdict
+
+    device_info = asdict(info)
+    settings = TrialSettings(
+        warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
+        min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
+        threads=profile.threads or bench.threads, affinity=profile.affinity or bench.affinity,
+        timeout=bench.timeout_seconds,
+    )
+    cooldown = profile.cooldown or bench.cooldown
+    remote: dict[grid.Variant, tuple[str, str | None]] = {}
+    failed: set[grid.Cell] = set()
+    try:
+        for trial, cell in grid.interleaved(cells, bench.trials):
+            if stop.is_set():
+                return
+            cid = ids[cell]
+            if cell in failed or trial in store.done_trials(cid):
+                continue
+            art = artifacts[cell.variant]
+            progress.stage(f"trial {trial + 1}/{bench.trials} {cell.label}")
+            try:
+                this_runner = runner
+                if art.kind == "pt2":
+                    eager = eager or EagerRunner()
+                    if eager._script is None:
+                        eager.setup(device)
+                    this_runner = eager
+                if cell.variant not in remote:
+                    program = device.push(art.path, f"{art.key}.{art.kind}")
+                    inputs = device.push(art.dir / "inputs.bin", f"{art.key}.inputs.bin") if (art.dir / "inputs.bin").is_file() else None
+                    remote[cell.variant] = (program, inputs)
+                program, inputs = remote[cell.variant]
+                out = run_trial(device, this_runner, program, settings, cooldown, profile.thermal_zones,
+                                inputs=inputs if art.kind == "pte" else None)
+            except CellError as exc:
+                failed.add(cell)
+                _fail(store, cid, exc)
+                progress.log(f"[failed] {cell.label}: {exc}")
+                progress.advance(bench.trials - trial)
+                continue
+            rep = out.report
+            store.add_trial(
+                cid, trial, rep["samples_ns"], runner=rep.get("runner"), threads=rep.get("threads"),
+                affinity=rep.get("affinity"), load_ms=rep.get("load_ms"), method_init_ms=rep.get("method_init_ms"),
+                first_inference_ms=rep.get("first_inference_ms"), peak_rss_bytes=rep.get("peak_rss_bytes"),
+                warmup_iterations=rep.get("warmup_iterations"), iterations=len(rep["samples_ns"]),
+                wall_s=out.wall_s, thermal_before=out.thermal_before, thermal_after=out.thermal_after,
+                cooldown_wait_s=out.cooldown_wait_s, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            )
+            progress.advance()
+            if len(store.done_trials(cid)) >= bench.trials:
+                finalize_cell(store, cid, device_info, runner_note=why if this_runner is runner else "eager")
+    finally:
+        device.close()
+
+
+def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:
+    """Summary figures from the raw samples of every trial; per-trial fixed costs as medians."""
+    import statistics
+
+    from qbench.collectors.latency import latency_stats_ms
+
+    by_trial = store.samples(cell_id)
+    pooled = [ns for t in sorted(by_trial) for ns in by_trial[t]]
+    stats = latency_stats_ms(pooled)
+    trials = store.trials(cell_id)
+
+    def med(col):
+        vals = [r[col] for r in trials if r[col] is not None]
+        return statistics.median(vals) if vals else None
+
+    store.update_cell(
+        cell_id, status="ok", stage=None, error=None, runner=trials[0]["runner"], threads=trials[0]["threads"],
+        latency_min_ms=stats["min"], latency_median_ms=stats["median"], latency_mean_ms=stats["mean"],
+        latency_std_ms=stats["std"], latency_p90_ms=stats["p90"], latency_p99_ms=stats["p99"],
+        latency_cv=stats["cv"], samples_count=stats["count"], trials=len(trials),
+        load_ms=med("load_ms"), method_init_ms=med("method_init_ms"), first_inference_ms=med("first_inference_ms"),
+        peak_rss_bytes=max((r["peak_rss_bytes"] or 0) for r in trials) or None,
+        device_info={**device_info, "runner_choice": runner_note},
+    )

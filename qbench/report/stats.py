@@ -1,0 +1,409 @@
+"""Per-cell statistics and the comparison of a new run against a baseline (numpy only).
+
+Latency samples are raw per-iteration nanoseconds from several *trials* (separate runner processes).
+Two facts shape the comparison:
+
+- samples inside one trial are autocorrelated (frequency/thermal drift, cache and allocator state);
+- trials differ from each other by more than the within-trial noise (process placement, DVFS state).
+
+So 300 samples from 3 processes hold far less than 300 independent draws' worth of information about
+the latency a fresh process will see. Treating them as independent gives a confidence interval that
+is much too narrow, and an unlucky process placement becomes a "regression". `ratio_of_medians`
+therefore resamples whole trials first when trial labels are given (the hierarchical bootstrap).
+
+Conventions: a latency ratio is new / base, so > 1 means the new run is slower. Medians, not means:
+latency distributions are right-skewed with rare large outliers (preemption, page faults) that
+should not move a nightly verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "FASTER",
+    "NO_CHANGE",
+    "SLOWER",
+    "Comparison",
+    "RatioEstimate",
+    "accuracy_drop",
+    "compare",
+    "flag_growth",
+    "is_significant",
+    "mann_whitney",
+    "ratio_of_medians",
+    "relative_change",
+    "summary_stats",
+    "verdict",
+]
+
+Verdict = Literal["slower", "faster", "no significant change"]
+SLOWER: Verdict = "slower"
+FASTER: Verdict = "faster"
+NO_CHANGE: Verdict = "no significant change"
+
+_NS_PER_MS = 1e6
+# Bootstrap replicates are drawn in blocks of at most this many values (~32 MB of float64), so a
+# very fast model with 100k samples per trial does not need a 2000 x 300k matrix at once.
+_BLOCK_ELEMENTS = 1 << 22
+
+
+# --------------------------------------------------------------------------- per-cell statistics
+
+
+def summary_stats(samples_ns: ArrayLike) -> dict[str, float | int]:
+    """The canonical per-cell latency statistics, in milliseconds (input: nanoseconds).
+
+    Keys: min, median, mean, std, p90, p99, cv, count. Percentiles use numpy's default (linear
+    interpolation between order statistics). `std` uses ddof=1: the samples are a sample of the
+    runner's latency distribution, not the whole of it (it only matters for short runs). `cv` is
+    std / mean (unitless). With one sample, std and cv are NaN (undefined), not 0.
+
+    Note: std describes the spread of single iterations; because samples are autocorrelated,
+    std / sqrt(count) is NOT the uncertainty of the mean. Use `ratio_of_medians` to compare runs.
+    """
+    x = _as_samples("samples_ns", samples_ns) / _NS_PER_MS
+    mean = float(np.mean(x))
+    std = float(np.std(x, ddof=1)) if x.size > 1 else math.nan
+    p90, p99 = np.percentile(x, [90, 99])
+    return {
+        "min": float(np.min(x)),
+        "median": float(np.median(x)),
+        "mean": mean,
+        "std": std,
+        "p90": float(p90),
+        "p99": float(p99),
+        "cv": std / mean if mean != 0 else math.nan,
+        "count": int(x.size),
+    }
+
+
+# --------------------------------------------------------------------------- ratio of medians
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """median(new) / median(base) with a bootstrap confidence interval [low, high]."""
+
+    ratio: float
+    low: float
+    high: float
+    n_base: int
+    n_new: int
+    method: str  # "flat", "hierarchical", or "hierarchical(base)" / "hierarchical(new)" if one-sided
+    confidence: float = 0.95
+
+
+def ratio_of_medians(
+    base: ArrayLike,
+    new: ArrayLike,
+    *,
+    trials_base: ArrayLike | None = None,
+    trials_new: ArrayLike | None = None,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> RatioEstimate:
+    """new_median / base_median with a percentile-bootstrap CI; deterministic for a given seed.
+
+    `trials_base` / `trials_new` label each sample with its trial (any hashable values, one per
+    sample). With labels, that side is resampled hierarchically: draw as many trials as there are,
+    with replacement, then draw each chosen trial's samples with replacement from within it.
+
+    Why two levels: the trial (process) is the independent unit. Resampling trials carries the
+    trial-to-trial variation (placement, frequency) into the CI, which a flat resample of pooled
+    samples cannot see; it also carries each trial's autocorrelated wander, since a trial's own
+    median moves with it. Resampling inside each trial adds the within-trial noise. This two-stage
+    scheme counts within-trial noise slightly twice, a small conservative bias we accept: with the
+    usual 3 trials the trial-level resample has too few distinct outcomes (10 multisets) and
+    shrinks the between-trial variance by (k-1)/k, so erring wide is the right side for a gate.
+    A side with a single trial cannot show trial-to-trial variation and falls back to flat.
+
+    The point estimate is the ratio of the pooled medians (the same medians `summary_stats`
+    reports); the base and new runs are resampled independently.
+    """
+    x_base = _as_samples("base", base)
+    x_new = _as_samples("new", new)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    base_median = float(np.median(x_base))
+    if base_median <= 0:
+        raise ValueError(f"base median must be > 0 to form a ratio, got {base_median}")
+
+    rng = np.random.default_rng(seed)
+    med_base, hier_base = _bootstrap_medians(x_base, trials_base, "trials_base", n_boot, rng)
+    med_new, hier_new = _bootstrap_medians(x_new, trials_new, "trials_new", n_boot, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero resampled median gives inf
+        ratios = med_new / med_base
+    alpha = 1.0 - confidence
+    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+
+    method = {
+        (False, False): "flat",
+        (True, True): "hierarchical",
+        (True, False): "hierarchical(base)",
+        (False, True): "hierarchical(new)",
+    }[(hier_base, hier_new)]
+    return RatioEstimate(
+        ratio=float(np.median(x_new)) / base_median,
+        low=float(low),
+        high=float(high),
+        n_base=int(x_base.size),
+        n_new=int(x_new.size),
+        method=method,
+        confidence=confidence,
+    )
+
+
+def _bootstrap_medians(
+    x: np.ndarray, labels: ArrayLike | None, name: str, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, bool]:
+    """n_boot bootstrap medians of x; True if the resampling was hierarchical."""
+    if labels is None:
+        return _flat_medians(x, n_boot, rng), False
+    lab = np.asarray(labels).ravel()
+    if lab.size != x.size:
+        raise ValueError(f"{name}: {lab.size} labels for {x.size} samples")
+    _, trial = np.unique(lab, return_inverse=True)
+    counts = np.bincount(trial)
+    if counts.size == 1:
+        return _flat_medians(x, n_boot, rng), False
+    return _hierarchical_medians(x[np.argsort(trial, kind="stable")], counts, n_boot, rng), True
+
+
+def _flat_medians(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty(n_boot)
+    block = max(1, _BLOCK_ELEMENTS // x.size)
+    for start in range(0, n_boot, block):
+        b = min(block, n_boot - start)
+        out[start : start + b] = np.median(x[rng.integers(0, x.size, size=(b, x.size))], axis=1)
+    return out
+
+
+def _hierarchical_medians(
+    x_by_trial: np.ndarray, counts: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Two-level bootstrap medians; x_by_trial holds the samples grouped trial by trial.
+
+    Each replicate is a (k trials x max trial length) block; when trials have different lengths
+    the unused tail of a slot is +inf padding and each row's median is taken at its own length.
+    """
+    k, width = counts.size, int(counts.max())
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    ragged = bool(np.any(counts != width))
+    pad = np.arange(width) if ragged else None
+    out = np.empty(n_boot)
+    block = max(1, _BLOCK_ELEMENTS // (k * width))
+    for start in range(0, n_boot, block):
+        b = min(block, n_boot - start)
+        pick = rng.integers(0, k, size=(b, k))  # level 1: which trials
+        n_pick = counts[pick][..., None]  # (b, k, 1)
+        # level 2: samples inside each picked trial (floor(u * n) is uniform on 0..n-1 and, unlike
+        # integers() with an array bound, costs no more than a scalar bound)
+        within = (rng.random((b, k, width)) * n_pick).astype(np.intp)
+        vals = x_by_trial[offsets[pick][..., None] + within]
+        if ragged:
+            vals[pad >= n_pick] = np.inf  # sorts past every real sample
+        out[start : start + b] = _row_medians(vals.reshape(b, k * width), n_pick.sum(axis=(1, 2)))
+    return out
+
+
+def _row_medians(vals: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Median of vals[i, :lengths[i]] for each row, given the rest of each row sorts after it."""
+    lo, hi = (lengths - 1) // 2, lengths // 2
+    part = np.partition(vals, np.unique(np.concatenate([lo, hi])), axis=1)
+    rows = np.arange(vals.shape[0])
+    return 0.5 * (part[rows, lo] + part[rows, hi])
+
+
+# --------------------------------------------------------------------------- rank test
+
+
+def mann_whitney(base: ArrayLike, new: ArrayLike) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test: (U, p_value).
+
+    U is the statistic of `base` (rank sum of base minus n_base(n_base+1)/2), as in
+    `scipy.stats.mannwhitneyu(base, new, method="asymptotic")`; the p-value is the normal
+    approximation with tie correction and continuity correction.
+
+    It treats every sample as independent, so with autocorrelated samples and trial effects its
+    p-value is far too small: at a few hundred samples it calls almost any real difference, even a
+    0.5% one or one made by process placement. Report it as a rank-based cross-check; the nightly
+    verdict uses the (hierarchical) bootstrap CI.
+    """
+    x = _as_samples("base", base)
+    y = _as_samples("new", new)
+    n1, n2 = x.size, y.size
+    n = n1 + n2
+    ranks, tie_sizes = _average_ranks(np.concatenate([x, y]))
+    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
+    tie_term = float(np.sum(tie_sizes**3 - tie_sizes)) / (n * (n - 1))
+    sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term))
+    if sigma == 0:  # every value tied: no evidence either way
+        return u, 1.0
+    z = (abs(u - n1 * n2 / 2) - 0.5) / sigma
+    return u, min(1.0, math.erfc(z / math.sqrt(2)))  # erfc(z/sqrt2) = 2 * normal upper tail
+
+
+def _average_ranks(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ranks with ties given their average rank, and the size of every tie group."""
+    order = np.argsort(z, kind="mergesort")
+    zs = z[order]
+    first = np.flatnonzero(np.r_[True, zs[1:] != zs[:-1]])  # start of each group of equal values
+    sizes = np.diff(np.r_[first, zs.size])
+    group_rank = first + (sizes + 1) / 2
+    ranks = np.empty(z.size)
+    ranks[order] = np.repeat(group_rank, sizes)
+    return ranks, sizes.astype(np.float64)
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def verdict(estimate: RatioEstimate, threshold: float = 0.05) -> Verdict:
+    """The nightly gate's call on a latency ratio.
+
+    - "slower" only if the whole CI lies above 1 + threshold (low > 1 + threshold): the slowdown is
+      both statistically significant and at least `threshold`. This is a one-sided test of
+      "ratio <= 1 + threshold" at level (1 - confidence) / 2, so noise, or a real but immaterial
+      slowdown, fails the gate at most 2.5% of the time with a calibrated 95% CI.
+    - "faster" if high < 1 - threshold (symmetric in ratio units).
+    - otherwise "no significant change". That label also covers "significant but below threshold"
+      (e.g. [1.01, 1.03]) and "inconclusive" (a CI so wide it also reaches past 1 + threshold);
+      see `is_significant` and the CI itself to tell them apart.
+
+    The price of this rule: a true slowdown r is caught reliably only when the CI half-width is
+    well under r - threshold. A 10% regression with a 5% threshold needs a CI narrower than about
+    +-5%, which on a noisy cell means more trials, not more iterations per trial. Boundaries are
+    strict: low == 1 + threshold is not "slower".
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if estimate.low > 1 + threshold:
+        return SLOWER
+    if estimate.high < 1 - threshold:
+        return FASTER
+    return NO_CHANGE
+
+
+def is_significant(estimate: RatioEstimate) -> bool:
+    """True if the CI excludes 1 (a difference at the CI's level, whatever its size)."""
+    return estimate.low > 1 or estimate.high < 1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One latency comparison, as a report or the nightly gate consumes it."""
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    p_value: float  # Mann-Whitney on pooled samples: informational, see `mann_whitney`
+    verdict: Verdict
+    significant: bool  # CI excludes 1 (may be True with verdict "no significant change")
+    threshold: float
+    n_base: int
+    n_new: int
+    method: str
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict == SLOWER
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(
+    base: ArrayLike,
+    new: ArrayLike,
+    *,
+    trials_base: ArrayLike | None = None,
+    trials_new: ArrayLike | None = None,
+    threshold: float = 0.05,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> Comparison:
+    """ratio_of_medians + mann_whitney + verdict for one cell's latency samples (nanoseconds)."""
+    est = ratio_of_medians(
+        base,
+        new,
+        trials_base=trials_base,
+        trials_new=trials_new,
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+    )
+    _, p = mann_whitney(base, new)
+    return Comparison(
+        ratio=est.ratio,
+        low=est.low,
+        high=est.high,
+        confidence=est.confidence,
+        p_value=p,
+        verdict=verdict(est, threshold),
+        significant=is_significant(est),
+        threshold=threshold,
+        n_base=est.n_base,
+        n_new=est.n_new,
+        method=est.method,
+    )
+
+
+# --------------------------------------------------------------------------- single-number metrics
+# Size, memory and accuracy numbers are deterministic per build (no per-iteration noise to sample),
+# so they are compared directly against a threshold, without a CI.
+
+
+def relative_change(base_value: float, new_value: float) -> float:
+    """(new - base) / base: +0.10 means 10% larger. A zero base gives 0.0 if new is 0, else +-inf."""
+    base_value, new_value = _as_number("base_value", base_value), _as_number("new_value", new_value)
+    if base_value == 0:
+        return 0.0 if new_value == 0 else math.copysign(math.inf, new_value)
+    return (new_value - base_value) / abs(base_value)
+
+
+def flag_growth(base: float, new: float, threshold: float) -> bool:
+    """True if a size/memory metric grew by more than `threshold` (relative, e.g. 0.05 = 5%)."""
+    return relative_change(base, new) > threshold
+
+
+def accuracy_drop(base: float, new: float, abs_threshold: float) -> tuple[float, bool]:
+    """(drop, flagged) for a higher-is-better metric: SQNR in dB, top-1 agreement.
+
+    drop = base - new, in the metric's own units (absolute, not relative: 3 dB of SQNR means the same
+    at 20 dB as at 40 dB). flagged = drop > abs_threshold. SQNR is +inf for bit-identical outputs:
+    inf -> inf is no drop; inf -> finite is an infinite drop (exactness was lost) and is flagged.
+    """
+    base, new = _as_number("base", base, allow_inf=True), _as_number("new", new, allow_inf=True)
+    drop = 0.0 if base == new else base - new
+    return drop, drop > abs_threshold
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _as_samples(name: str, values: ArrayLike) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ValueError(f"{name}: no samples")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name}: samples must be finite")
+    return x
+
+
+def _as_number(name: str, value: float, allow_inf: bool = False) -> float:
+    # NaN would compare False everywhere and silently pass the gate, so it is an error.
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return v

@@ -1,0 +1,161 @@
+"""The Python runner: loads a .pte with `executorch.runtime` and times it (see contract.md).
+
+Self-contained on purpose (stdlib + executorch only): it is pushed as one file to devices that have
+Python and the executorch wheel but not qbench (a Raspberry Pi). Run in a fresh process per trial.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+# ExecuTorch ScalarType codes -> (numpy dtype name, torch dtype name)
+_DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64", 11: "bool"}
+
+
+def fail(message: str) -> "None":
+    sys.stderr.write(f"qbench-runner: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Time one ExecuTorch program (qbench's Python runner).")
+    p.add_argument("--model", required=True)
+    p.add_argument("--method", default="forward")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--warmup-seconds", type=float, default=0.5)
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--max-iterations", type=int, default=100000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--affinity", default=None, help="comma-separated CPU ids")
+    p.add_argument("--inputs", default=None)
+    p.add_argument("--outputs", default=None)
+    p.add_argument("--etdump", default=None)
+    p.add_argument("--json", action="store_true")
+    return p.parse_args(argv)
+
+
+def make_inputs(torch, meta, inputs_path):
+    """Input tensors from a raw file (exact sizes per method meta), or a deterministic fill."""
+    infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    blob = None
+    if inputs_path:
+        try:
+            with open(inputs_path, "rb") as f:
+                blob = f.read()
+        except OSError as exc:
+            fail(f"cannot read inputs file {inputs_path}: {exc.strerror}")
+        expected = sum(i.nbytes() for i in infos)
+        if len(blob) != expected:
+            fail(f"inputs file has {len(blob)} bytes, method expects {expected} ({_describe(infos)})")
+    tensors, offset = [], 0
+    for info in infos:
+        dtype = getattr(torch, _DTYPES.get(info.dtype(), "float32"))
+        shape = list(info.sizes())
+        if blob is not None:
+            chunk = bytearray(blob[offset : offset + info.nbytes()])
+            offset += info.nbytes()
+            t = torch.frombuffer(chunk, dtype=dtype).reshape(shape) if chunk else torch.empty(shape, dtype=dtype)
+        else:
+            g = torch.Generator().manual_seed(0)
+            t = torch.rand(shape, generator=g).to(dtype) if dtype.is_floating_point else torch.ones(shape, dtype=dtype)
+        tensors.append(t)
+    return tensors
+
+
+def _describe(infos):
+    return ", ".join(f"{_DTYPES.get(i.dtype(), i.dtype())}{list(i.sizes())}" for i in infos)
+
+
+def timed_phase(run, min_count, min_seconds, max_count):
+    """Run until at least min_count iterations *and* min_seconds have passed (capped at max_count)."""
+    samples = []
+    start = time.perf_counter_ns()
+    while len(samples) < max_count:
+        t0 = time.perf_counter_ns()
+        run()
+        samples.append(time.perf_counter_ns() - t0)
+        if len(samples) >= min_count and (time.perf_counter_ns() - start) / 1e9 >= min_seconds:
+            break
+    return samples, (time.perf_counter_ns() - start) / 1e9
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.affinity:
+        os.sched_setaffinity(0, {int(c) for c in args.affinity.split(",")})
+    t_import = time.perf_counter()
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    import_ms = (time.perf_counter() - t_import) * 1e3
+    portable_lib._unsafe_reset_threadpool(args.threads)
+    torch.set_num_threads(1)  # torch itself only builds input tensors here
+
+    if not os.path.isfile(args.model):
+        fail(f"no such program file: {args.model}")
+    runtime = Runtime.get()
+    t0 = time.perf_counter()
+    try:
+        program = runtime.load_program(args.model, enable_etdump=bool(args.etdump))
+    except Exception as exc:
+        fail(f"cannot load program {args.model}: {exc}")
+    load_ms = (time.perf_counter() - t0) * 1e3
+    if args.method not in program.method_names:
+        fail(f"program has no method {args.method!r} (it has: {', '.join(sorted(program.method_names))})")
+    t0 = time.perf_counter()
+    try:
+        method = program.load_method(args.method)
+    except Exception as exc:
+        fail(f"cannot initialise method {args.method!r}: {exc}")
+    method_init_ms = (time.perf_counter() - t0) * 1e3
+    inputs = make_inputs(torch, method.metadata, args.inputs)
+
+    t0 = time.perf_counter_ns()
+    try:
+        outputs = method.execute(inputs)
+    except Exception as exc:
+        fail(f"first inference failed: {exc}")
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+
+    def run():
+        method.execute(inputs)
+
+    warm, warm_s = timed_phase(run, args.warmup, args.warmup_seconds, max(args.warmup, args.max_iterations))
+    samples, _ = timed_phase(run, args.iterations, args.min_seconds, args.max_iterations)
+
+    if args.outputs:
+        with open(args.outputs, "wb") as f:
+            for out in outputs:
+                f.write(out.contiguous().numpy().tobytes())
+    if args.etdump:
+        program.write_etdump_result_to_file(args.etdump)
+
+    report = {
+        "runner": "python",
+        "method": args.method,
+        "import_ms": import_ms,
+        "load_ms": load_ms,
+        "method_init_ms": method_init_ms,
+        "first_inference_ms": first_ms,
+        "warmup_iterations": len(warm),
+        "warmup_seconds": warm_s,
+        "samples_ns": samples,
+        "threads": int(portable_lib._threadpool_get_thread_count()),
+        "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
+        # includes the interpreter and torch; the native runner's figure is the one to compare
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "arena_bytes": None,
+        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} for o in outputs],
+    }
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Test doubles for the devices qbench drives: loopback daemons (ADB, SSH) that stand in for real hardware."""
