@@ -153,20 +153,19 @@ def build_runner(
     try:
         build, prefix = work / "build", work / "install"
         jobs = str(max(1, os.cpu_count() or 1))
-        steps = [
-            ["cmake", "-S", str(SOURCE_DIR), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
-            ["cmake", "--build", str(build), "--parallel", jobs],
-            ["cmake", "--install", str(build), "--prefix", str(prefix)],
-        ]
+        steps = {
+            "configure": ["cmake", "-S", str(SOURCE_DIR), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
+            "compile": ["cmake", "--build", str(build), "--parallel", jobs],
+            "install": ["cmake", "--install", str(build), "--prefix", str(prefix)],
+        }
         with open(log, "w") as out:
-            for cmd in steps:
+            for step, cmd in steps.items():
                 out.write("$ " + " ".join(cmd) + "\n")
                 out.flush()
                 proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
                 if proc.returncode != 0:
                     raise QbenchError(
-                        f"building the native runner for {target} failed at `{' '.join(cmd[:2])}`: "
-                        f"{_last_error(log)} (full log: {log})"
+                        f"building the native runner for {target} failed ({step}): {_last_error(log)} (full log: {log})"
                     )
         if not (prefix / BINARY).is_file():
             raise QbenchError(f"the native runner build for {target} produced no {BINARY} (log: {log})")
@@ -183,9 +182,12 @@ def build_runner(
 
 
 def _last_error(log: Path) -> str:
+    """The first error in a build log with the two lines after it (CMake puts the cause there)."""
     lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.search(r"error|Error|ERROR", ln)]
-    return (errors or lines or ["no output"])[0][:400]
+    first = next((i for i, ln in enumerate(lines) if re.search(r"error", ln, re.IGNORECASE)), None)
+    if first is None:
+        return lines[-1][:400] if lines else "no output"
+    return " ".join(lines[first : first + 3])[:400]
 
 
 def _check_target(target: str) -> None:

@@ -149,6 +149,24 @@ def test_android_with_ndk_but_no_executorch_build(tmp_path, monkeypatch):
     assert not (tmp_path / "cache" / "runners").exists() or not any((tmp_path / "cache" / "runners").iterdir())
 
 
+def test_a_failing_build_reports_the_cmake_error(tmp_path, monkeypatch):
+    # A real CMake configure against a stand-in NDK and ExecuTorch install whose package config fails.
+    ndk, et = tmp_path / "ndk", tmp_path / "et"
+    (ndk / "build" / "cmake").mkdir(parents=True)
+    (ndk / "build" / "cmake" / "android.toolchain.cmake").write_text("# host compiler stands in for the NDK\n")
+    (et / "lib" / "cmake" / "ExecuTorch").mkdir(parents=True)
+    (et / "lib" / "cmake" / "ExecuTorch" / "executorch-config.cmake").write_text(
+        'message(FATAL_ERROR "stand-in ExecuTorch install: nothing to link")\n'
+    )
+    monkeypatch.setenv("ANDROID_NDK", str(ndk))
+    monkeypatch.setenv("QBENCH_ET_DIR_ANDROID_ARM64_V8A", str(et))
+    cache = tmp_path / "cache"
+    with pytest.raises(QbenchError, match=r"failed \(configure\): CMake Error .*stand-in ExecuTorch install.*full log"):
+        build_runner("android-arm64-v8a", cache_dir=cache)
+    assert find_runner("android-arm64-v8a", cache_dir=cache) is None
+    assert [p.suffix for p in (cache / "runners").iterdir()] == [".log"]  # no half-built runner left
+
+
 @pytest.mark.skipif(
     platform.machine() in ("aarch64", "arm64") or shutil.which("aarch64-linux-gnu-g++") is not None,
     reason="this host can build for aarch64",
@@ -229,9 +247,9 @@ def test_max_iterations_caps_the_measured_phase(runner, models):
 
 
 @pytest.mark.slow
-def test_threads_are_applied(runner, models):
-    r = json.loads(run(runner, "--model", models["fp32"], "--json", "--threads", 1, *quick()).stdout)
-    assert r["threads"] == 1
+def test_threads_default_to_one(runner, models):
+    r = json.loads(run(runner, "--model", models["fp32"], "--json", *quick()).stdout)
+    assert r["threads"] == 1  # as the Python runner and the suite's default
 
 
 # ------------------------------------------------------------------ errors

@@ -87,9 +87,22 @@ void et_log(et_timestamp_t, et_pal_log_level_t level, const char* file,
             const char*, size_t line, const char* msg, size_t len) {
   if (level != kError && level != kFatal) return;
   while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) len--;
+  // ET may quote raw file bytes (e.g. a bad magic); escape them so stderr stays
+  // one line per message and valid text for the caller.
+  std::string text;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = static_cast<unsigned char>(msg[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      text += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      text += buf;
+    }
+  }
   const char* base = std::strrchr(file ? file : "", '/');
-  std::fprintf(stderr, "executorch: %c %s:%zu] %.*s\n", static_cast<char>(level),
-               base ? base + 1 : (file ? file : "?"), line, static_cast<int>(len), msg);
+  std::fprintf(stderr, "executorch: %c %s:%zu] %s\n", static_cast<char>(level),
+               base ? base + 1 : (file ? file : "?"), line, text.c_str());
 }
 
 // ---------------------------------------------------------------- flags
@@ -102,7 +115,7 @@ struct Options {
   long iterations = 50;
   double min_seconds = 1.0;
   long max_iterations = 100000;
-  long threads = 0;  // 0: keep ExecuTorch's default pool size
+  long threads = 1;  // as the Python runner and the suite default
   std::vector<int> affinity;
   std::string inputs, outputs, etdump;
   bool json = false;
@@ -333,7 +346,7 @@ long set_threads(long requested) {
 #ifdef QBENCH_HAVE_THREADPOOL
   auto* pool = executorch::extension::threadpool::get_threadpool();
   if (!pool) fail("cannot create the ExecuTorch thread pool");
-  if (requested > 0 && !pool->_unsafe_reset_threadpool(static_cast<uint32_t>(requested)))
+  if (!pool->_unsafe_reset_threadpool(static_cast<uint32_t>(requested)))
     fail("cannot resize the thread pool to " + std::to_string(requested) + " threads");
   return static_cast<long>(pool->get_thread_count());
 #else

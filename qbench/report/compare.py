@@ -1,0 +1,367 @@
+"""Run-over-run comparison: which cells got slower, less accurate, bigger or hungrier.
+
+Latency is judged from the raw samples (ratio of medians, hierarchical bootstrap CI over trials,
+see stats.py), never from two summary numbers. Size, memory and accuracy are one number per build,
+so they are compared against plain thresholds. Cells are matched by (model, recipe, device); the
+rest are listed, not dropped silently.
+
+    >>> r = compare_runs("reports/qbench.db", "20251126-0300-ab12", "20251127-0300-cd34")
+    >>> r.regressions, r.only_in_new
+    >>> r.to_frame()            # one row per matched cell
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qbench.errors import UsageError
+from qbench.report import fmt
+from qbench.report.data import CellKey, cell_error, cell_key, check_runs, key_label, open_store, trial_samples
+from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
+
+# (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
+METRICS = (
+    ("sqnr_db", "SQNR", "accuracy"),
+    ("top1_agreement", "top-1 agreement", "accuracy"),
+    ("pte_bytes", ".pte size", "growth"),
+    ("peak_rss_bytes", "peak RSS", "growth"),
+    ("arena_bytes", "arena", "growth"),
+)
+
+
+def parse_threshold(text: str | float) -> float:
+    """'5%' -> 0.05, '0.05' -> 0.05, '5' -> 0.05 (a bare number of 1 or more is read as percent)."""
+    try:
+        if isinstance(text, str) and text.strip().endswith("%"):
+            value = float(text.strip()[:-1]) / 100
+        else:
+            value = float(text)
+            value = value / 100 if value >= 1 else value
+    except ValueError:
+        raise UsageError(f"threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+    if not 0 <= value < 1 or math.isnan(value):
+        raise UsageError(f"threshold {text!r} must be between 0% and 100%")
+    return value
+
+
+# --------------------------------------------------------------------------- notebook level
+
+
+def compare_samples(
+    base: Any,
+    new: Any,
+    *,
+    threshold: float = 0.05,
+    trials_base: Any = None,
+    trials_new: Any = None,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> Comparison:
+    """Compare one cell's latency samples of two runs (pure: no store needed).
+
+    `base` / `new` may each be
+      - a dict {trial: [samples]} (what `ResultsStore.samples(cell_id)` returns),
+      - a DataFrame with a `trial` column and `latency_ns` or `latency_ms` (`load_samples` rows of
+        one cell), or
+      - a flat array, optionally labelled per sample with `trials_base` / `trials_new`.
+    Both sides must use the same unit. Trial labels turn on the hierarchical bootstrap, which is
+    what keeps one unlucky process from reading as a regression.
+    """
+    x_base, t_base = _samples_and_trials(base, trials_base)
+    x_new, t_new = _samples_and_trials(new, trials_new)
+    return compare(x_base, x_new, trials_base=t_base, trials_new=t_new, threshold=threshold,
+                   n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+def _samples_and_trials(values: Any, labels: Any) -> tuple[list, Any]:
+    if isinstance(values, dict):
+        flat, lab = [], []
+        for trial, xs in values.items():
+            flat.extend(xs)
+            lab.extend([trial] * len(xs))
+        return flat, lab
+    if hasattr(values, "columns"):  # a DataFrame, without importing pandas here
+        col = "latency_ns" if "latency_ns" in values.columns else "latency_ms"
+        lab = values["trial"].to_numpy() if "trial" in values.columns else None
+        return values[col].to_numpy(), lab
+    return values, labels
+
+
+# --------------------------------------------------------------------------- per cell and per run
+
+
+@dataclass
+class MetricChange:
+    """One single-number metric of a matched cell: SQNR, top-1 agreement, size or memory."""
+
+    name: str
+    label: str
+    base: float
+    new: float
+    change: float  # accuracy: drop in the metric's units (base - new); size/memory: relative growth
+    threshold: float
+    flagged: bool
+
+    def describe(self) -> str:
+        if self.name == "sqnr_db":
+            return f"{self.label} {fmt.sqnr(self.base)} → {fmt.sqnr(self.new)}"
+        if self.name == "top1_agreement":
+            return f"{self.label} {self.base:.3f} → {self.new:.3f} (−{self.change:.3f})"
+        return f"{self.label} {fmt.bytes_(self.base)} → {fmt.bytes_(self.new)} ({fmt.pct_change(self.change)})"
+
+
+@dataclass
+class CellComparison:
+    model: str
+    recipe: str
+    device: str
+    base_status: str
+    new_status: str
+    base_median_ms: float | None = None
+    new_median_ms: float | None = None
+    latency: Comparison | None = None
+    metrics: list[MetricChange] = field(default_factory=list)
+    base_error: str | None = None
+    new_error: str | None = None
+    note: str | None = None  # why latency was not compared
+
+    @property
+    def key(self) -> CellKey:
+        return (self.model, self.recipe, self.device)
+
+    @property
+    def verdict(self) -> str:
+        """The latency verdict, or what stood in the way of one ("failed in new run", ...)."""
+        return self.latency.verdict if self.latency else (self.note or "not compared")
+
+    @property
+    def newly_failed(self) -> bool:
+        return self.base_status == "ok" and self.new_status == "failed"
+
+    @property
+    def flags(self) -> list[MetricChange]:
+        return [m for m in self.metrics if m.flagged]
+
+    @property
+    def is_regression(self) -> bool:
+        return bool((self.latency and self.latency.verdict == SLOWER) or self.flags or self.newly_failed)
+
+    @property
+    def is_improvement(self) -> bool:
+        return bool(self.latency and self.latency.verdict == FASTER)
+
+    def reasons(self) -> list[str]:
+        """One line per regression reason, for JUnit failure messages and the Markdown summary."""
+        out = []
+        if self.newly_failed:
+            out.append(f"failed in new run: {fmt.first_line(self.new_error)}")
+        if self.latency and self.latency.verdict == SLOWER:
+            out.append(f"latency {describe_latency(self.latency)} ({fmt.ms(self.base_median_ms)} → "
+                       f"{fmt.ms(self.new_median_ms)} ms), beyond +{self.latency.threshold:.0%}")
+        out.extend(m.describe() for m in self.flags)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "recipe": self.recipe, "device": self.device,
+            "base_status": self.base_status, "new_status": self.new_status,
+            "base_median_ms": self.base_median_ms, "new_median_ms": self.new_median_ms,
+            "verdict": self.verdict, "regression": self.is_regression,
+            "latency": self.latency.to_dict() if self.latency else None,
+            "metrics": [m.__dict__.copy() for m in self.metrics],
+            "reasons": self.reasons(), "base_error": self.base_error, "new_error": self.new_error,
+        }
+
+
+def describe_latency(c: Comparison) -> str:
+    return f"{c.ratio:.3f}× [{c.low:.3f}, {c.high:.3f}]"
+
+
+@dataclass
+class CompareResult:
+    base_run: str
+    new_run: str
+    base_suite: str
+    new_suite: str
+    thresholds: dict[str, float]
+    cells: list[CellComparison]
+    only_in_base: list[CellKey]
+    only_in_new: list[CellKey]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[CellComparison]:
+        """Matched cells that got slower, less accurate, bigger, hungrier, or newly failed."""
+        return [c for c in self.cells if c.is_regression]
+
+    @property
+    def improvements(self) -> list[CellComparison]:
+        return [c for c in self.cells if c.is_improvement]
+
+    def cell(self, model: str, recipe: str, device: str) -> CellComparison | None:
+        return next((c for c in self.cells if c.key == (model, recipe, device)), None)
+
+    def counts(self) -> dict[str, int]:
+        verdicts = [c.verdict for c in self.cells]
+        return {
+            "matched": len(self.cells), "slower": verdicts.count(SLOWER), "faster": verdicts.count(FASTER),
+            "no_change": sum(1 for c in self.cells if c.latency and c.latency.verdict not in (SLOWER, FASTER)),
+            "not_compared": sum(1 for c in self.cells if c.latency is None),
+            "regressions": len(self.regressions), "only_in_base": len(self.only_in_base),
+            "only_in_new": len(self.only_in_new),
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "base_run": self.base_run, "new_run": self.new_run, "base_suite": self.base_suite,
+            "new_suite": self.new_suite, "thresholds": dict(self.thresholds), "warnings": list(self.warnings),
+            "counts": self.counts(), "cells": [c.to_dict() for c in self.cells],
+            "only_in_base": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_base],
+            "only_in_new": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_new],
+        }
+
+    def to_frame(self):
+        """One row per matched cell: medians, ratio, CI, p, verdict, metric changes and flags."""
+        import pandas as pd
+
+        rows = []
+        for c in self.cells:
+            lat = c.latency
+            row = {
+                "model": c.model, "recipe": c.recipe, "device": c.device,
+                "base_status": c.base_status, "new_status": c.new_status,
+                "base_median_ms": c.base_median_ms, "new_median_ms": c.new_median_ms,
+                "ratio": lat.ratio if lat else None, "ci_low": lat.low if lat else None,
+                "ci_high": lat.high if lat else None, "p_value": lat.p_value if lat else None,
+                "verdict": c.verdict, "regression": c.is_regression,
+            }
+            for m in c.metrics:
+                row[f"{m.name}_change"] = m.change
+                row[f"{m.name}_flagged"] = m.flagged
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_text(self) -> str:
+        """The terminal table `qbench compare` prints."""
+        lines = [f"base {self.base_run} ({self.base_suite})  →  new {self.new_run} ({self.new_suite})",
+                 f"latency: ratio of medians new/base, {_ci_label(self)} bootstrap CI over trials; "
+                 f"threshold ±{self.thresholds['latency']:.0%}"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        head = ("model", "recipe", "device", "base ms", "new ms", "ratio [CI]", "verdict", "flags")
+        table = [head]
+        for c in self.cells:
+            table.append((c.model, c.recipe, c.device, fmt.ms(c.base_median_ms, "-"), fmt.ms(c.new_median_ms, "-"),
+                          describe_latency(c.latency) if c.latency else "-", c.verdict,
+                          "; ".join(m.describe() for m in c.flags) or ""))
+        widths = [max(len(str(r[i])) for r in table) for i in range(len(head))]
+        lines.append("")
+        lines += ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+        n = self.counts()
+        lines.append("")
+        lines.append(f"{n['matched']} matched: {n['slower']} slower, {n['faster']} faster, "
+                     f"{n['no_change']} no significant change, {n['not_compared']} not compared; "
+                     f"{n['regressions']} regression(s)")
+        for name, keys in (("only in base", self.only_in_base), ("only in new", self.only_in_new)):
+            if keys:
+                lines.append(f"{name} ({len(keys)}): " + ", ".join(key_label(k) for k in keys))
+        return "\n".join(lines)
+
+
+def _ci_label(result: CompareResult) -> str:
+    conf = next((c.latency.confidence for c in result.cells if c.latency), 0.95)
+    return f"{conf:.0%}"
+
+
+def compare_runs(
+    db_path: str | Path,
+    base_run: str,
+    new_run: str,
+    threshold: float = 0.05,
+    accuracy_drop_db: float = 1.0,
+    top1_drop: float = 0.01,
+    growth: float = 0.05,
+    *,
+    n_boot: int = 2000,
+    seed: int | None = 0,
+) -> CompareResult:
+    """Compare every matched cell of `new_run` against `base_run` in the store at `db_path`.
+
+    threshold: latency change that counts (0.05 = 5%); accuracy_drop_db: SQNR drop in dB;
+    top1_drop: absolute drop of top-1 agreement (0.01 = one point); growth: relative .pte size /
+    peak RSS / arena growth. Runs of different suites are compared with a warning.
+    """
+    store = open_store(db_path)
+    try:
+        check_runs(store, [base_run, new_run])
+        base_info, new_info = store.run(base_run), store.run(new_run)
+        warnings = []
+        if base_info["suite"] != new_info["suite"]:
+            warnings.append(f"runs are from different suites ({base_info['suite']!r} vs {new_info['suite']!r}); "
+                            "comparing the cells they share")
+        if base_run == new_run:
+            warnings.append("base and new are the same run")
+        base_cells = {cell_key(r): r for r in store.cells(base_run)}
+        new_cells = {cell_key(r): r for r in store.cells(new_run)}
+        limits = {"accuracy": {"sqnr_db": accuracy_drop_db, "top1_agreement": top1_drop}, "growth": growth}
+        matched = [k for k in new_cells if k in base_cells]
+        cells = [_compare_cell(store, base_cells[k], new_cells[k], threshold, limits, n_boot, seed) for k in matched]
+        for run, row in (("base", base_info), ("new", new_info)):
+            if row["status"] != "complete":
+                warnings.append(f"{run} run {row['run_id']} is {row['status']}, not complete")
+        if not cells:
+            warnings.append("the runs share no cell (model, recipe, device): nothing to compare")
+        return CompareResult(
+            base_run=base_run, new_run=new_run, base_suite=base_info["suite"], new_suite=new_info["suite"],
+            thresholds={"latency": threshold, "sqnr_db": accuracy_drop_db, "top1_agreement": top1_drop,
+                        "growth": growth},
+            cells=cells,
+            only_in_base=[k for k in base_cells if k not in new_cells],
+            only_in_new=[k for k in new_cells if k not in base_cells],
+            warnings=warnings,
+        )
+    finally:
+        store.close()
+
+
+def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:
+    out = CellComparison(
+        *cell_key(new), base_status=_status(base), new_status=_status(new),
+        base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
+        base_error=cell_error(base), new_error=cell_error(new),
+    )
+    if base["status"] == "ok" and new["status"] == "ok":
+        x_base, t_base = trial_samples(store, base["cell_id"])
+        x_new, t_new = trial_samples(store, new["cell_id"])
+        if x_base and x_new:
+            out.latency = compare(x_base, x_new, trials_base=t_base, trials_new=t_new, threshold=threshold,
+                                  n_boot=n_boot, seed=seed)
+        else:
+            out.note = "no samples"
+    else:
+        out.note = {("ok", "failed"): "failed in new run", ("failed", "ok"): "fixed in new run",
+                    ("failed", "failed"): "failed in both runs"}.get((base["status"], new["status"]), "not measured")
+    out.metrics = _metric_changes(base, new, limits)
+    return out
+
+
+def _status(row) -> str:
+    return "not measured" if row["status"] == "pending" else row["status"]
+
+
+def _metric_changes(base, new, limits) -> list[MetricChange]:
+    out = []
+    for name, label, kind in METRICS:
+        b, n = base[name], new[name]
+        if b is None or n is None:
+            continue  # a metric measured on one side only has nothing to compare
+        if kind == "accuracy":
+            drop, flagged = accuracy_drop(b, n, limits["accuracy"][name])
+            out.append(MetricChange(name, label, b, n, drop, limits["accuracy"][name], flagged))
+        else:
+            change = relative_change(b, n)
+            out.append(MetricChange(name, label, b, n, change, limits["growth"], change > limits["growth"]))
+    return out

@@ -1,0 +1,108 @@
+"""Reading what the reports need from the results store: runs, cells, raw samples, ops, energy.
+
+Every report module goes through here, so an unknown run id or a missing store reads the same
+everywhere (a `UsageError` the CLI prints as one line).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qbench.errors import UsageError
+from qbench.results.store import ResultsStore
+
+CellKey = tuple[str, str, str]  # (model, recipe, device): how cells of two runs are matched
+
+
+def open_store(db_path: str | Path) -> ResultsStore:
+    """The store at db_path; a missing file is a usage error (ResultsStore would create an empty one)."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise UsageError(f"no results store at {path} (run a suite first, or pass --db)")
+    return ResultsStore(path)
+
+
+def check_runs(store: ResultsStore, run_ids: list[str]) -> None:
+    if not run_ids:
+        raise UsageError("give at least one run id; `qbench results --runs` lists them")
+    unknown = [r for r in run_ids if store.run(r) is None]
+    if unknown:
+        raise UsageError(f"unknown run id(s): {', '.join(unknown)} in {store.path}; "
+                         "`qbench results --runs` lists them")
+
+
+def cell_key(row) -> CellKey:
+    return (row["model"], row["recipe"], row["device"])
+
+
+def key_label(key: CellKey) -> str:
+    return " / ".join(key)
+
+
+def json_field(value) -> Any:
+    """JSON columns come back as text from sqlite; None and broken JSON read as None."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_info(store: ResultsStore, run_id: str) -> dict:
+    row = store.run(run_id)
+    return {
+        "run_id": run_id, "suite": row["suite"], "status": row["status"],
+        "started_at": row["started_at"], "ended_at": row["ended_at"], "git_sha": row["git_sha"],
+        "versions": {k.removesuffix("_version"): row[k] for k in
+                     ("qbench_version", "torch_version", "executorch_version", "torchao_version")},
+        "settings": json_field(row["settings"]) or {},
+        "host": json_field(row["host"]) or {},
+        "devices": json_field(row["devices"]) or [],
+    }
+
+
+def trial_samples(store: ResultsStore, cell_id: int) -> tuple[list[int], list[int]]:
+    """(samples_ns, trial label per sample), pooled in trial order."""
+    values: list[int] = []
+    labels: list[int] = []
+    for trial, ns in store.samples(cell_id).items():
+        values.extend(ns)
+        labels.extend([trial] * len(ns))
+    return values, labels
+
+
+def ops(store: ResultsStore, cell_id: int, limit: int | None = None) -> list[dict]:
+    """Per-op profile rows, largest share first (empty when the cell was not profiled)."""
+    sql = "SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops WHERE cell_id=? " \
+          "ORDER BY share DESC, total_ms DESC"
+    rows = store.db.execute(sql + (f" LIMIT {int(limit)}" if limit else ""), (cell_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def energy(extra: dict | None) -> dict | None:
+    """Energy per inference from a cell's `extra` JSON, or None when it was not measured.
+
+    The power collector's `PowerResult.to_dict()` is expected under extra["power"]; a flat
+    extra["energy_per_inference_mj"] is accepted too. Returns {"mj", "u_mj", "source", "reason"}:
+    mj is None with a reason when a source was tried but could not measure.
+    """
+    if not isinstance(extra, dict):
+        return None
+    power = extra.get("power")
+    if isinstance(power, dict):
+        mj = power.get("energy_per_inference_mj") if power.get("measured", True) else None
+        return {"mj": mj, "u_mj": power.get("uncertainty_per_inference_mj") if mj is not None else None,
+                "source": power.get("source"), "reason": None if mj is not None else power.get("reason")}
+    if extra.get("energy_per_inference_mj") is not None:
+        return {"mj": extra["energy_per_inference_mj"], "u_mj": extra.get("energy_uncertainty_mj"),
+                "source": extra.get("power_source"), "reason": None}
+    return None
+
+
+def cell_error(row) -> str | None:
+    if row["status"] != "failed":
+        return None
+    return f"{row['stage']}: {row['error']}" if row["stage"] else (row["error"] or "failed (no cause recorded)")

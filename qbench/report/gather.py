@@ -1,0 +1,77 @@
+"""Everything the HTML report shows, read once from the store into plain dicts and lists.
+
+The per-cell fields come from `results.views.cell_views` (the view shared with `--json` and the
+summary page), plus what only the report needs: raw-sample box statistics, energy, ops, device info.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qbench.report import data
+from qbench.report.svg import box_stats
+from qbench.results.views import cell_views
+
+
+@dataclass
+class ReportData:
+    runs: list[dict]
+    cells: list[dict]  # every cell of every run, in run order then store order
+    devices: list[dict]
+    comparisons: list = field(default_factory=list)  # CompareResult of each later run vs the first
+
+    @property
+    def primary(self) -> dict:
+        """The run the single-run charts show: the last one given (`qbench report BASE NEW`)."""
+        return self.runs[-1]
+
+    def cells_of(self, run_id: str) -> list[dict]:
+        return [c for c in self.cells if c["run_id"] == run_id]
+
+
+def gather(db_path: str | Path, run_ids: list[str], *, threshold: float = 0.05, ops_top: int = 8) -> ReportData:
+    run_ids = list(dict.fromkeys(run_ids))  # the same run twice adds nothing
+    store = data.open_store(db_path)
+    try:
+        data.check_runs(store, run_ids)
+        runs = [data.run_info(store, r) for r in run_ids]
+        cells = []
+        for run_id in run_ids:
+            for view, row in zip(cell_views(store, run_id), store.cells(run_id)):
+                cells.append(_cell(store, run_id, view, row, ops_top))
+        devices = _devices(runs, cells)
+    finally:
+        store.close()
+    comparisons = []
+    if len(run_ids) > 1:
+        from qbench.report.compare import compare_runs
+
+        comparisons = [compare_runs(db_path, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
+    return ReportData(runs=runs, cells=cells, devices=devices, comparisons=comparisons)
+
+
+def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
+    cell = dict(view)
+    extra = data.json_field(row["extra"])
+    cell.update(run_id=run_id, cell_id=row["cell_id"], device_info=data.json_field(row["device_info"]) or {},
+                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None)
+    if row["status"] == "ok":
+        ns, trials = data.trial_samples(store, row["cell_id"])
+        if ns:
+            cell["box"] = box_stats(np.asarray(ns, dtype=float) / 1e6, trials)
+    return cell
+
+
+def _devices(runs: list[dict], cells: list[dict]) -> list[dict]:
+    """One entry per device name: what the device said about itself (from any cell that ran)."""
+    names = list(dict.fromkeys([d for r in runs for d in r["devices"]] + [c["device"] for c in cells]))
+    out = []
+    for name in names:
+        info = next((c["device_info"] for c in reversed(cells) if c["device"] == name and c["device_info"]), {})
+        out.append({"name": name, **{k: info.get(k) for k in
+                                     ("transport", "model", "soc", "os", "abi", "cores", "governor", "ram_bytes")},
+                    "reported": bool(info)})
+    return out

@@ -1,0 +1,233 @@
+"""Which charts the report shows, built from gathered cells (see gather.py) with the svg.py pieces.
+
+Each function returns a list of SVG panels (small multiples, one per device or model) or an empty
+list when there is nothing to draw; the template says "not measured" then, never draws zeros.
+Charts of one run use the report's primary run (the last one given); the latency distributions
+show every run side by side.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from qbench.report import fmt
+from qbench.report.svg import (
+    SHAPES,
+    Bar,
+    BarGroup,
+    Box,
+    Interval,
+    Point,
+    box_panel,
+    esc,
+    forest_panel,
+    hbar_panel,
+    scatter_panel,
+    shape_icon,
+)
+from qbench.report.fmt import SQNR_EXACT_DB
+
+DELEGATE_COLOUR, KERNEL_COLOUR = "#3b6fb6", "#e07b39"
+
+
+def _ordered(cells: list[dict], key: str) -> list[str]:
+    return list(dict.fromkeys(c[key] for c in cells))
+
+
+def _ok(cells: list[dict]) -> list[dict]:
+    return [c for c in cells if c["status"] == "ok" and c.get("latency_ms")]
+
+
+def legend(items: list[tuple[str, str]]) -> Markup:
+    """Colour swatches; labels are suite strings, so escaped."""
+    return Markup("".join(f'<span class="key"><i style="background:{colour}"></i>{esc(label)}</span>'
+                          for label, colour in items))
+
+
+def shape_legend(items: list[tuple[str, str]]) -> Markup:
+    return Markup("".join(f'<span class="key">{shape_icon(shape)}{esc(label)}</span>' for label, shape in items))
+
+
+# --------------------------------------------------------------------------- latency distributions
+
+
+def latency_panels(cells: list[dict], run_ids: list[str], colours: dict[str, str], run_colours: dict[str, str]):
+    """One box-plot panel per model × device; a row per recipe (and per run when there are several)."""
+    several = len(run_ids) > 1
+    panels = []
+    ok = [c for c in cells if c.get("box")]
+    for device in _ordered(ok, "device"):
+        for model in _ordered(ok, "model"):
+            boxes = []
+            for recipe in _ordered(ok, "recipe"):
+                for run_id in run_ids:
+                    c = next((c for c in ok if (c["run_id"], c["model"], c["recipe"], c["device"]) ==
+                              (run_id, model, recipe, device)), None)
+                    if c is None:
+                        continue
+                    b = c["box"]
+                    tip = (f"{model} · {recipe} · {device}" + (f" · run {run_id}" if several else "") +
+                           f"\nmedian {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
+                           f"p99 {fmt.ms(b['p99'])} ms\n{b['n']} samples in {len(b['trial_medians'])} trials "
+                           f"(◆ = trial medians)" + (f"\n{b['above']} samples beyond the upper whisker" if b["above"] else ""))
+                    boxes.append(Box(label=recipe, colour=run_colours[run_id] if several else colours[recipe],
+                                     q1=b["q1"], median=b["median"], q3=b["q3"], lo=b["lo"], hi=b["hi"], n=b["n"],
+                                     trial_medians=b["trial_medians"], above=b["above"], tooltip=tip))
+            if boxes:
+                panels.append(box_panel(f"{model} · {device}", boxes))
+    return panels
+
+
+# --------------------------------------------------------------------------- speedup over fp32
+
+
+def speedup_panels(cells: list[dict], colours: dict[str, str]):
+    panels = []
+    quantized = [c for c in cells if c["recipe_kind"] != "fp32"]
+    for device in _ordered(quantized, "device"):
+        groups = []
+        for model in _ordered(quantized, "model"):
+            bars = []
+            for c in (c for c in quantized if c["device"] == device and c["model"] == model):
+                s = c.get("speedup_vs_fp32")
+                why = "failed" if c["status"] == "failed" else ("no fp32 baseline" if c["status"] == "ok" else c["status"])
+                bars.append(Bar(c["recipe"], s, colours[c["recipe"]], f"{s:.2f}×" if s else why,
+                                tooltip=f"{model} · {c['recipe']} · {device}: " +
+                                (f"{s:.2f}× the speed of fp32" if s else why)))
+            if bars:
+                groups.append(BarGroup(model, bars))
+        if groups:
+            panels.append(hbar_panel(f"Speedup over fp32 · {device}", groups, unit="× fp32 speed", ref=1.0,
+                                     ref_label="fp32"))
+    return panels
+
+
+# --------------------------------------------------------------------------- accuracy vs latency
+
+
+def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str, str]):
+    """SQNR (and top-1 agreement when measured) against median latency, per device."""
+    panels = []
+    ok = _ok(cells)
+    for metric, label, cap in (("sqnr_db", "SQNR vs fp32 (dB)", SQNR_EXACT_DB),
+                               ("top1_agreement", "top-1 agreement with fp32", None)):
+        for device in _ordered(ok, "device"):
+            pts = []
+            for c in ok:
+                y = c.get(metric)
+                if c["device"] != device or y is None:
+                    continue
+                y_text = fmt.sqnr(y) if metric == "sqnr_db" else f"{y:.3f}"
+                pts.append(Point(c["latency_ms"]["median"], y, colours[c["recipe"]], shapes[c["model"]],
+                                 f"{c['model']} · {c['recipe']}",
+                                 f"{c['model']} · {c['recipe']} · {device}\nmedian {fmt.ms(c['latency_ms']['median'])} ms,"
+                                 f" {label.split(' (')[0]} {y_text}"))
+            if pts:
+                panels.append(scatter_panel(f"{label.split(' (')[0]} vs latency · {device}", pts,
+                                            xlabel="median latency (ms)", ylabel=label, y_cap=cap))
+    return panels
+
+
+# --------------------------------------------------------------------------- size and memory
+
+
+def size_memory_panels(cells: list[dict], colours: dict[str, str]):
+    panels = []
+    seen, size_groups = set(), {}
+    for c in cells:  # the .pte is one artifact per model × recipe, the same on every device
+        if c.get("pte_bytes") and (c["model"], c["recipe"]) not in seen:
+            seen.add((c["model"], c["recipe"]))
+            mib = c["pte_bytes"] / 2**20
+            size_groups.setdefault(c["model"], []).append(
+                Bar(c["recipe"], mib, colours[c["recipe"]], fmt.bytes_(c["pte_bytes"]),
+                    tooltip=f"{c['model']} · {c['recipe']}: .pte {fmt.bytes_(c['pte_bytes'])}"))
+    if size_groups:
+        panels.append(hbar_panel("Program size (.pte)", [BarGroup(m, b) for m, b in size_groups.items()], unit="MiB"))
+    for device in _ordered(cells, "device"):
+        groups = {}
+        for c in cells:
+            if c["device"] == device and c.get("peak_rss_bytes"):
+                groups.setdefault(c["model"], []).append(
+                    Bar(c["recipe"], c["peak_rss_bytes"] / 2**20, colours[c["recipe"]], fmt.bytes_(c["peak_rss_bytes"]),
+                        tooltip=f"{c['model']} · {c['recipe']} · {device}: peak RSS {fmt.bytes_(c['peak_rss_bytes'])}"
+                                + (f", arena {fmt.bytes_(c['arena_bytes'])}" if c.get("arena_bytes") else "")))
+        if groups:
+            panels.append(hbar_panel(f"Peak memory (RSS) · {device}", [BarGroup(m, b) for m, b in groups.items()],
+                                     unit="MiB"))
+    return panels
+
+
+# --------------------------------------------------------------------------- energy
+
+
+def energy_panels(cells: list[dict], colours: dict[str, str]):
+    panels = []
+    for device in _ordered(cells, "device"):
+        groups = {}
+        for c in cells:
+            e = c.get("energy")
+            if c["device"] != device or not e or e.get("mj") is None:
+                continue
+            text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "") + " mJ"
+            groups.setdefault(c["model"], []).append(
+                Bar(c["recipe"], e["mj"], colours[c["recipe"]], text, err=e.get("u_mj"),
+                    tooltip=f"{c['model']} · {c['recipe']} · {device}: {text} per inference (1σ)"
+                            + (f", source {e['source']}" if e.get("source") else "")))
+        if groups:
+            panels.append(hbar_panel(f"Energy per inference · {device}", [BarGroup(m, b) for m, b in groups.items()],
+                                     unit="mJ"))
+    return panels
+
+
+def energy_gaps(cells: list[dict]) -> list[tuple[str, str]]:
+    """(device, why) for devices without any energy figure, so the report can say why."""
+    out = []
+    for device in _ordered(cells, "device"):
+        mine = [c for c in cells if c["device"] == device]
+        if any((c.get("energy") or {}).get("mj") is not None for c in mine):
+            continue
+        reasons = [(c.get("energy") or {}).get("reason") for c in mine]
+        out.append((device, next((r for r in reasons if r), "no power source configured")))
+    return out
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def ops_panels(cells: list[dict], top: int = 8):
+    panels = []
+    for c in cells:
+        if not c.get("ops"):
+            continue
+        groups = []
+        for op in c["ops"][:top]:
+            delegated = op.get("kind") == "delegate"
+            share = (op.get("share") or 0) * 100
+            text = f"{share:.1f}%" + (f" · {fmt.ms(op['total_ms'])} ms" if op.get("total_ms") is not None else "")
+            groups.append(BarGroup(op["name"], [Bar(op.get("delegate") or "kernel", share,
+                                                    DELEGATE_COLOUR if delegated else KERNEL_COLOUR, text,
+                                                    tooltip=f"{op['name']} ({op.get('delegate') or 'portable kernel'})"
+                                                            f"\n{text} per inference, {op.get('count') or '?'} calls")]))
+        panels.append(hbar_panel(f"{c['model']} · {c['recipe']} · {c['device']}", groups, unit="% of op time",
+                                 label_width=190))
+    return panels
+
+
+# --------------------------------------------------------------------------- run-over-run
+
+
+def compare_panel(result) -> Markup | None:
+    rows = sorted((c for c in result.cells if c.latency), key=lambda c: -c.latency.ratio)
+    if not rows:
+        return None
+    items = [Interval(f"{c.model} / {c.recipe} / {c.device}", c.latency.ratio, c.latency.low, c.latency.high,
+                      c.latency.verdict,
+                      f"{c.model} · {c.recipe} · {c.device}\n{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms,"
+                      f" ratio {c.latency.ratio:.3f} [{c.latency.low:.3f}, {c.latency.high:.3f}]: {c.latency.verdict}")
+             for c in rows]
+    return forest_panel(f"Latency ratio {result.new_run} / {result.base_run} ({rows[0].latency.confidence:.0%} CI; "
+                        f"band ±{result.thresholds['latency']:.0%})", items, result.thresholds["latency"])
+
+
+def model_shapes(models: list[str]) -> dict[str, str]:
+    return {m: SHAPES[i % len(SHAPES)] for i, m in enumerate(models)}

@@ -1,0 +1,415 @@
+"""Inline SVG charts drawn in Python: box plots, horizontal bars, scatter with a Pareto front, forest.
+
+Why server-side: the report must open from a laptop's disk or a CI artifact with no network and no
+library, and a static SVG also prints and survives a browser with JavaScript off. Hover text is the
+SVG <title> element. Every string that reaches the markup goes through `esc` (suite strings such as
+model names are data, never markup); numbers are formatted here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+
+FONT = 11  # px, the size of every label; titles are one step larger
+INK, MUTED, GRID = "#1f2933", "#6b7785", "#e4e7eb"
+PALETTE = ["#3b6fb6", "#e07b39", "#3f9e6e", "#c2485a", "#8a62b8", "#2ea3b5", "#b0892f", "#d46fa8", "#6d8f3a"]
+FP32_COLOUR = "#8c96a3"
+VERDICT_COLOURS = {"slower": "#c2485a", "faster": "#2f8f5b", "no significant change": "#6b7785"}
+SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
+
+
+def esc(text) -> str:
+    return str(escape(str(text)))
+
+
+def clip(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def colours_for(names: list[str]) -> dict[str, str]:
+    """A stable colour per recipe (or run): fp32, the reference, is always grey."""
+    out, i = {}, 0
+    for name in names:
+        if name in out:
+            continue
+        if name == "fp32":
+            out[name] = FP32_COLOUR
+        else:
+            out[name] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return out
+
+
+def fmt_tick(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.0f}" if v == round(v) else f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.1f}".rstrip("0").rstrip(".") if v != round(v) else f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def _n(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".") if x == x else "0"
+
+
+# --------------------------------------------------------------------------- scales
+
+
+class Axis:
+    """Maps data values to pixels; log scale when the data span more than `log_above`×."""
+
+    def __init__(self, lo: float, hi: float, p0: float, p1: float, *, log: bool = False, pad: float = 0.05,
+                 zero: bool = False):
+        if zero:
+            lo = min(0.0, lo)
+        if hi <= lo:
+            hi, lo = (lo * 1.1, lo * 0.9) if lo > 0 else (lo + 1, lo - 1 if lo < 0 or not zero else 0)
+        self.log = log and lo > 0
+        if self.log:
+            a, b = math.log10(lo), math.log10(hi)
+            span = b - a
+            self.lo, self.hi = a - span * pad, b + span * pad
+        else:
+            span = hi - lo
+            self.lo = lo if zero and lo == 0 else lo - span * pad
+            self.hi = hi + span * pad
+        self.p0, self.p1 = p0, p1
+
+    def __call__(self, v: float) -> float:
+        t = (math.log10(v) if self.log else v) - self.lo
+        return self.p0 + (self.p1 - self.p0) * t / (self.hi - self.lo)
+
+    def clamp(self, v: float) -> float:
+        return min(max(self(v), min(self.p0, self.p1)), max(self.p0, self.p1))
+
+    def ticks(self, n: int = 5) -> list[float]:
+        if self.log:
+            out = []
+            for e in range(math.floor(self.lo), math.ceil(self.hi) + 1):
+                for m in (1, 2, 5):
+                    v = m * 10.0**e
+                    if self.lo <= math.log10(v) <= self.hi:
+                        out.append(v)
+            return out if len(out) >= 2 else [10**self.lo, 10**self.hi]
+        return nice_ticks(self.lo, self.hi, n)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / max(1, n)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 12) for i in range(int((hi - first) / step) + 1)]
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def _svg(width: int, height: float, parts: list[str], label: str, cls: str = "chart") -> Markup:
+    return Markup(
+        f'<svg class="{cls}" viewBox="0 0 {width} {_n(height)}" width="{width}" height="{_n(height)}" '
+        f'role="img" aria-label="{esc(label)}" xmlns="http://www.w3.org/2000/svg" '
+        f'font-size="{FONT}">' + "".join(parts) + "</svg>"
+    )
+
+
+def _text(x, y, text, *, anchor="start", cls="", fill=None, weight=None, size=None, title=None) -> str:
+    attrs = f'x="{_n(x)}" y="{_n(y)}"'
+    if anchor != "start":
+        attrs += f' text-anchor="{anchor}"'
+    if cls:
+        attrs += f' class="{cls}"'
+    if fill:
+        attrs += f' fill="{fill}"'
+    if weight:
+        attrs += f' font-weight="{weight}"'
+    if size:
+        attrs += f' font-size="{size}"'
+    inner = esc(text) + (f"<title>{esc(title)}</title>" if title else "")
+    return f"<text {attrs}>{inner}</text>"
+
+
+def _line(x1, y1, x2, y2, stroke, width=1.0, dash=None) -> str:
+    d = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" stroke="{stroke}" '
+            f'stroke-width="{width}"{d}/>')
+
+
+def _x_axis(ax: Axis, y_top: float, y_bottom: float, unit: str, n: int = 5) -> list[str]:
+    """Vertical grid lines over [y_top, y_bottom] and tick labels under it."""
+    parts = []
+    for t in ax.ticks(n):
+        x = ax(t)
+        parts.append(_line(x, y_top, x, y_bottom, GRID))
+        parts.append(_text(x, y_bottom + 13, fmt_tick(t), anchor="middle", fill=MUTED))
+    if unit:
+        parts.append(_text(ax.p1, y_bottom + 26, unit, anchor="end", fill=MUTED))
+    return parts
+
+
+def marker(shape: str, x: float, y: float, r: float, fill: str, stroke: str = "#fff", sw: float = 1.0) -> str:
+    common = f'fill="{fill}" stroke="{stroke}" stroke-width="{sw}"'
+    if shape == "square":
+        return f'<rect x="{_n(x - r)}" y="{_n(y - r)}" width="{_n(2 * r)}" height="{_n(2 * r)}" {common}/>'
+    if shape in ("triangle", "triangle-down"):
+        s = 1 if shape == "triangle" else -1
+        pts = f"{_n(x)},{_n(y - s * r * 1.2)} {_n(x - r * 1.1)},{_n(y + s * r * 0.8)} {_n(x + r * 1.1)},{_n(y + s * r * 0.8)}"
+        return f'<polygon points="{pts}" {common}/>'
+    if shape == "diamond":
+        pts = f"{_n(x)},{_n(y - r * 1.3)} {_n(x + r * 1.1)},{_n(y)} {_n(x)},{_n(y + r * 1.3)} {_n(x - r * 1.1)},{_n(y)}"
+        return f'<polygon points="{pts}" {common}/>'
+    if shape == "cross":
+        d = r * 0.9
+        return (f'<path d="M{_n(x - d)} {_n(y - d)}L{_n(x + d)} {_n(y + d)}M{_n(x - d)} {_n(y + d)}L{_n(x + d)} '
+                f'{_n(y - d)}" stroke="{fill}" stroke-width="2.2"/>')
+    return f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{_n(r)}" {common}/>'
+
+
+def shape_icon(shape: str, colour: str = INK) -> Markup:
+    """A 12 px legend icon for a scatter marker shape."""
+    return Markup(f'<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true">'
+                  f'{marker(shape, 6, 6, 4, colour)}</svg>')
+
+
+# --------------------------------------------------------------------------- box plot
+
+
+@dataclass
+class Box:
+    label: str
+    colour: str
+    q1: float
+    median: float
+    q3: float
+    lo: float  # whiskers (Tukey, 1.5 IQR, clipped to the data)
+    hi: float
+    n: int
+    trial_medians: list[float] = field(default_factory=list)
+    above: int = 0  # samples beyond the upper whisker (outliers), drawn as a count
+    tooltip: str = ""
+
+
+def box_stats(samples_ms, trials=None) -> dict:
+    """Box-plot figures of raw samples; trial medians show how much processes differ."""
+    import numpy as np
+
+    x = np.asarray(samples_ms, dtype=float)
+    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    iqr = q3 - q1
+    inside = x[(x >= q1 - 1.5 * iqr) & (x <= q3 + 1.5 * iqr)]
+    out = {"q1": float(q1), "median": float(med), "q3": float(q3), "lo": float(inside.min()),
+           "hi": float(inside.max()), "n": int(x.size), "above": int(np.sum(x > q3 + 1.5 * iqr)),
+           "p99": float(np.percentile(x, 99)), "trial_medians": []}
+    if trials is not None:
+        t = np.asarray(trials)
+        out["trial_medians"] = [float(np.median(x[t == k])) for k in np.unique(t)]
+    return out
+
+
+def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 520) -> Markup:
+    left, right, row, top = 118, 58, 22, 26
+    height = top + row * len(boxes) + 32
+    lo = min(b.lo for b in boxes)
+    hi = max(b.hi for b in boxes)
+    ax = Axis(lo, hi, left, width - right, log=hi / max(lo, 1e-12) > 8)
+    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
+    parts += _x_axis(ax, top - 4, top + row * len(boxes), unit)
+    for i, b in enumerate(boxes):
+        yc = top + row * i + row / 2
+        h = 12
+        parts.append(f"<g><title>{esc(b.tooltip)}</title>")
+        parts.append(_text(left - 8, yc + 4, clip(b.label, 20), anchor="end", fill=INK))
+        parts.append(_line(ax(b.lo), yc, ax(b.hi), yc, b.colour, 1.2))
+        for w in (b.lo, b.hi):
+            parts.append(_line(ax(w), yc - 4, ax(w), yc + 4, b.colour, 1.2))
+        x1, x3 = ax(b.q1), ax(b.q3)
+        parts.append(f'<rect x="{_n(x1)}" y="{_n(yc - h / 2)}" width="{_n(max(x3 - x1, 1))}" height="{h}" '
+                     f'fill="{b.colour}" fill-opacity="0.28" stroke="{b.colour}" stroke-width="1.2" rx="1.5"/>')
+        parts.append(_line(ax(b.median), yc - h / 2, ax(b.median), yc + h / 2, INK, 2))
+        for tm in b.trial_medians:
+            parts.append(marker("diamond", ax.clamp(tm), yc + h / 2 + 3, 2.2, INK, "none", 0))
+        label = fmt_tick(b.median) + (f"  +{b.above}›" if b.above else "")
+        parts.append(_text(width - right + 6, yc + 4, label, fill=MUTED))
+        parts.append("</g>")
+    return _svg(width, height, parts, f"latency distribution: {title}")
+
+
+# --------------------------------------------------------------------------- horizontal bars
+
+
+@dataclass
+class Bar:
+    series: str
+    value: float | None
+    colour: str
+    text: str = ""  # value label drawn after the bar (or instead of it when value is None)
+    err: float | None = None  # +- whisker (1 sigma)
+    tooltip: str = ""
+
+
+@dataclass
+class BarGroup:
+    label: str
+    bars: list[Bar]
+
+
+def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float | None = None,
+               ref_label: str = "", width: int = 520, label_width: int = 130) -> Markup:
+    bar_h, gap, top = 13, 9, 26
+    rows = sum(len(g.bars) for g in groups)
+    plot_h = rows * (bar_h + 2) + gap * len(groups)
+    height = top + plot_h + 34
+    vals = [b.value + (b.err or 0) for g in groups for b in g.bars if b.value is not None]
+    hi = max(vals + ([ref] if ref else []) + [1e-9])
+    ax = Axis(0, hi, label_width, width - 70, zero=True, pad=0.04)
+    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
+    parts += _x_axis(ax, top - 4, top + plot_h, unit)
+    y = top
+    for g in groups:
+        gy = y
+        for b in g.bars:
+            parts.append(f"<g><title>{esc(b.tooltip or b.text)}</title>")
+            if b.value is None:
+                parts.append(_text(ax(0) + 4, y + bar_h - 3, b.text or "n/a", fill=MUTED, cls="na"))
+            else:
+                x1 = ax(b.value)
+                parts.append(f'<rect x="{_n(ax(0))}" y="{_n(y)}" width="{_n(max(x1 - ax(0), 0.8))}" '
+                             f'height="{bar_h}" fill="{b.colour}" rx="1.5"/>')
+                end = x1
+                if b.err:
+                    lo_x, hi_x = ax(max(b.value - b.err, 0)), ax(b.value + b.err)
+                    parts.append(_line(lo_x, y + bar_h / 2, hi_x, y + bar_h / 2, INK, 1))
+                    parts.append(_line(hi_x, y + 3, hi_x, y + bar_h - 3, INK, 1))
+                    end = hi_x
+                parts.append(_text(end + 4, y + bar_h - 3, b.text, fill=INK))
+            parts.append("</g>")
+            y += bar_h + 2
+        parts.append(_text(label_width - 8, gy + (y - gy) / 2 + 3, clip(g.label, 19), anchor="end", fill=INK,
+                           title=g.label))
+        y += gap
+    if ref is not None:
+        xr = ax(ref)
+        parts.append(_line(xr, top - 6, xr, top + plot_h, INK, 1, "4 3"))
+        parts.append(_text(xr + 3, top - 8, ref_label, fill=MUTED))
+    return _svg(width, height, parts, title)
+
+
+# --------------------------------------------------------------------------- scatter + Pareto front
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    colour: str
+    shape: str
+    label: str
+    tooltip: str
+
+
+def pareto_front(points: list[Point]) -> list[Point]:
+    """Points no other point beats on both axes (lower x = faster, higher y = more accurate)."""
+    front, best_y = [], -math.inf
+    for p in sorted(points, key=lambda p: (p.x, -p.y)):
+        if p.y > best_y:
+            front.append(p)
+            best_y = p.y
+    return front
+
+
+def scatter_panel(title: str, points: list[Point], *, xlabel: str, ylabel: str, y_cap: float | None = None,
+                  cap_label: str = "exact", width: int = 520, height: int = 300) -> Markup:
+    """y_cap: values at or above it (SQNR of bit-exact outputs) are drawn on a labelled top line."""
+    left, right, top, bottom = 52, 18, 28, 40
+    finite_y = [p.y for p in points if y_cap is None or p.y < y_cap]
+    y_lo = min(finite_y) if finite_y else 0.0
+    y_hi = max(finite_y) if finite_y else 1.0
+    capped = y_cap is not None and any(p.y >= y_cap for p in points)
+    y_draw_cap = y_hi + max((y_hi - y_lo) * 0.18, 2.0) if capped else None
+    ys = [y_draw_cap if (capped and p.y >= y_cap) else p.y for p in points]
+    xs = [p.x for p in points]
+    ax = Axis(min(xs), max(xs), left, width - right, log=max(xs) / max(min(xs), 1e-12) > 8, pad=0.08)
+    ay = Axis(min(ys), max(ys), height - bottom, top, pad=0.1)
+    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
+    parts += _x_axis(ax, top, height - bottom, "")
+    parts.append(_text((left + width - right) / 2, height - 6, xlabel, anchor="middle", fill=MUTED))
+    for t in ay.ticks(5):
+        if capped and t > y_hi + (y_draw_cap - y_hi) / 2:
+            continue
+        parts.append(_line(left, ay(t), width - right, ay(t), GRID))
+        parts.append(_text(left - 5, ay(t) + 4, fmt_tick(t), anchor="end", fill=MUTED))
+    if capped:
+        parts.append(_line(left, ay(y_draw_cap), width - right, ay(y_draw_cap), MUTED, 1, "2 3"))
+        parts.append(_text(left - 5, ay(y_draw_cap) + 4, cap_label, anchor="end", fill=MUTED))
+    parts.append(f'<text transform="translate(12 {_n((top + height - bottom) / 2)}) rotate(-90)" '
+                 f'text-anchor="middle" fill="{MUTED}">{esc(ylabel)}</text>')
+    front = pareto_front(points)
+    ypos = {id(p): ay(y) for p, y in zip(points, ys)}
+    if len(front) > 1:  # a staircase: each front point is the best accuracy up to its latency
+        d = f"M{_n(ax(front[0].x))} {_n(ypos[id(front[0])])}"
+        for p in front[1:]:
+            d += f"H{_n(ax(p.x))}V{_n(ypos[id(p)])}"
+        parts.append(f'<path class="pareto" d="{d}" fill="none" stroke="{INK}" stroke-width="1.2" '
+                     f'stroke-dasharray="5 3" opacity="0.7"/>')
+    on_front = {id(p) for p in front}
+    for p in points:
+        x, y = ax(p.x), ypos[id(p)]
+        tip = p.tooltip + (" — on the Pareto front" if id(p) in on_front else "")
+        parts.append(f"<g><title>{esc(tip)}</title>")
+        if id(p) in on_front:
+            parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="8" fill="none" stroke="{INK}" stroke-width="1.2"/>')
+        parts.append(marker(p.shape, x, y, 4.5, p.colour))
+        parts.append("</g>")
+    return _svg(width, height, parts, title)
+
+
+# --------------------------------------------------------------------------- forest (ratios with CIs)
+
+
+@dataclass
+class Interval:
+    label: str
+    ratio: float
+    low: float
+    high: float
+    verdict: str
+    tooltip: str = ""
+
+
+def forest_panel(title: str, rows: list[Interval], threshold: float, width: int = 760) -> Markup:
+    left, right, row, top = 300, 150, 18, 26
+    height = top + row * len(rows) + 34
+    lo = min([r.low for r in rows] + [1 - threshold * 2])
+    hi = max([r.high for r in rows] + [1 + threshold * 2])
+    ax = Axis(lo, hi, left, width - right, pad=0.04)
+    parts = [_text(0, 14, title, weight="600", size=FONT + 1)]
+    band_top, band_bottom = top - 4, top + row * len(rows)
+    for i in range(1, len(rows), 2):  # zebra first, so the band and the grid stay visible on top
+        parts.append(f'<rect x="0" y="{_n(top + row * i)}" width="{width}" height="{row}" fill="#f7f8fa"/>')
+    parts.append(f'<rect x="{_n(ax(1 - threshold))}" y="{_n(band_top)}" '
+                 f'width="{_n(ax(1 + threshold) - ax(1 - threshold))}" height="{_n(band_bottom - band_top)}" '
+                 f'fill="#e9edf2" fill-opacity="0.8"/>')
+    parts += _x_axis(ax, band_top, band_bottom, "new / base median")
+    parts.append(_line(ax(1), band_top, ax(1), band_bottom, INK, 1))
+    for i, r in enumerate(rows):
+        yc = top + row * i + row / 2
+        colour = VERDICT_COLOURS.get(r.verdict, MUTED)
+        parts.append(f"<g><title>{esc(r.tooltip)}</title>")
+        parts.append(_text(left - 10, yc + 4, clip(r.label, 46), anchor="end", fill=INK))
+        parts.append(_line(ax(r.low), yc, ax(r.high), yc, colour, 2))
+        parts.append(marker("circle", ax(r.ratio), yc, 4, colour))
+        parts.append(_text(width - right + 8, yc + 4, f"{r.ratio:.3f}× [{r.low:.3f}, {r.high:.3f}]", fill=colour))
+        parts.append("</g>")
+    return _svg(width, height, parts, title)

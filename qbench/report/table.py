@@ -1,0 +1,139 @@
+"""The cells table of the HTML report: its columns, and each cell's display text and sort key.
+
+Sort keys go into `data-v` attributes that report.js reads; an empty key (a missing value) always
+sorts last. Values stay plain strings here: the template escapes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qbench.report import fmt
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    group: str
+    numeric: bool = True
+    hint: str = ""
+
+
+COLUMNS = [
+    Column("run", "run", "Cell", False),
+    Column("model", "model", "Cell", False),
+    Column("recipe", "recipe", "Cell", False),
+    Column("device", "device", "Cell", False),
+    Column("status", "status", "Cell", False),
+    Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials"),
+    Column("p90", "p90", "Latency (ms)"),
+    Column("p99", "p99", "Latency (ms)"),
+    Column("min", "min", "Latency (ms)"),
+    Column("mean", "mean", "Latency (ms)"),
+    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean"),
+    Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
+    Column("speedup", "vs fp32", "Latency (ms)", hint="fp32 median / this median on the same device"),
+    Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
+    Column("first", "1st inf.", "Startup (ms)", hint="first inference, cold (median over trials)"),
+    Column("pte", ".pte", "Size & memory"),
+    Column("rss", "peak RSS", "Size & memory", hint="largest peak resident set over trials"),
+    Column("arena", "arena", "Size & memory", hint="planned memory arena of the program"),
+    Column("energy", "mJ / inf.", "Energy", hint="energy per inference, net of idle power, ±1σ"),
+    Column("sqnr", "SQNR", "Accuracy vs fp32", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager"),
+    Column("top1", "top-1", "Accuracy vs fp32", hint="share of inputs whose top-1 class matches fp32"),
+    Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops"),
+    Column("runner", "runner", "Lowering", False),
+]
+
+
+def columns(several_runs: bool) -> list[Column]:
+    return [c for c in COLUMNS if several_runs or c.key != "run"]
+
+
+def column_groups(cols: list[Column]) -> list[tuple[str, int]]:
+    groups: list[tuple[str, int]] = []
+    for c in cols:
+        if groups and groups[-1][0] == c.group:
+            groups[-1] = (c.group, groups[-1][1] + 1)
+        else:
+            groups.append((c.group, 1))
+    return groups
+
+
+def _v(text: str, sort=None, *, title: str = "", muted: bool = False) -> dict:
+    return {"text": text, "sort": "" if fmt.missing(sort) else sort, "title": title, "muted": muted}
+
+
+def row(cell: dict) -> dict:
+    """Display values of one cell keyed by column key, plus the row's filter attributes."""
+    lat = cell.get("latency_ms") or {}
+    e = cell.get("energy")
+    vals = {
+        "run": _v(cell["run_id"], cell["run_id"]),
+        "model": _v(cell["model"], cell["model"].lower()),
+        "recipe": _v(cell["recipe"], cell["recipe"].lower()),
+        "device": _v(cell["device"], cell["device"].lower()),
+        "status": _v(cell["status"], cell["status"]),
+        "median": _ms(lat.get("median")),
+        "p90": _ms(lat.get("p90")),
+        "p99": _ms(lat.get("p99")),
+        "min": _ms(lat.get("min")),
+        "mean": _ms(lat.get("mean")),
+        "cv": _v(fmt.num(lat.get("cv") * 100, 1) + "%" if lat.get("cv") is not None else fmt.DASH, lat.get("cv"),
+                 muted=lat.get("cv") is None),
+        "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
+                muted=not lat.get("samples")),
+        "speedup": _v(f"{cell['speedup_vs_fp32']:.2f}×" if cell.get("speedup_vs_fp32") else fmt.DASH,
+                      cell.get("speedup_vs_fp32"), muted=not cell.get("speedup_vs_fp32")),
+        "load": _ms(_sum(cell.get("load_ms"), cell.get("method_init_ms"))),
+        "first": _ms(cell.get("first_inference_ms")),
+        "pte": _bytes(cell.get("pte_bytes")),
+        "rss": _bytes(cell.get("peak_rss_bytes")),
+        "arena": _bytes(cell.get("arena_bytes")),
+        "energy": _energy(e),
+        "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None),
+        "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
+                   muted=cell.get("top1_agreement") is None),
+        "delegated": _delegation(cell),
+        "runner": _v(_runner(cell), cell.get("runner") or "", muted=not cell.get("runner")),
+    }
+    return {"values": vals, "status": cell["status"], "error": cell.get("error"),
+            "error_head": fmt.first_line(cell.get("error"), 90),
+            "attrs": {"run": cell["run_id"], "model": cell["model"], "recipe": cell["recipe"],
+                      "device": cell["device"], "status": cell["status"]}}
+
+
+def _sum(a, b):
+    return None if a is None else a + (b or 0)
+
+
+def _ms(v) -> dict:
+    return _v(fmt.ms(v), v, muted=v is None)
+
+
+def _bytes(v) -> dict:
+    return _v(fmt.bytes_(v), v, muted=v is None)
+
+
+def _energy(e: dict | None) -> dict:
+    if not e or e.get("mj") is None:
+        # absent means nothing measured it: never show 0
+        return _v("not measured", None, title=(e or {}).get("reason") or "no power source for this device", muted=True)
+    text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "")
+    return _v(text, e["mj"], title=f"source: {e.get('source') or 'unknown'}")
+
+
+def _delegation(cell: dict) -> dict:
+    d, t = cell.get("delegated_ops"), cell.get("total_ops")
+    if not t:
+        return _v(fmt.DASH, None, muted=True)
+    left = cell.get("not_delegated") or {}
+    title = ("not delegated: " + ", ".join(f"{k} ×{v}" for k, v in left.items())) if left else "all ops delegated"
+    return _v(f"{d}/{t}", (d or 0) / t, title=title)
+
+
+def _runner(cell: dict) -> str:
+    if not cell.get("runner"):
+        return fmt.DASH
+    return cell["runner"] + (f" ×{cell['threads']}t" if cell.get("threads") else "")
