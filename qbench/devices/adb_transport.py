@@ -119,7 +119,8 @@ def list_adb_devices(adb_binary: str = "adb", server_port: int | None = None,
     try:
         r = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout, env=env)
     except FileNotFoundError:
-        raise DeviceError("adb", f"adb binary {adb_binary!r} not found (install Android platform-tools)") from None
+        raise DeviceError("adb", f"adb binary {adb_binary!r} not found "
+                                 f"(install Android platform-tools)") from None
     except subprocess.TimeoutExpired:
         raise DeviceError("adb", f"`adb devices` did not answer within {timeout:g}s") from None
     if r.returncode != 0:
@@ -172,7 +173,8 @@ class ServerTransport:
                                          f"(adb server or device {self.serial} stuck?)") from None
 
     def devices(self) -> list[dict[str, str]]:
-        return list_adb_devices(self.adb_binary, self.server_port, env=self.env, timeout=self.connect_timeout + 5)
+        return list_adb_devices(self.adb_binary, self.server_port, env=self.env,
+                                timeout=self.connect_timeout + 5)
 
     # -- connection
     def connect(self) -> None:
@@ -287,12 +289,19 @@ class ServerTransport:
     def push(self, local: Path, remote: str, timeout: float) -> None:
         r = self._adb("push", str(local), remote, timeout=timeout)
         if r.returncode != 0:
-            raise TransferError(_last_line(r.stderr) or _last_line(r.stdout) or f"adb exited {r.returncode}")
+            raise TransferError(_adb_error(r))
 
     def pull(self, remote: str, local: Path, timeout: float) -> None:
         r = self._adb("pull", remote, str(local), timeout=timeout)
         if r.returncode != 0:
-            raise TransferError(_last_line(r.stderr) or _last_line(r.stdout) or f"adb exited {r.returncode}")
+            raise TransferError(_adb_error(r))
+
+
+def _adb_error(r: subprocess.CompletedProcess) -> str:
+    """adb 29 prints push/pull errors on stdout, followed by a summary line: find the error."""
+    lines = [ln.strip() for ln in (r.stdout + r.stderr).decode(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or [f"adb exited {r.returncode}"])[-1]
 
 
 class TransferError(Exception):
@@ -410,7 +419,9 @@ class DirectTransport:
         self._lock = threading.RLock()
 
     def describe(self) -> str:
-        return f"{self.host}:{self.port}" if self.mode == "direct-tcp" else f"USB {self.serial or '(first device)'}"
+        if self.mode == "direct-tcp":
+            return f"{self.host}:{self.port}"
+        return f"USB {self.serial or '(first device)'}"
 
     # -- connection
     def _open(self):
@@ -429,7 +440,8 @@ class DirectTransport:
 
                 dev = AdbDeviceUsb(serial=self.serial, default_transport_timeout_s=self.read_timeout)
             except ImportError as e:
-                raise DeviceError(self.name, f"direct-usb needs `pip install adb-shell[usb]` (libusb1): {e}") from None
+                raise DeviceError(self.name, f"direct-usb needs `pip install adb-shell[usb]` "
+                                             f"(libusb1): {e}") from None
             except Exception as e:  # UsbDeviceNotFoundError, InvalidTransportError, libusb errors
                 raise DeviceError(self.name, f"cannot open USB device {self.serial or ''}: {e} "
                                              f"(is an adb server holding it? use mode: server)") from None
@@ -449,7 +461,8 @@ class DirectTransport:
             if isinstance(e, (socket.timeout, TimeoutError)):
                 raise DeviceError(self.name, f"cannot reach {self.describe()}: no answer within "
                                              f"{self.connect_timeout:g}s") from None
-            raise DeviceError(self.name, f"cannot connect to {self.describe()}: {e or type(e).__name__}") from None
+            raise DeviceError(self.name, f"cannot connect to {self.describe()}: "
+                                         f"{e or type(e).__name__}") from None
         return dev, tcp
 
     def connect(self) -> None:
@@ -495,9 +508,13 @@ class DirectTransport:
             chunks: list[bytes] = []
             error: list[BaseException] = []
 
+            # TCP reads wait for data or EOF without limit (we time the run here); a libusb read
+            # needs a finite limit, set past our deadline so a quiet command is not cut short.
+            per_read = None if self._tcp is not None else timeout + _FINISH_GRACE + 5
+
             def pump() -> None:
                 try:
-                    for chunk in dev.streaming_shell(command, transport_timeout_s=None,
+                    for chunk in dev.streaming_shell(command, transport_timeout_s=per_read,
                                                      read_timeout_s=_BIG, decode=False):
                         chunks.append(chunk)
                 except BaseException as e:  # reported to the caller below
@@ -556,8 +573,9 @@ class DirectTransport:
                 raise TransferError(_sync_message(e)) from None
             except _adb_shell_errors() as e:
                 self.close()
-                detail = f"no progress within {timeout:.0f}s" if isinstance(e, _Deadline) else f"{type(e).__name__}: {e}"
-                raise ConnectionError(detail) from None
+                if isinstance(e, _Deadline):
+                    raise ConnectionError(f"no progress within {timeout:.0f}s") from None
+                raise ConnectionError(f"{type(e).__name__}: {e}") from None
             finally:
                 if self._tcp is not None:
                     self._tcp.deadline = None
@@ -565,16 +583,22 @@ class DirectTransport:
     def push(self, local: Path, remote: str, timeout: float) -> None:
         st = os.stat(local)
         mode = stat.S_IFREG | stat.S_IMODE(st.st_mode)
-        self._transfer(timeout, lambda d: d.push(str(local), remote, st_mode=mode, mtime=int(st.st_mtime),
-                                                         transport_timeout_s=self.read_timeout,
-                                                         read_timeout_s=self.read_timeout))
+
+        def send(dev) -> None:
+            dev.push(str(local), remote, st_mode=mode, mtime=int(st.st_mtime),
+                     transport_timeout_s=self.read_timeout, read_timeout_s=self.read_timeout)
+
+        self._transfer(timeout, send)
 
     def pull(self, remote: str, local: Path, timeout: float) -> None:
-        self._transfer(timeout, lambda d: d.pull(remote, str(local), transport_timeout_s=self.read_timeout,
-                                                         read_timeout_s=self.read_timeout))
+        def receive(dev) -> None:
+            dev.pull(remote, str(local), transport_timeout_s=self.read_timeout, read_timeout_s=self.read_timeout)
+
+        self._transfer(timeout, receive)
 
 
 def _sync_message(e: BaseException) -> str:
     """adb-shell wraps the device's FAIL text in bytes/tuples; dig the words out."""
-    text = " ".join(a.decode(errors="replace") if isinstance(a, (bytes, bytearray)) else str(a) for a in e.args)
+    text = " ".join(a.decode(errors="replace") if isinstance(a, (bytes, bytearray)) else str(a)
+                    for a in e.args)
     return text.strip() or type(e).__name__

@@ -105,8 +105,6 @@ def load_profile(name: str, suite_dir: Path | None = None) -> DeviceProfile:
 
 def open_device(profile: DeviceProfile, suite_dir: Path | None = None):
     """Build the Device a profile describes (transports are imported only when used)."""
-    from qbench.registry import Registry  # noqa: F401  (transports register lazily below)
-
     if profile.transport == "host":
         from qbench.devices.host import HostDevice
 
@@ -120,4 +118,13 @@ def open_device(profile: DeviceProfile, suite_dir: Path | None = None):
             identity_file=profile.identity_file, strict_host_key_checking=profile.strict_host_key_checking,
             workdir=profile.workdir or "/tmp/qbench",
         )
-    raise SuiteError(f"device {profile.name!r}: transport {profile.transport!r} is not available yet")
+    if profile.transport == "adb":
+        from qbench.devices.adb import AdbDevice
+
+        return AdbDevice(
+            profile.name, serial=profile.serial, address=profile.address, mode=profile.adb_mode,
+            workdir=profile.workdir or "/data/local/tmp/qbench",
+            adbkey=Path(profile.identity_file).expanduser() if profile.identity_file else None,
+            server_port=profile.port,
+        )
+    raise SuiteError(f"device {profile.name!r}: unknown transport {profile.transport!r}")

@@ -31,6 +31,8 @@ def lower_to_pte(module, example_inputs: tuple, out_path: Path, etrecord_path: P
         # Saved now so per-op profiles can name delegate blocks and ops later (devtools Inspector).
         program.get_etrecord().save(str(etrecord_path))
     plan = program.executorch_program.execution_plan[0]
+    # kernels the runtime must provide for what XNNPACK did not take (checked when the program loads)
+    delegation["kernels"] = sorted({f"{op.name}.{op.overload}" if op.overload else op.name for op in plan.operators})
     return Lowered(
         pte_bytes=out_path.stat().st_size,
         arena_bytes=int(sum(plan.non_const_buffer_sizes)),

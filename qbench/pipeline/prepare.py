@@ -106,7 +106,8 @@ def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, 
     export_s = time.perf_counter() - t0
 
     on_stage("numerics")
-    numbers = _stage("numerics", lambda: _numerics(model, staging / "model.pte", data.held_out, spec.task))
+    numbers = _stage("numerics", lambda: _numerics(model, staging / "model.pte", data.held_out, spec.task,
+                                                   lowered.delegation.get("kernels", [])))
     return Artifact(
         key=key, dir=staging, program="model.pte", kind="pte", program_bytes=lowered.pte_bytes,
         arena_bytes=lowered.arena_bytes, delegation=lowered.delegation, numerics=numbers,
@@ -133,14 +134,22 @@ def _write_inputs(path: Path, tensors) -> None:
             f.write(t.contiguous().numpy().tobytes())
 
 
-def _numerics(model, pte: Path, held_out, task: str) -> dict:
+def _numerics(model, pte: Path, held_out, task: str, kernels: list[str]) -> dict:
     """The exported program itself (not the quantized torch graph) against the fp32 eager model."""
     import torch
     from executorch.runtime import Runtime
 
     from qbench.collectors.numerics import compare_outputs, first_output, looks_like_classifier
 
-    method = Runtime.get().load_program(str(pte)).load_method("forward")
+    runtime = Runtime.get()
+    try:
+        method = runtime.load_program(str(pte)).load_method("forward")
+    except RuntimeError as exc:
+        missing = sorted(set(kernels) - set(runtime.operator_registry.operator_names))
+        if missing:
+            raise CellError("export", f"no ExecuTorch kernel for {', '.join(missing)}: not delegated to XNNPACK, "
+                                      "and the runtime has no portable kernel for it") from exc
+        raise
     refs, outs = [], []
     with torch.no_grad():
         for batch in held_out:

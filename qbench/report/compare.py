@@ -19,7 +19,16 @@ from typing import Any
 
 from qbench.errors import UsageError
 from qbench.report import fmt
-from qbench.report.data import CellKey, cell_error, cell_key, check_runs, key_label, open_store, trial_samples
+from qbench.report.data import (
+    CellKey,
+    cell_error,
+    cell_key,
+    check_runs,
+    json_safe,
+    key_label,
+    open_store,
+    trial_samples,
+)
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
 
 # (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
@@ -216,13 +225,14 @@ class CompareResult:
         }
 
     def to_dict(self) -> dict:
-        return {
+        """Plain JSON-ready values (NaN and infinities become None)."""
+        return json_safe({
             "base_run": self.base_run, "new_run": self.new_run, "base_suite": self.base_suite,
             "new_suite": self.new_suite, "thresholds": dict(self.thresholds), "warnings": list(self.warnings),
             "counts": self.counts(), "cells": [c.to_dict() for c in self.cells],
             "only_in_base": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_base],
             "only_in_new": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_new],
-        }
+        })
 
     def to_frame(self):
         """One row per matched cell: medians, ratio, CI, p, verdict, metric changes and flags."""

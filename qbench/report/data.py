@@ -7,6 +7,7 @@ everywhere (a `UsageError` the CLI prints as one line).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,17 @@ def json_field(value) -> Any:
         return json.loads(value)
     except (TypeError, ValueError):
         return None
+
+
+def json_safe(value):
+    """JSON has no NaN/Infinity (JSON.parse and strict parsers reject them): they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def run_info(store: ResultsStore, run_id: str) -> dict:

@@ -9,14 +9,13 @@ in a <script type="application/json"> block through `tojson` (which escapes <, >
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 from markupsafe import Markup
 
-from qbench.report import fmt, plots, table
+from qbench.report import data, fmt, plots, table
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
 
@@ -62,7 +61,7 @@ def context(rd: ReportData) -> dict:
         "rows": [table.row(c) for c in rd.cells],
         "comparisons": [_comparison(r) for r in rd.comparisons],
         "plots": _plots(rd, cells, colours, run_colours, shapes, recipe_legend),
-        "payload": _clean(_payload(rd, cols)),
+        "payload": data.json_safe(_payload(rd, cols)),
         "css": _asset("report.css"), "js": _asset("report.js"),
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -177,19 +176,9 @@ def _payload(rd: ReportData, cols) -> dict:
             "peak_rss_bytes", "sqnr_db", "top1_agreement", "error")
     return {
         "runs": [r["run_id"] for r in rd.runs],
-        "filters": {k: sorted({c[k] for c in rd.cells}, key=str.lower) for k in ("model", "recipe", "device", "status")},
+        "filters": {k: sorted({c[k] for c in rd.cells}, key=str.lower) for k in ("model", "recipe", "device", "status")}
+        | {"run": [r["run_id"] for r in rd.runs]},
         "columns": [c.key for c in cols],
         "cells": [{k: c.get(k) for k in keep} | {"energy_mj": (c.get("energy") or {}).get("mj")} for c in rd.cells],
         "comparisons": [r.to_dict() for r in rd.comparisons],
     }
-
-
-def _clean(value):
-    """JSON has no NaN/Infinity (JSON.parse would throw): they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value

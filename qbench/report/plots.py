@@ -209,7 +209,7 @@ def ops_panels(cells: list[dict], top: int = 8):
                                                     tooltip=f"{op['name']} ({op.get('delegate') or 'portable kernel'})"
                                                             f"\n{text} per inference, {op.get('count') or '?'} calls")]))
         panels.append(hbar_panel(f"{c['model']} · {c['recipe']} · {c['device']}", groups, unit="% of op time",
-                                 label_width=190))
+                                 label_width=280))
     return panels
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from qbench.report import fmt
+
 FONT = 11  # px, the size of every label; titles are one step larger
 INK, MUTED, GRID = "#1f2933", "#6b7785", "#e4e7eb"
 PALETTE = ["#3b6fb6", "#e07b39", "#3f9e6e", "#c2485a", "#8a62b8", "#2ea3b5", "#b0892f", "#d46fa8", "#6d8f3a"]
@@ -218,19 +220,24 @@ def box_stats(samples_ms, trials=None) -> dict:
     return out
 
 
-def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 520) -> Markup:
-    left, right, row, top = 118, 58, 22, 26
+def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) -> Markup:
+    """One row per box; consecutive boxes with the same label (one per run) share it."""
+    left, right, row, top = 118, 64, 20, 26
     height = top + row * len(boxes) + 32
     lo = min(b.lo for b in boxes)
     hi = max(b.hi for b in boxes)
     ax = Axis(lo, hi, left, width - right, log=hi / max(lo, 1e-12) > 8)
-    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
-    parts += _x_axis(ax, top - 4, top + row * len(boxes), unit)
+    parts = [_text(0, 14, clip(title, 80), weight="600", size=FONT + 1, title=title)]
+    parts += _x_axis(ax, top - 4, top + row * len(boxes), unit, n=7)
     for i, b in enumerate(boxes):
         yc = top + row * i + row / 2
-        h = 12
+        h = 11
+        first = i == 0 or boxes[i - 1].label != b.label
+        if first and i:
+            parts.append(_line(8, yc - row / 2, width - right, yc - row / 2, GRID, 1, "1 2"))
         parts.append(f"<g><title>{esc(b.tooltip)}</title>")
-        parts.append(_text(left - 8, yc + 4, clip(b.label, 20), anchor="end", fill=INK))
+        if first:
+            parts.append(_text(left - 8, yc + 4, clip(b.label, 18), anchor="end", fill=INK))
         parts.append(_line(ax(b.lo), yc, ax(b.hi), yc, b.colour, 1.2))
         for w in (b.lo, b.hi):
             parts.append(_line(ax(w), yc - 4, ax(w), yc + 4, b.colour, 1.2))
@@ -240,7 +247,7 @@ def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 520) 
         parts.append(_line(ax(b.median), yc - h / 2, ax(b.median), yc + h / 2, INK, 2))
         for tm in b.trial_medians:
             parts.append(marker("diamond", ax.clamp(tm), yc + h / 2 + 3, 2.2, INK, "none", 0))
-        label = fmt_tick(b.median) + (f"  +{b.above}›" if b.above else "")
+        label = fmt.ms(b.median) + (f"  +{b.above}›" if b.above else "")
         parts.append(_text(width - right + 6, yc + 4, label, fill=MUTED))
         parts.append("</g>")
     return _svg(width, height, parts, f"latency distribution: {title}")
@@ -266,15 +273,17 @@ class BarGroup:
 
 
 def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float | None = None,
-               ref_label: str = "", width: int = 520, label_width: int = 130) -> Markup:
+               ref_label: str = "", width: int = 640, label_width: int = 140) -> Markup:
     bar_h, gap, top = 13, 9, 26
     rows = sum(len(g.bars) for g in groups)
     plot_h = rows * (bar_h + 2) + gap * len(groups)
     height = top + plot_h + 34
     vals = [b.value + (b.err or 0) for g in groups for b in g.bars if b.value is not None]
     hi = max(vals + ([ref] if ref else []) + [1e-9])
-    ax = Axis(0, hi, label_width, width - 70, zero=True, pad=0.04)
-    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
+    value_room = 12 + 6.4 * max((len(b.text) for g in groups for b in g.bars), default=4)  # ~px per char
+    ax = Axis(0, hi, label_width, width - value_room, zero=True, pad=0.02)
+    label_chars = int((label_width - 12) / 6.2)
+    parts = [_text(0, 14, clip(title, 80), weight="600", size=FONT + 1, title=title)]
     parts += _x_axis(ax, top - 4, top + plot_h, unit)
     y = top
     for g in groups:
@@ -296,7 +305,7 @@ def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float
                 parts.append(_text(end + 4, y + bar_h - 3, b.text, fill=INK))
             parts.append("</g>")
             y += bar_h + 2
-        parts.append(_text(label_width - 8, gy + (y - gy) / 2 + 3, clip(g.label, 19), anchor="end", fill=INK,
+        parts.append(_text(label_width - 8, gy + (y - gy) / 2 + 3, clip(g.label, label_chars), anchor="end", fill=INK,
                            title=g.label))
         y += gap
     if ref is not None:
@@ -330,7 +339,7 @@ def pareto_front(points: list[Point]) -> list[Point]:
 
 
 def scatter_panel(title: str, points: list[Point], *, xlabel: str, ylabel: str, y_cap: float | None = None,
-                  cap_label: str = "exact", width: int = 520, height: int = 300) -> Markup:
+                  cap_label: str = "exact", width: int = 640, height: int = 300) -> Markup:
     """y_cap: values at or above it (SQNR of bit-exact outputs) are drawn on a labelled top line."""
     left, right, top, bottom = 52, 18, 28, 40
     finite_y = [p.y for p in points if y_cap is None or p.y < y_cap]
@@ -342,7 +351,7 @@ def scatter_panel(title: str, points: list[Point], *, xlabel: str, ylabel: str, 
     xs = [p.x for p in points]
     ax = Axis(min(xs), max(xs), left, width - right, log=max(xs) / max(min(xs), 1e-12) > 8, pad=0.08)
     ay = Axis(min(ys), max(ys), height - bottom, top, pad=0.1)
-    parts = [_text(0, 14, clip(title, 70), weight="600", size=FONT + 1, title=title)]
+    parts = [_text(0, 14, clip(title, 80), weight="600", size=FONT + 1, title=title)]
     parts += _x_axis(ax, top, height - bottom, "")
     parts.append(_text((left + width - right) / 2, height - 6, xlabel, anchor="middle", fill=MUTED))
     for t in ay.ticks(5):
@@ -388,8 +397,8 @@ class Interval:
     tooltip: str = ""
 
 
-def forest_panel(title: str, rows: list[Interval], threshold: float, width: int = 760) -> Markup:
-    left, right, row, top = 300, 150, 18, 26
+def forest_panel(title: str, rows: list[Interval], threshold: float, width: int = 1000) -> Markup:
+    left, right, row, top = 320, 170, 18, 26
     height = top + row * len(rows) + 34
     lo = min([r.low for r in rows] + [1 - threshold * 2])
     hi = max([r.high for r in rows] + [1 + threshold * 2])
@@ -407,7 +416,7 @@ def forest_panel(title: str, rows: list[Interval], threshold: float, width: int 
         yc = top + row * i + row / 2
         colour = VERDICT_COLOURS.get(r.verdict, MUTED)
         parts.append(f"<g><title>{esc(r.tooltip)}</title>")
-        parts.append(_text(left - 10, yc + 4, clip(r.label, 46), anchor="end", fill=INK))
+        parts.append(_text(left - 10, yc + 4, clip(r.label, 50), anchor="end", fill=INK))
         parts.append(_line(ax(r.low), yc, ax(r.high), yc, colour, 2))
         parts.append(marker("circle", ax(r.ratio), yc, 4, colour))
         parts.append(_text(width - right + 8, yc + 4, f"{r.ratio:.3f}× [{r.low:.3f}, {r.high:.3f}]", fill=colour))

@@ -136,4 +136,4 @@ def _delegation(cell: dict) -> dict:
 def _runner(cell: dict) -> str:
     if not cell.get("runner"):
         return fmt.DASH
-    return cell["runner"] + (f" ×{cell['threads']}t" if cell.get("threads") else "")
+    return cell["runner"] + (f", {cell['threads']} threads" if cell.get("threads") else "")

@@ -59,8 +59,13 @@ class Problems:
                 self.add(parent, f"unknown key {key!r}{hint}", key=key)
             elif err["type"] == "missing":
                 self.add(loc[:-1], f"missing required key {str(loc[-1])!r}")
-            elif err["type"] in ("union_tag_invalid", "literal_error"):
-                self.add(loc, _clean(err["msg"]))
+            elif err["type"] == "union_tag_invalid":
+                ctx = err.get("ctx", {})
+                tags = str(ctx.get("expected_tags", "")).replace("'", "")
+                self.add(loc + [ctx.get("discriminator", "kind").strip("'")],
+                         f"unknown kind {ctx.get('tag')!r}; choose one of: {tags}")
+            elif err["type"] == "literal_error":
+                self.add(loc, _clean(err["msg"]) + f" (got {err.get('input')!r})")
             else:
                 got = err.get("input")
                 shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) or got is None else ""
@@ -68,7 +73,15 @@ class Problems:
 
     def raise_if_any(self, title: str) -> None:
         if self.lines:
+            self.lines.sort(key=_line_number)
             raise SuiteError(f"{title}\n" + "\n".join(f"  {line}" for line in self.lines))
+
+
+def _line_number(text: str) -> int:
+    """Problems are listed in file order; ones without a line (command-line flags) go last."""
+    head = text.split(": ", 1)[0]
+    tail = head.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
 
 
 def _clean(msg: str) -> str:

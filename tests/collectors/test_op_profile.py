@@ -3,6 +3,7 @@ the ETRecord written at export), and op_table folds it into one row per op type.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from qbench.runners.native_build import build_runner
 
 @pytest.fixture(scope="session")
 def runner(tmp_path_factory) -> Path:
-    # Same path as tests/runners uses, so one session builds the runner once.
-    return build_runner("host", cache_dir=tmp_path_factory.getbasetemp() / "qbench-cache")
+    # The same cache as tests/runners uses (QBENCH_CACHE from tests/conftest.py), so one build per session.
+    cache = os.environ.get("QBENCH_CACHE") or tmp_path_factory.getbasetemp() / "qbench-cache"
+    return build_runner("host", cache_dir=Path(cache))
 
 
 def profile(runner: Path, pte: Path, etdump: Path, runs: int = 2) -> Path:

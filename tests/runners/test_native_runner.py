@@ -20,8 +20,9 @@ from qbench.runners.native_build import build_runner, can_build, default_fill, f
 
 
 def shared_cache(tmp_path_factory) -> Path:
-    # One path per test session, so every module that needs the runner reuses one build.
-    return tmp_path_factory.getbasetemp() / "qbench-cache"
+    # One cache per test session (tests/conftest.py points QBENCH_CACHE at a temporary one), so every
+    # module that needs the runner reuses one build and nothing lands in ~/.cache.
+    return Path(os.environ.get("QBENCH_CACHE") or tmp_path_factory.getbasetemp() / "qbench-cache")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,78 @@
+"""`qbench report` and `qbench compare`, ready to wire into cli.py:
+
+    from qbench.report import commands
+    commands.add_parsers(sub)                       # in build_parser()
+    COMMANDS.update(commands.COMMANDS)              # {"report": ..., "compare": ...}
+
+Errors are raised as QbenchError (cli.py prints them); warnings go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from qbench.errors import ExitCode
+
+
+def add_parsers(sub) -> None:
+    rep = sub.add_parser("report", help="write a self-contained HTML report of one or more runs",
+                         description="One HTML file (no network needed). With several runs, each later run is "
+                                     "compared with the first; single-run charts show the last run.")
+    rep.add_argument("runs", nargs="+", metavar="RUN_ID")
+    rep.add_argument("-o", "--output", type=Path, help="HTML file (default: reports/<last run>/report.html)")
+    rep.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    rep.add_argument("--threshold", default="5%", help="latency change that counts in comparisons (default 5%%)")
+
+    cmp = sub.add_parser("compare", help="compare two runs cell by cell (ratio of medians with bootstrap CI)",
+                         description="Per matched cell: ratio of medians new/base with a bootstrap CI over trials, "
+                                     "verdict faster/slower/no significant change; accuracy drops and size/memory "
+                                     "growth are flagged.")
+    cmp.add_argument("base", metavar="BASE")
+    cmp.add_argument("new", metavar="NEW")
+    cmp.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    cmp.add_argument("--threshold", default="5%", help="latency change that counts (default 5%%)")
+    cmp.add_argument("--accuracy-drop-db", type=float, default=1.0, help="flag an SQNR drop above this (dB)")
+    cmp.add_argument("--top1-drop", type=float, default=0.01, help="flag a top-1 agreement drop above this")
+    cmp.add_argument("--growth", default="5%", help="flag .pte size / memory growth above this (default 5%%)")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cmp.add_argument("--fail-on-regression", action="store_true",
+                     help=f"exit {int(ExitCode.REGRESSION)} when any cell regressed")
+
+
+def _db(path: Path | None) -> Path:
+    from qbench.results.frame import default_db
+
+    return path or default_db()
+
+
+def cmd_report(args) -> int:
+    from qbench.report.compare import parse_threshold
+    from qbench.report.html import write_report
+
+    db = _db(args.db)
+    out = args.output or db.parent / args.runs[-1] / "report.html"
+    path = write_report(db, args.runs, out, threshold=parse_threshold(args.threshold))
+    print(path)
+    return ExitCode.OK
+
+
+def cmd_compare(args) -> int:
+    from qbench.report.compare import compare_runs, parse_threshold
+
+    result = compare_runs(_db(args.db), args.base, args.new, threshold=parse_threshold(args.threshold),
+                          accuracy_drop_db=args.accuracy_drop_db, top1_drop=args.top1_drop,
+                          growth=parse_threshold(args.growth))
+    for w in result.warnings:
+        sys.stderr.write(f"qbench: warning: {w}\n")
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=1, default=str, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(result.to_text() + "\n")
+    if args.fail_on_regression and result.regressions:
+        return ExitCode.REGRESSION
+    return ExitCode.OK
+
+
+COMMANDS = {"report": cmd_report, "compare": cmd_compare}

@@ -1,0 +1,124 @@
+"""A Markdown summary for a CI job page (GitHub step summary, GitLab job notes): regressions first,
+then one table row per cell, then failures with their causes.
+
+Suite strings are escaped for Markdown and for the HTML that Markdown renderers pass through.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qbench.report import fmt
+from qbench.report.data import cell_error, check_runs, json_field, key_label, open_store
+
+_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+
+
+def md(text) -> str:
+    """Escape one inline value: Markdown specials, HTML, and newlines (a table row is one line)."""
+    s = " ".join(str(text if text is not None else "").split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", s)
+
+
+def code(text) -> str:
+    """An inline code span: its content is literal (no escapes apply), so only backticks must go."""
+    return "`" + " ".join(str(text if text is not None else "").split()).replace("`", "'") + "`"
+
+
+def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, report_link: str | None = None) -> str:
+    store = open_store(db_path)
+    try:
+        check_runs(store, [run_id])
+        run = store.run(run_id)
+        rows = store.cells(run_id)
+    finally:
+        store.close()
+    matched = {c.key: c for c in comparison.cells} if comparison else {}
+    status = [r["status"] for r in rows]
+    lines = [f"## qbench · {md(run['suite'])} — run {code(run_id)}", ""]
+    versions = " · ".join(f"{k} {run[k + '_version']}" for k in ("torch", "executorch") if run[k + "_version"])
+    lines.append(f"{md(fmt.when(run['started_at']))} · git {code(run['git_sha'] or 'n/a')} · {versions}")
+    devices = {}
+    for r in rows:
+        info = json_field(r["device_info"]) or {}
+        if info and r["device"] not in devices:
+            devices[r["device"]] = " · ".join(str(info[k]) for k in ("model", "soc", "os") if info.get(k))
+    if devices:
+        lines.append("devices: " + "; ".join(f"**{md(d)}** {md(v)}" for d, v in devices.items()))
+    lines.append("")
+    headline = (f"**{len(rows)} cells: {status.count('ok')} ok, {status.count('failed')} failed"
+                + (f", {status.count('pending')} not measured" if "pending" in status else "") + "**")
+    if comparison is not None:
+        n = comparison.counts()
+        headline += (f" · vs base {code(comparison.base_run)} (threshold ±{comparison.thresholds['latency']:.0%}): "
+                     f"**{n['regressions']} regression(s)**, {n['slower']} slower, {n['faster']} faster, "
+                     f"{n['no_change']} no significant change")
+    lines += [headline, ""]
+    if report_link:
+        lines += [f"Full report: {report_link}", ""]
+    if comparison is not None:
+        lines += [f"> warning: {md(w)}" for w in comparison.warnings]
+        if comparison.warnings:
+            lines.append("")
+        if comparison.regressions:
+            lines.append("### Regressions")
+            for c in comparison.regressions:
+                lines.append(f"- ❌ **{md(key_label(c.key))}**: " + "; ".join(md(x) for x in c.reasons()))
+            lines.append("")
+
+    lines.append("### Cells")
+    head = ["model", "recipe", "device", "status", "median ms", "p90 ms", "CV", "SQNR", "top-1", ".pte", "peak RSS"]
+    if comparison is not None:
+        head[6:6] = ["vs base", "latency", "flags"]
+    lines.append("| " + " | ".join(head) + " |")
+    numeric = ("median ms", "p90 ms", "vs base", "CV", "SQNR", "top-1", ".pte", "peak RSS")
+    lines.append("|" + "|".join("---:" if h in numeric else "---" for h in head) + "|")
+    for r in rows:
+        key = (r["model"], r["recipe"], r["device"])
+        cells = [md(r["model"]), md(r["recipe"]), md(r["device"]),
+                 "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok"),
+                 fmt.ms(r["latency_median_ms"]), fmt.ms(r["latency_p90_ms"]),
+                 fmt.share(r["latency_cv"]), fmt.sqnr(r["sqnr_db"]), fmt.num(r["top1_agreement"], 3),
+                 fmt.bytes_(r["pte_bytes"]), fmt.bytes_(r["peak_rss_bytes"])]
+        if comparison is not None:
+            c = matched.get(key)
+            if c is None:
+                cells[6:6] = ["new cell", fmt.DASH, ""]
+            else:
+                lat = c.latency
+                ratio = f"{lat.ratio:.3f}× \\[{lat.low:.3f}, {lat.high:.3f}\\]" if lat else fmt.DASH
+                verdict = md(c.verdict)
+                if (lat and lat.regression) or c.newly_failed:
+                    verdict = f"❌ **{verdict}**"
+                elif c.is_improvement:
+                    verdict = f"✅ {verdict}"
+                flags = "; ".join(md(m.describe()) for m in c.flags)
+                cells[6:6] = [ratio, verdict, f"❌ {flags}" if flags else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines.append("### Failed cells")
+        for r in failed:
+            lines.append(f"- **{md(key_label((r['model'], r['recipe'], r['device'])))}**: "
+                         f"{md(fmt.first_line(cell_error(r), 300))}")
+        lines.append("")
+    if comparison is not None and (comparison.only_in_base or comparison.only_in_new):
+        lines.append("### Not compared")
+        for name, keys in ((f"only in base {code(comparison.base_run)}", comparison.only_in_base),
+                           ("only in this run", comparison.only_in_new)):
+            if keys:
+                lines.append(f"- {name} ({len(keys)}): " + ", ".join(md(key_label(k)) for k in keys))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_markdown(db_path: str | Path, run_id: str, out: Path, comparison=None, *,
+                   report_link: str | None = None) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown_summary(db_path, run_id, comparison, report_link=report_link), encoding="utf-8")
+    return out

@@ -1,0 +1,65 @@
+/* qbench report: sortable tables and the cells filter. The charts are static SVG and need no script.
+   Data comes from the JSON block; text is only ever set with textContent, so suite strings
+   (model names, error messages) can never become markup. */
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("report-data").textContent);
+
+  // ---- sorting: numbers numerically, text alphabetically, missing values (empty data-v) always last
+  function compareCells(a, b, sign) {
+    const x = a ? a.getAttribute("data-v") : "";
+    const y = b ? b.getAttribute("data-v") : "";
+    if (x === "" || y === "") return (x === "") - (y === "");
+    const nx = Number(x), ny = Number(y);
+    if (!Number.isNaN(nx) && !Number.isNaN(ny)) return sign * (nx - ny);
+    return sign * x.localeCompare(y);
+  }
+
+  function sortBy(table, th) {
+    const index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    const dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+    table.querySelectorAll("th[aria-sort]").forEach((h) => h.removeAttribute("aria-sort"));
+    th.setAttribute("aria-sort", dir);
+    const body = table.tBodies[0];
+    const rows = Array.from(body.rows);
+    rows.sort((r1, r2) => compareCells(r1.cells[index], r2.cells[index], dir === "ascending" ? 1 : -1));
+    rows.forEach((r) => body.appendChild(r));
+  }
+
+  document.querySelectorAll("table.sortable").forEach((table) => {
+    table.querySelectorAll("th[data-key]").forEach((th) => {
+      th.addEventListener("click", () => sortBy(table, th));
+    });
+  });
+
+  // ---- filtering the cells table: free text plus one select per model / recipe / device / status
+  const table = document.getElementById("cells-table");
+  const text = document.getElementById("filter-text");
+  const count = document.getElementById("filter-count");
+  const selects = Array.from(document.querySelectorAll("select[data-filter]"));
+
+  function applyFilter() {
+    const words = text.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const rows = Array.from(table.tBodies[0].rows);
+    let shown = 0;
+    rows.forEach((row) => {
+      const keep = selects.every((s) => !s.value || row.dataset[s.dataset.filter] === s.value) &&
+        words.every((w) => row.textContent.toLowerCase().includes(w));
+      row.hidden = !keep;
+      if (keep) shown += 1;
+    });
+    count.textContent = shown === rows.length ? rows.length + " cells" : shown + " of " + rows.length + " cells";
+  }
+
+  selects.forEach((select) => {
+    (data.filters[select.dataset.filter] || []).forEach((value) => {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = value;
+      select.appendChild(option);
+    });
+    select.addEventListener("change", applyFilter);
+  });
+  text.addEventListener("input", applyFilter);
+  applyFilter();
+})();

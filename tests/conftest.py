@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated artifact cache, and suite folders built from real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Artifacts of the whole test session go to one temporary cache (shared across tests on purpose:
+    the same variant is exported once)."""
+    cache = tmp_path_factory.mktemp("qbench-cache")
+    old = os.environ.get("QBENCH_CACHE")
+    os.environ["QBENCH_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("QBENCH_CACHE", None)
+    else:
+        os.environ["QBENCH_CACHE"] = old
+
+
+@pytest.fixture
+def suite_dir(tmp_path) -> Path:
+    """A folder holding a copy of the smoke suite's models, for suites written by a test."""
+    shutil.copytree(REPO / "suites" / "models", tmp_path / "models")
+    return tmp_path
+
+
+def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
