@@ -35,6 +35,7 @@ class DeviceProfile(Strict):
     address: Optional[str] = None  # adb: host:port for TCP; ssh: host or ~/.ssh/config alias
     serial: Optional[str] = None  # adb: select a device by serial
     adb_mode: Literal["server", "direct-tcp", "direct-usb"] = "server"
+    adb_server_port: Optional[int] = None  # a private adb server (default: adb's own, 5037)
     user: Optional[str] = None
     port: Optional[int] = None
     ssh_config: Optional[str] = None
@@ -125,6 +126,6 @@ def open_device(profile: DeviceProfile, suite_dir: Path | None = None):
             profile.name, serial=profile.serial, address=profile.address, mode=profile.adb_mode,
             workdir=profile.workdir or "/data/local/tmp/qbench",
             adbkey=Path(profile.identity_file).expanduser() if profile.identity_file else None,
-            server_port=profile.port,
+            server_port=profile.adb_server_port,
         )
     raise SuiteError(f"device {profile.name!r}: unknown transport {profile.transport!r}")

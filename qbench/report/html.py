@@ -146,7 +146,8 @@ def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -
          "panels": plots.latency_panels(rd.cells, [r["run_id"] for r in rd.runs], colours, run_colours),
          "empty": "No cell has latency samples."},
         {"id": "plot-speedup", "title": "Speedup over fp32",
-         "caption": f"fp32 median latency / recipe median latency on the same device; right of the line is faster. {scope}",
+         "caption": "fp32 median latency / recipe median latency on the same device; right of the line is "
+                    f"faster. {scope}",
          "legend": recipe_legend, "panels": plots.speedup_panels(cells, colours),
          "empty": "No quantized cell to compare with fp32."},
         {"id": "plot-tradeoff", "title": "Accuracy vs latency",
@@ -155,7 +156,8 @@ def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -
          "legend": Markup(recipe_legend + shape_legend), "panels": plots.tradeoff_panels(cells, colours, shapes),
          "empty": "No cell has accuracy figures (SQNR, top-1 agreement)."},
         {"id": "plot-size-memory", "title": "Size and peak memory",
-         "caption": f".pte program size per model × recipe; peak resident memory of the runner process per device. {scope}",
+         "caption": ".pte program size per model × recipe; peak resident memory of the runner process per "
+                    f"device. {scope}",
          "legend": recipe_legend, "panels": plots.size_memory_panels(cells, colours),
          "empty": "No size or memory figures."},
         {"id": "plot-energy", "title": "Energy per inference",
@@ -163,7 +165,8 @@ def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -
          "legend": recipe_legend, "panels": plots.energy_panels(cells, colours),
          "gaps": gaps, "empty": "Energy was not measured in this run."},
         {"id": "plot-ops", "title": "Top operators",
-         "caption": f"Share of summed operator time per inference, from the ETDump of a separate profiling run. {scope}",
+         "caption": "Share of summed operator time per inference, from the ETDump of a separate profiling "
+                    f"run. {scope}",
          "legend": plots.legend([("delegated (XNNPACK)", plots.DELEGATE_COLOUR),
                                  ("portable kernel", plots.KERNEL_COLOUR)]),
          "panels": plots.ops_panels(cells), "empty": "No cell was profiled (suite setting profile_ops)."},

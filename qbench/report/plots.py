@@ -66,13 +66,15 @@ def latency_panels(cells: list[dict], run_ids: list[str], colours: dict[str, str
                     if c is None:
                         continue
                     b = c["box"]
-                    tip = (f"{model} · {recipe} · {device}" + (f" · run {run_id}" if several else "") +
-                           f"\nmedian {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
-                           f"p99 {fmt.ms(b['p99'])} ms\n{b['n']} samples in {len(b['trial_medians'])} trials "
-                           f"(◆ = trial medians)" + (f"\n{b['above']} samples beyond the upper whisker" if b["above"] else ""))
+                    tip = [f"{model} · {recipe} · {device}" + (f" · run {run_id}" if several else ""),
+                           f"median {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
+                           f"p99 {fmt.ms(b['p99'])} ms",
+                           f"{b['n']} samples in {len(b['trial_medians'])} trials (◆ = trial medians)"]
+                    if b["above"]:
+                        tip.append(f"{b['above']} samples beyond the upper whisker")
                     boxes.append(Box(label=recipe, colour=run_colours[run_id] if several else colours[recipe],
                                      q1=b["q1"], median=b["median"], q3=b["q3"], lo=b["lo"], hi=b["hi"], n=b["n"],
-                                     trial_medians=b["trial_medians"], above=b["above"], tooltip=tip))
+                                     trial_medians=b["trial_medians"], above=b["above"], tooltip="\n".join(tip)))
             if boxes:
                 panels.append(box_panel(f"{model} · {device}", boxes))
     return panels
@@ -90,7 +92,7 @@ def speedup_panels(cells: list[dict], colours: dict[str, str]):
             bars = []
             for c in (c for c in quantized if c["device"] == device and c["model"] == model):
                 s = c.get("speedup_vs_fp32")
-                why = "failed" if c["status"] == "failed" else ("no fp32 baseline" if c["status"] == "ok" else c["status"])
+                why = {"failed": "failed", "ok": "no fp32 baseline"}.get(c["status"], c["status"])
                 bars.append(Bar(c["recipe"], s, colours[c["recipe"]], f"{s:.2f}×" if s else why,
                                 tooltip=f"{model} · {c['recipe']} · {device}: " +
                                 (f"{s:.2f}× the speed of fp32" if s else why)))
@@ -109,6 +111,10 @@ def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str
     """SQNR (and top-1 agreement when measured) against median latency, per device."""
     panels = []
     ok = _ok(cells)
+
+    def name(label: str) -> str:  # "SQNR vs fp32 (dB)" -> "SQNR vs fp32"
+        return label.split(" (")[0]
+
     for metric, label, cap in (("sqnr_db", "SQNR vs fp32 (dB)", SQNR_EXACT_DB),
                                ("top1_agreement", "top-1 agreement with fp32", None)):
         for device in _ordered(ok, "device"):
@@ -118,12 +124,12 @@ def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str
                 if c["device"] != device or y is None:
                     continue
                 y_text = fmt.sqnr(y) if metric == "sqnr_db" else f"{y:.3f}"
-                pts.append(Point(c["latency_ms"]["median"], y, colours[c["recipe"]], shapes[c["model"]],
-                                 f"{c['model']} · {c['recipe']}",
-                                 f"{c['model']} · {c['recipe']} · {device}\nmedian {fmt.ms(c['latency_ms']['median'])} ms,"
-                                 f" {label.split(' (')[0]} {y_text}"))
+                median = c["latency_ms"]["median"]
+                tip = f"{c['model']} · {c['recipe']} · {device}\nmedian {fmt.ms(median)} ms, {name(label)} {y_text}"
+                pts.append(Point(median, y, colours[c["recipe"]], shapes[c["model"]], f"{c['model']} · {c['recipe']}",
+                                 tip))
             if pts:
-                panels.append(scatter_panel(f"{label.split(' (')[0]} vs latency · {device}", pts,
+                panels.append(scatter_panel(f"{name(label)} vs latency · {device}", pts,
                                             xlabel="median latency (ms)", ylabel=label, y_cap=cap))
     return panels
 
@@ -204,10 +210,11 @@ def ops_panels(cells: list[dict], top: int = 8):
             delegated = op.get("kind") == "delegate"
             share = (op.get("share") or 0) * 100
             text = f"{share:.1f}%" + (f" · {fmt.ms(op['total_ms'])} ms" if op.get("total_ms") is not None else "")
-            groups.append(BarGroup(op["name"], [Bar(op.get("delegate") or "kernel", share,
-                                                    DELEGATE_COLOUR if delegated else KERNEL_COLOUR, text,
-                                                    tooltip=f"{op['name']} ({op.get('delegate') or 'portable kernel'})"
-                                                            f"\n{text} per inference, {op.get('count') or '?'} calls")]))
+            tip = (f"{op['name']} ({op.get('delegate') or 'portable kernel'})\n"
+                   f"{text} per inference, {op.get('count') or '?'} calls")
+            bar = Bar(op.get("delegate") or "kernel", share, DELEGATE_COLOUR if delegated else KERNEL_COLOUR, text,
+                      tooltip=tip)
+            groups.append(BarGroup(op["name"], [bar]))
         panels.append(hbar_panel(f"{c['model']} · {c['recipe']} · {c['device']}", groups, unit="% of op time",
                                  label_width=280))
     return panels
@@ -220,11 +227,12 @@ def compare_panel(result) -> Markup | None:
     rows = sorted((c for c in result.cells if c.latency), key=lambda c: -c.latency.ratio)
     if not rows:
         return None
-    items = [Interval(f"{c.model} / {c.recipe} / {c.device}", c.latency.ratio, c.latency.low, c.latency.high,
-                      c.latency.verdict,
-                      f"{c.model} · {c.recipe} · {c.device}\n{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms,"
-                      f" ratio {c.latency.ratio:.3f} [{c.latency.low:.3f}, {c.latency.high:.3f}]: {c.latency.verdict}")
-             for c in rows]
+    items = []
+    for c in rows:
+        lat = c.latency
+        tip = (f"{c.model} · {c.recipe} · {c.device}\n{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, "
+               f"ratio {lat.ratio:.3f} [{lat.low:.3f}, {lat.high:.3f}]: {lat.verdict}")
+        items.append(Interval(f"{c.model} / {c.recipe} / {c.device}", lat.ratio, lat.low, lat.high, lat.verdict, tip))
     return forest_panel(f"Latency ratio {result.new_run} / {result.base_run} ({rows[0].latency.confidence:.0%} CI; "
                         f"band ±{result.thresholds['latency']:.0%})", items, result.thresholds["latency"])
 

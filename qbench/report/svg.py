@@ -167,7 +167,8 @@ def marker(shape: str, x: float, y: float, r: float, fill: str, stroke: str = "#
         return f'<rect x="{_n(x - r)}" y="{_n(y - r)}" width="{_n(2 * r)}" height="{_n(2 * r)}" {common}/>'
     if shape in ("triangle", "triangle-down"):
         s = 1 if shape == "triangle" else -1
-        pts = f"{_n(x)},{_n(y - s * r * 1.2)} {_n(x - r * 1.1)},{_n(y + s * r * 0.8)} {_n(x + r * 1.1)},{_n(y + s * r * 0.8)}"
+        tip, base = y - s * r * 1.2, y + s * r * 0.8
+        pts = f"{_n(x)},{_n(tip)} {_n(x - r * 1.1)},{_n(base)} {_n(x + r * 1.1)},{_n(base)}"
         return f'<polygon points="{pts}" {common}/>'
     if shape == "diamond":
         pts = f"{_n(x)},{_n(y - r * 1.3)} {_n(x + r * 1.1)},{_n(y)} {_n(x)},{_n(y + r * 1.3)} {_n(x - r * 1.1)},{_n(y)}"
@@ -222,7 +223,7 @@ def box_stats(samples_ms, trials=None) -> dict:
 
 def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) -> Markup:
     """One row per box; consecutive boxes with the same label (one per run) share it."""
-    left, right, row, top = 118, 64, 20, 26
+    left, right, row, top = 118, 76, 20, 26
     height = top + row * len(boxes) + 32
     lo = min(b.lo for b in boxes)
     hi = max(b.hi for b in boxes)

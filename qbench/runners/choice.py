@@ -29,7 +29,7 @@ def select_runner(device: Device, profile: DeviceProfile, suite_choice: str = "a
 
 def _native(device: Device, profile: DeviceProfile):
     try:
-        from qbench.runners.native import NativeRunner
+        from qbench.runners.native_runner import NativeRunner
     except ImportError:
         return None, "the native runner is not part of this install"
     return NativeRunner.for_device(device, profile)

@@ -80,7 +80,8 @@ class CDP:
         for ev in self.events:
             m, p = ev.get("method"), ev.get("params", {})
             if m == "Runtime.exceptionThrown":
-                out.append(f"exception: {p['exceptionDetails'].get('text')} {p['exceptionDetails'].get('exception', {})}")
+                details = p["exceptionDetails"]
+                out.append(f"exception: {details.get('text')} {details.get('exception', {}).get('description')}")
             elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert", "warning"):
                 out.append(f"console.{p['type']}: {[a.get('value') for a in p.get('args', [])]}")
             elif m == "Log.entryAdded" and p["entry"].get("level") in ("error", "warning"):
@@ -181,7 +182,8 @@ def test_clicking_a_header_sorts_the_table(page):
     numbers = [float(v) for v in values if v != ""]
     assert numbers == sorted(numbers) and len(numbers) == 35
     assert values[-1] == ""  # the failed cell (no latency) sorts last, whichever the direction
-    assert page.evaluate("document.querySelector('#cells-table th[data-key=\"median\"]').getAttribute('aria-sort')") == "ascending"
+    sorted_by = "document.querySelector('#cells-table th[data-key=\"median\"]').getAttribute('aria-sort')"
+    assert page.evaluate(sorted_by) == "ascending"
 
     page.evaluate(click)
     values = _column(page, "median")
@@ -213,7 +215,8 @@ def test_filters_narrow_the_table(page):
 
 def test_hostile_model_name_is_shown_as_text(page):
     assert page.evaluate("document.querySelectorAll('img').length") == 0
-    assert page.evaluate("document.querySelectorAll('script:not([type]), script[type=\"text/javascript\"]').length") == 1
+    scripts = "document.querySelectorAll('script:not([type]), script[type=\"text/javascript\"]').length"
+    assert page.evaluate(scripts) == 1  # ours only, nothing injected
     visible = page.evaluate(f"""(() => {{
         const cells = Array.from(document.querySelectorAll('#cells-table tbody td'))
             .filter((td) => td.textContent === {json.dumps(XSS_MODEL)});
