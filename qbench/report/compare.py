@@ -13,7 +13,7 @@ rest are listed, not dropped silently.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ class CellComparison:
             "base_median_ms": self.base_median_ms, "new_median_ms": self.new_median_ms,
             "verdict": self.verdict, "regression": self.is_regression,
             "latency": self.latency.to_dict() if self.latency else None,
-            "metrics": [m.__dict__.copy() for m in self.metrics],
+            "metrics": [asdict(m) for m in self.metrics],
             "reasons": self.reasons(), "base_error": self.base_error, "new_error": self.new_error,
         }
 

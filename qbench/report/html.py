@@ -130,7 +130,9 @@ def _comparison(result) -> dict:
         })
     order = {True: 0, False: 1}
     rows.sort(key=lambda r: (order[r["regression"]], -(r["ratio"] or 0)))  # worst first
-    return {"result": result, "counts": result.counts(), "rows": rows, "panel": plots.compare_panel(result)}
+    confidence = next((c.latency.confidence for c in result.cells if c.latency), 0.95)
+    return {"result": result, "counts": result.counts(), "rows": rows, "panel": plots.compare_panel(result),
+            "confidence": confidence}
 
 
 def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
