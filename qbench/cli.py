@@ -19,8 +19,14 @@ examples:
   qbench run suites/mobile.yaml --resume RUN_ID       finish an interrupted run
   qbench results --format csv > results.csv           every cell of every run, pandas-friendly
   qbench results --runs                               list the runs in the store
+  qbench report RUN_ID [RUN_ID ...] -o report.html    self-contained HTML comparison report
+  qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
+  qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
+  qbench devices                                      what is reachable: adb, ssh profiles, host
+  qbench runner build --target host                   build the native C++ runner
 
-exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error · 130 interrupted
+exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
+            3 significant regression against the baseline · 130 interrupted
 """
 
 RUN_HELP = """\
@@ -58,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
+
+    from qbench import cli_tools
+    from qbench.report import commands as report_commands
+
+    report_commands.add_parsers(sub)
+    cli_tools.add_parsers(sub)
     return parser
 
 
@@ -140,4 +152,21 @@ def cmd_results(args) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"run": cmd_run, "results": cmd_results}
+def _lazy(module: str, name: str):
+    def call(args):
+        import importlib
+
+        return getattr(importlib.import_module(module), "COMMANDS")[name](args)
+
+    return call
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "results": cmd_results,
+    "report": _lazy("qbench.report.commands", "report"),
+    "compare": _lazy("qbench.report.commands", "compare"),
+    "devices": _lazy("qbench.cli_tools", "devices"),
+    "runner": _lazy("qbench.cli_tools", "runner"),
+    "ops": _lazy("qbench.cli_tools", "ops"),
+}

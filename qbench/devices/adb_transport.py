@@ -138,13 +138,19 @@ def _format_listing(devices: list[dict[str, str]]) -> str:
 class ServerTransport:
     mode = "server"
 
+    def _only_device(self, adb_binary: str, server_port: int | None) -> str:
+        """No serial in the profile: like `adb` itself, use the one attached device, if exactly one."""
+        ready = [d["serial"] for d in list_adb_devices(adb_binary, server_port) if d["state"] == "device"]
+        if len(ready) != 1:
+            raise DeviceError(self.name, f"no serial in the profile and {len(ready)} devices attached "
+                                         f"({', '.join(ready) or 'none'}): set `serial:` or `address:`")
+        return ready[0]
+
     def __init__(self, name: str, *, serial: str | None, address: str | None, adb_binary: str,
                  server_port: int | None, connect_timeout: float, adbkey: Path | None):
         self.name = name
         self.address = _normalize_address(address) if address else None
-        self.serial = serial or self.address
-        if not self.serial:
-            raise ValueError("server mode needs a serial or an address")
+        self.serial = serial or self.address or self._only_device(adb_binary, server_port)
         self.adb_binary = adb_binary
         self.server_port = server_port
         self.connect_timeout = connect_timeout

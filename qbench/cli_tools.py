@@ -1,0 +1,88 @@
+"""`qbench devices`, `qbench runner build`, `qbench ops`: the smaller commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from qbench.errors import ExitCode, UsageError
+
+
+def add_parsers(sub) -> None:
+    dev = sub.add_parser("devices", help="list reachable devices (adb, ssh profiles, host)",
+                         description="One line per device: what adb sees, every ssh/adb profile in device_profiles/, "
+                                     "and this host. Unreachable profiles say why.")
+    dev.add_argument("--json", action="store_true", help="machine-readable list")
+    dev.add_argument("--profiles", type=Path, default=None, help="a device_profiles folder (default: found from cwd)")
+    dev.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each device")
+
+    run = sub.add_parser("runner", help="build the native C++ runner for a target",
+                         description="Builds qbench's native runner against the installed ExecuTorch into a cache "
+                                     "keyed by target and executorch version; later builds reuse it.")
+    rsub = run.add_subparsers(dest="runner_command", metavar="ACTION", required=True)
+    build = rsub.add_parser("build", help="build (or find) the runner")
+    build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"])
+    build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds)")
+    build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
+
+    ops = sub.add_parser("ops", help="top operators of a profiled run (benchmark.profile_ops: true)")
+    ops.add_argument("run_id", metavar="RUN_ID")
+    ops.add_argument("--cell", help="MODEL/RECIPE or MODEL/RECIPE@DEVICE (default: every profiled cell)")
+    ops.add_argument("--top", type=int, default=10)
+    ops.add_argument("--db", type=Path, default=None)
+    ops.add_argument("--json", action="store_true")
+
+
+def cmd_runner(args) -> int:
+    from qbench.runners.native_build import build_runner
+
+    path = build_runner(args.target, toolchain=args.toolchain, force=args.force)
+    print(path)
+    return ExitCode.OK
+
+
+def cmd_devices(args) -> int:
+    from qbench.devices.discovery import discover
+
+    found = discover(args.profiles, timeout=args.timeout)
+    if args.json:
+        sys.stdout.write(json.dumps(found, indent=1) + "\n")
+        return ExitCode.OK
+    for d in found:
+        state = d["state"] if d["state"] != "ok" else ""
+        print(f"{d['name']:<16} {d['transport']:<5} {d['summary']}{('  ' + state) if state else ''}")
+    return ExitCode.OK
+
+
+def cmd_ops(args) -> int:
+    from qbench.results.frame import default_db
+    from qbench.results.store import ResultsStore
+
+    store = ResultsStore(args.db or default_db())
+    if store.run(args.run_id) is None:
+        raise UsageError(f"unknown run id {args.run_id!r}; `qbench results --runs` lists them")
+    rows = []
+    for c in store.cells(args.run_id):
+        label = f"{c['model']}/{c['recipe']}@{c['device']}"
+        if args.cell and args.cell not in (label, label.split("@")[0]):
+            continue
+        ops = store.db.execute("SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops "
+                               "WHERE cell_id=? ORDER BY total_ms DESC LIMIT ?", (c["cell_id"], args.top)).fetchall()
+        if ops:
+            rows.append({"cell": label, "ops": [dict(o) for o in ops]})
+    if not rows:
+        raise UsageError(f"no per-operator profile in run {args.run_id}"
+                         + (f" for {args.cell}" if args.cell else "") + " (set benchmark.profile_ops: true)")
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return ExitCode.OK
+    for r in rows:
+        print(r["cell"])
+        for o in r["ops"]:
+            where = o["delegate"] or "portable kernel"
+            print(f"  {o['share'] * 100:5.1f}%  {o['total_ms']:8.3f} ms  ×{o['count']:<3} {o['name']}  [{where}]")
+    return ExitCode.OK
+
+
+COMMANDS = {"devices": cmd_devices, "runner": cmd_runner, "ops": cmd_ops}

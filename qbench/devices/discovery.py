@@ -1,0 +1,64 @@
+"""What `qbench devices` shows: this host, what the adb server sees, and every configured profile."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from qbench.devices.base import DeviceInfo
+
+
+def one_line(info: DeviceInfo) -> str:
+    parts = [info.model, info.soc, info.abi, info.os]
+    if info.cores:
+        top = max(info.max_freq_khz) / 1e6 if info.max_freq_khz else None
+        parts.append(f"{info.cores} cores" + (f" ≤{top:.2f} GHz" if top else ""))
+    if info.ram_bytes:
+        parts.append(f"{info.ram_bytes / 2**30:.1f} GiB")
+    if info.governor:
+        parts.append(f"governor {info.governor}")
+    return " · ".join(p for p in parts if p)
+
+
+def _probe(profile, timeout: float) -> dict:
+    from qbench.devices.profiles import open_device
+
+    entry = {"name": profile.name, "transport": profile.transport,
+             "address": profile.address or profile.serial, "state": "ok", "summary": ""}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            device = open_device(profile)
+            info = pool.submit(device.info).result(timeout=timeout)
+            entry["summary"], entry["info"] = one_line(info), info.__dict__
+            device.close()
+        except FutureTimeout:
+            entry["state"], entry["summary"] = "unreachable", f"no answer within {timeout:g} s"
+        except Exception as exc:  # discovery reports every device, reachable or not
+            entry["state"], entry["summary"] = "unreachable", str(exc).splitlines()[0][:160]
+    return entry
+
+
+def discover(profiles_dir: Path | None = None, timeout: float = 10.0) -> list[dict]:
+    from qbench.devices.profiles import available_profiles, load_profile
+
+    base = profiles_dir.parent if profiles_dir else None
+    names = available_profiles(base)
+    profiles = [load_profile(n, base) for n in names]
+    found = [_probe(p, timeout) for p in profiles if p.transport == "host"]
+    found += [_probe(p, timeout) for p in profiles if p.transport != "host"]
+    if shutil.which("adb"):
+        from qbench.devices.adb_transport import list_adb_devices
+
+        try:
+            configured = {p.serial for p in profiles if p.serial}
+            for d in list_adb_devices(timeout=timeout):
+                if d["serial"] not in configured:
+                    found.append({"name": d["serial"], "transport": "adb", "address": d["serial"],
+                                  "state": d["state"] if d["state"] != "device" else "ok",
+                                  "summary": f"{d.get('model') or ''} (no profile: copy device_profiles/pixel8.yaml)"})
+        except Exception as exc:
+            found.append({"name": "adb", "transport": "adb", "address": None, "state": "error",
+                          "summary": str(exc).splitlines()[0]})
+    return found
