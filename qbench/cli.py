@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="complete an interrupted run without duplicating rows")
     run.add_argument("--json", action="store_true", help="print one JSON document (run_id, cells) on stdout")
     run.add_argument("--check", action="store_true", help="only validate the suite and its devices, then exit")
+    nightly = run.add_argument_group("nightly gate", "compare with an earlier run of the same suite in the same store")
+    nightly.add_argument("--baseline", metavar="last|RUN_ID",
+                         help="the run to compare with: `last` = the latest earlier run of this suite")
+    nightly.add_argument("--fail-on-regression", metavar="PCT", nargs="?", const="5%",
+                         help="exit 3 when a cell is significantly slower than the baseline by more than PCT "
+                              "(default 5%%), or lost accuracy, or grew; writes junit.xml and summary.md")
 
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")

@@ -44,7 +44,6 @@ def run_command(args) -> int:
 
     from qbench.export.cache import ArtifactCache
     from qbench.pipeline.orchestrator import begin_run, execute
-    from qbench.report.summary_page import write_summary_page
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
     from qbench.results.views import run_document
@@ -70,14 +69,56 @@ def run_command(args) -> int:
                       f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else ""))
         return ExitCode.INTERRUPTED
     doc = run_document(store, run_id)
-    page = write_summary_page(doc, args.reports_dir / run_id)
+    out_dir = args.reports_dir / run_id
+    page = _write_page(store.path, run_id, doc, out_dir, console)
     doc["report"] = str(page)
+    gate = _nightly(args, store, checked.suite.name, run_id, out_dir, console)
+    if gate is not None:
+        doc["baseline"] = gate
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
         print_summary(console, doc)
     console.print(f"report: {page}", highlight=False)
+    if gate is not None and gate["regressions"] and args.fail_on_regression:
+        console.print(f"[red]regression[/] against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
+                      f"see {gate['summary']}")
+        return ExitCode.REGRESSION
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
+
+
+def _write_page(db, run_id: str, doc: dict, out_dir, console):
+    """The full report for this run; the minimal summary page if the report itself fails (never lose it)."""
+    from qbench.report.html import write_report
+
+    try:
+        return write_report(db, [run_id], out_dir / "index.html")
+    except Exception as exc:  # a report bug must not cost the user the run's page
+        console.print(f"report: the full report failed ({type(exc).__name__}: {exc}); writing the summary page")
+        return write_summary_page(doc, out_dir)
+
+
+def _nightly(args, store, suite: str, run_id: str, out_dir, console) -> dict | None:
+    """--baseline / --fail-on-regression: compare, write junit.xml + summary.md, return the verdicts."""
+    if not args.baseline and not args.fail_on_regression:
+        return None
+    from qbench.errors import UsageError
+    from qbench.report.compare import parse_threshold
+    from qbench.report.nightly import nightly_outputs
+
+    threshold = parse_threshold(args.fail_on_regression or "5%")
+    base = args.baseline or "last"
+    if base == "last":
+        base = store.latest_run_id(suite=suite, before=run_id)
+        if base is None:
+            console.print(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
+    elif store.run(base) is None:
+        raise UsageError(f"unknown baseline run {base!r}; `qbench results --runs` lists them")
+    result, junit, md = nightly_outputs(store.path, base, run_id, threshold, out_dir)
+    regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
+    for w in (result.warnings if result else []):
+        console.print(f"warning: {w}", markup=False)
+    return {"run_id": base, "threshold": threshold, "regressions": regressions, "junit": str(junit), "summary": str(md)}
 
 
 def _jsonable(value):

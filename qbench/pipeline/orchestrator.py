@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import secrets
 import threading
+from pathlib import Path
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from qbench.errors import CellError, QbenchError, UsageError
+from qbench.errors import CellError, DeviceError, QbenchError, UsageError
 from qbench.export.cache import Artifact, ArtifactCache
 from qbench.pipeline import grid
 from qbench.pipeline.measure import run_trial
@@ -171,27 +172,21 @@ def _finite(x):
 
 
 def _measure_device(checked, device_name, cells, ids, artifacts, store, progress, stop) -> None:
-    from qbench.devices.profiles import load_profile, open_device
-    from qbench.runners.python import EagerRunner
-    from qbench.runners.choice import select_runner
+    from qbench.devices.profiles import load_profile
+    from qbench.pipeline.device_session import DeviceSession
 
     bench = checked.suite.benchmark
     try:
         profile = load_profile(device_name, checked.loaded.base_dir)
-        device = open_device(profile, checked.loaded.base_dir)
-        info = device.info()
-        runner, why = select_runner(device, profile, bench.runner)
-        runner.setup(device)
+        session = DeviceSession(profile, checked.loaded.base_dir, bench.runner)
+        session.open()
     except (QbenchError, OSError) as exc:
         err = exc if isinstance(exc, CellError) else CellError("device", f"{device_name}: {exc}")
         for c in cells:
             _fail(store, ids[c], err)
+        progress.log(f"[failed] device {device_name}: {err}")
         progress.advance(sum(bench.trials - len(store.done_trials(ids[c])) for c in cells))
         return
-    eager = None
-    from dataclasses import asdict
-
-    device_info = asdict(info)
     settings = TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
         min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
@@ -199,7 +194,6 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
-    remote: dict[grid.Variant, tuple[str, str | None]] = {}
     failed: set[grid.Cell] = set()
     try:
         for trial, cell in grid.interleaved(cells, bench.trials):
@@ -211,19 +205,7 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
             art = artifacts[cell.variant]
             progress.stage(f"trial {trial + 1}/{bench.trials} {cell.label}")
             try:
-                this_runner = runner
-                if art.kind == "pt2":
-                    eager = eager or EagerRunner()
-                    if eager._script is None:
-                        eager.setup(device)
-                    this_runner = eager
-                if cell.variant not in remote:
-                    program = device.push(art.path, f"{art.key}.{art.kind}")
-                    inputs = device.push(art.dir / "inputs.bin", f"{art.key}.inputs.bin") if (art.dir / "inputs.bin").is_file() else None
-                    remote[cell.variant] = (program, inputs)
-                program, inputs = remote[cell.variant]
-                out = run_trial(device, this_runner, program, settings, cooldown, profile.thermal_zones,
-                                inputs=inputs if art.kind == "pte" else None)
+                out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
             except CellError as exc:
                 failed.add(cell)
                 _fail(store, cid, exc)
@@ -237,13 +219,70 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
                 first_inference_ms=rep.get("first_inference_ms"), peak_rss_bytes=rep.get("peak_rss_bytes"),
                 warmup_iterations=rep.get("warmup_iterations"), iterations=len(rep["samples_ns"]),
                 wall_s=out.wall_s, thermal_before=out.thermal_before, thermal_after=out.thermal_after,
-                cooldown_wait_s=out.cooldown_wait_s, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                cooldown_wait_s=out.cooldown_wait_s, finished_at=now(),
             )
             progress.advance()
             if len(store.done_trials(cid)) >= bench.trials:
-                finalize_cell(store, cid, device_info, runner_note=why if this_runner is runner else "eager")
+                note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
+                finalize_cell(store, cid, session.info, runner_note=note)
+                if bench.profile_ops and art.kind == "pte":
+                    _profile_ops(session, art, settings, store, cid, cell, progress)
     finally:
-        device.close()
+        session.close()
+
+
+def _trial_with_retries(session, art, settings, cooldown, profile, progress, cell):
+    """One trial; on a lost device: reconnect and retry (bounded), else the cell fails with the cause."""
+    attempt = 0
+    while True:
+        try:
+            runner = session.runner_for(art)
+            program, inputs = session.push(art)
+            return run_trial(session.device, runner, program, settings, cooldown, profile.thermal_zones,
+                             inputs=inputs if art.kind == "pte" else None), runner
+        except DeviceError as exc:
+            attempt += 1
+            if attempt > profile.connect_retries:
+                raise DeviceError(session.name, f"{str(exc).split(': ', 2)[-1]} "
+                                                f"(gave up after {profile.connect_retries} reconnect(s))") from exc
+            progress.log(f"[retry {attempt}/{profile.connect_retries}] {cell.label}: {exc}; reconnecting")
+            try:
+                session.reconnect(attempt)
+            except (QbenchError, OSError) as again:
+                if attempt >= profile.connect_retries:
+                    raise DeviceError(session.name, f"lost and could not reconnect: {again}") from again
+
+
+def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None:
+    """A separate, short pass with ETDump on (never mixed into the latency trials)."""
+    import tempfile
+
+    from qbench.collectors.op_profile import op_table
+    from dataclasses import replace
+
+    progress.stage(f"profile ops {cell.label}")
+    quick = replace(settings, warmup=1, warmup_seconds=0.0, iterations=10, min_seconds=0.0, max_iterations=10)
+    try:
+        program, inputs = session.push(art)
+        remote = f"{session.device.workdir.rstrip('/')}/{art.key}.etdump"
+        runner = session.runner_for(art)
+        result = session.device.run(runner.argv(program, quick, inputs=inputs, etdump=remote), timeout=settings.timeout)
+        runner.parse(result, quick)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "run.etdump"
+            session.device.pull(remote, local)
+            table = op_table(local, art.etrecord_path)
+        store.replace_ops(cell_id, table.to_dict("records"))
+    except Exception as exc:  # the latency result stands; say why the profile is missing
+        store.update_cell(cell_id, extra={**_extra(store, cell_id), "profile_error": str(exc).splitlines()[0][:300]})
+        progress.log(f"[profile] {cell.label}: {exc}")
+
+
+def _extra(store, cell_id) -> dict:
+    import json
+
+    raw = store.cell(cell_id)["extra"]
+    return json.loads(raw) if raw else {}
 
 
 def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:

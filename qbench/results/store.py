@@ -143,12 +143,13 @@ class ResultsStore:
         return self.db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
 
     def latest_run_id(self, suite: str | None = None, before: str | None = None) -> str | None:
-        sql, args = "SELECT run_id FROM runs WHERE 1=1", []
+        """The newest complete run (of `suite`, older than `before`): a nightly job's baseline."""
+        sql, args = "SELECT run_id FROM runs WHERE status='complete'", []
         if suite:
             sql, args = sql + " AND suite=?", args + [suite]
         if before:
-            sql, args = sql + " AND started_at < (SELECT started_at FROM runs WHERE run_id=?)", args + [before]
-        row = self.db.execute(sql + " ORDER BY started_at DESC LIMIT 1", args).fetchone()
+            sql, args = sql + " AND rowid < (SELECT rowid FROM runs WHERE run_id=?)", args + [before]
+        row = self.db.execute(sql + " ORDER BY rowid DESC LIMIT 1", args).fetchone()
         return row[0] if row else None
 
     # cells --------------------------------------------------------------------------------------

@@ -4,12 +4,11 @@ Self-contained (stdlib + torch), like python_runner.py, and shares its timing lo
 """
 
 import os
-import resource
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from python_runner import fail, parse_args, timed_phase  # noqa: E402
+from python_runner import fail, parse_args, peak_rss_bytes, timed_phase  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -46,7 +45,7 @@ def main(argv=None) -> int:
         "first_inference_ms": first_ms, "warmup_iterations": len(warm), "warmup_seconds": warm_s,
         "samples_ns": samples, "threads": torch.get_num_threads(),
         "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "arena_bytes": None,
+        "peak_rss_bytes": peak_rss_bytes(), "arena_bytes": None,
         "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} for o in outs],
     }))
     return 0

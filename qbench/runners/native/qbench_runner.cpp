@@ -356,6 +356,15 @@ long set_threads(long requested) {
 }
 
 long long peak_rss_bytes() {
+#ifdef __linux__
+  // VmHWM describes this program only. ru_maxrss would not: Linux carries it across exec, so a
+  // runner started by a large parent (qbench with torch loaded) would report the parent's peak.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // "VmHWM:   1234 kB"
+  }
+#endif
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
 #ifdef __APPLE__
