@@ -26,6 +26,7 @@ class DeviceSession:
         self.info: dict = {}
         self._eager: Runner | None = None
         self._pushed: dict[tuple[str, str], str] = {}
+        self.lost: DeviceError | None = None  # set when reconnecting failed: the device is gone
 
     @property
     def name(self) -> str:

@@ -232,7 +232,13 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
 
 
 def _trial_with_retries(session, art, settings, cooldown, profile, progress, cell):
-    """One trial; on a lost device: reconnect and retry (bounded), else the cell fails with the cause."""
+    """One trial; on a lost device: reconnect and retry (bounded), else the cell fails with the cause.
+
+    Once reconnecting has failed, the device counts as gone: its remaining cells fail at once with
+    the same cause instead of each waiting through its own retries.
+    """
+    if session.lost is not None:
+        raise session.lost
     attempt = 0
     while True:
         try:
@@ -241,16 +247,24 @@ def _trial_with_retries(session, art, settings, cooldown, profile, progress, cel
             return run_trial(session.device, runner, program, settings, cooldown, profile.thermal_zones,
                              inputs=inputs if art.kind == "pte" else None), runner
         except DeviceError as exc:
+            cause = _device_cause(exc)
+            if attempt >= profile.connect_retries:
+                raise DeviceError(session.name, f"{cause} (gave up after {attempt} reconnect(s))") from exc
             attempt += 1
-            if attempt > profile.connect_retries:
-                raise DeviceError(session.name, f"{str(exc).split(': ', 2)[-1]} "
-                                                f"(gave up after {profile.connect_retries} reconnect(s))") from exc
-            progress.log(f"[retry {attempt}/{profile.connect_retries}] {cell.label}: {exc}; reconnecting")
+            progress.log(f"[retry {attempt}/{profile.connect_retries}] {cell.label}: {cause}; reconnecting")
             try:
                 session.reconnect(attempt)
             except (QbenchError, OSError) as again:
-                if attempt >= profile.connect_retries:
-                    raise DeviceError(session.name, f"lost and could not reconnect: {again}") from again
+                session.lost = DeviceError(session.name, f"{cause}; reconnecting failed: {_device_cause(again)}")
+                raise session.lost from again
+
+
+def _device_cause(exc: Exception) -> str:
+    """The message without the 'device: NAME: ' prefixes that nested DeviceErrors accumulate."""
+    text = str(exc)
+    while text.startswith("device: "):
+        text = text.split(": ", 2)[-1]
+    return text
 
 
 def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None:

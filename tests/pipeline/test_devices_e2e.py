@@ -1,0 +1,169 @@
+"""A whole suite on a 'phone' (the ADB endpoint, driven by Debian's real adb client) and a 'board'
+(a real OpenSSH server), both on loopback, next to the host: same result shape everywhere, faults
+recovered or failed with their cause, and other devices unaffected.
+
+The emulated devices run commands on this machine, so their profiles use the host's native runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, write_suite
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("adb") is None, reason="needs Debian's adb")]
+
+SUITE = """
+name: farm
+models:
+  - name: "{model}"
+    source: python:models/tiny.py:tiny_mlp
+    inputs: [{{shape: [1, 64]}}]
+recipes:
+  - {{name: fp32, kind: fp32}}
+  - {{name: int8-ptq, kind: ptq}}
+calibration: {{kind: random, samples: 4, seed: 0}}
+numerics: {{samples: 2}}
+devices: {devices}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, threads: 1, timeout_seconds: 60}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    from qbench.testing.adbd import AdbDaemon
+    from qbench.testing.sshd import SshServer
+
+    root = tmp_path_factory.mktemp("farm")
+    shutil.copytree(REPO / "suites" / "models", root / "models")
+    home = root / "home"
+    home.mkdir()
+    adb_port = free_port()
+    env = {"HOME": str(home)}  # adb keeps its key and server state here, not in the user's home
+    daemon = AdbDaemon(root / "phone", properties={"ro.product.model": "Pixel 8 (emulated)"})
+    daemon.start()
+    sshd = SshServer(root / "sshd", alias="qbench-test-pi")
+    sshd.start()
+    profiles = root / "device_profiles"
+    profiles.mkdir()
+    (profiles / "phone.yaml").write_text(textwrap.dedent(f"""
+        transport: adb
+        adb_mode: server
+        adb_server_port: {adb_port}
+        address: {daemon.address}
+        runner: {{kind: native, target: host}}
+        connect_retries: 1
+        """))
+    (profiles / "pi.yaml").write_text(textwrap.dedent(f"""
+        transport: ssh
+        address: {sshd.alias}
+        ssh_config: {sshd.ssh_config_path}
+        workdir: {root / 'pi-work'}
+        runner: {{kind: native, target: host}}
+        connect_retries: 1
+        """))
+    yield {"root": root, "env": env, "daemon": daemon, "sshd": sshd, "adb_port": adb_port}
+    subprocess.run(["adb", "-P", str(adb_port), "kill-server"], env={**os.environ, **env}, capture_output=True)
+    daemon.stop()
+    sshd.stop()
+
+
+def qbench(farm, *args, **kw):
+    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **farm["env"]}, timeout=900, cwd=farm["root"], **kw)
+
+
+def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
+    marker = Path(f"/tmp/qbench-inject-{uuid.uuid4().hex}")
+    model = f"x; touch {marker}"  # a hostile name must stay a name
+    suite = write_suite(farm["root"], SUITE.format(model=model, devices="[host, phone, pi]", trials=2), "farm.yaml")
+    proc = qbench(farm, "run", suite, "--db", "farm.db", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    by_device = {}
+    for c in doc["cells"]:
+        assert c["status"] == "ok", c
+        by_device.setdefault(c["device"], []).append(c)
+    assert sorted(by_device) == ["host", "phone", "pi"]
+    shape = {d: sorted(k for c in cells for k, v in c.items() if v is not None) for d, cells in by_device.items()}
+    assert shape["phone"] == shape["host"] == shape["pi"]
+    for c in doc["cells"]:
+        assert c["latency_ms"]["samples"] >= 10 and c["runner"] == "native"
+    assert not marker.exists()
+    con = sqlite3.connect(farm["root"] / "farm.db")
+    infos = {d: json.loads(i) for d, i in con.execute("SELECT device, device_info FROM cells WHERE run_id=?", (doc["run_id"],))}
+    assert infos["phone"]["model"] == "Pixel 8 (emulated)" and infos["phone"]["transport"] == "adb"
+    assert infos["pi"]["transport"] == "ssh" and infos["pi"]["cores"] >= 1
+
+
+def test_phone_lost_mid_run_fails_its_cells_with_the_cause_and_the_host_goes_on(farm):
+    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[host, phone]", trials=6), "lost.yaml")
+    db = farm["root"] / "lost.db"
+    proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **farm["env"]}, cwd=farm["root"])
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:  # pull the plug once the phone has measured something
+            time.sleep(0.3)
+            try:
+                n = sqlite3.connect(db).execute(
+                    "SELECT count(*) FROM trials t JOIN cells c USING (cell_id) WHERE c.device='phone'").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if n >= 1:
+                break
+        farm["daemon"].stop()
+        out, err = proc.communicate(timeout=600)
+    finally:
+        farm["daemon"].start()  # same port: the phone is back for later tests
+    assert proc.returncode == 1, err[-3000:]
+    doc = json.loads(out)
+    phone = [c for c in doc["cells"] if c["device"] == "phone"]
+    host = [c for c in doc["cells"] if c["device"] == "host"]
+    assert all(c["status"] == "ok" for c in host)
+    assert any(c["status"] == "failed" for c in phone)
+    for c in phone:
+        if c["status"] == "failed":
+            assert c["error"].startswith("device: phone: "), c["error"]
+            assert "reconnecting failed: cannot reach" in c["error"] or "gave up after 1 reconnect(s)" in c["error"]
+            assert c["latency_ms"] is None  # nothing half-measured is reported as a result
+
+
+def test_hung_runner_is_killed_at_the_suite_timeout(farm, tmp_path):
+    hang = tmp_path / "hang"
+    hang.write_text("#!/bin/sh\nsleep 600\n")
+    hang.chmod(0o755)
+    profiles = farm["root"] / "device_profiles"
+    (profiles / "stuck.yaml").write_text(f"transport: ssh\naddress: {farm['sshd'].alias}\n"
+                                         f"ssh_config: {farm['sshd'].ssh_config_path}\n"
+                                         f"workdir: {tmp_path / 'w'}\nrunner: {{kind: native, binary: {hang}}}\n")
+    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[stuck]", trials=1)
+                        .replace("timeout_seconds: 60", "timeout_seconds: 3"), "stuck.yaml")
+    t0 = time.monotonic()
+    proc = qbench(farm, "run", suite, "--db", "stuck.db", "--json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert all(c["status"] == "failed" and "killed after 3 s" in c["error"] for c in doc["cells"]), doc["cells"]
+    assert time.monotonic() - t0 < 300
+    left = subprocess.run(["pgrep", "-f", str(hang)], capture_output=True, text=True).stdout.strip()
+    assert left == "", f"runner still alive: {left}"
