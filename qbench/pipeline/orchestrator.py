@@ -195,7 +195,11 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
     )
     cooldown = profile.cooldown or bench.cooldown
     failed: set[grid.Cell] = set()
+    from qbench.pipeline.power import PowerMeter
+
+    power = PowerMeter(session, profile.power, log=progress.log)
     try:
+        power.probe()
         for trial, cell in grid.interleaved(cells, bench.trials):
             if stop.is_set():
                 return
@@ -227,6 +231,8 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
                 finalize_cell(store, cid, session.info, runner_note=note)
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(session, art, settings, store, cid, cell, progress)
+                if power.enabled and art.kind == "pte":
+                    _measure_power(power, session, art, settings, store, cid, cell, progress)
     finally:
         session.close()
 
@@ -265,6 +271,20 @@ def _device_cause(exc: Exception) -> str:
     while text.startswith("device: "):
         text = text.split(": ", 2)[-1]
     return text
+
+
+def _measure_power(power, session, art, settings, store, cell_id, cell, progress) -> None:
+    """A separate trial with the power source sampling; its failure costs the energy figure only."""
+    from qbench.pipeline.power import store_power
+
+    progress.stage(f"power {cell.label}")
+    try:
+        program, inputs = session.push(art)
+        result = power.measure(session.runner_for(art), program, inputs, settings)
+    except Exception as exc:
+        result = {"source": power.choice.kind, "measured": False, "reason": f"power trial failed: {exc}"}
+        progress.log(f"[power] {cell.label}: {exc}")
+    store_power(store, cell_id, result)
 
 
 def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None:

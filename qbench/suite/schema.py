@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -61,6 +61,82 @@ class NumericsSpec(Strict):
     seed: int = 1234
 
 
+# An integer is a count, a float a fraction (so `1` is one sample and `1.0` is all of them).
+SplitSize = Annotated[Union[StrictInt, float], Field(union_mode="left_to_right")]
+
+
+class DatasetSplits(Strict):
+    """Size of each split: a fraction of all samples (0.2) or a count (200). The samples are shuffled
+    once with the dataset's seed and cut in this order, so the splits never overlap."""
+
+    train: SplitSize = 0.7
+    calibration: SplitSize = 0.1
+    eval: SplitSize = 0.2
+
+    @model_validator(mode="after")
+    def _fractions_fit(self):
+        sizes = (self.train, self.calibration, self.eval)
+        if any(v < 0 for v in sizes):
+            raise ValueError("split sizes must be >= 0")
+        fractions = [v for v in sizes if isinstance(v, float)]
+        if any(v > 1 for v in fractions) or sum(fractions) > 1 + 1e-9:
+            raise ValueError("fractions must add up to at most 1.0 (write counts as integers)")
+        return self
+
+
+class _DatasetBase(Strict):
+    name: str = Field(min_length=1)
+    splits: DatasetSplits = DatasetSplits()
+    seed: int = 0
+
+
+class SklearnDataset(_DatasetBase):
+    """A data set shipped inside scikit-learn (no download): `load: digits` is 8×8 handwritten digits,
+    given per sample as float32 [1, 8, 8] scaled to [0, 1]; the others are rows of features."""
+
+    kind: Literal["sklearn"]
+    load: Literal["digits", "iris", "wine", "breast_cancer"]
+
+
+class ImageFolderDataset(_DatasetBase):
+    """One subfolder per class (sorted names = label 0, 1, ...), images inside."""
+
+    kind: Literal["imagefolder"]
+    path: str
+    resize: Optional[tuple[PositiveInt, PositiveInt]] = None  # [height, width]
+    mode: Literal["RGB", "L"] = "RGB"  # images are converted to this (L = grayscale, one channel)
+    mean: Optional[list[float]] = None  # per channel, applied after scaling pixels to [0, 1]
+    std: Optional[list[float]] = None
+
+    @model_validator(mode="after")
+    def _mean_std_together(self):
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean and std, or neither")
+        return self
+
+
+class NpzDataset(_DatasetBase):
+    """An .npz holding input arrays and a label array; first axis = sample."""
+
+    kind: Literal["npz"]
+    path: str
+    inputs: Optional[list[str]] = None  # array names, in model input order; default: all but `labels`
+    labels: Optional[str] = "labels"  # null: unlabeled (calibration and numerics only)
+
+
+class PythonDataset(_DatasetBase):
+    """`fn: path/to/file.py:function`, called with no arguments, returning `(inputs, labels)`:
+    inputs an array/tensor [N, ...] or a list of them (one per model input), labels [N, ...] or None."""
+
+    kind: Literal["python"]
+    fn: str
+
+
+DatasetSpec = Annotated[
+    Union[SklearnDataset, ImageFolderDataset, NpzDataset, PythonDataset], Field(discriminator="kind")
+]
+
+
 class ModelSpec(Strict):
     name: str = Field(min_length=1)
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, python:FILE.py:FN, pt2:FILE")
@@ -68,6 +144,12 @@ class ModelSpec(Strict):
     weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
     task: Literal["auto", "classifier", "other"] = "auto"
     calibration: Optional[CalibrationSpec] = None  # overrides the suite's
+    # A dataset named in the suite's `datasets:`: calibration, QAT training and accuracy use its splits
+    # (its calibration split overrides `calibration:`).
+    dataset: Optional[str] = None
+    # `python:FILE.py:FN`, called as FN(outputs, labels) -> float on the eval split; without it a
+    # classifier with integer labels gets top-1/top-5.
+    metric: Optional[str] = None
 
 
 class CooldownSpec(Strict):
@@ -122,3 +204,4 @@ class Suite(Strict):
     benchmark: BenchmarkSpec = BenchmarkSpec()
     calibration: Optional[CalibrationSpec] = None
     numerics: NumericsSpec = NumericsSpec()
+    datasets: list[DatasetSpec] = Field(default_factory=list)

@@ -167,3 +167,51 @@ def test_hung_runner_is_killed_at_the_suite_timeout(farm, tmp_path):
     assert time.monotonic() - t0 < 300
     left = subprocess.run(["pgrep", "-f", str(hang)], capture_output=True, text=True).stdout.strip()
     assert left == "", f"runner still alive: {left}"
+
+
+def test_energy_per_inference_from_a_phone_battery_that_drains_during_the_run(farm):
+    """The sandbox exposes a fuel gauge in a Pixel's format (µA, negative while discharging, µV);
+    a thread varies it while qbench samples it on the 'device' with its shell loop."""
+    battery = farm["daemon"].sandbox / "data/local/tmp/fakesys/battery"
+    battery.mkdir(parents=True, exist_ok=True)
+    (battery / "status").write_text("Discharging\n")
+    stop = threading.Event()
+
+    def drain():
+        i = 0
+        while not stop.is_set():
+            (battery / "current_now").write_text(f"{-(400000 + 50000 * (i % 4))}\n")  # 400..550 mA
+            (battery / "voltage_now").write_text(f"{3900000 - i}\n")
+            i += 1
+            time.sleep(0.05)
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    try:
+        (farm["root"] / "device_profiles" / "phone-power.yaml").write_text(textwrap.dedent(f"""
+            transport: adb
+            adb_mode: server
+            adb_server_port: {farm['adb_port']}
+            address: {farm['daemon'].address}
+            runner: {{kind: native, target: host}}
+            power: {{kind: android-battery, supply_dir: /data/local/tmp/fakesys/battery, idle_seconds: 1, period_s: 0.05}}
+            """))
+        suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[phone-power, host]", trials=1)
+                            .replace("min_seconds: 0,", "min_seconds: 1.0,"), "power.yaml")
+        proc = qbench(farm, "run", suite, "--db", "power.db", "--json")
+    finally:
+        stop.set()
+        t.join()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    con = sqlite3.connect(farm["root"] / "power.db")
+    rows = con.execute("SELECT device, recipe, extra FROM cells WHERE run_id=?", (doc["run_id"],)).fetchall()
+    for device, recipe, extra in rows:
+        power = json.loads(extra or "{}").get("power")
+        if device == "host":
+            assert power is None  # host profile has no power source: nothing claimed
+            continue
+        assert power["measured"], power
+        assert 1.4 < power["avg_power_w"] < 2.3  # 0.40–0.55 A × 3.9 V
+        assert power["sample_count"] >= 5 and power["energy_per_inference_mj"] is not None
+        assert power["inferences"] > 5 and power["uncertainty_per_inference_mj"] is not None

@@ -1,0 +1,51 @@
+"""Native runner vs Python runner vs a bare loop: median per-iteration latency on two models.
+
+    .venv/bin/python benchmarks/runner_overhead.py
+
+Every figure is the median of per-iteration samples; the runners run in fresh processes exactly as
+`qbench run` starts them (same flags), the bare loop executes the same .pte in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+from _common import artifact, bare_loop_median_ms
+
+THREADS = 1
+FLAGS = ["--warmup", "10", "--warmup-seconds", "1", "--iterations", "50", "--min-seconds", "3",
+         "--threads", str(THREADS), "--json"]
+
+
+def runner_median_ms(argv: list[str]) -> float:
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    return statistics.median(report["samples_ns"]) / 1e6
+
+
+def main() -> int:
+    from qbench.runners.native_build import build_runner
+    from qbench.runners.python import SCRIPT
+
+    native = build_runner("host")
+    cases = [("mobilenet_v2 int8 (ptq)", "torchvision:mobilenet_v2", [1, 3, 224, 224], "ptq"),
+             ("encoder block int8 (dynamic)", "python:models/encoder.py:encoder_block", [1, 128, 256], "dynamic")]
+    rows = []
+    for label, source, shape, kind in cases:
+        art = artifact(source, shape, kind)
+        args = ["--model", str(art.path), "--inputs", str(art.dir / "inputs.bin"), *FLAGS]
+        bare = bare_loop_median_ms(art.path, art.dir / "inputs.bin", THREADS)
+        nat = runner_median_ms([str(native), *args])
+        py = runner_median_ms([sys.executable, str(SCRIPT), *args])
+        rows.append((label, bare, nat, py))
+    print(f"{'model':<30} {'bare loop':>10} {'native':>10} {'python':>10} {'native/bare':>12} {'python/bare':>12}")
+    for label, bare, nat, py in rows:
+        print(f"{label:<30} {bare:>8.3f}ms {nat:>8.3f}ms {py:>8.3f}ms {nat / bare:>12.3f} {py / bare:>12.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

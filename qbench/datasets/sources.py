@@ -1,0 +1,164 @@
+"""Where samples come from: scikit-learn's bundled sets, an image folder, an .npz, a Python function.
+
+check_dataset is the cheap before-the-first-cell test (paths, callables); load_dataset reads the
+samples (memoised per process: every recipe of a model reads the same data); dataset_fingerprint
+identifies the content for the artifact cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qbench.datasets.base import Dataset, make_dataset
+from qbench.errors import CellError
+from qbench.suite.schema import ImageFolderDataset, NpzDataset, PythonDataset, SklearnDataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+_memo: dict[str, Dataset] = {}
+
+
+def _path(spec, base_dir: Path) -> Path:
+    p = Path(spec.path).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def check_dataset(spec, base_dir: Path) -> tuple[str, str] | None:
+    """(key, problem) for what can be known wrong without reading the samples, else None."""
+    from qbench.models.python_source import check_callable
+
+    if isinstance(spec, NpzDataset) and not _path(spec, base_dir).is_file():
+        return "path", f"dataset {spec.name!r}: {_path(spec, base_dir)}: no such file"
+    if isinstance(spec, ImageFolderDataset):
+        root = _path(spec, base_dir)
+        if not root.is_dir():
+            return "path", f"dataset {spec.name!r}: {root}: no such folder"
+        if not _class_dirs(root):
+            return "path", f"dataset {spec.name!r}: {root} has no class subfolders (one folder of images per class)"
+    if isinstance(spec, PythonDataset) and (problem := check_callable(spec.fn, base_dir)):
+        return "fn", f"dataset {spec.name!r}: {problem}"
+    return None
+
+
+def dataset_fingerprint(spec, base_dir: Path) -> dict:
+    """The spec plus what identifies its content (file digests, library version, function source)."""
+    from qbench.models.base import file_digest
+    from qbench.models.python_source import callable_fingerprint
+
+    out = spec.model_dump()
+    if isinstance(spec, SklearnDataset):
+        import sklearn
+
+        out["content"] = f"scikit-learn {sklearn.__version__}"
+    elif isinstance(spec, NpzDataset):
+        out["content"] = file_digest(_path(spec, base_dir))
+    elif isinstance(spec, ImageFolderDataset):
+        out["content"] = _folder_digest(_path(spec, base_dir))
+    elif isinstance(spec, PythonDataset):
+        out["content"] = callable_fingerprint(spec.fn, base_dir)
+    return out
+
+
+def load_dataset(spec, base_dir: Path) -> Dataset:
+    import json
+
+    key = json.dumps(dataset_fingerprint(spec, base_dir), sort_keys=True, default=str)
+    if key not in _memo:
+        loader = {SklearnDataset: _sklearn, ImageFolderDataset: _imagefolder, NpzDataset: _npz,
+                  PythonDataset: _python}[type(spec)]
+        _memo.clear()  # keep one: data sets can be large, and a run goes model by model
+        _memo[key] = loader(spec, base_dir)
+    return _memo[key]
+
+
+def _sklearn(spec: SklearnDataset, base_dir: Path) -> Dataset:
+    import numpy as np
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{spec.load}")()
+    if spec.load == "digits":  # 8×8 images with values 0..16: one channel, scaled to [0, 1]
+        x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
+    else:
+        x = bunch.data.astype(np.float32)
+    return make_dataset(spec.name, x, bunch.target.astype(np.int64))
+
+
+def _npz(spec: NpzDataset, base_dir: Path) -> Dataset:
+    import numpy as np
+
+    path = _path(spec, base_dir)
+    with np.load(path) as npz:
+        names = list(npz.files)
+        wanted = list(spec.inputs) if spec.inputs else [n for n in names if n != spec.labels]
+        missing = [n for n in wanted + ([spec.labels] if spec.labels else []) if n not in names]
+        if missing:
+            raise CellError("dataset", f"dataset {spec.name!r}: {path} has no array {missing[0]!r} "
+                                       f"(it has: {', '.join(names)})")
+        return make_dataset(spec.name, [npz[n] for n in wanted], npz[spec.labels] if spec.labels else None)
+
+
+def _python(spec: PythonDataset, base_dir: Path) -> Dataset:
+    from qbench.models.python_source import load_callable
+
+    try:
+        result = load_callable(spec.fn, base_dir)()
+    except Exception as exc:
+        raise CellError("dataset", f"dataset {spec.name!r}: {spec.fn} raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, dict) and "inputs" in result:
+        inputs, labels = result["inputs"], result.get("labels")
+    elif isinstance(result, tuple) and len(result) == 2:
+        inputs, labels = result
+    else:
+        raise CellError("dataset", f"dataset {spec.name!r}: {spec.fn} must return (inputs, labels) or "
+                                   f"{{'inputs': ..., 'labels': ...}}, got {type(result).__name__}")
+    return make_dataset(spec.name, inputs, labels)
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _folder_digest(root: Path) -> str:
+    """Names, sizes and modification times of every image: cheap, and changes when a file does."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            st = p.stat()
+            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _imagefolder(spec: ImageFolderDataset, base_dir: Path) -> Dataset:
+    import numpy as np
+    from PIL import Image
+
+    root = _path(spec, base_dir)
+    images, labels = [], []
+    for label, folder in enumerate(_class_dirs(root)):
+        for f in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(spec.mode)
+                    if spec.resize:
+                        im = im.resize((spec.resize[1], spec.resize[0]), Image.BILINEAR)
+                    a = np.asarray(im, dtype=np.float32) / 255.0
+            except OSError as exc:
+                raise CellError("dataset", f"dataset {spec.name!r}: cannot read {f}: {exc}") from exc
+            images.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))  # HWC -> CHW
+            labels.append(label)
+    if not images:
+        raise CellError("dataset", f"dataset {spec.name!r}: no images under {root}")
+    shapes = {a.shape for a in images}
+    if len(shapes) > 1:
+        raise CellError("dataset", f"dataset {spec.name!r}: images have different sizes {sorted(shapes)[:3]}; "
+                                   "add `resize: [height, width]`")
+    x = np.stack(images)
+    if spec.mean is not None:
+        channels = x.shape[1]
+        if len(spec.mean) != channels or len(spec.std) != channels:
+            raise CellError("dataset", f"dataset {spec.name!r}: mean/std have {len(spec.mean)}/{len(spec.std)} "
+                                       f"values, the images have {channels} channel(s)")
+        x = (x - np.asarray(spec.mean, np.float32)[:, None, None]) / np.asarray(spec.std, np.float32)[:, None, None]
+    return make_dataset(spec.name, x, np.asarray(labels, dtype=np.int64))
