@@ -1,14 +1,16 @@
 """Input data for calibration (and QAT), and the held-out inputs for numerics.
 
 Every source yields a list of input tuples matching the model's declared inputs. Held-out inputs
-never overlap the calibration ones: random data uses a separate seed; file data holds out its tail.
+never overlap the calibration ones: random data uses a separate seed; file data holds out its tail;
+a model's dataset gives its calibration split, its train split (QAT) and its eval split (numerics and
+accuracy), which are disjoint by construction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from qbench.errors import CellError
 from qbench.suite.schema import InputSpec, NpzCalibration, NumericsSpec, PythonCalibration, RandomCalibration
@@ -16,7 +18,13 @@ from qbench.suite.schema import InputSpec, NpzCalibration, NumericsSpec, PythonC
 if TYPE_CHECKING:
     import torch
 
+    from qbench.datasets import Dataset
+
 Batch = tuple  # a tuple of tensors, one per model input
+
+
+def _quiet(text: str) -> None:
+    pass
 
 
 @dataclass
@@ -24,6 +32,10 @@ class InputData:
     calibration: list[Batch]  # empty when the suite gives none (dynamic/fp32 need none)
     held_out: list[Batch]  # for numerics; never seen by calibration or QAT
     example: Batch | None = None  # the deterministic tracing/measurement inputs
+    train: "Dataset | None" = None  # a dataset's train split, fitted to the model's inputs (QAT)
+    evaluation: "Dataset | None" = None  # its eval split (accuracy)
+    dataset_record: dict | None = None  # split sizes, seed and index hashes, for the cell's `extra`
+    progress: Callable[[str], None] = _quiet  # a recipe's running commentary (QAT epochs, loss)
 
 
 def random_inputs(specs: Sequence[InputSpec], count: int, seed: int) -> list[Batch]:
@@ -108,3 +120,22 @@ def _check_batches(batches: list[Batch], specs) -> None:
         for j, (t, s) in enumerate(zip(batch, specs)):
             if list(t.shape) != list(s.shape):
                 raise CellError("calibration", f"sample {i} input {j} has shape {list(t.shape)}, the model declares {s.shape}")
+
+
+def load_dataset_data(dataset_spec, model_spec, numerics: NumericsSpec, base_dir: Path,
+                      needs: tuple[str, ...] = ("eval",)) -> InputData:
+    """A model's dataset, split and fitted to its declared inputs; `needs` = splits that must not be empty."""
+    from qbench.datasets import load_dataset, split_dataset
+    from qbench.datasets.batches import fit_to_inputs, fixed_batches
+
+    splits = split_dataset(load_dataset(dataset_spec, base_dir), dataset_spec, needs)
+    fit = [fit_to_inputs(d, model_spec.inputs, model_spec.name) if d is not None else None
+           for d in (splits.train, splits.calibration, splits.eval)]
+    train, calib, evaluation = fit
+    batch = model_spec.inputs[0].shape[0]
+    held_out = [inputs for inputs, _ in fixed_batches(evaluation, batch)[: numerics.samples]]
+    return InputData(
+        calibration=[inputs for inputs, _ in fixed_batches(calib, batch)] if calib is not None else [],
+        held_out=held_out, train=train if len(train) else None, evaluation=evaluation,
+        dataset_record=splits.record,
+    )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from qbench.quantize.base import RECIPES
+from qbench.quantize.skip import SkipSpec
 from qbench.quantize.xnnpack import calibrate, make_quantizer
 
 
 class PtqOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     per_channel: bool = True
+    skip: SkipSpec = Field(default_factory=SkipSpec)  # modules kept in fp32 (mixed precision)
 
 
 class Ptq:
@@ -21,7 +23,7 @@ class Ptq:
     def apply(self, graph, options: PtqOptions, data, reference):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-        prepared = prepare_pt2e(graph, make_quantizer(per_channel=options.per_channel))
+        prepared = prepare_pt2e(graph, make_quantizer(per_channel=options.per_channel, skip=options.skip))
         calibrate(prepared, data.calibration)
         return convert_pt2e(prepared)
 

@@ -1,69 +1,68 @@
 """`qat`: quantization-aware training with fake-quant, then convert.
 
-Without labels the loop distils from the fp32 model: it minimises the MSE between the fake-quantized
-model's outputs and the fp32 outputs on the calibration data (the held-out inputs are never used).
+With a dataset (the model's `dataset:`), the fake-quantized model is fine-tuned on the train split:
+cross-entropy against integer class labels, or MSE against the fp32 model's outputs when the labels
+are not classes (qat_train.py). Without one, the loop distils from the fp32 model on the calibration
+data: it minimises the MSE between the fake-quantized outputs and the fp32 outputs (the held-out
+inputs are never used).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from qbench.quantize.base import RECIPES
+from qbench.quantize.skip import SkipSpec
 from qbench.quantize.xnnpack import make_quantizer
 
 
 class QatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     per_channel: bool = True
-    steps: PositiveInt = 20
+    steps: PositiveInt = 20  # distillation steps (no dataset)
+    epochs: PositiveInt = 1  # passes over the train split (with a dataset)
+    batch_size: PositiveInt = 32  # training batch (with a dataset); the .pte keeps the declared batch
     lr: float = Field(1e-4, gt=0)
     optimizer: Literal["sgd", "adam"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
     seed: int = 0
     # Batch-norm running statistics are frozen after this many steps (0: frozen from the start).
     # With the small batches of a calibration set, updating them drifts away from the fp32 model.
     freeze_bn_after: int = Field(0, ge=0)
+    # Quantization ranges (observers) stop moving after this many steps; null: they adapt throughout.
+    freeze_observers_after: Optional[NonNegativeInt] = None
+    skip: SkipSpec = Field(default_factory=SkipSpec)  # modules kept in fp32 (mixed precision)
 
 
 class Qat:
     Options = QatOptions
     needs_calibration = True
     lowers_to_pte = True
+    trains = True  # with a dataset, its train split must not be empty
 
     def apply(self, graph, options: QatOptions, data, reference):
-        import torch
-        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-        torch.manual_seed(options.seed)
-        prepared = prepare_qat_pt2e(graph, make_quantizer(per_channel=options.per_channel, qat=True))
-        with torch.no_grad():
-            targets = [_first(reference(*batch)) for batch in data.calibration]
-        params = [p for p in prepared.parameters() if p.requires_grad]
-        opt = (torch.optim.Adam if options.optimizer == "adam" else torch.optim.SGD)(params, lr=options.lr)
-        # prepare_qat_pt2e leaves batch norm in training mode; we start in eval (frozen statistics)
-        # unless asked to let them adapt for the first `freeze_bn_after` steps.
-        move_exported_model_to_eval(prepared)
-        losses = []
-        for step in range(options.steps):
-            if step == 0 and options.freeze_bn_after > 0:
-                move_exported_model_to_train(prepared)
-            if step == options.freeze_bn_after and step > 0:
-                move_exported_model_to_eval(prepared)
-            i = step % len(data.calibration)
-            loss = torch.nn.functional.mse_loss(_first(prepared(*data.calibration[i])), targets[i])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        move_exported_model_to_eval(prepared)
-        prepared.qbench_training_losses = losses
-        return convert_pt2e(prepared)
+        from qbench.quantize.qat_train import distill, train_on_split
+
+        quantizer = make_quantizer(per_channel=options.per_channel, qat=True, skip=options.skip)
+        if data.train is not None:
+            prepared, record = train_on_split(graph, reference, options, data, quantizer)
+        else:
+            prepared, record = distill(graph, reference, options, data, quantizer)
+        converted = convert_pt2e(prepared)
+        converted.qbench_extra = {"qat": record}
+        return converted
 
 
-def _first(out):
-    return out[0] if isinstance(out, (tuple, list)) else out
+def make_optimizer(params, options: QatOptions):
+    import torch
+
+    if options.optimizer == "adam":
+        return torch.optim.Adam(params, lr=options.lr)
+    return torch.optim.SGD(params, lr=options.lr, momentum=options.momentum)
 
 
 RECIPES.register("qat")(Qat())

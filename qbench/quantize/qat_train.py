@@ -1,0 +1,166 @@
+"""The two QAT loops and their schedule (batch-norm statistics and observers frozen after K steps).
+
+Both return the prepared (fake-quantized) graph in eval mode and a record of the training: losses
+first/last/per epoch, steps, and when each freeze happened.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def freeze_bn_stats(prepared) -> None:
+    """Batch norm normalises with its running statistics and stops updating them, while dropout stays
+    in training mode (move_exported_model_to_eval would switch both). This flips the `training`
+    argument of the exported batch-norm ops, as the PT2E QAT tutorial does."""
+    import torch
+
+    targets = {torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit.default}
+    for node in prepared.graph.nodes:
+        if node.op == "call_function" and node.target in targets and len(node.args) > 5 and node.args[5] is True:
+            args = list(node.args)
+            args[5] = False
+            node.args = tuple(args)
+    prepared.recompile()
+
+
+def freeze_observers(prepared) -> None:
+    from torchao.quantization.pt2e import disable_observer
+
+    prepared.apply(disable_observer)
+
+
+class _Ticker:
+    """Reports progress at most a few times a second (the bar is redrawn from another thread)."""
+
+    def __init__(self, progress):
+        self.progress, self.last = progress, 0.0
+
+    def __call__(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last > 0.25:
+            self.last = now
+            self.progress(text)
+
+
+def train_on_split(graph, reference, options, data, quantizer):
+    """Fine-tune on the dataset's train split in batches of `batch_size` (any size: the graph is
+    re-exported with a dynamic batch axis; the .pte is lowered later at the declared batch)."""
+    import torch
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from qbench.datasets.batches import training_batches
+    from qbench.quantize.qat import make_optimizer
+
+    torch.manual_seed(options.seed)
+    train = data.train
+    declared = data.example[0].shape[0]
+    batch_size = min(options.batch_size, len(train))
+    note = None
+    if batch_size != declared:
+        try:
+            graph = _export_dynamic_batch(reference, train, batch_size)
+        except Exception as exc:  # a model that bakes its batch size in: train at the declared batch
+            note = f"dynamic batch export failed ({type(exc).__name__}); trained at the declared batch {declared}"
+            batch_size = declared
+    prepared = prepare_qat_pt2e(graph, quantizer)
+    move_exported_model_to_train(prepared)  # dropout and batch norm in training mode
+    class_labels = train.has_class_labels
+    opt = make_optimizer([p for p in prepared.parameters() if p.requires_grad], options)
+    gen = torch.Generator().manual_seed(options.seed)
+    tick = _Ticker(data.progress)
+    losses, per_epoch, step = [], [], 0
+    bn_at = obs_at = None
+    for epoch in range(options.epochs):
+        epoch_losses = []
+        for inputs, labels in training_batches(train, batch_size, gen):
+            if bn_at is None and step >= options.freeze_bn_after:
+                freeze_bn_stats(prepared)
+                bn_at = step
+            if obs_at is None and options.freeze_observers_after is not None and step >= options.freeze_observers_after:
+                freeze_observers(prepared)
+                obs_at = step
+            out = _first(prepared(*inputs))
+            if class_labels:
+                loss = torch.nn.functional.cross_entropy(out, labels.long())
+            else:
+                with torch.no_grad():
+                    target = _first(reference(*inputs))
+                loss = torch.nn.functional.mse_loss(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            epoch_losses.append(losses[-1])
+            step += 1
+            tick(f"qat epoch {epoch + 1}/{options.epochs} step {step} loss {losses[-1]:.4f}")
+        per_epoch.append(sum(epoch_losses) / max(1, len(epoch_losses)))
+        tick(f"qat epoch {epoch + 1}/{options.epochs} done, mean loss {per_epoch[-1]:.4f}", force=True)
+    move_exported_model_to_eval(prepared)
+    record = {
+        "mode": "labels" if class_labels else "distill-on-train-split",
+        "loss": "cross_entropy" if class_labels else "mse_to_fp32",
+        "epochs": options.epochs, "steps": step, "batch_size": batch_size, "train_samples": len(train),
+        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+        "loss_per_epoch": per_epoch, "bn_frozen_at_step": bn_at, "observers_frozen_at_step": obs_at,
+    }
+    if note:
+        record["note"] = note
+    return prepared, record
+
+
+def distill(graph, reference, options, data, quantizer):
+    """Label-free: match the fp32 model's outputs on the calibration batches for `steps` steps."""
+    import torch
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from qbench.quantize.qat import make_optimizer
+
+    torch.manual_seed(options.seed)
+    prepared = prepare_qat_pt2e(graph, quantizer)
+    with torch.no_grad():
+        targets = [_first(reference(*batch)) for batch in data.calibration]
+    opt = make_optimizer([p for p in prepared.parameters() if p.requires_grad], options)
+    # prepare_qat_pt2e leaves batch norm in training mode; we start in eval (frozen statistics)
+    # unless asked to let them adapt for the first `freeze_bn_after` steps.
+    move_exported_model_to_eval(prepared)
+    tick = _Ticker(data.progress)
+    losses, obs_at = [], None
+    for step in range(options.steps):
+        if step == 0 and options.freeze_bn_after > 0:
+            move_exported_model_to_train(prepared)
+        if step == options.freeze_bn_after and step > 0:
+            move_exported_model_to_eval(prepared)
+        if obs_at is None and options.freeze_observers_after is not None and step >= options.freeze_observers_after:
+            freeze_observers(prepared)
+            obs_at = step
+        i = step % len(data.calibration)
+        loss = torch.nn.functional.mse_loss(_first(prepared(*data.calibration[i])), targets[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        tick(f"qat distill step {step + 1}/{options.steps} loss {losses[-1]:.4g}")
+    move_exported_model_to_eval(prepared)
+    return prepared, {
+        "mode": "distill", "loss": "mse_to_fp32", "steps": options.steps,
+        "loss_first": losses[0], "loss_last": losses[-1],
+        "bn_frozen_at_step": options.freeze_bn_after, "observers_frozen_at_step": obs_at,
+    }
+
+
+def _export_dynamic_batch(reference, train, batch_size: int):
+    import copy
+
+    import torch
+
+    example = tuple(t[:batch_size] for t in train.inputs)
+    batch = torch.export.Dim("batch", min=1, max=max(batch_size, len(train)))
+    dims = tuple({0: batch} for _ in example)
+    return torch.export.export(copy.deepcopy(reference), example, dynamic_shapes=dims).module()
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
