@@ -28,7 +28,7 @@ SOURCES: Registry[ModelSource] = Registry("model source")
 
 def split_source(source: str) -> tuple[str, str]:
     kind, sep, ref = source.partition(":")
-    if not sep or not ref:
+    if not sep or not ref or not kind:
         raise ValueError(f"a source is KIND:REF (e.g. torchvision:mobilenet_v2), got {source!r}")
     return kind, ref
 

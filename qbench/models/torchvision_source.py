@@ -13,7 +13,9 @@ class TorchvisionSource:
 
         names = torchvision.models.list_models()
         if ref not in names:
-            close = [n for n in names if ref.split("_")[0] in n][:8]
+            import difflib
+
+            close = difflib.get_close_matches(ref, names, n=4, cutoff=0.6)
             return f"torchvision has no model {ref!r}" + (f" (did you mean: {', '.join(close)})" if close else "")
         return None
 

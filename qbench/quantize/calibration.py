@@ -98,7 +98,15 @@ def _from_npz(path: Path, specs) -> list[Batch]:
     if len(arrays) != len(specs):
         raise CellError("calibration", f"{path} has {len(arrays)} arrays, the model has {len(specs)} inputs")
     count = len(arrays[0])
-    return [tuple(torch.from_numpy(a[i : i + 1].copy()) for a in arrays) for i in range(count)]
+
+    def sample(a, i, spec):
+        # first axis = samples; a sample either has the input's full shape or lacks its batch axis of 1
+        x = a[i]
+        if list(x.shape) != list(spec.shape) and [1, *x.shape] == list(spec.shape):
+            x = x[None]
+        return torch.from_numpy(x.copy())
+
+    return [tuple(sample(a, i, s) for a, s in zip(arrays, specs)) for i in range(count)]
 
 
 def _from_python(fn_ref: str, specs, base_dir: Path) -> list[Batch]:

@@ -1,0 +1,71 @@
+"""Model sources build real modules; their fingerprints follow their content."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from qbench.models import SOURCES, split_source
+from qbench.models.loading import build_model, model_fingerprint
+from qbench.suite.schema import ModelSpec
+
+
+def spec(source: str, **kw) -> ModelSpec:
+    return ModelSpec(name="m", source=source, inputs=[{"shape": [1, 64]}], **kw)
+
+
+def test_python_file_factory_and_weights(suite_dir):
+    model = build_model(spec("python:models/tiny.py:tiny_mlp"), suite_dir)
+    state = {k: torch.full_like(v, 0.5) for k, v in model.state_dict().items()}
+    torch.save(state, suite_dir / "w.pt")
+    loaded = build_model(spec("python:models/tiny.py:tiny_mlp", weights="w.pt"), suite_dir)
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+    assert not loaded.training
+
+
+def test_python_dotted_module_factory(suite_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(suite_dir))
+    model = build_model(spec("python:models.tiny:tiny_mlp"), suite_dir)
+    assert isinstance(model, torch.nn.Module)
+    sys.modules.pop("models.tiny", None)
+
+
+def test_pt2_program_source(suite_dir):
+    model = build_model(spec("python:models/tiny.py:tiny_mlp"), suite_dir)
+    x = torch.randn(1, 64)
+    torch.export.save(torch.export.export(model, (x,)), str(suite_dir / "p.pt2"))
+    from_pt2 = build_model(spec("pt2:p.pt2"), suite_dir)
+    assert torch.allclose(from_pt2(x), model(x))
+
+
+def test_fingerprint_changes_with_the_factory_file(suite_dir):
+    before = model_fingerprint(spec("python:models/tiny.py:tiny_mlp"), suite_dir)
+    (suite_dir / "models" / "tiny.py").write_text((suite_dir / "models" / "tiny.py").read_text() + "\n# changed\n")
+    from qbench.models.python_source import import_target
+
+    sys.modules.pop(import_target.__module__ + "_unused", None)
+    after = model_fingerprint(spec("python:models/tiny.py:tiny_mlp"), suite_dir)
+    assert before["source"] != after["source"]
+
+
+def test_torchvision_unknown_name_suggests(suite_dir):
+    problem = SOURCES.get("torchvision").check("mobilenet_v9", suite_dir)
+    assert problem.startswith("torchvision has no model 'mobilenet_v9' (did you mean: mobilenet_v2")
+
+
+def test_timm_when_absent_or_present(suite_dir):
+    problem = SOURCES.get("timm").check("resnet18", suite_dir)
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        assert problem == "timm is not installed (pip install timm)"
+    else:
+        assert problem is None
+
+
+@pytest.mark.parametrize("bad", ["torchvision", "torchvision:", ":x"])
+def test_split_source_rejects_malformed(bad):
+    with pytest.raises(ValueError):
+        split_source(bad)
