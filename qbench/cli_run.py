@@ -131,6 +131,7 @@ def print_summary(console, doc: dict) -> None:
     table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
     for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),
                       ("p90 ms", "right"), ("CV", "right"), ("vs fp32", "right"), (".pte KiB", "right"),
+                      ("RSS MiB", "right"),
                       ("SQNR dB", "right"), ("top-1", "right"), ("delegated", "right"), ("status", "left")]:
         table.add_column(col, justify=just)
 
@@ -143,7 +144,8 @@ def print_summary(console, doc: dict) -> None:
         table.add_row(
             _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
             f(lat.get("p90"), 3), f(lat.get("cv"), 3), (f(c["speedup_vs_fp32"], 2) + "×") if c["speedup_vs_fp32"] else "",
-            f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
+            f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1),
+            f(c["peak_rss_bytes"] / 2**20 if c["peak_rss_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
             f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
         )
     console.print(table)
