@@ -140,7 +140,7 @@ def print_summary(console, doc: dict) -> None:
 
     for c in doc["cells"]:
         lat = c["latency_ms"] or {}
-        status = c["status"] if c["status"] != "failed" else f"[red]failed[/]: {_escape(c.get('error', ''))[:60]}"
+        status = c["status"] if c["status"] != "failed" else "[red]failed[/]"
         table.add_row(
             _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
             f(lat.get("p90"), 3), f(lat.get("cv"), 3), (f(c["speedup_vs_fp32"], 2) + "×") if c["speedup_vs_fp32"] else "",
@@ -149,6 +149,11 @@ def print_summary(console, doc: dict) -> None:
             f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
         )
     console.print(table)
+    failed = [c for c in doc["cells"] if c["status"] == "failed"]
+    if failed:
+        console.print(f"[red]{len(failed)} failed cell(s):[/]")
+        for c in failed:
+            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False)
 
 
 def _escape(text: str) -> str:
