@@ -216,3 +216,31 @@ def test_interrupted_run_keeps_finished_trials_and_resume_completes_without_dupl
     assert con.execute("SELECT count(*) FROM trials").fetchone()[0] == n_cells * 3
     assert con.execute("SELECT count(*) FROM cells").fetchone()[0] == n_cells
     assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+
+
+def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e, tmp_path):
+    """A baseline whose samples are twice as fast as today's: every measured cell is 'slower'."""
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    db = tmp_path / "nightly.db"
+    shutil.copy(e2e["db"], db)
+    base = e2e["doc"]["run_id"]
+    con = sqlite3.connect(db)
+    con.execute("UPDATE samples SET latency_ns = latency_ns / 2 WHERE cell_id IN "
+                "(SELECT cell_id FROM cells WHERE run_id=? AND model='tiny_mlp' AND recipe='fp32')", (base,))
+    con.commit()
+    con.close()
+    out = tmp_path / "reports"
+    proc = qbench("run", e2e["suite"], "--db", db, "--reports-dir", out, "--baseline", base,
+                  "--fail-on-regression", "5%", "--json")
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert "tiny_mlp/fp32@host" in doc["baseline"]["regressions"]
+    junit = ET.parse(doc["baseline"]["junit"]).getroot()
+    cases = junit.findall(".//testcase")
+    assert len(cases) == len(doc["cells"])
+    assert any(c.find("failure") is not None and "tiny_mlp" in c.get("name", "") + c.get("classname", "") for c in cases)
+    assert "tiny\\_mlp" in Path(doc["baseline"]["summary"]).read_text() or "tiny_mlp" in Path(doc["baseline"]["summary"]).read_text()
+    unknown = qbench("run", e2e["suite"], "--db", db, "--reports-dir", out, "--baseline", "nope", "--check")
+    assert unknown.returncode == 0  # --check validates the suite only
