@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/runner_overhead.py
 
 Every figure is the median of per-iteration samples; the runners run in fresh processes exactly as
-`qbench run` starts them (same flags), the bare loop executes the same .pte in this process.
+`qbench run` starts them (same flags), the bare loop executes the same .pte in this process. The
+three are interleaved over ROUNDS rounds (A B C A B C ...) and the median of the round medians is
+printed, so machine load drifting during the script does not favour whichever ran first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from _common import artifact, bare_loop_median_ms
 
 THREADS = 1
+ROUNDS = 3
 FLAGS = ["--warmup", "10", "--warmup-seconds", "1", "--iterations", "50", "--min-seconds", "3",
          "--threads", str(THREADS), "--json"]
 
@@ -37,10 +40,12 @@ def main() -> int:
     for label, source, shape, kind in cases:
         art = artifact(source, shape, kind)
         args = ["--model", str(art.path), "--inputs", str(art.dir / "inputs.bin"), *FLAGS]
-        bare = bare_loop_median_ms(art.path, art.dir / "inputs.bin", THREADS)
-        nat = runner_median_ms([str(native), *args])
-        py = runner_median_ms([sys.executable, str(SCRIPT), *args])
-        rows.append((label, bare, nat, py))
+        bares, nats, pys = [], [], []
+        for _ in range(ROUNDS):
+            bares.append(bare_loop_median_ms(art.path, art.dir / "inputs.bin", THREADS))
+            nats.append(runner_median_ms([str(native), *args]))
+            pys.append(runner_median_ms([sys.executable, str(SCRIPT), *args]))
+        rows.append((label, statistics.median(bares), statistics.median(nats), statistics.median(pys)))
     print(f"{'model':<30} {'bare loop':>10} {'native':>10} {'python':>10} {'native/bare':>12} {'python/bare':>12}")
     for label, bare, nat, py in rows:
         print(f"{label:<30} {bare:>8.3f}ms {nat:>8.3f}ms {py:>8.3f}ms {nat / bare:>12.3f} {py / bare:>12.3f}")
