@@ -19,8 +19,45 @@ def build_model(spec: ModelSpec, base_dir: Path):
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     if isinstance(model, torch.nn.Module) and not isinstance(model, torch.fx.GraphModule):
+        if needs_bn_recalibration(spec):
+            recalibrate_batch_norm(model, spec)
         model.eval()
     return model
+
+
+# Sources that give architectures with random weights (no download here).
+RANDOM_WEIGHT_SOURCES = ("torchvision", "timm")
+
+
+def needs_bn_recalibration(spec: ModelSpec) -> bool:
+    from qbench.models import split_source
+
+    return spec.weights is None and split_source(spec.source)[0] in RANDOM_WEIGHT_SOURCES
+
+
+def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
+    """Give a random-weight model the batch-norm statistics of its own activations.
+
+    Freshly initialised BN layers assume mean 0 / variance 1, which random weights do not produce:
+    a random mobilenet_v2 then outputs ~1e-9 and any int8 numerics against it are meaningless.
+    A few seeded forward passes in train mode (cumulative averages) fix the statistics, so the
+    activations have the ranges a trained network would. Latency is unaffected.
+    """
+    import torch
+
+    from qbench.quantize.calibration import random_inputs
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the passes below
+    model.train()
+    with torch.no_grad():
+        for batch in random_inputs(spec.inputs, batches, seed=4321):
+            model(*batch)
+    model.eval()
 
 
 def model_fingerprint(spec: ModelSpec, base_dir: Path) -> dict:
@@ -38,4 +75,5 @@ def model_fingerprint(spec: ModelSpec, base_dir: Path) -> dict:
         "weights": weights,
         "inputs": [s.model_dump() for s in spec.inputs],
         "task": spec.task,
+        "bn_recalibrated": needs_bn_recalibration(spec),
     }
