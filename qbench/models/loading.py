@@ -50,6 +50,7 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the passes below
@@ -57,6 +58,8 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
     with torch.no_grad():
         for batch in random_inputs(spec.inputs, batches, seed=4321):
             model(*batch)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum  # the exported graph (and QAT's conv-bn fusion) expect the usual value
     model.eval()
 
 
