@@ -70,9 +70,10 @@ class PowerMeter:
                 self._sh(self.source.stop_command(log), timeout=30)
         report = runner.parse(res, settings)
         inferences = 1 + int(report.get("warmup_iterations") or 0) + len(report["samples_ns"])
-        text = self._read(log)
-        result = measure(self.source.parse_log(text), inferences=inferences).to_dict()
+        parsed = self.source.parse_log(self._read(log))
+        result = measure(parsed, inferences=inferences).to_dict()
         result["note"] = self.source.note
+        result["raw_samples"] = [(s.t_s, s.watts, getattr(s, "rails", None) or None) for s in parsed.samples]
         return result
 
     def _sh(self, snippet: str, timeout: float):
@@ -93,7 +94,19 @@ def power_settings(settings: TrialSettings) -> TrialSettings:
 
 
 def store_power(store, cell_id: int, result: dict) -> None:
+    """Columns of the cell (the figures), raw samples in their own table, the full result in extra."""
+    samples = result.pop("raw_samples", None) or []
     raw = store.cell(cell_id)["extra"]
     extra = json.loads(raw) if raw else {}
     extra["power"] = result
-    store.update_cell(cell_id, extra=extra)
+    measured = bool(result.get("measured"))
+    store.update_cell(
+        cell_id, extra=extra, power_source=result.get("source"),
+        power_reason=None if measured else result.get("reason"),
+        avg_power_w=result.get("avg_power_w"), idle_power_w=result.get("idle_power_w"),
+        energy_per_inference_mj=result.get("energy_per_inference_mj"),
+        energy_uncertainty_mj=result.get("uncertainty_per_inference_mj"),
+        power_sample_count=result.get("sample_count"),
+    )
+    if samples:
+        store.replace_power_samples(cell_id, samples)

@@ -14,7 +14,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added to `cells` after schema 1: added on open to a store that lacks them (older files keep
+# working; their cells just have NULL there).
+ADDED_CELL_COLUMNS = {
+    "accuracy_top1": "REAL",  # fraction of the eval split, 0..1
+    "accuracy_top5": "REAL",
+    "accuracy_metric": "REAL",  # the model's `metric:` on the eval split
+    # power (separate trial; NULL = not measured, and power_reason says why)
+    "power_source": "TEXT",
+    "power_reason": "TEXT",
+    "avg_power_w": "REAL",
+    "idle_power_w": "REAL",
+    "energy_per_inference_mj": "REAL",  # idle power subtracted
+    "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
+    "power_sample_count": "INTEGER",
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,6 +62,7 @@ CREATE TABLE IF NOT EXISTS cells (
     latency_p90_ms REAL, latency_p99_ms REAL, latency_cv REAL, samples_count INTEGER, trials INTEGER,
     load_ms REAL, method_init_ms REAL, first_inference_ms REAL, peak_rss_bytes INTEGER,
     quantize_s REAL, export_s REAL,
+    accuracy_top1 REAL, accuracy_top5 REAL, accuracy_metric REAL,
     device_info JSON, extra JSON,
     updated_at TEXT,
     UNIQUE (run_id, model, recipe, device)
@@ -67,6 +84,12 @@ CREATE TABLE IF NOT EXISTS samples (
     latency_ns INTEGER NOT NULL,
     PRIMARY KEY (cell_id, trial, iteration)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS power_samples (
+    cell_id INTEGER NOT NULL,
+    t_s REAL NOT NULL,                 -- device clock, seconds
+    watts REAL NOT NULL,
+    rails JSON                         -- per-rail watts where the source has rails
+);
 CREATE TABLE IF NOT EXISTS ops (
     cell_id INTEGER NOT NULL,
     name TEXT NOT NULL, kind TEXT, delegate TEXT,
@@ -81,6 +104,7 @@ CELL_COLUMNS = {
     "top1_agreement", "latency_min_ms", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
     "latency_p90_ms", "latency_p99_ms", "latency_cv", "samples_count", "trials", "load_ms",
     "method_init_ms", "first_inference_ms", "peak_rss_bytes", "quantize_s", "export_s", "device_info", "extra",
+    *ADDED_CELL_COLUMNS,
 }
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
                  "thermal_before", "thermal_after"}
@@ -103,7 +127,15 @@ class ResultsStore:
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} was written by a newer qbench (schema {version})")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _add_missing_columns(self) -> None:
+        """Migration: CREATE TABLE IF NOT EXISTS leaves an older `cells` as it was; add what it lacks."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        for name, sql_type in ADDED_CELL_COLUMNS.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE cells ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         self.db.close()
@@ -212,6 +244,12 @@ class ResultsStore:
         ):
             out.setdefault(trial, []).append(ns)
         return out
+
+    def replace_power_samples(self, cell_id: int, samples: list[tuple[float, float, dict | None]]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM power_samples WHERE cell_id=?", (cell_id,))
+            db.executemany("INSERT INTO power_samples (cell_id, t_s, watts, rails) VALUES (?,?,?,?)",
+                           [(cell_id, t, w, json.dumps(r) if r else None) for t, w, r in samples])
 
     def replace_ops(self, cell_id: int, rows: list[dict]) -> None:
         with self.transaction() as db:

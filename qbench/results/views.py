@@ -9,8 +9,8 @@ from qbench.results.store import ResultsStore
 
 def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
     rows = store.cells(run_id)
-    fp32 = {(r["model"], r["device"]): r["latency_median_ms"] for r in rows
-            if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
+    fp32_rows = {(r["model"], r["device"]): r for r in rows if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
+    fp32 = {k: r["latency_median_ms"] for k, r in fp32_rows.items()}
     out = []
     for r in rows:
         base = fp32.get((r["model"], r["device"]))
@@ -29,14 +29,47 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             "pte_bytes": r["pte_bytes"], "arena_bytes": r["arena_bytes"],
             "sqnr_db": r["sqnr_db"], "max_abs_error": r["max_abs_error"],
             "cosine_similarity": r["cosine_similarity"], "top1_agreement": r["top1_agreement"],
+            **_accuracy(r, fp32_rows.get((r["model"], r["device"]))),
             "delegated_ops": r["delegated_ops"], "total_ops": r["total_ops"],
             "not_delegated": (json.loads(r["delegation"]) or {}).get("not_delegated_by_op") if r["delegation"] else None,
+            "delegated": (json.loads(r["delegation"]) or {}).get("delegated_by_op") if r["delegation"] else None,
             "runner": r["runner"], "threads": r["threads"], "cached_artifact": bool(r["cached"]) if r["cached"] is not None else None,
+            "energy": None if not r["power_source"] else {
+                "source": r["power_source"], "measured": r["energy_per_inference_mj"] is not None,
+                "reason": r["power_reason"], "per_inference_mj": r["energy_per_inference_mj"],
+                "uncertainty_mj": r["energy_uncertainty_mj"], "avg_power_w": r["avg_power_w"],
+                "idle_power_w": r["idle_power_w"], "samples": r["power_sample_count"],
+            },
+            # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran
+            **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4")},
         }
         if r["status"] == "failed":
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
         out.append(view)
     return out
+
+
+ACCURACY = ("top1", "top5", "metric")
+
+
+def _accuracy(row, fp32_row) -> dict:
+    """accuracy_* as stored (fractions, or the metric's value) and their difference from the model's fp32
+    cell on the same device (negative = lost to quantization), like speedup_vs_fp32."""
+    out = {}
+    for name in ACCURACY:
+        value = _col(row, f"accuracy_{name}")
+        base = _col(fp32_row, f"accuracy_{name}") if fp32_row is not None else None
+        out[f"accuracy_{name}"] = value
+        out[f"accuracy_{name}_delta_vs_fp32"] = (value - base) if value is not None and base is not None else None
+    return out
+
+
+def _col(row, name):
+    return row[name] if name in row.keys() else None  # a store opened read-only may predate the column
+
+
+def _json(raw):
+    return json.loads(raw) if raw else None
 
 
 def run_document(store: ResultsStore, run_id: str) -> dict:

@@ -215,3 +215,9 @@ def test_energy_per_inference_from_a_phone_battery_that_drains_during_the_run(fa
         assert 1.4 < power["avg_power_w"] < 2.3  # 0.40–0.55 A × 3.9 V
         assert power["sample_count"] >= 5 and power["energy_per_inference_mj"] is not None
         assert power["inferences"] > 5 and power["uncertainty_per_inference_mj"] is not None
+    phone = [c for c in doc["cells"] if c["device"] == "phone-power"]
+    assert all(c["energy"]["measured"] and c["energy"]["per_inference_mj"] is not None for c in phone)
+    assert all(c["energy"] is None for c in doc["cells"] if c["device"] == "host")
+    raw = con.execute("SELECT count(*) FROM power_samples p JOIN cells c USING (cell_id) WHERE c.run_id=?",
+                      (doc["run_id"],)).fetchone()[0]
+    assert raw >= 10
