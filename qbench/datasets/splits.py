@@ -21,6 +21,7 @@ class Splits:
     calibration: Dataset | None
     eval: Dataset
     record: dict
+    indices: dict[str, list[int]]  # positions in the loaded dataset, per split
 
 
 def split_sizes(total: int, spec) -> dict[str, int]:
@@ -56,4 +57,4 @@ def split_dataset(data: Dataset, spec, needs: tuple[str, ...] = ("eval",)) -> Sp
     }
     return Splits(train=data.take(cuts["train"]),
                   calibration=data.take(cuts["calibration"]) if cuts["calibration"] else None,
-                  eval=data.take(cuts["eval"]), record=record)
+                  eval=data.take(cuts["eval"]), record=record, indices=cuts)

@@ -12,6 +12,13 @@ from pathlib import Path
 from qbench.devices.base import Device, DeviceInfo, RunResult
 
 
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended (or Ctrl-C reached it first)
+        pass
+
+
 class HostDevice(Device):
     transport = "host"
 
@@ -47,11 +54,11 @@ class HostDevice(Device):
             out, err = proc.communicate(timeout=timeout)
             return RunResult(proc.returncode, out, err, time.perf_counter() - t0)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             out, err = proc.communicate()
             return RunResult(-9, out, err, time.perf_counter() - t0, timed_out=True)
         except BaseException:  # Ctrl-C: never leave a runner behind
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             proc.wait()
             raise
 

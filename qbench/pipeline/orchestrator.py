@@ -21,7 +21,7 @@ from qbench.errors import CellError, DeviceError, QbenchError, UsageError
 from qbench.export.cache import Artifact, ArtifactCache
 from qbench.pipeline import grid
 from qbench.pipeline.measure import run_trial
-from qbench.pipeline.prepare import prepare_variant
+from qbench.pipeline.prepare import prepare_variant, quality_fields
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
 from qbench.suite.check import CheckedSuite
@@ -139,6 +139,7 @@ def _prepare_all(checked, variants, pending, ids, store, cache, progress) -> dic
                 v, calibration=v.model.calibration or suite.calibration, numerics=suite.numerics,
                 base_dir=checked.loaded.base_dir, cache=cache, profile_ops=suite.benchmark.profile_ops,
                 on_stage=lambda s, label=v.label: progress.stage(f"{s} {label}"),
+                dataset=checked.dataset_for(v.model),
             )
         except CellError as exc:
             for c in cells:
@@ -156,7 +157,7 @@ def _prepare_all(checked, variants, pending, ids, store, cache, progress) -> dic
                 sqnr_db=_finite(num.get("sqnr_db")), max_abs_error=num.get("max_abs_error"),
                 cosine_similarity=num.get("cosine_similarity"), top1_agreement=num.get("top1_agreement"),
                 quantize_s=art.timings.get("quantize_s"), export_s=art.timings.get("export_s"),
-                extra={k: v for k, v in art.timings.items() if k.startswith("qat_")} or None,
+                **quality_fields(art),  # accuracy columns + extra (dataset splits, QAT record)
             )
         progress.advance()
     return artifacts

@@ -8,20 +8,32 @@ from __future__ import annotations
 
 import time
 
+_BATCH_NORMS = ("aten.batch_norm.default", "aten._native_batch_norm_legit.default")
+
+
+def set_training(prepared, *, dropout: bool | None = None, batch_norm: bool | None = None) -> None:
+    """Switch the exported graph's dropout and batch-norm ops between training and inference by their
+    `train`/`training` argument (None leaves that kind alone).
+
+    Not move_exported_model_to_train: in torchao 0.18 its pattern rewrite replaces every dropout with
+    p=0.5 whatever the model declared (Dropout(0.2) trains as Dropout(0.5)), which costs a trained
+    model several points. Batch norm with training=False normalises with its running statistics and
+    stops updating them: that is "frozen statistics", as in the PT2E QAT tutorial.
+    """
+    for node in prepared.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        if dropout is not None and name == "aten.dropout.default" and len(node.args) > 2:
+            node.args = (*node.args[:2], dropout, *node.args[3:])
+        elif batch_norm is not None and name in _BATCH_NORMS and len(node.args) > 5:
+            node.args = (*node.args[:5], batch_norm, *node.args[6:])
+    prepared.recompile()
+
 
 def freeze_bn_stats(prepared) -> None:
-    """Batch norm normalises with its running statistics and stops updating them, while dropout stays
-    in training mode (move_exported_model_to_eval would switch both). This flips the `training`
-    argument of the exported batch-norm ops, as the PT2E QAT tutorial does."""
-    import torch
-
-    targets = {torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit.default}
-    for node in prepared.graph.nodes:
-        if node.op == "call_function" and node.target in targets and len(node.args) > 5 and node.args[5] is True:
-            args = list(node.args)
-            args[5] = False
-            node.args = tuple(args)
-    prepared.recompile()
+    """Batch norm stops updating its statistics; dropout stays as it is."""
+    set_training(prepared, batch_norm=False)
 
 
 def freeze_observers(prepared) -> None:
@@ -47,7 +59,7 @@ def train_on_split(graph, reference, options, data, quantizer):
     """Fine-tune on the dataset's train split in batches of `batch_size` (any size: the graph is
     re-exported with a dynamic batch axis; the .pte is lowered later at the declared batch)."""
     import torch
-    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from qbench.datasets.batches import training_batches
@@ -65,7 +77,7 @@ def train_on_split(graph, reference, options, data, quantizer):
             note = f"dynamic batch export failed ({type(exc).__name__}); trained at the declared batch {declared}"
             batch_size = declared
     prepared = prepare_qat_pt2e(graph, quantizer)
-    move_exported_model_to_train(prepared)  # dropout and batch norm in training mode
+    set_training(prepared, dropout=True, batch_norm=True)
     class_labels = train.has_class_labels
     opt = make_optimizer([p for p in prepared.parameters() if p.requires_grad], options)
     gen = torch.Generator().manual_seed(options.seed)
@@ -97,6 +109,7 @@ def train_on_split(graph, reference, options, data, quantizer):
             tick(f"qat epoch {epoch + 1}/{options.epochs} step {step} loss {losses[-1]:.4f}")
         per_epoch.append(sum(epoch_losses) / max(1, len(epoch_losses)))
         tick(f"qat epoch {epoch + 1}/{options.epochs} done, mean loss {per_epoch[-1]:.4f}", force=True)
+    set_training(prepared, dropout=False, batch_norm=False)  # whatever torchao thinks the mode is
     move_exported_model_to_eval(prepared)
     record = {
         "mode": "labels" if class_labels else "distill-on-train-split",
@@ -113,7 +126,7 @@ def train_on_split(graph, reference, options, data, quantizer):
 def distill(graph, reference, options, data, quantizer):
     """Label-free: match the fp32 model's outputs on the calibration batches for `steps` steps."""
     import torch
-    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from qbench.quantize.qat import make_optimizer
@@ -126,13 +139,18 @@ def distill(graph, reference, options, data, quantizer):
     # prepare_qat_pt2e leaves batch norm in training mode; we start in eval (frozen statistics)
     # unless asked to let them adapt for the first `freeze_bn_after` steps.
     move_exported_model_to_eval(prepared)
+    # Initialise the fake-quant observers on all calibration data first, as PTQ would: a few steps
+    # alone leave their moving averages at the ranges of the first batches.
+    with torch.no_grad():
+        for batch in data.calibration:
+            prepared(*batch)
     tick = _Ticker(data.progress)
     losses, obs_at = [], None
     for step in range(options.steps):
         if step == 0 and options.freeze_bn_after > 0:
-            move_exported_model_to_train(prepared)
+            set_training(prepared, dropout=True, batch_norm=True)
         if step == options.freeze_bn_after and step > 0:
-            move_exported_model_to_eval(prepared)
+            set_training(prepared, dropout=False, batch_norm=False)
         if obs_at is None and options.freeze_observers_after is not None and step >= options.freeze_observers_after:
             freeze_observers(prepared)
             obs_at = step
@@ -143,6 +161,7 @@ def distill(graph, reference, options, data, quantizer):
         opt.step()
         losses.append(loss.item())
         tick(f"qat distill step {step + 1}/{options.steps} loss {losses[-1]:.4g}")
+    set_training(prepared, dropout=False, batch_norm=False)
     move_exported_model_to_eval(prepared)
     return prepared, {
         "mode": "distill", "loss": "mse_to_fp32", "steps": options.steps,

@@ -1,9 +1,10 @@
 """Everything that can be known to be wrong before the first cell starts.
 
 Schema errors come from loader.py; here: duplicate names, unknown sources/recipes/devices, missing
-files, factories that are not in their file, recipe options, calibration that a recipe needs, and a
-preflight forward pass proving each model accepts its declared inputs. All problems are reported
-together, each with file:line and key.
+files, factories that are not in their file, recipe options, calibration that a recipe needs,
+datasets (paths, functions, the names models refer to), metrics, and a preflight forward pass proving
+each model accepts its declared inputs (and that a recipe's `skip:` names modules that exist). All
+problems are reported together, each with file:line and key.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class CheckedSuite:
     def suite(self):
         return self.loaded.suite
 
+    def dataset_for(self, model):
+        """The DatasetSpec a model names with `dataset:`, or None."""
+        if model.dataset is None:
+            return None
+        return next(d for d in self.suite.datasets if d.name == model.dataset)
+
 
 def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True) -> CheckedSuite:
     from qbench.devices.profiles import load_profile
@@ -51,6 +58,8 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     suite, problems = loaded.suite, Problems(loaded.path, loaded.root)
     _unique(problems, "models", [m.name for m in suite.models])
     _unique(problems, "recipes", [r.name for r in suite.recipes])
+    _unique(problems, "datasets", [d.name for d in suite.datasets])
+    _check_datasets(problems, loaded)
 
     for i, model in enumerate(suite.models):
         try:
@@ -65,6 +74,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             problems.add(["models", i, "weights"], f"{loaded.resolve(model.weights)}: no such file")
         if model.calibration is not None:
             _check_calibration(problems, loaded, ["models", i, "calibration"], model.calibration)
+        _check_model_data(problems, loaded, i, model)
     if suite.calibration is not None:
         _check_calibration(problems, loaded, ["calibration"], suite.calibration)
 
@@ -81,7 +91,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             continue
         resolved.append(ResolvedRecipe(spec.name, spec.kind, options, spec))
         if recipe.needs_calibration:
-            lacking = [m.name for m in suite.models if (m.calibration or suite.calibration) is None]
+            lacking = [m.name for m in suite.models if (m.calibration or suite.calibration or m.dataset) is None]
             if lacking:
                 problems.add(
                     ["recipes", i],
@@ -105,8 +115,8 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
 
     problems.raise_if_any(f"{loaded.path}: suite has problems")
     if preflight:
-        _preflight(loaded, problems)
-        problems.raise_if_any(f"{loaded.path}: models do not accept their declared inputs")
+        _preflight(loaded, problems, resolved)
+        problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
     return CheckedSuite(loaded, resolved, device_names)
 
 
@@ -127,19 +137,64 @@ def _check_calibration(problems: Problems, loaded: LoadedSuite, loc: list, spec)
         problems.add(loc + ["fn"], problem)
 
 
-def _preflight(loaded: LoadedSuite, problems: Problems) -> None:
+def _check_datasets(problems: Problems, loaded: LoadedSuite) -> None:
+    from qbench.datasets import check_dataset
+
+    for i, spec in enumerate(loaded.suite.datasets):
+        if (found := check_dataset(spec, loaded.base_dir)) is not None:
+            problems.add(["datasets", i, found[0]], found[1])
+
+
+def _check_model_data(problems: Problems, loaded: LoadedSuite, i: int, model) -> None:
+    from qbench.models.python_source import check_callable
+
+    names = [d.name for d in loaded.suite.datasets]
+    if model.dataset is not None and model.dataset not in names:
+        problems.add(["models", i, "dataset"], f"unknown dataset {model.dataset!r}; "
+                     + (f"the suite defines: {', '.join(names)}" if names else "the suite has no `datasets:`"))
+    if model.metric is not None:
+        kind, _, ref = model.metric.partition(":")
+        if kind != "python" or not ref:
+            problems.add(["models", i, "metric"], f"a metric is python:FILE.py:FN (called as FN(outputs, labels)), "
+                                                  f"got {model.metric!r}")
+        elif (problem := check_callable(ref, loaded.base_dir)) is not None:
+            problems.add(["models", i, "metric"], problem)
+        if model.dataset is None:
+            problems.add(["models", i, "metric"], f"model {model.name!r} has a metric but no `dataset:` to score it on")
+
+
+def _check_skips(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedRecipe], models: list) -> None:
+    """A skip that names no module of any model is a typo that would silently quantize everything."""
+    from qbench.quantize.skip import unknown_names
+
+    for i, spec in enumerate(loaded.suite.recipes):
+        recipe = next((r for r in resolved if r.spec is spec), None)
+        skip = getattr(recipe.options, "skip", None) if recipe else None
+        if not skip or not models:
+            continue
+        bad_names, bad_types = unknown_names(skip, models)
+        for name in bad_names:
+            problems.add(["recipes", i, "skip", "modules"], f"{name!r} is no module of any model in the suite")
+        for name in bad_types:
+            problems.add(["recipes", i, "skip", "module_types"], f"{name!r} is the type of no module in the suite's models")
+
+
+def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedRecipe] | None = None) -> None:
     """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
     import torch
 
     from qbench.models.loading import build_model
     from qbench.quantize.calibration import example_inputs
 
+    built = []
     for i, spec in enumerate(loaded.suite.models):
         try:
             model = build_model(spec, loaded.base_dir)
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
+        if isinstance(model, torch.nn.Module):
+            built.append(model)
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad():
@@ -147,3 +202,5 @@ def _preflight(loaded: LoadedSuite, problems: Problems) -> None:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
+    if len(built) == len(loaded.suite.models):  # judged against every model, or not at all
+        _check_skips(loaded, problems, resolved or [], built)

@@ -95,4 +95,4 @@ def key_line(root: yaml.Node | None, loc: Iterable[Any], key: str) -> int | None
 
 
 # pydantic adds these to an error's location for tagged unions and function validators
-_UNION_TAGS = {"random", "npz", "python", "function-after", "function-before", "function-wrap"}
+_UNION_TAGS = {"random", "npz", "python", "sklearn", "imagefolder", "function-after", "function-before", "function-wrap"}

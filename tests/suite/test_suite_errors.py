@@ -43,7 +43,7 @@ def test_unknown_key_names_line_key_and_the_allowed_keys(suite_dir, capsys):
         """)
     code, err = run_cli(capsys, path)
     assert code == 2
-    assert f"{path}:4: models[0].sourc: unknown key 'sourc' (allowed: name, source, inputs, weights, task, calibration)" in err
+    assert f"{path}:4: models[0].sourc: unknown key 'sourc' (allowed: name, source, inputs, weights, task, calibration, dataset, metric)" in err
     assert f"{path}:3: models[0]: missing required key 'source'" in err
 
 
@@ -95,8 +95,8 @@ def test_missing_files_unknown_sources_factories_recipes_devices(suite_dir, caps
         f"{path}:7: models[1].source: {suite_dir}/models/nope.py: no such file",
         f"{path}:10: models[2].source: unknown source kind 'onnx'; choose one of: pt2, python, timm, torchvision",
         f"{path}:15: models[3].weights: {suite_dir}/missing.pt: no such file",
-        f"{path}:17: recipes[0].per_chanel: unknown key 'per_chanel' (allowed: per_channel)",
-        f"{path}:18: recipes[1].kind: unknown recipe kind 'magic'; choose one of: dynamic, eager, fp32, ptq, qat",
+        f"{path}:17: recipes[0].per_chanel: unknown key 'per_chanel' (allowed: per_channel, skip)",
+        f"{path}:18: recipes[1].kind: unknown recipe kind 'magic'; choose one of: dynamic, eager, fp32, int4-weight, ptq, qat",
         f"{path}:19: recipes[2].name: duplicate name 'q' (also recipes[1])",
     ]
     for line in expected:
