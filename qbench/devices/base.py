@@ -7,10 +7,11 @@ there with `run`, results come back with `pull`. Everything a device says about 
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from qbench.hashing import file_sha256 as sha256_file  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -77,11 +78,3 @@ class Device(ABC):
 
     def close(self) -> None:
         """Release connections."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from qbench.hashing import file_sha256 as file_digest  # noqa: F401  (re-exported)
 from qbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -31,11 +31,3 @@ def split_source(source: str) -> tuple[str, str]:
     if not sep or not ref or not kind:
         raise ValueError(f"a source is KIND:REF (e.g. torchvision:mobilenet_v2), got {source!r}")
     return kind, ref
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
