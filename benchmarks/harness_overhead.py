@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, bare_loop_median_ms
+from _common import bare_loop_median_ms
 
 SUITE = """
 name: overhead
@@ -54,7 +54,6 @@ def main() -> int:
         cold, doc = qbench_run(suite, tmp / "q.db", env)
         warm, doc2 = qbench_run(suite, tmp / "q.db", env)
         cell = doc2["cells"][0]
-        os.environ["QBENCH_CACHE"] = env["QBENCH_CACHE"]
         art_dir = next((tmp / "cache" / "artifacts").iterdir())
         bare = bare_loop_median_ms(art_dir / "model.pte", art_dir / "inputs.bin", threads=1)
         reported = cell["latency_ms"]["median"]

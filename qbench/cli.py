@@ -6,7 +6,6 @@ Heavy modules (torch, executorch, pandas) are imported inside commands, so `qben
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -90,6 +90,7 @@ def run_command(args) -> int:
 def _write_page(db, run_id: str, doc: dict, out_dir, console):
     """The full report for this run; the minimal summary page if the report itself fails (never lose it)."""
     from qbench.report.html import write_report
+    from qbench.report.summary_page import write_summary_page
 
     try:
         return write_report(db, [run_id], out_dir / "index.html")

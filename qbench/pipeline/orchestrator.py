@@ -12,9 +12,8 @@ from __future__ import annotations
 import secrets
 import threading
 from pathlib import Path
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from qbench.errors import CellError, DeviceError, QbenchError, UsageError
@@ -50,7 +49,6 @@ class RunOutcome:
     ok: int = 0
     failed: int = 0
     interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None) -> str:
@@ -77,7 +75,7 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
             progress: Progress | None = None) -> RunOutcome:
     progress = progress or Progress()
-    suite, bench = checked.suite, checked.suite.benchmark
+    bench = checked.suite.benchmark
     outcome = RunOutcome(run_id)
     ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind, c.device)
            for c in grid.cells(checked)}
@@ -309,15 +307,8 @@ def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None
             table = op_table(local, art.etrecord_path)
         store.replace_ops(cell_id, table.to_dict("records"))
     except Exception as exc:  # the latency result stands; say why the profile is missing
-        store.update_cell(cell_id, extra={**_extra(store, cell_id), "profile_error": str(exc).splitlines()[0][:300]})
+        store.merge_extra(cell_id, profile_error=str(exc).splitlines()[0][:300])
         progress.log(f"[profile] {cell.label}: {exc}")
-
-
-def _extra(store, cell_id) -> dict:
-    import json
-
-    raw = store.cell(cell_id)["extra"]
-    return json.loads(raw) if raw else {}
 
 
 def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:

@@ -6,9 +6,7 @@ source the device lacks is reported once ("not measured: vcgencmd not found"), n
 
 from __future__ import annotations
 
-import json
 import shlex
-from dataclasses import replace
 from pathlib import Path
 
 from qbench.devices.profiles import PowerChoice
@@ -88,20 +86,13 @@ class PowerMeter:
             return local.read_text(errors="replace")
 
 
-def power_settings(settings: TrialSettings) -> TrialSettings:
-    """The power trial runs as long as a latency trial: the same counts and minimum seconds."""
-    return replace(settings)
-
-
 def store_power(store, cell_id: int, result: dict) -> None:
     """Columns of the cell (the figures), raw samples in their own table, the full result in extra."""
     samples = result.pop("raw_samples", None) or []
-    raw = store.cell(cell_id)["extra"]
-    extra = json.loads(raw) if raw else {}
-    extra["power"] = result
+    store.merge_extra(cell_id, power=result)
     measured = bool(result.get("measured"))
     store.update_cell(
-        cell_id, extra=extra, power_source=result.get("source"),
+        cell_id, power_source=result.get("source"),
         power_reason=None if measured else result.get("reason"),
         avg_power_w=result.get("avg_power_w"), idle_power_w=result.get("idle_power_w"),
         energy_per_inference_mj=result.get("energy_per_inference_mj"),

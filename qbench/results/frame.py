@@ -13,29 +13,32 @@ def default_db() -> Path:
     return Path("reports") / "qbench.db"
 
 
+def _query(db, select: str, run_id, order: str):
+    """Run `select`, restricted to the given run(s) when any, on a store opened for this read only."""
+    import pandas as pd
+
+    from qbench.results.store import ResultsStore
+
+    ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
+    where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
+    store = ResultsStore(db or default_db())
+    try:
+        return pd.read_sql_query(select + where + order, store.db, params=ids)
+    finally:
+        store.close()
+
+
 def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *, parse_json: bool = True):
     """One row per cell (model × recipe × device × run) with every summary figure, as a DataFrame.
 
     `run_id` None means every run in the store. Latencies are in milliseconds, sizes in bytes.
     """
-    import pandas as pd
-
-    from qbench.results.store import ResultsStore
-
-    store = ResultsStore(db or default_db())
-    try:
-        sql = (
-            "SELECT c.*, r.suite, r.started_at AS run_started_at, r.qbench_version, r.torch_version, "
-            "r.executorch_version, r.torchao_version, r.git_sha FROM cells c JOIN runs r USING (run_id)"
-        )
-        args: list = []
-        if run_id:
-            ids = [run_id] if isinstance(run_id, str) else list(run_id)
-            sql += f" WHERE c.run_id IN ({', '.join('?' * len(ids))})"
-            args = ids
-        df = pd.read_sql_query(sql + " ORDER BY r.started_at, c.cell_id", store.db, params=args)
-    finally:
-        store.close()
+    df = _query(
+        db,
+        "SELECT c.*, r.suite, r.started_at AS run_started_at, r.qbench_version, r.torch_version, "
+        "r.executorch_version, r.torchao_version, r.git_sha FROM cells c JOIN runs r USING (run_id)",
+        run_id, " ORDER BY r.started_at, c.cell_id",
+    )
     if parse_json:
         for col in JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
@@ -44,21 +47,9 @@ def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *,
 
 def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None):
     """One row per measured iteration: run_id, model, recipe, device, trial, iteration, latency_ms."""
-    import pandas as pd
-
-    from qbench.results.store import ResultsStore
-
-    store = ResultsStore(db or default_db())
-    try:
-        sql = (
-            "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms "
-            "FROM samples s JOIN cells c USING (cell_id)"
-        )
-        args: list = []
-        if run_id:
-            ids = [run_id] if isinstance(run_id, str) else list(run_id)
-            sql += f" WHERE c.run_id IN ({', '.join('?' * len(ids))})"
-            args = ids
-        return pd.read_sql_query(sql + " ORDER BY c.cell_id, s.trial, s.iteration", store.db, params=args)
-    finally:
-        store.close()
+    return _query(
+        db,
+        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms "
+        "FROM samples s JOIN cells c USING (cell_id)",
+        run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
+    )

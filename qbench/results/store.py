@@ -209,6 +209,12 @@ class ResultsStore:
         with self.transaction() as db:
             db.execute(f"UPDATE cells SET {sets} WHERE cell_id=?", [_encode(k, v) for k, v in fields.items()] + [cell_id])
 
+    def merge_extra(self, cell_id: int, **parts: Any) -> None:
+        """Add keys to the cell's `extra` JSON, keeping what other stages put there."""
+        with self._lock:
+            raw = self.cell(cell_id)["extra"]
+            self.update_cell(cell_id, extra={**(json.loads(raw) if raw else {}), **parts})
+
     def cell(self, cell_id: int) -> sqlite3.Row:
         return self.db.execute("SELECT * FROM cells WHERE cell_id=?", (cell_id,)).fetchone()
 

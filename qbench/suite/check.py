@@ -10,7 +10,6 @@ problems are reported together, each with file:line and key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
