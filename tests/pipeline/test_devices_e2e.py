@@ -38,7 +38,7 @@ recipes:
 calibration: {{kind: random, samples: 4, seed: 0}}
 numerics: {{samples: 2}}
 devices: {devices}
-benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, threads: 1, timeout_seconds: 60}}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, threads: 1, timeout_seconds: 60}}
 """
 
 
@@ -95,7 +95,7 @@ def qbench(farm, *args, **kw):
 def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
     marker = Path(f"/tmp/qbench-inject-{uuid.uuid4().hex}")
     model = f"x; touch {marker}"  # a hostile name must stay a name
-    suite = write_suite(farm["root"], SUITE.format(model=model, devices="[host, phone, pi]", trials=2), "farm.yaml")
+    suite = write_suite(farm["root"], SUITE.format(model=model, devices="[host, phone, pi]", trials=2, min_seconds=0), "farm.yaml")
     proc = qbench(farm, "run", suite, "--db", "farm.db", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
@@ -116,7 +116,7 @@ def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
 
 
 def test_phone_lost_mid_run_fails_its_cells_with_the_cause_and_the_host_goes_on(farm):
-    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[host, phone]", trials=6), "lost.yaml")
+    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[host, phone]", trials=6, min_seconds=1), "lost.yaml")
     db = farm["root"] / "lost.db"
     proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -157,7 +157,7 @@ def test_hung_runner_is_killed_at_the_suite_timeout(farm, tmp_path):
     (profiles / "stuck.yaml").write_text(f"transport: ssh\naddress: {farm['sshd'].alias}\n"
                                          f"ssh_config: {farm['sshd'].ssh_config_path}\n"
                                          f"workdir: {tmp_path / 'w'}\nrunner: {{kind: native, binary: {hang}}}\n")
-    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[stuck]", trials=1)
+    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[stuck]", trials=1, min_seconds=0)
                         .replace("timeout_seconds: 60", "timeout_seconds: 3"), "stuck.yaml")
     t0 = time.monotonic()
     proc = qbench(farm, "run", suite, "--db", "stuck.db", "--json")
@@ -196,7 +196,7 @@ def test_energy_per_inference_from_a_phone_battery_that_drains_during_the_run(fa
             runner: {{kind: native, target: host}}
             power: {{kind: android-battery, supply_dir: /data/local/tmp/fakesys/battery, idle_seconds: 1, period_s: 0.05}}
             """))
-        suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[phone-power, host]", trials=1)
+        suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[phone-power, host]", trials=1, min_seconds=0)
                             .replace("min_seconds: 0,", "min_seconds: 1.0,"), "power.yaml")
         proc = qbench(farm, "run", suite, "--db", "power.db", "--json")
     finally:
