@@ -1,12 +1,14 @@
 """Content-addressed artifact cache: an unchanged cell is never quantized or exported twice.
 
 Key = sha256 of (model fingerprint + weights digest + inputs + recipe kind/options + calibration spec
-and its data files + numerics spec + tool versions). An entry is a folder written to a temporary
+and its data files + numerics spec + tool versions + a digest of qbench's own code that builds
+artifacts, so editing a quantizer or the lowering in a checkout invalidates what it made). An entry is a folder written to a temporary
 name and renamed into place, so a crash never leaves a half-written artifact that looks valid.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,6 +21,27 @@ from pathlib import Path
 def default_cache_dir() -> Path:
     env = os.environ.get("QBENCH_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "qbench"
+
+
+# The packages whose code decides what an artifact contains (not how it is measured or reported).
+ARTIFACT_CODE = ("models", "quantize", "export", "datasets", "collectors/numerics.py",
+                 "collectors/accuracy.py", "pipeline/prepare.py")
+
+
+@functools.lru_cache(maxsize=1)
+def artifact_code_digest() -> str:
+    return code_digest(Path(__file__).resolve().parents[1])
+
+
+def code_digest(package_root: Path) -> str:
+    """sha256 over the source files in ARTIFACT_CODE under package_root (paths and bytes, stable order)."""
+    h = hashlib.sha256()
+    for part in ARTIFACT_CODE:
+        target = package_root / part
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for f in files:
+            h.update(f.relative_to(package_root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def cache_key(parts: dict) -> str:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from qbench.errors import CellError
-from qbench.export.cache import Artifact, ArtifactCache, cache_key
+from qbench.export.cache import Artifact, ArtifactCache, artifact_code_digest, cache_key
 from qbench.pipeline.grid import Variant
 from qbench.suite.schema import NumericsSpec
 
@@ -38,6 +38,7 @@ def variant_key(variant: Variant, calibration, numerics: NumericsSpec, base_dir:
         "numerics": numerics.model_dump(),
         "etrecord": profile_ops,
         "versions": versions(),
+        "code": artifact_code_digest(),
     }
     if dataset is not None:  # its splits replace `calibration:` and the random held-out inputs
         from qbench.datasets import dataset_fingerprint
