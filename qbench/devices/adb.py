@@ -4,7 +4,7 @@ Modes (see adb_transport.py): "server" drives the `adb` binary against the runni
 default: on farm hosts the server owns the USB devices); "direct-tcp" and "direct-usb" speak the
 protocol from Python with adb-shell and the key in ~/.android/adbkey (created if absent).
 
-Quoting: as in ssh.py, every remote operation is a *constant* sh script; paths, arguments and env
+Quoting (remote_shell.py): every remote operation is a *constant* sh script; paths, arguments and env
 values travel as positional parameters, each `shlex.quote`d once for the device's shell (mksh):
 `exec sh -c '<script>' qbench 'arg1' 'arg 2'`. Nothing variable is ever pasted into a script.
 
@@ -46,6 +46,7 @@ from qbench.devices.adb_transport import (
 )
 from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal, split_sections
+from qbench.devices.remote_shell import HASH_FN, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
 
 __all__ = ["AdbDevice", "list_adb_devices"]
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 MODES = ("server", "direct-tcp", "direct-usb")
 _REMOTE_GRACE = 10  # seconds the on-device watchdog waits past the local timeout
 _KILL_TIMEOUT = 10.0  # bound on the extra shell that kills a timed-out group
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROTECTED = {"/data", "/data/local", "/data/local/tmp", "/sdcard", "/storage", "/storage/emulated/0"}
 
 # $1 workdir, $2 watchdog seconds, $3 token, $4 number of KEY=VALUE args, then those, then argv.
@@ -85,24 +85,20 @@ exit "$rc"
 _KILL_GROUP = r"""kill -9 -"$1" 2>/dev/null || kill -9 "$1" 2>/dev/null; exit 0"""
 _TAKE_FILE = r"""cat "$1" 2>/dev/null; rm -f "$1"; exit 0"""
 
-# toybox has sha256sum since Android 8; hashing stdin sidesteps its escaping of odd file names.
-_HASH_FN = r"""
-h() { if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"; else echo none; fi; }
-"""
 # $1 path, $2 expected sha256, $3 mode. Prints same|differ|missing.
-_CHECK_SCRIPT = _HASH_FN + r"""
+_CHECK_SCRIPT = HASH_FN + r"""
 [ -f "$1" ] || { echo missing; exit 0; }
 got=$(h "$1") || exit 1
 if [ "${got%% *}" = "$2" ]; then chmod "$3" "$1" && echo same; else echo differ; fi
 """
 # $1 path, $2 mode. Prints the sha256 of what landed.
-_VERIFY_SCRIPT = _HASH_FN + r"""
+_VERIFY_SCRIPT = HASH_FN + r"""
 chmod "$2" "$1" || exit 1
 got=$(h "$1") || exit 1
 echo "${got%% *}"
 """
 # $1 path. Prints its sha256.
-_HASH_SCRIPT = _HASH_FN + r"""
+_HASH_SCRIPT = HASH_FN + r"""
 [ -f "$1" ] || { echo "no such file" >&2; exit 1; }
 got=$(h "$1") || exit 1
 echo "${got%% *}"
@@ -122,11 +118,6 @@ for p in "$@"; do printf '%s=%s\n' "$p" "$(getprop "$p" 2>/dev/null)"; done
 """
 
 
-def _remote(script: str, *args: str) -> str:
-    """The command line the device's shell parses: a constant script plus quoted positional args."""
-    return " ".join(["exec", "sh", "-c", shlex.quote(script), "qbench", *map(shlex.quote, args)])
-
-
 def _helper(script: str, args: tuple[str, ...], tok: str) -> str:
     """A helper script with stderr merged and its exit status in a trailing marker line."""
     body = " ".join(["sh", "-c", shlex.quote(script), "qbench", *map(shlex.quote, args)])
@@ -136,20 +127,6 @@ def _helper(script: str, args: tuple[str, ...], tok: str) -> str:
 def _marker(tok: str, kind: str, value: bool = True) -> re.Pattern[bytes]:
     lead = rb"(?:^|\n)" if kind == "pid" else rb"\r?\n"  # the wrapper prints a newline before the rest
     return re.compile(lead + re.escape(f"{tok}-{kind}".encode()) + (rb" (\d+)" if value else b"") + rb"\r?\n")
-
-
-def _last_line(data: bytes | str) -> str:
-    text = data.decode(errors="replace") if isinstance(data, bytes) else data
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def _relative_name(name: str) -> str:
-    """remote_name must stay inside workdir: relative, no '..', no empty parts."""
-    parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in name:
-        raise ValueError(f"remote file name must be a relative path inside the workdir, got {name!r}")
-    return name
 
 
 class AdbDevice(Device):
@@ -218,7 +195,7 @@ class AdbDevice(Device):
         text = res.out[: found[-1].start()].decode(errors="replace")
         if rc != 0:
             raise DeviceError(self.name, f"{what} failed on {self._t.describe()}: "
-                                         f"{_last_line(text) or f'exit code {rc}'}")
+                                         f"{last_line(text) or f'exit code {rc}'}")
         return text
 
     def _cut_short(self, res: ShellOutput, what: str, started: bool = False) -> DeviceError:
@@ -236,7 +213,7 @@ class AdbDevice(Device):
         ok = bool(_marker(tok, "rc").search(res.out))
         if not ok:  # the wrapper's watchdog still kills it after _REMOTE_GRACE seconds
             log.warning("%s: could not kill timed-out process group %s: %s", self.name, pid,
-                        res.failure or _last_line(res.out) or "no answer")
+                        res.failure or last_line(res.out) or "no answer")
         return ok
 
     # -- Device interface -------------------------------------------------------------------------
@@ -244,15 +221,11 @@ class AdbDevice(Device):
     def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> RunResult:
         if not argv:
             raise ValueError("run() needs a command")
-        env = env or {}
-        for key in env:
-            if not _ENV_KEY.fullmatch(key):
-                raise ValueError(f"invalid environment variable name {key!r}")
+        words = env_args(env)
         tok = "qb" + secrets.token_hex(8)
         pid_re, exit_re, end_re = _marker(tok, "pid"), _marker(tok, "exit"), _marker(tok, "end", value=False)
         limit = math.ceil(timeout) + _REMOTE_GRACE
-        command = _remote(_RUN_WRAPPER, self.workdir, str(limit), tok, str(len(env)),
-                          *(f"{k}={v}" for k, v in env.items()), *map(str, argv))
+        command = remote_command(_RUN_WRAPPER, self.workdir, str(limit), tok, str(len(words)), *words, *map(str, argv))
         killed: list[bool] = []
 
         def on_timeout(partial: bytes) -> None:
@@ -302,13 +275,13 @@ class AdbDevice(Device):
             return b""
 
     def push(self, local: Path, remote_name: str) -> str:
-        rel = _relative_name(remote_name)
+        rel = relative_name(remote_name)
         local = Path(local)
         digest = sha256_file(local)
         size = local.stat().st_size
         mode = format(stat.S_IMODE(local.stat().st_mode) & 0o777, "o")
         dest = posixpath.join(self.workdir, rel)
-        state = _last_line(self._call(_CHECK_SCRIPT, dest, digest, mode, what=f"checking {dest}"))
+        state = last_line(self._call(_CHECK_SCRIPT, dest, digest, mode, what=f"checking {dest}"))
         if state == "same":
             log.debug("%s: %s already on device with sha256 %s, not copied", self.name, dest, digest[:12])
             return dest
@@ -323,7 +296,7 @@ class AdbDevice(Device):
         except ConnectionError as e:  # direct mode: the link broke mid-transfer
             raise DeviceError(self.name, f"connection to {self._t.describe()} lost while pushing "
                                          f"{local.name}: {e}") from None
-        landed = _last_line(self._call(_VERIFY_SCRIPT, dest, mode, what=f"verifying {dest}"))
+        landed = last_line(self._call(_VERIFY_SCRIPT, dest, mode, what=f"verifying {dest}"))
         if landed not in ("none", digest):
             raise DeviceError(self.name, f"{dest} arrived corrupted "
                                          f"(sha256 {landed[:12]}, expected {digest[:12]})")
@@ -332,7 +305,7 @@ class AdbDevice(Device):
     def pull(self, remote: str, local: Path) -> None:
         path = posixpath.join(self.workdir, remote)  # an absolute `remote` stays as it is
         local = Path(local)
-        digest = _last_line(self._call(_HASH_SCRIPT, path, what=f"reading {path}"))
+        digest = last_line(self._call(_HASH_SCRIPT, path, what=f"reading {path}"))
         local.parent.mkdir(parents=True, exist_ok=True)
         part = local.with_name(local.name + ".part")
         try:

@@ -36,7 +36,6 @@ import math
 import os
 import posixpath
 import re
-import shlex
 import shutil
 import stat
 import subprocess
@@ -47,6 +46,7 @@ from pathlib import Path
 
 from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal
+from qbench.devices.remote_shell import HASH_FN, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,6 @@ _PGID_RE = re.compile(rb"\x1eqbench-pgid (\d+)\n")
 _START = b"\x1eqbench-start\n"
 _SHA_RE = re.compile(rb"\x1eqbench-sha256 (\S+)\n")
 _EXIT_RE = re.compile(rb"\x1eqbench-exit (\d+)\n")
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # $1 workdir, $2 watchdog seconds, $3 number of KEY=VALUE args, then those, then argv.
 # The watchdog is a subshell in the same process group; it sleeps in a child it can kill, so a
@@ -82,17 +81,9 @@ exit "$rc"
 
 _KILL_GROUP = r"""kill -s KILL -- "-$1" 2>/dev/null; exit 0"""
 
-# Hash from stdin: sha256sum escapes odd file names in its output, stdin sidesteps that.
-_HASH_FN = r"""
-h() {
-  if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"
-  elif command -v shasum >/dev/null 2>&1; then shasum -a 256 < "$1"
-  else echo none; fi
-}
-"""
 
 # $1 workdir, $2 relative name, $3 expected sha256, $4 mode. Prints same|differ|missing.
-_CHECK_SCRIPT = _HASH_FN + r"""
+_CHECK_SCRIPT = HASH_FN + r"""
 f=$1/$2
 [ -f "$f" ] || { echo missing; exit 0; }
 got=$(h "$f") || exit 1
@@ -102,7 +93,7 @@ if [ "${got%% *}" = "$3" ]; then chmod "$4" "$f" && echo same; else echo differ;
 # $1 workdir, $2 relative name, $3 mode; file bytes on stdin. Writes a .qbench-part file and
 # renames it, so an interrupted push never leaves a truncated file under the real name.
 # Prints the sha256 of what landed.
-_PUT_SCRIPT = _HASH_FN + r"""
+_PUT_SCRIPT = HASH_FN + r"""
 f=$1/$2; tmp=$f.qbench-part
 mkdir -p -- "${f%/*}" || exit 1
 cat > "$tmp" && chmod "$3" "$tmp" && mv -f -- "$tmp" "$f" || { rm -f -- "$tmp"; exit 1; }
@@ -111,7 +102,7 @@ echo "${got%% *}"
 """
 
 # $1 path. The sha256 goes to stderr first so the bytes that arrive can be verified.
-_PULL_SCRIPT = _HASH_FN + r"""
+_PULL_SCRIPT = HASH_FN + r"""
 [ -r "$1" ] || { cat -- "$1"; exit 1; }
 got=$(h "$1") || exit 1
 printf '\036qbench-sha256 %s\n' "${got%% *}" >&2
@@ -122,23 +113,12 @@ rm -rf -- "$1" """
 _HOME_SCRIPT = r"""printf '%s\n' "$HOME" """
 
 
-def _remote(script: str, *args: str) -> str:
-    """The command line the login shell parses: a constant script plus quoted positional args."""
-    return " ".join(["exec", "sh", "-c", shlex.quote(script), "qbench", *map(shlex.quote, args)])
-
-
 def _ssh_value(path: Path | str) -> str:
     """A path for `-o Key=value`: ssh splits on spaces (so quote) and expands %-tokens (so escape)."""
     text = str(path)
     if '"' in text or "\n" in text:
         raise ValueError(f"unsupported character in path for ssh: {text!r}")
     return '"' + text.replace("%", "%%") + '"'
-
-
-def _last_line(data: bytes | str) -> str:
-    text = data.decode(errors="replace") if isinstance(data, bytes) else data
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
 
 
 class SshDevice(Device):
@@ -241,18 +221,18 @@ class SshDevice(Device):
 
     def _call(self, script: str, *args: str, timeout: float = 60.0, what: str, **kw) -> bytes:
         """A helper script that must succeed; any failure is a DeviceError naming `what`."""
-        rc, out, err = self._ssh(_remote(script, *args), timeout=timeout, **kw)
+        rc, out, err = self._ssh(remote_command(script, *args), timeout=timeout, **kw)
         if rc == 255:
             raise self._ssh_failure(err)
         if rc != 0:
-            detail = _last_line(err) or f"exit code {rc}"
+            detail = last_line(err) or f"exit code {rc}"
             raise DeviceError(self.name, f"{what} failed on {self.host}: {detail}")
         return out
 
     def _ssh_failure(self, stderr: bytes, *, started: bool = False) -> DeviceError:
         """ssh's own exit 255 -> a DeviceError that says what to do about it."""
         self._drop_master()  # never reuse a master that just failed; the next command reconnects
-        raw = _last_line(stderr)
+        raw = last_line(stderr)
         text = stderr.decode(errors="replace")
         host, who = self.host, f"{self.user}@{self.host}" if self.user else self.host
         if started:
@@ -315,7 +295,7 @@ class SshDevice(Device):
     @property
     def workdir(self) -> str:
         if self._workdir is None:  # "~/x" or "x": relative to the login directory, like ssh itself
-            home = _last_line(self._call(_HOME_SCRIPT, what="reading $HOME"))
+            home = last_line(self._call(_HOME_SCRIPT, what="reading $HOME"))
             rel = self._workdir_setting.removeprefix("~").lstrip("/")
             self._workdir = posixpath.join(home, rel) if rel else home
         return self._workdir
@@ -323,13 +303,9 @@ class SshDevice(Device):
     def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> RunResult:
         if not argv:
             raise ValueError("run() needs a command")
-        env = env or {}
-        for key in env:
-            if not _ENV_KEY.fullmatch(key):
-                raise ValueError(f"invalid environment variable name {key!r}")
+        words = env_args(env)
         limit = math.ceil(timeout) + _REMOTE_GRACE
-        command = _remote(_RUN_WRAPPER, self.workdir, str(limit), str(len(env)),
-                          *(f"{k}={v}" for k, v in env.items()), *map(str, argv))
+        command = remote_command(_RUN_WRAPPER, self.workdir, str(limit), str(len(words)), *words, *map(str, argv))
         start = time.monotonic()
         proc = self._popen(command)
         timed_out = killed = False
@@ -377,28 +353,28 @@ class SshDevice(Device):
 
     def _kill_remote_group(self, pgid: str) -> bool:
         try:
-            rc, _, err = self._ssh(_remote(_KILL_GROUP, pgid), timeout=_KILL_TIMEOUT)
+            rc, _, err = self._ssh(remote_command(_KILL_GROUP, pgid), timeout=_KILL_TIMEOUT)
         except DeviceError as e:
             rc, err = 255, str(e).encode()
         if rc != 0:  # the wrapper's watchdog will still kill it after _REMOTE_GRACE seconds
             log.warning("%s: could not kill timed-out remote process group %s: %s",
-                        self.name, pgid, _last_line(err))
+                        self.name, pgid, last_line(err))
         return rc == 0
 
     def push(self, local: Path, remote_name: str) -> str:
-        rel = _relative_name(remote_name)
+        rel = relative_name(remote_name)
         local = Path(local)
         digest = sha256_file(local)
         mode = format(stat.S_IMODE(local.stat().st_mode) & 0o777, "o")
         wd = self.workdir
         dest = posixpath.join(wd, rel)
-        state = _last_line(self._call(_CHECK_SCRIPT, wd, rel, digest, mode, what=f"checking {rel}"))
+        state = last_line(self._call(_CHECK_SCRIPT, wd, rel, digest, mode, what=f"checking {rel}"))
         if state == "same":
             log.debug("%s: %s already on device with sha256 %s, not copied", self.name, rel, digest[:12])
             return dest
         size = local.stat().st_size
         with open(local, "rb") as f:  # at least 1 MB/s, or it is a device problem
-            landed = _last_line(self._call(_PUT_SCRIPT, wd, rel, mode, stdin=f, timeout=60 + size / 1e6,
+            landed = last_line(self._call(_PUT_SCRIPT, wd, rel, mode, stdin=f, timeout=60 + size / 1e6,
                                            what=f"copying {local.name} to {dest}"))
         if landed not in ("none", digest):
             raise DeviceError(self.name, f"{dest} arrived corrupted "
@@ -412,11 +388,11 @@ class SshDevice(Device):
         part = local.with_name(local.name + ".part")
         try:
             with open(part, "wb") as f:
-                rc, _, err = self._ssh(_remote(_PULL_SCRIPT, path), timeout=600.0, stdout=f)
+                rc, _, err = self._ssh(remote_command(_PULL_SCRIPT, path), timeout=600.0, stdout=f)
             if rc == 255:
                 raise self._ssh_failure(err, started=_SHA_RE.search(err) is not None)
             if rc != 0:
-                detail = _last_line(_SHA_RE.sub(b"", err)) or f"exit code {rc}"
+                detail = last_line(_SHA_RE.sub(b"", err)) or f"exit code {rc}"
                 raise DeviceError(self.name, f"cannot pull {path}: {detail}")
             sent = _SHA_RE.search(err)
             got = sha256_file(part)
@@ -448,14 +424,6 @@ class SshDevice(Device):
 
     def close(self) -> None:
         self._finalizer()
-
-
-def _relative_name(name: str) -> str:
-    """remote_name must stay inside workdir: relative, no '..', no empty parts."""
-    parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in name:
-        raise ValueError(f"remote file name must be a relative path inside the workdir, got {name!r}")
-    return name
 
 
 def _shutdown_master(base: list[str], host: str, control_dir: str) -> None:
