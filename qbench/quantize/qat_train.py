@@ -64,6 +64,7 @@ def train_on_split(graph, reference, options, data, quantizer):
 
     from qbench.datasets.batches import training_batches
     from qbench.quantize.qat import make_optimizer
+    from qbench.quantize.qat_bn import align_bn_eps
 
     torch.manual_seed(options.seed)
     train = data.train
@@ -76,6 +77,7 @@ def train_on_split(graph, reference, options, data, quantizer):
         except Exception as exc:  # a model that bakes its batch size in: train at the declared batch
             note = f"dynamic batch export failed ({type(exc).__name__}); trained at the declared batch {declared}"
             batch_size = declared
+    bn_eps_aligned = align_bn_eps(graph)
     prepared = prepare_qat_pt2e(graph, quantizer)
     set_training(prepared, dropout=True, batch_norm=True)
     class_labels = train.has_class_labels
@@ -117,6 +119,7 @@ def train_on_split(graph, reference, options, data, quantizer):
         "epochs": options.epochs, "steps": step, "batch_size": batch_size, "train_samples": len(train),
         "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
         "loss_per_epoch": per_epoch, "bn_frozen_at_step": bn_at, "observers_frozen_at_step": obs_at,
+        "bn_eps_aligned": bn_eps_aligned,
     }
     if note:
         record["note"] = note
@@ -130,8 +133,10 @@ def distill(graph, reference, options, data, quantizer):
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from qbench.quantize.qat import make_optimizer
+    from qbench.quantize.qat_bn import align_bn_eps
 
     torch.manual_seed(options.seed)
+    bn_eps_aligned = align_bn_eps(graph)
     prepared = prepare_qat_pt2e(graph, quantizer)
     with torch.no_grad():
         targets = [_first(reference(*batch)) for batch in data.calibration]
@@ -167,6 +172,7 @@ def distill(graph, reference, options, data, quantizer):
         "mode": "distill", "loss": "mse_to_fp32", "steps": options.steps,
         "loss_first": losses[0], "loss_last": losses[-1],
         "bn_frozen_at_step": options.freeze_bn_after, "observers_frozen_at_step": obs_at,
+        "bn_eps_aligned": bn_eps_aligned,
     }
 
 
