@@ -19,6 +19,9 @@ if (( want_test )); then
     command -v chromium >/dev/null || packages+=(chromium)
     command -v mksh >/dev/null || packages+=(mksh)      # Android's shell, for the power sampling loop
     command -v busybox >/dev/null || packages+=(busybox)
+    # Cross-build the Raspberry Pi (linux-aarch64) runner and run it under user-mode emulation.
+    command -v aarch64-linux-gnu-g++ >/dev/null || packages+=(g++-aarch64-linux-gnu)
+    command -v qemu-aarch64 >/dev/null || packages+=(qemu-user)
 fi
 if (( ${#packages[@]} )); then
     if [[ $(id -u) -eq 0 ]]; then

@@ -7,10 +7,12 @@ change, so a stale binary is never reused.
 
 Targets:
   host               built against the installed executorch wheel (headers, .so files, CMake package).
-  linux-aarch64      on an aarch64 machine: like host. Cross: a CMake toolchain file (argument, or
-                     $QBENCH_TOOLCHAIN_LINUX_AARCH64, or aarch64-linux-gnu-g++ on PATH plus an optional
-                     $QBENCH_AARCH64_SYSROOT) and $QBENCH_ET_DIR_LINUX_AARCH64 = an executorch package for
-                     aarch64 (the `executorch/` folder of the aarch64 wheel, unpacked).
+  linux-aarch64      on an aarch64 machine: like host. Cross (e.g. for a Raspberry Pi, from an x86 farm
+                     host): a CMake toolchain file (argument, or $QBENCH_TOOLCHAIN_LINUX_AARCH64), or
+                     aarch64-linux-gnu-g++ on PATH (Debian: g++-aarch64-linux-gnu) plus an optional
+                     $QBENCH_AARCH64_SYSROOT; and the aarch64 executorch package: $QBENCH_ET_DIR_LINUX_AARCH64,
+                     or else the aarch64 wheel of the installed executorch version, fetched once with
+                     `pip download` into <cache>/wheels/. Cross-built and run under qemu-aarch64 in the tests.
   android-arm64-v8a  the NDK ($ANDROID_NDK) and $QBENCH_ET_DIR_ANDROID_ARM64_V8A = the install prefix of
                      ExecuTorch built from source for Android (there is no Android wheel).
 """
@@ -143,7 +145,7 @@ def build_runner(
     final = runner_dir(target, cache_dir)
     if not force and (found := find_runner(target, cache_dir)):
         return found
-    cmake_args = _target_cmake_args(target, toolchain)
+    cmake_args = _target_cmake_args(target, toolchain, cache_root(cache_dir))
 
     final.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the final folder and rename at the end, so an interrupted or concurrent build
@@ -195,7 +197,7 @@ def _check_target(target: str) -> None:
         raise QbenchError(f"unknown runner target '{target}' (valid: {', '.join(TARGETS)})")
 
 
-def _target_cmake_args(target: str, toolchain: Path | None) -> list[str]:
+def _target_cmake_args(target: str, toolchain: Path | None, cache: Path) -> list[str]:
     """CMake arguments for a target, or a QbenchError saying what is missing."""
     _check_target(target)
     ok, reason = can_build()
@@ -204,7 +206,7 @@ def _target_cmake_args(target: str, toolchain: Path | None) -> list[str]:
             raise QbenchError(f"cannot build the native runner: {reason}")
         return [f"-Dexecutorch_DIR={_config_dir(executorch_package_dir())}"]
     if target == "linux-aarch64":
-        return _linux_aarch64_args(toolchain)
+        return _linux_aarch64_args(toolchain, cache)
     return _android_args(toolchain)
 
 
@@ -212,10 +214,12 @@ def _host_is_aarch64_linux() -> bool:
     return platform.system() == "Linux" and platform.machine() in ("aarch64", "arm64")
 
 
-def _target_et_dir(target: str, what: str) -> Path:
+def _target_et_dir(target: str, what: str, fetch=None) -> Path:
     var = "QBENCH_ET_DIR_" + target.upper().replace("-", "_")
     value = os.environ.get(var)
     version = executorch_version() or "<the exporting version>"
+    if not value and fetch is not None:
+        value = str(fetch())
     if not value:
         raise QbenchError(f"cannot build the native runner for {target}: set {var} to {what} (executorch {version})")
     config = _config_dir(Path(value))
@@ -224,18 +228,17 @@ def _target_et_dir(target: str, what: str) -> Path:
     return config
 
 
-def _linux_aarch64_args(toolchain: Path | None) -> list[str]:
+def _linux_aarch64_args(toolchain: Path | None, cache: Path) -> list[str]:
     toolchain = toolchain or _env_path("QBENCH_TOOLCHAIN_LINUX_AARCH64")
     args: list[str] = []
     if toolchain is None:
         gxx = shutil.which("aarch64-linux-gnu-g++")
         if gxx is None:
             raise QbenchError(
-                "cannot build the native runner for linux-aarch64 here: build it on the Pi itself "
-                "(pip install executorch there, then build_runner('linux-aarch64')), or cross-compile with a "
-                "toolchain file (toolchain=... or QBENCH_TOOLCHAIN_LINUX_AARCH64) or aarch64-linux-gnu-g++ on "
-                "PATH, plus QBENCH_AARCH64_SYSROOT and QBENCH_ET_DIR_LINUX_AARCH64 (the aarch64 executorch wheel's "
-                "executorch/ folder)"
+                "cannot build the native runner for linux-aarch64 here: no cross compiler. Install one "
+                "(Debian/Ubuntu: apt-get install g++-aarch64-linux-gnu) or give a CMake toolchain file "
+                "(--toolchain or QBENCH_TOOLCHAIN_LINUX_AARCH64); or build on the Pi itself "
+                "(pip install executorch there, then qbench runner build --target linux-aarch64)"
             )
         args += [
             "-DCMAKE_SYSTEM_NAME=Linux",
@@ -248,8 +251,48 @@ def _linux_aarch64_args(toolchain: Path | None) -> list[str]:
         if not Path(toolchain).is_file():
             raise QbenchError(f"cannot build the native runner for linux-aarch64: no toolchain file {toolchain}")
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={toolchain}")
-    et_dir = _target_et_dir("linux-aarch64", "the executorch/ folder of the aarch64 (manylinux) executorch wheel")
+    et_dir = _target_et_dir("linux-aarch64", "the executorch/ folder of the aarch64 (manylinux) executorch wheel",
+                            fetch=lambda: fetch_target_wheel("manylinux_2_28_aarch64", cache))
     return args + [f"-Dexecutorch_DIR={et_dir}"]
+
+
+def fetch_target_wheel(platform_tag: str, cache: Path) -> Path:
+    """The `executorch/` folder (headers, libraries, CMake package) of the installed executorch
+    version's wheel for another platform, downloaded once with pip and unpacked into the cache."""
+    import sys
+    import zipfile
+
+    version = executorch_version()
+    if version is None:
+        raise QbenchError("executorch is not installed, so its version for the target wheel is unknown")
+    dest = cache / "wheels" / f"executorch-{version}-{platform_tag}"
+    if _config_dir(dest / "executorch") is not None:
+        return dest / "executorch"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        pyver = f"{sys.version_info.major}{sys.version_info.minor}"
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--platform", platform_tag, "--python-version", pyver, "-d", str(work / "dl"), f"executorch=={version}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        wheels = sorted((work / "dl").glob("executorch-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            why = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise QbenchError(f"cannot fetch the executorch {version} wheel for {platform_tag} ({why}); download "
+                              f"it yourself and set QBENCH_ET_DIR_LINUX_AARCH64 to its unpacked executorch/ folder")
+        with zipfile.ZipFile(wheels[0]) as whl:  # only what a C++ build needs, not the Python package
+            whl.extractall(work / "pkg", [n for n in whl.namelist()
+                                          if n.startswith(("executorch/lib/", "executorch/share/", "executorch/include/"))])
+        try:
+            (work / "pkg").rename(dest)
+        except OSError:
+            if _config_dir(dest / "executorch") is None:  # lost a race only if the winner left a package
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if _config_dir(dest / "executorch") is None:
+        raise QbenchError(f"the executorch wheel for {platform_tag} has no CMake package (looked in {dest})")
+    return dest / "executorch"
 
 
 def _android_args(toolchain: Path | None) -> list[str]:
@@ -290,7 +333,7 @@ def _env_path(var: str) -> Path | None:
 # ------------------------------------------------------------------ inputs
 
 
-def default_fill(dtype: str, shape) -> "numpy.ndarray":  # noqa: F821
+def default_fill(dtype: str, shape):
     """The runner's input when no --inputs file is given, mirrored in numpy.
 
     Element i (C order) takes v = (i * 7919) % 251; floats get v/250 - 0.5, int8 v - 125, other
