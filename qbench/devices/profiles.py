@@ -21,6 +21,10 @@ class RunnerChoice(Strict):
     target: Optional[Literal["host", "linux-aarch64", "android-arm64-v8a"]] = None
     binary: Optional[str] = None  # a prebuilt native runner for this device's ABI
     python: str = "python3"  # interpreter on the device, for the Python runner
+    # A command the native runner is started under on the device, e.g. [chrt, -f, "50"] for a
+    # real-time class, or [qemu-aarch64, -cpu, cortex-a76, -L, /usr/aarch64-linux-gnu] to try a Pi
+    # build on an x86 box. Recorded with the runner; emulated latencies are not a Pi's.
+    launcher: list[str] = Field(default_factory=list)
 
 
 class PowerChoice(Strict):

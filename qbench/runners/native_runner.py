@@ -20,12 +20,21 @@ ABI_TARGETS = {"arm64-v8a": "android-arm64-v8a", "aarch64": "linux-aarch64", "x8
 class NativeRunner(Runner):
     name = "native"
 
-    def __init__(self, binary: Path):
+    def __init__(self, binary: Path, launcher: list[str] | tuple[str, ...] = ()):
         self.binary = Path(binary)
+        self.launcher = list(launcher)
         self._remote: str | None = None
 
     @classmethod
     def for_device(cls, device: Device, profile: DeviceProfile) -> tuple["NativeRunner | None", str]:
+        runner, why = cls._find(device, profile)
+        if runner is not None and profile.runner.launcher:
+            runner.launcher = list(profile.runner.launcher)
+            why += f" under {' '.join(profile.runner.launcher)}"
+        return runner, why
+
+    @classmethod
+    def _find(cls, device: Device, profile: DeviceProfile) -> tuple["NativeRunner | None", str]:
         from qbench.runners import native_build
 
         if profile.runner.binary:
@@ -57,7 +66,7 @@ class NativeRunner(Runner):
         self._remote = device.push(self.binary, "qbench_runner")
 
     def argv(self, program, settings: TrialSettings, inputs=None, outputs=None, etdump=None) -> list[str]:
-        argv = [self._remote, "--model", program, *settings.flags()]
+        argv = [*self.launcher, self._remote, "--model", program, *settings.flags()]
         for flag, value in (("--inputs", inputs), ("--outputs", outputs), ("--etdump", etdump)):
             if value:
                 argv += [flag, value]

@@ -149,6 +149,37 @@ def test_phone_lost_mid_run_fails_its_cells_with_the_cause_and_the_host_goes_on(
             assert c["latency_ms"] is None  # nothing half-measured is reported as a result
 
 
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-g++") is None or shutil.which("qemu-aarch64") is None,
+                    reason="needs g++-aarch64-linux-gnu and qemu-user")
+def test_a_pi_build_of_the_runner_measures_on_the_board_under_emulation(farm):
+    """The Pi path end to end except the silicon: the linux-aarch64 runner cross-built here, pushed
+    over ssh with its ARM libraries, started under qemu-aarch64 as a Pi 5 core."""
+    from qbench.runners.native_build import build_runner
+
+    build_runner("linux-aarch64")  # into the test session's cache, where qbench run looks
+    work = farm["root"] / "pi-arm-work"
+    (farm["root"] / "device_profiles" / "pi-arm.yaml").write_text(textwrap.dedent(f"""
+        transport: ssh
+        address: {farm['sshd'].alias}
+        ssh_config: {farm['sshd'].ssh_config_path}
+        workdir: {work}
+        runner: {{kind: native, target: linux-aarch64,
+                  launcher: [qemu-aarch64, -cpu, cortex-a76, -L, /usr/aarch64-linux-gnu]}}
+        """))
+    suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[pi-arm]", trials=1, min_seconds=0), "arm.yaml")
+    proc = qbench(farm, "run", suite, "--db", "arm.db", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert [c["status"] for c in doc["cells"]] == ["ok", "ok"] and all(c["runner"] == "native" for c in doc["cells"])
+    assert all(c["latency_ms"]["samples"] >= 5 for c in doc["cells"])
+    pushed = (work / "qbench_runner").read_bytes()[:20]
+    assert int.from_bytes(pushed[18:20], "little") == 183  # EM_AARCH64: the Pi build ran, not the host's
+    con = sqlite3.connect(farm["root"] / "arm.db")
+    for (info,) in con.execute("SELECT device_info FROM cells WHERE run_id=?", (doc["run_id"],)):
+        choice = json.loads(info)["runner_choice"]
+        assert choice.startswith("native (linux-aarch64, cached build) under qemu-aarch64 -cpu cortex-a76"), choice
+
+
 def test_hung_runner_is_killed_at_the_suite_timeout(farm, tmp_path):
     hang = tmp_path / "hang"
     hang.write_text("#!/bin/sh\nsleep 600\n")
