@@ -24,6 +24,7 @@ import numpy as np
 
 from qbench.collectors.power import shell
 from qbench.collectors.power.base import POWER_SOURCES, CounterReading, PowerLog, PowerSource, ProbeResult
+from qbench.collectors.power.counters import parse_counter_log, snapshot_reading
 from qbench.collectors.power.logfmt import Skips, scan
 from qbench.collectors.power.probe import did_not_run, from_lines, probe_lines
 
@@ -192,22 +193,10 @@ class AndroidRails(PowerSource):
         return ":"
 
     def parse_log(self, text: str) -> PowerLog:
-        sc = scan(text)
-        log = PowerLog(self.name, "counter", clock=sc.clock, marks=sc.marks, notes=list(sc.notes))
-        for line in sc.data:
-            sc.skips.add(line, "outside a snapshot")
-        method = sc.header.get("method", self.method)
-        for snap in sc.snapshots:
-            reading = (
-                self._dumpsys_reading(snap, sc.skips)
-                if method == "dumpsys"
-                else self._sysfs_reading(snap, sc.skips)
-            )
-            if reading is not None:
-                log.readings.append(reading)
-            else:
-                log.notes.append(f"snapshot {snap.label!r} had no readable rail")
-        log.skipped_lines, log.skipped_examples = sc.skips.count, sc.skips.examples
+        # The log's header names the method it was written with; that decides how to read it.
+        method = scan(text).header.get("method", self.method)
+        read = self._dumpsys_reading if method == "dumpsys" else self._sysfs_reading
+        log, _ = parse_counter_log(self.name, text, read, unreadable="rail")
         log.details["method"] = method
         return log
 
@@ -230,7 +219,7 @@ class AndroidRails(PowerSource):
             rails.update({r: v * UWS for r, v in ev.rails_uws.items()})
         if not rails:
             return None
-        return self._reading(snap, rails, device_t=sum(times) / len(times), step=UWS * len(rails), width=1e-3)
+        return snapshot_reading(snap, rails, device_t_s=sum(times) / len(times), step_j=UWS * len(rails), width_s=1e-3)
 
     def _dumpsys_reading(self, snap, skips: Skips) -> CounterReading | None:
         mws, _ = parse_dumpsys_energy_meter("\n".join(snap.lines), skips)
@@ -238,16 +227,4 @@ class AndroidRails(PowerSource):
             return None
         rails = {r: v * 1e-3 for r, v in mws.items()}
         step = sum(dumpsys_step_mws(v) for v in mws.values()) * 1e-3
-        return self._reading(snap, rails, device_t=None, step=step, width=None)
-
-    @staticmethod
-    def _reading(snap, rails, device_t, step, width) -> CounterReading:
-        t_end = snap.t_end if snap.t_end is not None else snap.t_start
-        return CounterReading(
-            t_s=(snap.t_start + t_end) / 2,
-            energy_j=rails,
-            device_t_s=device_t,
-            label=snap.label,
-            width_s=width if width is not None else t_end - snap.t_start,
-            step_j=step,
-        )
+        return snapshot_reading(snap, rails, step_j=step)

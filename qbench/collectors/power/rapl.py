@@ -29,7 +29,8 @@ from qbench.collectors.power.base import (
     PowerSource,
     ProbeResult,
 )
-from qbench.collectors.power.logfmt import Skips, parse_number, scan
+from qbench.collectors.power.counters import parse_counter_log, snapshot_reading
+from qbench.collectors.power.logfmt import Skips, parse_number
 from qbench.collectors.power.probe import did_not_run, from_lines, probe_lines
 
 UJ = 1e-6
@@ -111,29 +112,15 @@ class Rapl(PowerSource):
         return ":"
 
     def parse_log(self, text: str) -> PowerLog:
-        sc = scan(text)
-        log = PowerLog(self.name, "counter", clock=sc.clock, marks=sc.marks, notes=list(sc.notes))
-        for line in sc.data:
-            sc.skips.add(line, "outside a snapshot")
-        for snap in sc.snapshots:
-            energy, wrap = parse_rapl_lines(snap.lines, sc.skips)
+        def read(snap, skips):
+            energy, wrap = parse_rapl_lines(snap.lines, skips)
             if not energy:
-                log.notes.append(f"snapshot {snap.label!r} had no readable zone")
-                continue
-            t_end = snap.t_end if snap.t_end is not None else snap.t_start
-            log.readings.append(
-                CounterReading(
-                    t_s=(snap.t_start + t_end) / 2,
-                    energy_j=energy,
-                    wrap_j=wrap,
-                    label=snap.label,
-                    width_s=t_end - snap.t_start,
-                    step_j=UJ * len(total_rails(list(energy))),
-                )
-            )
+                return None
+            return snapshot_reading(snap, energy, wrap_j=wrap, step_j=UJ * len(total_rails(list(energy))))
+
+        log, _ = parse_counter_log(self.name, text, read, unreadable="zone")
         keys = sorted(set().union(*(r.energy_j for r in log.readings))) if log.readings else []
         log.total_rails = total_rails(keys)
-        log.skipped_lines, log.skipped_examples = sc.skips.count, sc.skips.examples
         if any(k.split("/")[-1] == "psys" for k in keys):
             log.notes.append("psys (whole platform) is reported per rail, not added to the package total")
         return log
