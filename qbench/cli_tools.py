@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,8 +22,24 @@ def add_parsers(sub) -> None:
                          description="Builds qbench's native runner against the installed ExecuTorch into a cache "
                                      "keyed by target and executorch version; later builds reuse it.")
     rsub = run.add_subparsers(dest="runner_command", metavar="ACTION", required=True)
-    build = rsub.add_parser("build", help="build (or find) the runner")
-    build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"])
+    build = rsub.add_parser(
+        "build", help="build (or find) the runner", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build (or find in the cache) the native runner for a target and print its path; the folder\n"
+                    "beside it (binary + ExecuTorch libraries) is what qbench pushes to a device.",
+        epilog="targets:\n"
+               "  host               this machine, against the installed executorch wheel\n"
+               "  linux-aarch64      a Raspberry Pi or other aarch64 board: natively on one, or cross-compiled\n"
+               "                     with aarch64-linux-gnu-g++ (Debian: g++-aarch64-linux-gnu); the aarch64\n"
+               "                     executorch wheel of the same version is fetched once with pip download\n"
+               "                     (or set QBENCH_ET_DIR_LINUX_AARCH64 to an unpacked executorch/ folder)\n"
+               "  android-arm64-v8a  a phone: needs ANDROID_NDK and QBENCH_ET_DIR_ANDROID_ARM64_V8A, an\n"
+               "                     ExecuTorch install built from source with the NDK (no Android wheel)\n"
+               "\nexamples:\n"
+               "  qbench runner build\n"
+               "  qbench runner build --target linux-aarch64\n"
+               "  qbench runner build --target android-arm64-v8a --toolchain $ANDROID_NDK/build/cmake/android.toolchain.cmake")
+    build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"],
+                       help="where the runner will run (default: host)")
     build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds)")
     build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
 
