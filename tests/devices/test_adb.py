@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from qbench.devices.adb import AdbDevice, list_adb_devices
 from qbench.devices.linux_info import THERMAL_SCRIPT, parse_thermal
 from qbench.errors import DeviceError
 from qbench.testing.adbd import AdbDaemon
+from tests.helpers import free_port, pgrep, unique_sleep, wait_for
 
 ADB = shutil.which("adb")
 pytestmark = pytest.mark.skipif(ADB is None, reason="adb client not installed (apt-get install adb)")
@@ -34,29 +34,6 @@ PROPS = {"ro.product.model": "Pixel 8", "ro.product.manufacturer": "Google", "ro
          "ro.build.version.release": "15", "ro.build.version.sdk": "35"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pgrep(pattern: str) -> list[str]:
-    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=10).stdout.split()
-
-
-def _wait_for(cond, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def _unique_sleep() -> str:
-    # A float duration no other process uses, so pgrep -f finds exactly ours.
-    return f"{secrets.randbelow(400) + 500}.{secrets.randbelow(90000) + 10000}"
-
-
 @pytest.fixture(scope="module")
 def adb_port(tmp_path_factory):
     """A private adb server (own port, own HOME and key); killed at the end."""
@@ -65,7 +42,7 @@ def adb_port(tmp_path_factory):
         mp.setenv("HOME", str(home))
         for var in ("ADB_VENDOR_KEYS", "ANDROID_SERIAL", "ADB_SERVER_SOCKET", "ANDROID_ADB_SERVER_PORT"):
             mp.delenv(var, raising=False)
-        port = _free_port()
+        port = free_port()
         subprocess.run([ADB, "-P", str(port), "start-server"], capture_output=True, timeout=30, check=True)
         try:
             yield port
@@ -259,7 +236,7 @@ def test_arguments_and_file_names_are_never_executed(device, daemon, tmp_path):
 @pytest.mark.parametrize("mode", MODES)
 def test_timeout_kills_the_remote_group(mode, daemon, adb_port):
     dev = _device(mode, daemon.address, adb_port)
-    marker = _unique_sleep()
+    marker = unique_sleep()
     t0 = time.monotonic()
     # A background child in the same group proves the whole group goes, not just the shell.
     script = f"echo started; echo oops >&2; sleep {marker} & sleep {marker}; wait"
@@ -267,7 +244,7 @@ def test_timeout_kills_the_remote_group(mode, daemon, adb_port):
     assert r.timed_out and r.returncode == -9
     assert (r.stdout, r.stderr) == ("started\n", "oops\n")  # stderr comes back from its file
     assert 1.5 <= r.seconds < 8 and time.monotonic() - t0 < 15
-    _wait_for(lambda: not _pgrep(marker), 5, f"no process left with {marker}")
+    wait_for(lambda: not pgrep(marker), 5, f"no process left with {marker}")
     assert not list(daemon.host_path(WORKDIR).glob(".qbench-*.err"))
     assert dev.run(["echo", "next"], timeout=10).stdout == "next\n"
     dev.close()
@@ -277,7 +254,7 @@ def test_timeout_kills_the_remote_group(mode, daemon, adb_port):
 def test_device_lost_mid_command_then_reconnect(mode, fresh_daemon, adb_port):
     dev = _device(mode, fresh_daemon.address, adb_port)
     assert dev.run(["echo", "up"], timeout=10).stdout == "up\n"
-    marker = _unique_sleep()
+    marker = unique_sleep()
     outcome: list = []
 
     def run() -> None:
@@ -288,7 +265,7 @@ def test_device_lost_mid_command_then_reconnect(mode, fresh_daemon, adb_port):
 
     worker = threading.Thread(target=run)
     worker.start()
-    _wait_for(lambda: _pgrep(marker), 10, "the command to start")
+    wait_for(lambda: pgrep(marker), 10, "the command to start")
     t0 = time.monotonic()
     fresh_daemon.kill_connections()  # the phone vanished
     worker.join(15)
@@ -337,7 +314,7 @@ def test_unauthorized_key_says_what_to_do(mode, tmp_path, adb_port):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_unreachable_address(mode, adb_port):
-    closed = f"127.0.0.1:{_free_port()}"
+    closed = f"127.0.0.1:{free_port()}"
     dev = _device(mode, closed, adb_port, connect_timeout=2)
     t0 = time.monotonic()
     with pytest.raises(DeviceError) as e:

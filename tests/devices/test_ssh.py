@@ -22,26 +22,9 @@ import pytest
 from qbench.devices.ssh import _RUN_WRAPPER, SshDevice
 from qbench.errors import DeviceError
 from qbench.testing.sshd import SSHD, SshServer, make_keypair
+from tests.helpers import pgrep, unique_sleep, wait_for
 
 pytestmark = pytest.mark.skipif(not SSHD.exists(), reason="openssh-server not installed")
-
-
-def _pgrep(pattern: str) -> list[str]:
-    r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=10)
-    return r.stdout.split()
-
-
-def _wait_for(cond, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def _unique_sleep() -> str:
-    # A float duration no other process uses, so pgrep -f finds exactly ours.
-    return f"{secrets.randbelow(400) + 500}.{secrets.randbelow(90000) + 10000}"
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +277,7 @@ def test_changed_host_key_is_refused_even_when_relaxed(server, tmp_path):
 
 
 def test_hung_command_is_killed_with_its_children(device, tmp_path):
-    dur = _unique_sleep()
+    dur = unique_sleep()
     started = tmp_path / "started"
     t0 = time.monotonic()
     r = device.run(["sh", "-c", f"touch '{started}'; sleep {dur} & sleep {dur}; wait"], timeout=1.5)
@@ -302,7 +285,7 @@ def test_hung_command_is_killed_with_its_children(device, tmp_path):
     assert r.timed_out and r.returncode != 0
     assert started.exists()  # it really ran
     assert 1.5 <= elapsed < 8
-    _wait_for(lambda: not _pgrep(f"sleep {dur}"), 5, "the remote sleeps to die")
+    wait_for(lambda: not pgrep(f"sleep {dur}"), 5, "the remote sleeps to die")
     assert device.run(["echo", "still usable"], timeout=10).stdout == "still usable\n"
 
 
@@ -311,7 +294,7 @@ def test_remote_watchdog_kills_group_when_nobody_else_can(tmp_path):
 
     Run here under setsid, as sshd runs a session, with a 1 s limit and no ssh at all.
     """
-    dur = _unique_sleep()
+    dur = unique_sleep()
     t0 = time.monotonic()
     p = subprocess.run(
         ["sh", "-c", _RUN_WRAPPER, "qbench", str(tmp_path), "1", "0", "sh", "-c",
@@ -320,13 +303,13 @@ def test_remote_watchdog_kills_group_when_nobody_else_can(tmp_path):
     )
     assert p.returncode == -signal.SIGKILL
     assert time.monotonic() - t0 < 8
-    _wait_for(lambda: not _pgrep(f"sleep {dur}"), 5, "the sleeps to die")
+    wait_for(lambda: not pgrep(f"sleep {dur}"), 5, "the sleeps to die")
 
     # A normal finish leaves no watchdog behind either.
     p = subprocess.run(["sh", "-c", _RUN_WRAPPER, "qbench", str(tmp_path), f"{dur}", "0", "true"],
                        capture_output=True, timeout=20, start_new_session=True)
     assert p.returncode == 0 and b"qbench-exit 0" in p.stderr
-    _wait_for(lambda: not _pgrep(f"sleep {dur}"), 5, "the watchdog to go")
+    wait_for(lambda: not pgrep(f"sleep {dur}"), 5, "the watchdog to go")
 
 
 def test_board_disappears_mid_command_then_comes_back(tmp_path):
@@ -334,17 +317,17 @@ def test_board_disappears_mid_command_then_comes_back(tmp_path):
         dev = SshDevice("flaky", srv.alias, ssh_config=srv.ssh_config_path, workdir=str(tmp_path / "w"))
         try:
             assert dev.run(["true"], timeout=10).returncode == 0  # master connection is up
-            started, dur = tmp_path / "started", _unique_sleep()
+            started, dur = tmp_path / "started", unique_sleep()
             with ThreadPoolExecutor(1) as pool:
                 fut = pool.submit(dev.run, ["sh", "-c", f"touch '{started}'; sleep {dur}"], 30)
-                _wait_for(started.exists, 10, "the remote command to start")
+                wait_for(started.exists, 10, "the remote command to start")
                 t0 = time.monotonic()
                 srv.kill()
                 # Documented behaviour: a DeviceError, not a RunResult.
                 with pytest.raises(DeviceError, match="connection to qbench-flaky-pi lost"):
                     fut.result(timeout=20)
                 assert time.monotonic() - t0 < 10
-            assert not _pgrep(f"sleep {dur}")
+            assert not pgrep(f"sleep {dur}")
 
             with pytest.raises(DeviceError, match="connection refused by qbench-flaky-pi"):
                 dev.run(["true"], timeout=10)
@@ -378,11 +361,11 @@ def test_hung_board_is_a_bounded_device_error(tmp_path):
 def test_stale_control_socket_is_survived(fresh_device):
     device = fresh_device
     assert device.run(["true"], timeout=10).returncode == 0
-    masters = _pgrep(device._control_dir)  # the persisted master carries its ControlPath
+    masters = pgrep(device._control_dir)  # the persisted master carries its ControlPath
     sockets = glob.glob(f"{device._control_dir}/*")
     assert masters and sockets
     for pid in masters:
         os.kill(int(pid), signal.SIGKILL)  # dies without removing its socket file
-    _wait_for(lambda: not _pgrep(device._control_dir), 5, "the master to die")
+    wait_for(lambda: not pgrep(device._control_dir), 5, "the master to die")
     assert glob.glob(f"{device._control_dir}/*") == sockets  # stale socket still there
     assert device.run(["echo", "ok"], timeout=10).stdout == "ok\n"

@@ -15,15 +15,10 @@ from pathlib import Path
 import pytest
 
 from qbench.testing.adbd import A_CNXN, A_OPEN, HEADER, AdbDaemon, parse_adb_public_key
+from tests.helpers import free_port
 
 ADB = shutil.which("adb")
 needs_adb = pytest.mark.skipif(ADB is None, reason="Debian's adb client is not installed (apt-get install adb)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
@@ -42,7 +37,7 @@ class AdbClient:
     def __init__(self, home: Path):
         self.home = home
         self.env = {k: v for k, v in os.environ.items() if k not in ("ADB_VENDOR_KEYS", "ANDROID_SERIAL")}
-        self.env.update(HOME=str(home), TMPDIR=str(home), ANDROID_ADB_SERVER_PORT=str(_free_port()))
+        self.env.update(HOME=str(home), TMPDIR=str(home), ANDROID_ADB_SERVER_PORT=str(free_port()))
 
     def __call__(self, *args: str, timeout: float = 15, check: bool = True, input: str | None = None):
         r = subprocess.run(
@@ -458,7 +453,7 @@ def test_constructor_guards(tmp_path):
 
 
 def test_command_line_entry_point(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "qbench.testing.adbd", "--sandbox", str(tmp_path / "cli"), "--port", str(port),
          "--no-auth", "--prop", "ro.product.model=Pixel 8"],
