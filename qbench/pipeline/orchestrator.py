@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from pathlib import Path
@@ -24,6 +25,8 @@ from qbench.pipeline.prepare import prepare_variant, quality_fields
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
 from qbench.suite.check import CheckedSuite
+
+log = logging.getLogger(__name__)
 
 
 class Progress:
@@ -179,8 +182,13 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         profile = load_profile(device_name, checked.loaded.base_dir)
         session = DeviceSession(profile, checked.loaded.base_dir, bench.runner)
         session.open()
-    except (QbenchError, OSError) as exc:
-        err = exc if isinstance(exc, CellError) else CellError("device", f"{device_name}: {exc}")
+    except Exception as exc:  # this device's cells fail with the cause; other devices go on
+        if isinstance(exc, CellError):
+            err = exc
+        elif isinstance(exc, (QbenchError, OSError)):
+            err = CellError("device", f"{device_name}: {exc}")
+        else:
+            err = CellError("device", f"{device_name}: {_internal(exc)}")
         for c in cells:
             _fail(store, ids[c], err)
         progress.log(f"[failed] device {device_name}: {err}")
@@ -209,10 +217,11 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
             progress.stage(f"trial {trial + 1}/{bench.trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
-            except CellError as exc:
+            except Exception as exc:  # the cell fails with the cause; the device's other cells go on
+                err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
                 failed.add(cell)
-                _fail(store, cid, exc)
-                progress.log(f"[failed] {cell.label}: {exc}")
+                _fail(store, cid, err)
+                progress.log(f"[failed] {cell.label}: {err}")
                 progress.advance(bench.trials - trial)
                 continue
             rep = out.report
@@ -262,6 +271,12 @@ def _trial_with_retries(session, art, settings, cooldown, profile, progress, cel
             except (QbenchError, OSError) as again:
                 session.lost = DeviceError(session.name, f"{cause}; reconnecting failed: {_device_cause(again)}")
                 raise session.lost from again
+
+
+def _internal(exc: Exception) -> str:
+    """An unexpected exception is a qbench bug: say so, and put its traceback in the log (stderr)."""
+    log.error("internal error", exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {exc} (a qbench bug: the traceback is on stderr)"
 
 
 def _device_cause(exc: Exception) -> str:
