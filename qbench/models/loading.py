@@ -7,7 +7,21 @@ from pathlib import Path
 from qbench.suite.schema import ModelSpec
 
 
+INIT_SEED = 0
+
+
 def build_model(spec: ModelSpec, base_dir: Path):
+    import torch
+
+    # Seeded, without disturbing the caller's random stream: a random-weight architecture (or a
+    # factory that initialises randomly) is then the same network in every build, so fp32 and int8
+    # cells, cached artifacts and reruns all measure one model.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        return _build(spec, base_dir)
+
+
+def _build(spec: ModelSpec, base_dir: Path):
     import torch
 
     from qbench.models import SOURCES, split_source
@@ -20,7 +34,7 @@ def build_model(spec: ModelSpec, base_dir: Path):
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     if isinstance(model, torch.nn.Module) and not isinstance(model, torch.fx.GraphModule):
         if needs_bn_recalibration(spec):
-            recalibrate_batch_norm(model, spec)
+            recalibrate_batch_norm(model, spec)  # train-mode passes: dropout draws from the stream
         model.eval()
     return model
 

@@ -66,3 +66,15 @@ def test_timm_when_absent_or_present(suite_dir):
 def test_split_source_rejects_malformed(bad):
     with pytest.raises(ValueError):
         split_source(bad)
+
+
+def test_random_weight_architectures_are_the_same_network_on_every_build(suite_dir):
+    tv = ModelSpec(name="m", source="torchvision:mobilenet_v3_small", inputs=[{"shape": [1, 3, 64, 64]}])
+    torch.manual_seed(123)
+    a = build_model(tv, suite_dir)
+    after_build = torch.rand(1)
+    b = build_model(tv, suite_dir)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name  # weights and recalibrated batch-norm statistics alike
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(1), after_build)  # the caller's random stream was left alone
