@@ -46,7 +46,7 @@ from qbench.devices.adb_transport import (
 )
 from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal, split_sections
-from qbench.devices.remote_shell import HASH_FN, env_args, last_line, relative_name, remote_command
+from qbench.devices.remote_shell import HASH_FN, check_landed, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
 
 __all__ = ["AdbDevice", "list_adb_devices"]
@@ -297,9 +297,7 @@ class AdbDevice(Device):
             raise DeviceError(self.name, f"connection to {self._t.describe()} lost while pushing "
                                          f"{local.name}: {e}") from None
         landed = last_line(self._call(_VERIFY_SCRIPT, dest, mode, what=f"verifying {dest}"))
-        if landed not in ("none", digest):
-            raise DeviceError(self.name, f"{dest} arrived corrupted "
-                                         f"(sha256 {landed[:12]}, expected {digest[:12]})")
+        check_landed(self.name, dest, landed, digest)
         return dest
 
     def pull(self, remote: str, local: Path) -> None:

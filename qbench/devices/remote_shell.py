@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import shlex
 
+from qbench.errors import DeviceError
+
 # A shell function `h FILE` printing the file's sha256 (or "none"): toybox (Android 8+) and coreutils
 # have sha256sum, macOS-like boards shasum. Hashing stdin sidesteps sha256sum's escaping of odd names.
 HASH_FN = r"""
@@ -52,3 +54,10 @@ def relative_name(name: str) -> str:
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in name:
         raise ValueError(f"remote file name must be a relative path inside the workdir, got {name!r}")
     return name
+
+
+def check_landed(device: str, dest: str, landed: str, expected: str) -> None:
+    """A pushed file's sha256 as the device computed it must be the local one ("none": the device
+    has no hashing tool, and the transport's own checks are all there is)."""
+    if landed not in ("none", expected):
+        raise DeviceError(device, f"{dest} arrived corrupted (sha256 {landed[:12]}, expected {expected[:12]})")

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal
-from qbench.devices.remote_shell import HASH_FN, env_args, last_line, relative_name, remote_command
+from qbench.devices.remote_shell import HASH_FN, check_landed, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -376,9 +376,7 @@ class SshDevice(Device):
         with open(local, "rb") as f:  # at least 1 MB/s, or it is a device problem
             landed = last_line(self._call(_PUT_SCRIPT, wd, rel, mode, stdin=f, timeout=60 + size / 1e6,
                                            what=f"copying {local.name} to {dest}"))
-        if landed not in ("none", digest):
-            raise DeviceError(self.name, f"{dest} arrived corrupted "
-                                         f"(sha256 {landed[:12]}, expected {digest[:12]})")
+        check_landed(self.name, dest, landed, digest)
         return dest
 
     def pull(self, remote: str, local: Path) -> None:
