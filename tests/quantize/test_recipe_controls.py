@@ -159,3 +159,31 @@ def test_qat_on_a_labeled_split_trains_with_cross_entropy_and_reports_progress()
     assert record["observers_frozen_at_step"] == 10 and record["bn_frozen_at_step"] == 0
     assert any(s.startswith("qat epoch 3/3") for s in seen)
     assert converted(torch.randn(1, 64)).shape == (1, 10)  # trained at 32, runs at the declared batch
+
+
+def test_integer_scalar_arithmetic_stays_integer_through_the_quantizer():
+    """executorch 1.5.1's XNNPACKQuantizer lifts add/mul scalars to float constants; position-id
+    arithmetic must stay int64 (it indexes), while float math is still quantized."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from qbench.quantize.xnnpack import make_quantizer
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(torch.randn(20, 8))
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            positions = torch.arange(x.shape[1]) + 2  # integer index arithmetic
+            return self.fc(x + self.table[positions] * 0.5)
+
+    torch.manual_seed(0)
+    net, x = Net().eval(), torch.randn(1, 6, 8)
+    graph = torch.export.export(net, (x,)).module()
+    prepared = prepare_pt2e(graph, make_quantizer(per_channel=True))
+    prepared(x)
+    out = convert_pt2e(prepared)(x)
+    assert out.shape == (1, 6, 4) and (out - net(x)).abs().max() < 0.1
+    targets = {str(n.target) for n in prepared.graph.nodes}
+    assert "aten.add.Scalar" in targets  # the integer add, moved to the overload the quantizer ignores

@@ -1,0 +1,87 @@
+"""`hf:PATH` or `hf:ORG/NAME`: a Hugging Face transformers model, loaded offline.
+
+PATH is a `save_pretrained` folder (config.json + weights), relative to the suite; ORG/NAME must
+already be in the local Hugging Face cache (qbench never downloads). The class is the one the
+config names (`architectures`, e.g. BertForSequenceClassification), else AutoModel, with the plain
+"eager" attention so torch.export sees matmul/softmax. The model's inputs are positional, in its
+forward's order (e.g. input_ids, attention_mask); a cell's output is the model's first output
+(logits, or last_hidden_state for a bare encoder). A suite's `weights:` is a state_dict of the
+transformers model itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from qbench.models.base import SOURCES, file_digest
+
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def _folder(ref: str, base_dir: Path) -> Path | None:
+    """The model's folder: a local path, or the snapshot of ORG/NAME in the Hugging Face cache."""
+    path = Path(ref).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if (path / "config.json").is_file():
+        return path
+    if ref.count("/") == 1 and not ref.startswith((".", "/")):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(ref, "config.json")
+        if isinstance(cached, str):
+            return Path(cached).parent
+    return None
+
+
+def _first_output(model):
+    """The transformers model as a module returning one tensor (built here so importing qbench
+    never imports torch)."""
+    import torch
+
+    class FirstOutput(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.model = inner
+
+        def forward(self, *inputs):
+            return self.model(*inputs, return_dict=False)[0]
+
+        def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+            return self.model.load_state_dict(state_dict, strict=strict, assign=assign)  # `weights:`
+
+    return FirstOutput(model).eval()
+
+
+class HfSource:
+    def check(self, ref: str, base_dir: Path) -> str | None:
+        if importlib.util.find_spec("transformers") is None:
+            return "transformers is not installed (pip install transformers)"
+        if _folder(ref, base_dir) is None:
+            where = Path(ref) if Path(ref).is_absolute() else base_dir / ref
+            return (f"no Hugging Face model at {where} (a save_pretrained folder with config.json) and "
+                    f"{ref!r} is not in the local Hugging Face cache; qbench does not download models")
+        return None
+
+    def build(self, ref: str, base_dir: Path):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+
+        folder = _folder(ref, base_dir)
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+        names = [a for a in (config.architectures or []) if hasattr(transformers, a)]
+        cls = getattr(transformers, names[0]) if names else transformers.AutoModel
+        model = cls.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
+        return _first_output(model)
+
+    def fingerprint(self, ref: str, base_dir: Path) -> str:
+        import importlib.metadata
+
+        folder = _folder(ref, base_dir)
+        files = sorted({p for pattern in ("config.json", *_WEIGHT_FILES) for p in folder.glob(pattern)})
+        digests = ",".join(f"{p.name}={file_digest(p)[:16]}" for p in files)
+        return f"hf-transformers-{importlib.metadata.version('transformers')}:{digests}"
+
+
+SOURCES.register("hf")(HfSource())
