@@ -139,7 +139,8 @@ DatasetSpec = Annotated[
 
 class ModelSpec(Strict):
     name: str = Field(min_length=1)
-    source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, python:FILE.py:FN, pt2:FILE")
+    source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
+                                                   "python:FILE.py:FN, pt2:FILE")
     inputs: list[InputSpec] = Field(min_length=1)
     weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
     task: Literal["auto", "classifier", "other"] = "auto"
