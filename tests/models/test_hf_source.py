@@ -42,7 +42,8 @@ def save_tiny_bert(folder, seed: int = 0):
     return folder
 
 
-def test_a_saved_transformers_model_runs_every_stage(tmp_path, capsys):
+def test_a_saved_transformers_model_runs_every_stage(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run writes reports/<run>/ here, not into the checkout
     save_tiny_bert(tmp_path / "tiny-bert")
     suite = write_suite(tmp_path, SUITE.format(ref="tiny-bert"))
     code = main(["run", str(suite), "--db", str(tmp_path / "r.db"), "--json"])

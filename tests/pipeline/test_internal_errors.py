@@ -34,6 +34,7 @@ def test_a_bug_while_opening_one_device_fails_only_its_cells(suite_dir, monkeypa
         return real_open(self)
 
     monkeypatch.setattr(DeviceSession, "open", open_with_a_bug)
+    monkeypatch.chdir(suite_dir)  # the run writes reports/<run>/ here, not into the checkout
     suite = write_suite(suite_dir, SUITE)
     code = main(["run", str(suite), "--db", str(suite_dir / "r.db"), "--json"])
     out, _ = capsys.readouterr()
