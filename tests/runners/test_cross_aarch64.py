@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qbench.runners.native_build import build_runner
-from tests.runners.test_native_runner import export_pte, python_runtime, quick, shared_cache, tiny_convnet
+from tests.runners.test_native_runner import python_runtime, quick, shared_cache
 
 SYSROOT = "/usr/aarch64-linux-gnu"  # Debian's libc6-arm64-cross, what the cross g++ links against
 
@@ -27,14 +27,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def arm_runner(tmp_path_factory):
     return build_runner("linux-aarch64", cache_dir=shared_cache(tmp_path_factory))
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("arm-models")
-    model, example = tiny_convnet()
-    return {"fp32": export_pte(model, example, folder / "fp32.pte", int8=False),
-            "int8": export_pte(model, example, folder / "int8.pte", int8=True)}
 
 
 def on_arm(binary, *args, cpu: str = "cortex-a76") -> subprocess.CompletedProcess:

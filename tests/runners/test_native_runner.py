@@ -79,16 +79,6 @@ def export_pte(model, example, path: Path, int8: bool) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("models")
-    model, example = tiny_convnet()
-    return {
-        "fp32": export_pte(model, example, folder / "fp32.pte", int8=False),
-        "int8": export_pte(model, example, folder / "int8.pte", int8=True),
-    }
-
-
 def python_runtime(pte: Path, x: np.ndarray) -> np.ndarray:
     import torch
     from executorch.runtime import Runtime

@@ -11,15 +11,7 @@ import numpy as np
 import pytest
 
 from qbench.runners.python import SCRIPT
-from tests.runners.test_native_runner import export_pte, python_runtime, quick, tiny_convnet
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("py-models")
-    model, example = tiny_convnet()
-    return {"fp32": export_pte(model, example, folder / "fp32.pte", int8=False),
-            "int8": export_pte(model, example, folder / "int8.pte", int8=True)}
+from tests.runners.test_native_runner import python_runtime, quick
 
 
 def run_script(*args, check=True) -> subprocess.CompletedProcess:
