@@ -15,7 +15,7 @@ def artifact(source: str, shape: list[int], recipe_kind: str, **options):
     from qbench.pipeline.grid import Variant
     from qbench.pipeline.prepare import prepare_variant
     from qbench.quantize import RECIPES
-    from qbench.suite.check import ResolvedRecipe
+    from qbench.pipeline.check import ResolvedRecipe
     from qbench.suite.schema import ModelSpec, NumericsSpec, RandomCalibration, RecipeSpec
 
     spec = ModelSpec(name=source, source=source, inputs=[{"shape": shape}])

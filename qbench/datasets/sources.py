@@ -25,7 +25,7 @@ def _path(spec, base_dir: Path) -> Path:
 
 def check_dataset(spec, base_dir: Path) -> tuple[str, str] | None:
     """(key, problem) for what can be known wrong without reading the samples, else None."""
-    from qbench.models.python_source import check_callable
+    from qbench.user_code import check_callable
 
     if isinstance(spec, NpzDataset) and not _path(spec, base_dir).is_file():
         return "path", f"dataset {spec.name!r}: {_path(spec, base_dir)}: no such file"
@@ -42,8 +42,8 @@ def check_dataset(spec, base_dir: Path) -> tuple[str, str] | None:
 
 def dataset_fingerprint(spec, base_dir: Path) -> dict:
     """The spec plus what identifies its content (file digests, library version, function source)."""
-    from qbench.models.base import file_digest
-    from qbench.models.python_source import callable_fingerprint
+    from qbench.hashing import file_sha256
+    from qbench.user_code import callable_fingerprint
 
     out = spec.model_dump()
     if isinstance(spec, SklearnDataset):
@@ -51,7 +51,7 @@ def dataset_fingerprint(spec, base_dir: Path) -> dict:
 
         out["content"] = f"scikit-learn {sklearn.__version__}"
     elif isinstance(spec, NpzDataset):
-        out["content"] = file_digest(_path(spec, base_dir))
+        out["content"] = file_sha256(_path(spec, base_dir))
     elif isinstance(spec, ImageFolderDataset):
         out["content"] = _folder_digest(_path(spec, base_dir))
     elif isinstance(spec, PythonDataset):
@@ -98,7 +98,7 @@ def _npz(spec: NpzDataset, base_dir: Path) -> Dataset:
 
 
 def _python(spec: PythonDataset, base_dir: Path) -> Dataset:
-    from qbench.models.python_source import load_callable
+    from qbench.user_code import load_callable
 
     try:
         result = load_callable(spec.fn, base_dir)()

@@ -44,7 +44,8 @@ from qbench.devices.adb_transport import (
     TransferError,
     list_adb_devices,
 )
-from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
+from qbench.devices.base import Device, DeviceInfo, RunResult
+from qbench.hashing import file_sha256
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal, split_sections
 from qbench.devices.remote_shell import HASH_FN, check_landed, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
@@ -277,7 +278,7 @@ class AdbDevice(Device):
     def push(self, local: Path, remote_name: str) -> str:
         rel = relative_name(remote_name)
         local = Path(local)
-        digest = sha256_file(local)
+        digest = file_sha256(local)
         size = local.stat().st_size
         mode = format(stat.S_IMODE(local.stat().st_mode) & 0o777, "o")
         dest = posixpath.join(self.workdir, rel)
@@ -314,7 +315,7 @@ class AdbDevice(Device):
             except ConnectionError as e:  # direct mode: the link broke mid-transfer
                 raise DeviceError(self.name, f"connection to {self._t.describe()} lost while pulling "
                                              f"{path}: {e}") from None
-            got = sha256_file(part)
+            got = file_sha256(part)
             if digest != "none" and digest != got:
                 raise DeviceError(self.name, f"{path} arrived altered "
                                              f"(sha256 {got[:12]}, device has {digest[:12]})")

@@ -11,7 +11,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qbench.hashing import file_sha256 as sha256_file  # noqa: F401  (re-exported)
 
 
 @dataclass

@@ -44,7 +44,8 @@ import time
 import weakref
 from pathlib import Path
 
-from qbench.devices.base import Device, DeviceInfo, RunResult, sha256_file
+from qbench.devices.base import Device, DeviceInfo, RunResult
+from qbench.hashing import file_sha256
 from qbench.devices.linux_info import INFO_SCRIPT, THERMAL_SCRIPT, parse_info, parse_thermal
 from qbench.devices.remote_shell import HASH_FN, check_landed, env_args, last_line, relative_name, remote_command
 from qbench.errors import DeviceError
@@ -364,7 +365,7 @@ class SshDevice(Device):
     def push(self, local: Path, remote_name: str) -> str:
         rel = relative_name(remote_name)
         local = Path(local)
-        digest = sha256_file(local)
+        digest = file_sha256(local)
         mode = format(stat.S_IMODE(local.stat().st_mode) & 0o777, "o")
         wd = self.workdir
         dest = posixpath.join(wd, rel)
@@ -393,7 +394,7 @@ class SshDevice(Device):
                 detail = last_line(_SHA_RE.sub(b"", err)) or f"exit code {rc}"
                 raise DeviceError(self.name, f"cannot pull {path}: {detail}")
             sent = _SHA_RE.search(err)
-            got = sha256_file(part)
+            got = file_sha256(part)
             if sent and sent.group(1) != b"none" and sent.group(1).decode() != got:
                 raise DeviceError(self.name, f"{path} arrived altered (sha256 {got[:12]}, device has "
                                              f"{sent.group(1).decode()[:12]}); does the login shell print "

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from qbench.hashing import file_sha256 as file_digest  # noqa: F401  (re-exported)
 from qbench.registry import Registry
 
 if TYPE_CHECKING:

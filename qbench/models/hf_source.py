@@ -15,7 +15,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from qbench.models.base import SOURCES, file_digest
+from qbench.models.base import SOURCES
+from qbench.hashing import file_sha256
 
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
@@ -80,7 +81,7 @@ class HfSource:
 
         folder = _folder(ref, base_dir)
         files = sorted({p for pattern in ("config.json", *_WEIGHT_FILES) for p in folder.glob(pattern)})
-        digests = ",".join(f"{p.name}={file_digest(p)[:16]}" for p in files)
+        digests = ",".join(f"{p.name}={file_sha256(p)[:16]}" for p in files)
         return f"hf-transformers-{importlib.metadata.version('transformers')}:{digests}"
 
 

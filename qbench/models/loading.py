@@ -59,7 +59,7 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
     """
     import torch
 
-    from qbench.quantize.calibration import random_inputs
+    from qbench.inputs import random_inputs
 
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -80,13 +80,13 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
 def model_fingerprint(spec: ModelSpec, base_dir: Path) -> dict:
     """What identifies a model's computation for the artifact cache."""
     from qbench.models import SOURCES, split_source
-    from qbench.models.base import file_digest
+    from qbench.hashing import file_sha256
 
     kind, ref = split_source(spec.source)
     weights = None
     if spec.weights:
         path = Path(spec.weights) if Path(spec.weights).is_absolute() else base_dir / spec.weights
-        weights = file_digest(path)
+        weights = file_sha256(path)
     return {
         "source": SOURCES.get(kind).fingerprint(ref, base_dir),
         "weights": weights,

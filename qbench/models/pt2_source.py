@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbench.models.base import SOURCES, file_digest
+from qbench.models.base import SOURCES
+from qbench.hashing import file_sha256
 
 
 def _path(ref: str, base_dir: Path) -> Path:
@@ -23,7 +24,7 @@ class Pt2Source:
         return torch.export.load(str(_path(ref, base_dir))).module()
 
     def fingerprint(self, ref: str, base_dir: Path) -> str:
-        return "pt2:" + file_digest(_path(ref, base_dir))
+        return "pt2:" + file_sha256(_path(ref, base_dir))
 
 
 SOURCES.register("pt2")(Pt2Source())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qbench.suite.check import CheckedSuite, ResolvedRecipe
+from qbench.pipeline.check import CheckedSuite, ResolvedRecipe
 from qbench.suite.schema import ModelSpec
 
 

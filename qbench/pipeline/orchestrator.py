@@ -24,7 +24,7 @@ from qbench.pipeline.measure import run_trial
 from qbench.pipeline.prepare import prepare_variant, quality_fields
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
-from qbench.suite.check import CheckedSuite
+from qbench.pipeline.check import CheckedSuite
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from qbench.suite.schema import NumericsSpec
 def variant_key(variant: Variant, calibration, numerics: NumericsSpec, base_dir: Path, profile_ops: bool,
                 dataset=None) -> str:
     from qbench.env import versions
-    from qbench.models.base import file_digest
+    from qbench.hashing import file_sha256
     from qbench.models.loading import model_fingerprint
-    from qbench.models.python_source import callable_fingerprint
+    from qbench.user_code import callable_fingerprint
 
     calib = calibration.model_dump() if calibration is not None else None
     if calib and calib["kind"] == "npz":
         p = Path(calib["path"])
-        calib["digest"] = file_digest(p if p.is_absolute() else base_dir / p)
+        calib["digest"] = file_sha256(p if p.is_absolute() else base_dir / p)
     if calib and calib["kind"] == "python":
         calib["digest"] = callable_fingerprint(calib["fn"], base_dir)
     recipe = variant.recipe
@@ -75,7 +75,8 @@ def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, 
     import torch
 
     from qbench.models.loading import build_model
-    from qbench.quantize.calibration import example_inputs, load_dataset_data, load_input_data
+    from qbench.inputs import example_inputs
+    from qbench.quantize.calibration import load_dataset_data, load_input_data
 
     spec, recipe = variant.model, variant.recipe
     on_stage("build model")
@@ -174,7 +175,7 @@ def _metric_ref(metric: str) -> str:
 
 
 def _load_metric(metric: str, base_dir: Path):
-    from qbench.models.python_source import load_callable
+    from qbench.user_code import load_callable
 
     return load_callable(_metric_ref(metric), base_dir)
 

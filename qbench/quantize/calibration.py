@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from qbench.errors import CellError
+from qbench.inputs import Batch, random_inputs
 from qbench.suite.schema import InputSpec, NpzCalibration, NumericsSpec, PythonCalibration, RandomCalibration
 
 if TYPE_CHECKING:
-    import torch
-
     from qbench.datasets import Dataset
-
-Batch = tuple  # a tuple of tensors, one per model input
 
 
 def _quiet(text: str) -> None:
@@ -36,34 +33,6 @@ class InputData:
     evaluation: "Dataset | None" = None  # its eval split (accuracy)
     dataset_record: dict | None = None  # split sizes, seed and index hashes, for the cell's `extra`
     progress: Callable[[str], None] = _quiet  # a recipe's running commentary (QAT epochs, loss)
-
-
-def random_inputs(specs: Sequence[InputSpec], count: int, seed: int) -> list[Batch]:
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    return [tuple(random_tensor(s, gen) for s in specs) for _ in range(count)]
-
-
-def random_tensor(spec: InputSpec, gen) -> "torch.Tensor":
-    import torch
-
-    dtype = getattr(torch, spec.dtype)
-    if dtype.is_floating_point:
-        t = torch.randn(spec.shape, generator=gen)
-        if spec.range is not None:
-            lo, hi = spec.range
-            t = torch.rand(spec.shape, generator=gen) * (hi - lo) + lo
-        return t.to(dtype)
-    if dtype == torch.bool:
-        return torch.rand(spec.shape, generator=gen) > 0.5
-    lo, hi = spec.range if spec.range is not None else (0, 100)
-    return torch.randint(int(lo), int(hi), spec.shape, generator=gen, dtype=dtype)
-
-
-def example_inputs(specs: Sequence[InputSpec]) -> Batch:
-    """Deterministic example inputs used for tracing/export."""
-    return random_inputs(specs, 1, seed=0)[0]
 
 
 def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec, base_dir: Path) -> InputData:
@@ -112,7 +81,7 @@ def _from_npz(path: Path, specs) -> list[Batch]:
 def _from_python(fn_ref: str, specs, base_dir: Path) -> list[Batch]:
     import torch
 
-    from qbench.models.python_source import load_callable
+    from qbench.user_code import load_callable
 
     out = []
     for item in load_callable(fn_ref, base_dir)():

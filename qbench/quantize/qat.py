@@ -57,12 +57,5 @@ class Qat:
         return converted
 
 
-def make_optimizer(params, options: QatOptions):
-    import torch
-
-    if options.optimizer == "adam":
-        return torch.optim.Adam(params, lr=options.lr)
-    return torch.optim.SGD(params, lr=options.lr, momentum=options.momentum)
-
 
 RECIPES.register("qat")(Qat())

@@ -63,7 +63,6 @@ def train_on_split(graph, reference, options, data, quantizer):
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from qbench.datasets.batches import training_batches
-    from qbench.quantize.qat import make_optimizer
     from qbench.quantize.qat_bn import align_bn_eps
 
     torch.manual_seed(options.seed)
@@ -132,7 +131,6 @@ def distill(graph, reference, options, data, quantizer):
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    from qbench.quantize.qat import make_optimizer
     from qbench.quantize.qat_bn import align_bn_eps
 
     torch.manual_seed(options.seed)
@@ -189,3 +187,12 @@ def _export_dynamic_batch(reference, train, batch_size: int):
 
 def _first(out):
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def make_optimizer(params, options):
+    """The optimizer a QatOptions names (adam, or sgd with momentum)."""
+    import torch
+
+    if options.optimizer == "adam":
+        return torch.optim.Adam(params, lr=options.lr)
+    return torch.optim.SGD(params, lr=options.lr, momentum=options.momentum)

@@ -19,7 +19,7 @@ def test_suite_checks_and_the_wrapper_matches_sentence_transformers(monkeypatch,
     from qbench.cli import main
     from qbench.models.loading import build_model
     from qbench.quantize.calibration import load_dataset_data
-    from qbench.suite.check import check_suite
+    from qbench.pipeline.check import check_suite
     from qbench.suite.loader import load_suite
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # proves nothing is fetched

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qbench.errors import ExitCode, UsageError
-from qbench.report import commands
+from qbench.cli import report as commands
 from qbench.report.compare import compare_runs, compare_samples, parse_threshold
 from qbench.report.stats import FASTER, NO_CHANGE, SLOWER
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from qbench.cli_run import _write_page
+from qbench.cli.run import _write_page
 
 
 def test_summary_page_is_written_when_the_report_fails(tmp_path, monkeypatch):

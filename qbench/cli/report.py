@@ -1,10 +1,6 @@
-"""`qbench report` and `qbench compare`, ready to wire into cli.py:
+"""`qbench report` and `qbench compare`: parsers and commands, registered by qbench.cli.
 
-    from qbench.report import commands
-    commands.add_parsers(sub)                       # in build_parser()
-    COMMANDS.update(commands.COMMANDS)              # {"report": ..., "compare": ...}
-
-Errors are raised as QbenchError (cli.py prints them); warnings go to stderr, results to stdout.
+Errors are raised as QbenchError (qbench.cli prints them); warnings go to stderr, results to stdout.
 """
 
 from __future__ import annotations

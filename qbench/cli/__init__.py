@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
-    from qbench import cli_tools
-    from qbench.report import commands as report_commands
+    from qbench.cli import tools as cli_tools
+    from qbench.cli import report as report_commands
 
     report_commands.add_parsers(sub)
     cli_tools.add_parsers(sub)
@@ -113,7 +113,7 @@ def _db(path: Path | None) -> Path:
 
 
 def cmd_run(args) -> int:
-    from qbench.cli_run import run_command
+    from qbench.cli.run import run_command
 
     return run_command(args)
 
@@ -169,9 +169,9 @@ def _lazy(module: str, name: str):
 COMMANDS = {
     "run": cmd_run,
     "results": cmd_results,
-    "report": _lazy("qbench.report.commands", "report"),
-    "compare": _lazy("qbench.report.commands", "compare"),
-    "devices": _lazy("qbench.cli_tools", "devices"),
-    "runner": _lazy("qbench.cli_tools", "runner"),
-    "ops": _lazy("qbench.cli_tools", "ops"),
+    "report": _lazy("qbench.cli.report", "report"),
+    "compare": _lazy("qbench.cli.report", "compare"),
+    "devices": _lazy("qbench.cli.tools", "devices"),
+    "runner": _lazy("qbench.cli.tools", "runner"),
+    "ops": _lazy("qbench.cli.tools", "ops"),
 }

@@ -128,7 +128,7 @@ def _unique(problems: Problems, key: str, names: list[str]) -> None:
 
 
 def _check_calibration(problems: Problems, loaded: LoadedSuite, loc: list, spec) -> None:
-    from qbench.models.python_source import check_callable
+    from qbench.user_code import check_callable
 
     if isinstance(spec, NpzCalibration) and not loaded.resolve(spec.path).is_file():
         problems.add(loc + ["path"], f"{loaded.resolve(spec.path)}: no such file")
@@ -145,7 +145,7 @@ def _check_datasets(problems: Problems, loaded: LoadedSuite) -> None:
 
 
 def _check_model_data(problems: Problems, loaded: LoadedSuite, i: int, model) -> None:
-    from qbench.models.python_source import check_callable
+    from qbench.user_code import check_callable
 
     names = [d.name for d in loaded.suite.datasets]
     if model.dataset is not None and model.dataset not in names:
@@ -183,7 +183,7 @@ def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedR
     import torch
 
     from qbench.models.loading import build_model
-    from qbench.quantize.calibration import example_inputs
+    from qbench.inputs import example_inputs
 
     built = []
     for i, spec in enumerate(loaded.suite.models):

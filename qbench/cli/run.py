@@ -47,7 +47,7 @@ def run_command(args) -> int:
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
     from qbench.results.views import run_document
-    from qbench.suite.check import check_suite
+    from qbench.pipeline.check import check_suite
     from qbench.suite.loader import load_suite
 
     console = Console(stderr=True)

@@ -1,0 +1,69 @@
+"""Loading the user's own Python (`FILE.py:NAME` or `package.module:NAME`): factories, calibration
+and dataset functions all come through here, so a user's module is imported once and fingerprinted one way."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from qbench.hashing import file_sha256
+
+
+def split_callable(ref: str) -> tuple[str, str]:
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"expected FILE.py:NAME or package.module:NAME, got {ref!r}")
+    return target, attr
+
+
+def import_target(target: str, base_dir: Path) -> ModuleType:
+    """Import a .py file (relative to the suite) or a dotted module name."""
+    if target.endswith(".py"):
+        path = Path(target)
+        path = path if path.is_absolute() else (base_dir / path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        name = "qbench_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    return importlib.import_module(target)
+
+
+def load_callable(ref: str, base_dir: Path):
+    target, attr = split_callable(ref)
+    module = import_target(target, base_dir)
+    if not hasattr(module, attr):
+        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise AttributeError(f"{target} has no {attr!r} (it defines: {', '.join(public) or 'nothing callable'})")
+    return getattr(module, attr)
+
+
+def check_callable(ref: str, base_dir: Path) -> str | None:
+    try:
+        load_callable(ref, base_dir)
+    except (ValueError, FileNotFoundError, AttributeError, ModuleNotFoundError) as exc:
+        return str(exc)
+    except Exception as exc:  # the user's module raised while importing
+        return f"importing {ref} failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+def callable_fingerprint(ref: str, base_dir: Path) -> str:
+    target, attr = split_callable(ref)
+    module = import_target(target, base_dir)
+    source = getattr(module, "__file__", None)
+    digest = file_sha256(Path(source)) if source else target
+    return f"python:{digest}:{attr}"
