@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 def artifact(source: str, shape: list[int], recipe_kind: str, **options):
     """A (cached) artifact built by qbench's own prepare stage."""
     from qbench.export.cache import ArtifactCache
+    from qbench.models.loading import BuiltModels
     from qbench.pipeline.grid import Variant
     from qbench.pipeline.prepare import prepare_variant
     from qbench.quantize import RECIPES
@@ -22,7 +23,7 @@ def artifact(source: str, shape: list[int], recipe_kind: str, **options):
     recipe = ResolvedRecipe(recipe_kind, recipe_kind, RECIPES.get(recipe_kind).Options(**options),
                             RecipeSpec(name=recipe_kind, kind=recipe_kind))
     return prepare_variant(Variant(spec, recipe), calibration=RandomCalibration(kind="random", samples=16),
-                           numerics=NumericsSpec(samples=2), base_dir=REPO / "suites", cache=ArtifactCache())
+                           numerics=NumericsSpec(samples=2), cache=ArtifactCache(), models=BuiltModels())
 
 
 def bare_loop_median_ms(pte: Path, inputs_file: Path, threads: int, seconds: float = 3.0, warmup: int = 10) -> float:

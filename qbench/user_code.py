@@ -20,11 +20,18 @@ def split_callable(ref: str) -> tuple[str, str]:
     return target, attr
 
 
-def import_target(target: str, base_dir: Path) -> ModuleType:
-    """Import a .py file (relative to the suite) or a dotted module name."""
+def resolve_ref(ref: str, base_dir: Path) -> str:
+    """`FILE.py:NAME` with FILE relative to the suite's folder made relative to nothing (done once, at load)."""
+    target, sep, attr = ref.rpartition(":")
+    if sep and target.endswith(".py") and not Path(target).expanduser().is_absolute():
+        return f"{base_dir / target}:{attr}"
+    return ref
+
+
+def import_target(target: str) -> ModuleType:
+    """Import a .py file (its path already resolved from the suite's folder) or a dotted module name."""
     if target.endswith(".py"):
-        path = Path(target)
-        path = path if path.is_absolute() else (base_dir / path)
+        path = Path(target).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         name = "qbench_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
@@ -42,18 +49,18 @@ def import_target(target: str, base_dir: Path) -> ModuleType:
     return importlib.import_module(target)
 
 
-def load_callable(ref: str, base_dir: Path):
+def load_callable(ref: str):
     target, attr = split_callable(ref)
-    module = import_target(target, base_dir)
+    module = import_target(target)
     if not hasattr(module, attr):
         public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise AttributeError(f"{target} has no {attr!r} (it defines: {', '.join(public) or 'nothing callable'})")
     return getattr(module, attr)
 
 
-def check_callable(ref: str, base_dir: Path) -> str | None:
+def check_callable(ref: str) -> str | None:
     try:
-        load_callable(ref, base_dir)
+        load_callable(ref)
     except (ValueError, FileNotFoundError, AttributeError, ModuleNotFoundError) as exc:
         return str(exc)
     except Exception as exc:  # the user's module raised while importing
@@ -61,9 +68,9 @@ def check_callable(ref: str, base_dir: Path) -> str | None:
     return None
 
 
-def callable_fingerprint(ref: str, base_dir: Path) -> str:
+def callable_fingerprint(ref: str) -> str:
     target, attr = split_callable(ref)
-    module = import_target(target, base_dir)
+    module = import_target(target)
     source = getattr(module, "__file__", None)
     digest = file_sha256(Path(source)) if source else target
     return f"python:{digest}:{attr}"

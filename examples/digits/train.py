@@ -35,16 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     from model import digits_cnn
     from qbench.datasets import load_dataset, split_dataset
     from qbench.datasets.batches import fit_to_inputs, training_batches
+    from qbench.pipeline.resolve import resolve_paths
     from qbench.suite.loader import load_suite
 
-    loaded = load_suite(args.suite)  # schema only: the full check would miss the weights we are about to write
+    loaded = resolve_paths(load_suite(args.suite))  # schema only: the full check would miss the weights we are about to write
     spec = next((m for m in loaded.suite.models if m.name == args.model), None)
     if spec is None or spec.dataset is None or spec.weights is None:
         parser.error(f"{args.suite} has no model {args.model!r} with both `dataset:` and `weights:`")
     dataset = next((d for d in loaded.suite.datasets if d.name == spec.dataset), None)
     if dataset is None:
         parser.error(f"{args.suite}: model {args.model!r} names dataset {spec.dataset!r}, which is not in `datasets:`")
-    splits = split_dataset(load_dataset(dataset, loaded.base_dir), dataset, needs=("train", "eval"))
+    splits = split_dataset(load_dataset(dataset), dataset, needs=("train", "eval"))
     train = fit_to_inputs(splits.train, spec.inputs, spec.name)
     evaluation = fit_to_inputs(splits.eval, spec.inputs, spec.name)
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     with torch.no_grad():
         top1 = (model(evaluation.inputs[0]).argmax(1) == evaluation.labels).float().mean().item()
-    out = loaded.resolve(spec.weights).resolve()
+    out = Path(spec.weights).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out)
     print(f"eval top-1 {top1:.4f} on {len(evaluation)} samples (eager fp32); weights: {out}")

@@ -43,6 +43,7 @@ def run_command(args) -> int:
     from rich.console import Console
 
     from qbench.export.cache import ArtifactCache
+    from qbench.models.loading import BuiltModels
     from qbench.pipeline.orchestrator import begin_run, execute
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
@@ -51,8 +52,9 @@ def run_command(args) -> int:
     from qbench.suite.loader import load_suite
 
     console = Console(stderr=True)
+    cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
     with console.status("checking the suite…"):
-        checked = check_suite(load_suite(args.suite), devices=args.device)
+        checked = check_suite(load_suite(args.suite), devices=args.device, models=models, cache=cache)
     if args.check:
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices")
@@ -62,7 +64,7 @@ def run_command(args) -> int:
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
     try:
         with RichProgress(console) as progress:
-            outcome = execute(checked, store, run_id, ArtifactCache(args.cache_dir), progress)
+            outcome = execute(checked, store, run_id, cache, progress, models=models)
     except KeyboardInterrupt:
         done = sum(1 for c in store.cells(run_id) if c["status"] != "pending")
         console.print(f"interrupted: {done} cells finished and kept. Resume with:\n"

@@ -18,60 +18,59 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 _memo: dict[str, Dataset] = {}
 
 
-def _path(spec, base_dir: Path) -> Path:
-    p = Path(spec.path).expanduser()
-    return p if p.is_absolute() else base_dir / p
+def _path(spec) -> Path:
+    return Path(spec.path).expanduser()  # resolved from the suite's folder at load
 
 
-def check_dataset(spec, base_dir: Path) -> tuple[str, str] | None:
+def check_dataset(spec) -> tuple[str, str] | None:
     """(key, problem) for what can be known wrong without reading the samples, else None."""
     from qbench.user_code import check_callable
 
-    if isinstance(spec, NpzDataset) and not _path(spec, base_dir).is_file():
-        return "path", f"dataset {spec.name!r}: {_path(spec, base_dir)}: no such file"
+    if isinstance(spec, NpzDataset) and not _path(spec).is_file():
+        return "path", f"dataset {spec.name!r}: {_path(spec)}: no such file"
     if isinstance(spec, ImageFolderDataset):
-        root = _path(spec, base_dir)
+        root = _path(spec)
         if not root.is_dir():
             return "path", f"dataset {spec.name!r}: {root}: no such folder"
         if not _class_dirs(root):
             return "path", f"dataset {spec.name!r}: {root} has no class subfolders (one folder of images per class)"
-    if isinstance(spec, PythonDataset) and (problem := check_callable(spec.fn, base_dir)):
+    if isinstance(spec, PythonDataset) and (problem := check_callable(spec.fn)):
         return "fn", f"dataset {spec.name!r}: {problem}"
     return None
 
 
-def dataset_fingerprint(spec, base_dir: Path) -> dict:
+def dataset_fingerprint(spec) -> dict:
     """The spec plus what identifies its content (file digests, library version, function source)."""
     from qbench.hashing import file_sha256
     from qbench.user_code import callable_fingerprint
 
-    out = spec.model_dump()
+    out = spec.model_dump(exclude={"path"})  # the content identifies it, wherever the checkout is
     if isinstance(spec, SklearnDataset):
         import sklearn
 
         out["content"] = f"scikit-learn {sklearn.__version__}"
     elif isinstance(spec, NpzDataset):
-        out["content"] = file_sha256(_path(spec, base_dir))
+        out["content"] = file_sha256(_path(spec))
     elif isinstance(spec, ImageFolderDataset):
-        out["content"] = _folder_digest(_path(spec, base_dir))
+        out["content"] = _folder_digest(_path(spec))
     elif isinstance(spec, PythonDataset):
-        out["content"] = callable_fingerprint(spec.fn, base_dir)
+        out["content"] = callable_fingerprint(spec.fn)
     return out
 
 
-def load_dataset(spec, base_dir: Path) -> Dataset:
+def load_dataset(spec) -> Dataset:
     import json
 
-    key = json.dumps(dataset_fingerprint(spec, base_dir), sort_keys=True, default=str)
+    key = json.dumps(dataset_fingerprint(spec), sort_keys=True, default=str)
     if key not in _memo:
         loader = {SklearnDataset: _sklearn, ImageFolderDataset: _imagefolder, NpzDataset: _npz,
                   PythonDataset: _python}[type(spec)]
         _memo.clear()  # keep one: data sets can be large, and a run goes model by model
-        _memo[key] = loader(spec, base_dir)
+        _memo[key] = loader(spec)
     return _memo[key]
 
 
-def _sklearn(spec: SklearnDataset, base_dir: Path) -> Dataset:
+def _sklearn(spec: SklearnDataset) -> Dataset:
     import numpy as np
     from sklearn import datasets
 
@@ -83,10 +82,10 @@ def _sklearn(spec: SklearnDataset, base_dir: Path) -> Dataset:
     return make_dataset(spec.name, x, bunch.target.astype(np.int64))
 
 
-def _npz(spec: NpzDataset, base_dir: Path) -> Dataset:
+def _npz(spec: NpzDataset) -> Dataset:
     import numpy as np
 
-    path = _path(spec, base_dir)
+    path = _path(spec)
     with np.load(path) as npz:
         names = list(npz.files)
         wanted = list(spec.inputs) if spec.inputs else [n for n in names if n != spec.labels]
@@ -97,11 +96,11 @@ def _npz(spec: NpzDataset, base_dir: Path) -> Dataset:
         return make_dataset(spec.name, [npz[n] for n in wanted], npz[spec.labels] if spec.labels else None)
 
 
-def _python(spec: PythonDataset, base_dir: Path) -> Dataset:
+def _python(spec: PythonDataset) -> Dataset:
     from qbench.user_code import load_callable
 
     try:
-        result = load_callable(spec.fn, base_dir)()
+        result = load_callable(spec.fn)()
     except Exception as exc:
         raise CellError("dataset", f"dataset {spec.name!r}: {spec.fn} raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, dict) and "inputs" in result:
@@ -130,11 +129,11 @@ def _folder_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def _imagefolder(spec: ImageFolderDataset, base_dir: Path) -> Dataset:
+def _imagefolder(spec: ImageFolderDataset) -> Dataset:
     import numpy as np
     from PIL import Image
 
-    root = _path(spec, base_dir)
+    root = _path(spec)
     images, labels = [], []
     for label, folder in enumerate(_class_dirs(root)):
         for f in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):

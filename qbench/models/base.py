@@ -12,13 +12,16 @@ if TYPE_CHECKING:
 
 
 class ModelSource(Protocol):
-    def check(self, ref: str, base_dir: Path) -> str | None:
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        """The ref with any path in it made relative to nothing (base_dir: the suite's folder); once, at load."""
+
+    def check(self, ref: str) -> str | None:
         """Cheap validation before any cell runs; returns a problem description or None."""
 
-    def build(self, ref: str, base_dir: Path) -> "torch.nn.Module":
+    def build(self, ref: str) -> "torch.nn.Module":
         """A fresh fp32 module (random weights unless the suite gives `weights:`)."""
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
+    def fingerprint(self, ref: str) -> str:
         """What identifies the model's code for the artifact cache (a content hash or a version)."""
 
 

@@ -21,13 +21,16 @@ from qbench.hashing import file_sha256
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
 
-def _folder(ref: str, base_dir: Path) -> Path | None:
+def _hub_name(ref: str) -> bool:
+    return ref.count("/") == 1 and not ref.startswith((".", "/", "~"))
+
+
+def _folder(ref: str) -> Path | None:
     """The model's folder: a local path, or the snapshot of ORG/NAME in the Hugging Face cache."""
     path = Path(ref).expanduser()
-    path = path if path.is_absolute() else base_dir / path
     if (path / "config.json").is_file():
         return path
-    if ref.count("/") == 1 and not ref.startswith((".", "/")):
+    if _hub_name(ref):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(ref, "config.json")
@@ -56,30 +59,37 @@ def _first_output(model):
 
 
 class HfSource:
-    def check(self, ref: str, base_dir: Path) -> str | None:
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        """A folder relative to the suite; ORG/NAME stays a hub name unless such a folder exists."""
+        local = base_dir / ref
+        if Path(ref).expanduser().is_absolute() or (_hub_name(ref) and not local.is_dir()):
+            return ref
+        return str(local)
+
+    def check(self, ref: str) -> str | None:
         if importlib.util.find_spec("transformers") is None:
             return "transformers is not installed (pip install transformers)"
-        if _folder(ref, base_dir) is None:
-            where = Path(ref) if Path(ref).is_absolute() else base_dir / ref
-            return (f"no Hugging Face model at {where} (a save_pretrained folder with config.json) and "
-                    f"{ref!r} is not in the local Hugging Face cache; qbench does not download models")
+        if _folder(ref) is None:
+            name = ref if _hub_name(ref) else Path(ref).name  # as the user wrote it (the path is resolved)
+            return (f"no Hugging Face model at {ref} (a save_pretrained folder with config.json) and "
+                    f"{name!r} is not in the local Hugging Face cache; qbench does not download models")
         return None
 
-    def build(self, ref: str, base_dir: Path):
+    def build(self, ref: str):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import transformers
 
-        folder = _folder(ref, base_dir)
+        folder = _folder(ref)
         config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
         names = [a for a in (config.architectures or []) if hasattr(transformers, a)]
         cls = getattr(transformers, names[0]) if names else transformers.AutoModel
         model = cls.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
         return _first_output(model)
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
+    def fingerprint(self, ref: str) -> str:
         import importlib.metadata
 
-        folder = _folder(ref, base_dir)
+        folder = _folder(ref)
         files = sorted({p for pattern in ("config.json", *_WEIGHT_FILES) for p in folder.glob(pattern)})
         digests = ",".join(f"{p.name}={file_sha256(p)[:16]}" for p in files)
         return f"hf-transformers-{importlib.metadata.version('transformers')}:{digests}"

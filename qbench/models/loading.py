@@ -10,7 +10,26 @@ from qbench.suite.schema import ModelSpec
 INIT_SEED = 0
 
 
-def build_model(spec: ModelSpec, base_dir: Path):
+class BuiltModels:
+    """The fp32 models of one run, each built at most once (the suite check's preflight and every
+    recipe of that model share it). Consumers must not mutate a model: recipes export a deep copy."""
+
+    def __init__(self):
+        self._built: dict[str, object] = {}
+
+    def get(self, spec: ModelSpec):
+        if spec.name not in self._built:
+            self._built[spec.name] = build_model(spec)
+        return self._built[spec.name]
+
+    def __contains__(self, spec: ModelSpec) -> bool:
+        return spec.name in self._built
+
+    def clear(self) -> None:
+        self._built.clear()
+
+
+def build_model(spec: ModelSpec):
     import torch
 
     # Seeded, without disturbing the caller's random stream: a random-weight architecture (or a
@@ -18,19 +37,18 @@ def build_model(spec: ModelSpec, base_dir: Path):
     # cells, cached artifacts and reruns all measure one model.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
-        return _build(spec, base_dir)
+        return _build(spec)
 
 
-def _build(spec: ModelSpec, base_dir: Path):
+def _build(spec: ModelSpec):
     import torch
 
     from qbench.models import SOURCES, split_source
 
     kind, ref = split_source(spec.source)
-    model = SOURCES.get(kind).build(ref, base_dir)
+    model = SOURCES.get(kind).build(ref)
     if spec.weights:
-        path = Path(spec.weights) if Path(spec.weights).is_absolute() else base_dir / spec.weights
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(Path(spec.weights).expanduser(), map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     if isinstance(model, torch.nn.Module) and not isinstance(model, torch.fx.GraphModule):
         if needs_bn_recalibration(spec):
@@ -77,7 +95,7 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
     model.eval()
 
 
-def model_fingerprint(spec: ModelSpec, base_dir: Path) -> dict:
+def model_fingerprint(spec: ModelSpec) -> dict:
     """What identifies a model's computation for the artifact cache."""
     from qbench.models import SOURCES, split_source
     from qbench.hashing import file_sha256
@@ -85,10 +103,9 @@ def model_fingerprint(spec: ModelSpec, base_dir: Path) -> dict:
     kind, ref = split_source(spec.source)
     weights = None
     if spec.weights:
-        path = Path(spec.weights) if Path(spec.weights).is_absolute() else base_dir / spec.weights
-        weights = file_sha256(path)
+        weights = file_sha256(Path(spec.weights).expanduser())
     return {
-        "source": SOURCES.get(kind).fingerprint(ref, base_dir),
+        "source": SOURCES.get(kind).fingerprint(ref),
         "weights": weights,
         "inputs": [s.model_dump() for s in spec.inputs],
         "task": spec.task,

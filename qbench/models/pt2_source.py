@@ -8,23 +8,21 @@ from qbench.models.base import SOURCES
 from qbench.hashing import file_sha256
 
 
-def _path(ref: str, base_dir: Path) -> Path:
-    p = Path(ref)
-    return p if p.is_absolute() else base_dir / p
-
-
 class Pt2Source:
-    def check(self, ref: str, base_dir: Path) -> str | None:
-        path = _path(ref, base_dir)
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        return ref if Path(ref).expanduser().is_absolute() else str(base_dir / ref)
+
+    def check(self, ref: str) -> str | None:
+        path = Path(ref).expanduser()
         return None if path.is_file() else f"{path}: no such file"
 
-    def build(self, ref: str, base_dir: Path):
+    def build(self, ref: str):
         import torch
 
-        return torch.export.load(str(_path(ref, base_dir))).module()
+        return torch.export.load(str(Path(ref).expanduser())).module()
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
-        return "pt2:" + file_sha256(_path(ref, base_dir))
+    def fingerprint(self, ref: str) -> str:
+        return "pt2:" + file_sha256(Path(ref).expanduser())
 
 
 SOURCES.register("pt2")(Pt2Source())

@@ -5,18 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from qbench.models.base import SOURCES
-from qbench.user_code import callable_fingerprint, check_callable, load_callable
+from qbench.user_code import callable_fingerprint, check_callable, load_callable, resolve_ref
 
 
 class PythonSource:
-    def check(self, ref: str, base_dir: Path) -> str | None:
-        return check_callable(ref, base_dir)
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        return resolve_ref(ref, base_dir)
 
-    def build(self, ref: str, base_dir: Path):
-        return load_callable(ref, base_dir)()
+    def check(self, ref: str) -> str | None:
+        return check_callable(ref)
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
-        return callable_fingerprint(ref, base_dir)
+    def build(self, ref: str):
+        return load_callable(ref)()
+
+    def fingerprint(self, ref: str) -> str:
+        return callable_fingerprint(ref)
 
 
 SOURCES.register("python")(PythonSource())

@@ -8,7 +8,10 @@ from qbench.models.base import SOURCES
 
 
 class TimmSource:
-    def check(self, ref: str, base_dir: Path) -> str | None:
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        return ref  # a name, not a path
+
+    def check(self, ref: str) -> str | None:
         try:
             import timm
         except ImportError:
@@ -17,12 +20,12 @@ class TimmSource:
             return f"timm has no model {ref!r}"
         return None
 
-    def build(self, ref: str, base_dir: Path):
+    def build(self, ref: str):
         import timm
 
         return timm.create_model(ref, pretrained=False)
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
+    def fingerprint(self, ref: str) -> str:
         import timm
 
         return f"timm-{timm.__version__}:{ref}"

@@ -8,7 +8,10 @@ from qbench.models.base import SOURCES
 
 
 class TorchvisionSource:
-    def check(self, ref: str, base_dir: Path) -> str | None:
+    def resolve(self, ref: str, base_dir: Path) -> str:
+        return ref  # a name, not a path
+
+    def check(self, ref: str) -> str | None:
         import torchvision
 
         names = torchvision.models.list_models()
@@ -19,12 +22,12 @@ class TorchvisionSource:
             return f"torchvision has no model {ref!r}" + (f" (did you mean: {', '.join(close)})" if close else "")
         return None
 
-    def build(self, ref: str, base_dir: Path):
+    def build(self, ref: str):
         import torchvision
 
         return torchvision.models.get_model(ref, weights=None)
 
-    def fingerprint(self, ref: str, base_dir: Path) -> str:
+    def fingerprint(self, ref: str) -> str:
         import torchvision
 
         return f"torchvision-{torchvision.__version__}:{ref}"

@@ -10,10 +10,12 @@ problems are reported together, each with file:line and key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from qbench.errors import SuiteError
+from qbench.pipeline.resolve import resolve_paths
 from qbench.suite.loader import LoadedSuite, Problems
 from qbench.suite.schema import NpzCalibration, PythonCalibration, RecipeSpec
 
@@ -49,11 +51,15 @@ class CheckedSuite:
         return next(d for d in self.suite.datasets if d.name == model.dataset)
 
 
-def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True) -> CheckedSuite:
+def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True,
+                models=None, cache=None) -> CheckedSuite:
+    """`models`: the run's BuiltModels, filled by the preflight so no model is built twice; with the
+    artifact `cache`, a model whose every variant is already prepared is not built at all."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
     from qbench.quantize import RECIPES
 
+    loaded = resolve_paths(loaded)
     suite, problems = loaded.suite, Problems(loaded.path, loaded.root)
     _unique(problems, "models", [m.name for m in suite.models])
     _unique(problems, "recipes", [r.name for r in suite.recipes])
@@ -65,12 +71,12 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             kind, ref = split_source(model.source)
             if kind not in SOURCES:
                 problems.add(["models", i, "source"], f"unknown source kind {kind!r}; choose one of: {', '.join(SOURCES.names())}")
-            elif (problem := SOURCES.get(kind).check(ref, loaded.base_dir)) is not None:
+            elif (problem := SOURCES.get(kind).check(ref)) is not None:
                 problems.add(["models", i, "source"], problem)
         except ValueError as exc:
             problems.add(["models", i, "source"], str(exc))
-        if model.weights and not loaded.resolve(model.weights).is_file():
-            problems.add(["models", i, "weights"], f"{loaded.resolve(model.weights)}: no such file")
+        if model.weights and not Path(model.weights).is_file():
+            problems.add(["models", i, "weights"], f"{model.weights}: no such file")
         if model.calibration is not None:
             _check_calibration(problems, loaded, ["models", i, "calibration"], model.calibration)
         _check_model_data(problems, loaded, i, model)
@@ -113,10 +119,13 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
 
     problems.raise_if_any(f"{loaded.path}: suite has problems")
+    checked = CheckedSuite(loaded, resolved, device_names)
     if preflight:
-        _preflight(loaded, problems, resolved)
+        from qbench.models.loading import BuiltModels
+
+        _preflight(checked, problems, models if models is not None else BuiltModels(), cache)
         problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
-    return CheckedSuite(loaded, resolved, device_names)
+    return checked
 
 
 def _unique(problems: Problems, key: str, names: list[str]) -> None:
@@ -130,9 +139,9 @@ def _unique(problems: Problems, key: str, names: list[str]) -> None:
 def _check_calibration(problems: Problems, loaded: LoadedSuite, loc: list, spec) -> None:
     from qbench.user_code import check_callable
 
-    if isinstance(spec, NpzCalibration) and not loaded.resolve(spec.path).is_file():
-        problems.add(loc + ["path"], f"{loaded.resolve(spec.path)}: no such file")
-    if isinstance(spec, PythonCalibration) and (problem := check_callable(spec.fn, loaded.base_dir)):
+    if isinstance(spec, NpzCalibration) and not Path(spec.path).is_file():
+        problems.add(loc + ["path"], f"{spec.path}: no such file")
+    if isinstance(spec, PythonCalibration) and (problem := check_callable(spec.fn)):
         problems.add(loc + ["fn"], problem)
 
 
@@ -140,7 +149,7 @@ def _check_datasets(problems: Problems, loaded: LoadedSuite) -> None:
     from qbench.datasets import check_dataset
 
     for i, spec in enumerate(loaded.suite.datasets):
-        if (found := check_dataset(spec, loaded.base_dir)) is not None:
+        if (found := check_dataset(spec)) is not None:
             problems.add(["datasets", i, found[0]], found[1])
 
 
@@ -156,7 +165,7 @@ def _check_model_data(problems: Problems, loaded: LoadedSuite, i: int, model) ->
         if kind != "python" or not ref:
             problems.add(["models", i, "metric"], f"a metric is python:FILE.py:FN (called as FN(outputs, labels)), "
                                                   f"got {model.metric!r}")
-        elif (problem := check_callable(ref, loaded.base_dir)) is not None:
+        elif (problem := check_callable(ref)) is not None:
             problems.add(["models", i, "metric"], problem)
         if model.dataset is None:
             problems.add(["models", i, "metric"], f"model {model.name!r} has a metric but no `dataset:` to score it on")
@@ -178,17 +187,24 @@ def _check_skips(loaded: LoadedSuite, problems: Problems, resolved: list[Resolve
             problems.add(["recipes", i, "skip", "module_types"], f"{name!r} is the type of no module in the suite's models")
 
 
-def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedRecipe] | None = None) -> None:
-    """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
+def _preflight(checked: CheckedSuite, problems: Problems, models, cache) -> None:
+    """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes).
+
+    A model whose every variant is in the artifact cache passed this check when it was prepared
+    (its inputs are part of the key), so it is not built again.
+    """
     import torch
 
-    from qbench.models.loading import build_model
     from qbench.inputs import example_inputs
 
-    built = []
+    loaded = checked.loaded
+    built, skipped = [], 0
     for i, spec in enumerate(loaded.suite.models):
+        if cache is not None and _all_prepared(checked, spec, cache):
+            skipped += 1
+            continue
         try:
-            model = build_model(spec, loaded.base_dir)
+            model = models.get(spec)
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
@@ -201,5 +217,18 @@ def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedR
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
-    if len(built) == len(loaded.suite.models):  # judged against every model, or not at all
-        _check_skips(loaded, problems, resolved or [], built)
+    if not skipped and len(built) == len(loaded.suite.models):  # judged against every model, or not at all
+        _check_skips(loaded, problems, checked.recipes, built)
+
+
+def _all_prepared(checked: CheckedSuite, spec, cache) -> bool:
+    from qbench.pipeline.grid import Variant
+    from qbench.pipeline.prepare import variant_key
+
+    suite = checked.suite
+    try:
+        return all(cache.lookup(variant_key(Variant(spec, r), spec.calibration or suite.calibration, suite.numerics,
+                                            suite.benchmark.profile_ops, checked.dataset_for(spec))) is not None
+                   for r in checked.recipes)
+    except Exception:  # cannot even fingerprint it: let the build below say why
+        return False

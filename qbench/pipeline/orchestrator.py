@@ -11,31 +11,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 
 from qbench.errors import CellError, DeviceError, QbenchError, UsageError
 from qbench.export.cache import Artifact, ArtifactCache
 from qbench.pipeline import grid
+from qbench.pipeline.check import CheckedSuite
+from qbench.pipeline.context import Progress, Run
 from qbench.pipeline.measure import run_trial
-from qbench.pipeline.prepare import prepare_variant, quality_fields
+from qbench.pipeline.prepare import prepare_variant
+from qbench.results import columns
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
-from qbench.pipeline.check import CheckedSuite
 
 log = logging.getLogger(__name__)
-
-
-class Progress:
-    """What the orchestrator tells the outside world; the CLI draws it, tests ignore it."""
-
-    def start(self, total: int) -> None: ...
-    def stage(self, text: str) -> None: ...
-    def advance(self, n: int = 1) -> None: ...
-    def log(self, text: str) -> None: ...
 
 
 def now() -> str:
@@ -76,38 +68,37 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 
 
 def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
-            progress: Progress | None = None) -> RunOutcome:
-    progress = progress or Progress()
-    bench = checked.suite.benchmark
+            progress: Progress | None = None, models=None) -> RunOutcome:
+    """Run every pending cell; `models` is the run's BuiltModels (the suite check may have filled it)."""
+    from qbench.models.loading import BuiltModels
+
+    run = Run(checked, store, run_id, cache, models or BuiltModels(), progress or Progress())
     outcome = RunOutcome(run_id)
-    ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind, c.device)
-           for c in grid.cells(checked)}
-    pending = [c for c, cid in ids.items() if store.cell(cid)["status"] == "pending"]
+    run.cell_ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind,
+                                         c.device) for c in grid.cells(checked)}
+    pending = [c for c, cid in run.cell_ids.items() if store.cell(cid)["status"] == "pending"]
     pending_variants = list(dict.fromkeys(c.variant for c in pending))
-    todo_trials = sum(bench.trials - len(store.done_trials(ids[c])) for c in pending)
-    progress.start(len(pending_variants) + todo_trials)
+    run.progress.start(len(pending_variants) + run.trials_left(pending))
     interrupted = False
     try:
-        artifacts = _prepare_all(checked, pending_variants, pending, ids, store, cache, progress)
+        artifacts = prepare_all(run, pending_variants, pending)
+        run.models.clear()  # measuring needs the programs, not the torch modules
         by_device: dict[str, list[grid.Cell]] = {}
         for c in pending:
             if c.variant in artifacts:
                 by_device.setdefault(c.device, []).append(c)
-        stop = threading.Event()
-        jobs = [(d, cs) for d, cs in by_device.items()]
-        if len(jobs) <= 1:
-            for device_name, device_cells in jobs:
-                _measure_device(checked, device_name, device_cells, ids, artifacts, store, progress, stop)
+        if len(by_device) <= 1:
+            for device_name, device_cells in by_device.items():
+                measure_device(run, device_name, device_cells, artifacts)
         else:
-            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="device") as pool:
-                futures = [pool.submit(_measure_device, checked, d, cs, ids, artifacts, store, progress, stop)
-                           for d, cs in jobs]
+            with ThreadPoolExecutor(max_workers=len(by_device), thread_name_prefix="device") as pool:
+                futures = [pool.submit(measure_device, run, d, cs, artifacts) for d, cs in by_device.items()]
                 try:
                     for f in futures:
                         f.result()
                 except KeyboardInterrupt:
-                    stop.set()  # workers finish (or time out) their current trial, then stop
-                    progress.log("interrupted: finishing the trials in flight…")
+                    run.stop.set()  # workers finish (or time out) their current trial, then stop
+                    run.progress.log("interrupted: finishing the trials in flight…")
                     raise
     except KeyboardInterrupt:
         interrupted = True
@@ -115,7 +106,7 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     finally:
         status = "interrupted" if interrupted else "complete"
         store.finish_run(run_id, status, now())
-        for cid in ids.values():
+        for cid in run.cell_ids.values():
             s = store.cell(cid)["status"]
             outcome.ok += s == "ok"
             outcome.failed += s == "failed"
@@ -123,64 +114,43 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     return outcome
 
 
-def _fail(store: ResultsStore, cell_id: int, exc: Exception) -> None:
-    stage = exc.stage if isinstance(exc, CellError) else "internal"
-    message = str(exc).split(": ", 1)[1] if isinstance(exc, CellError) and ": " in str(exc) else str(exc)
-    store.update_cell(cell_id, status="failed", stage=stage, error=message or type(exc).__name__)
-
-
-def _prepare_all(checked, variants, pending, ids, store, cache, progress) -> dict[grid.Variant, Artifact]:
-    suite = checked.suite
+def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]) -> dict[grid.Variant, Artifact]:
+    """Each (model, recipe) once: a cache hit costs nothing; a failure fails that variant's cells only."""
+    suite = run.suite
     artifacts: dict[grid.Variant, Artifact] = {}
     for v in variants:
-        progress.stage(f"prepare {v.label}")
+        run.progress.stage(f"prepare {v.label}")
         cells = [c for c in pending if c.variant == v]
         try:
             art = prepare_variant(
                 v, calibration=v.model.calibration or suite.calibration, numerics=suite.numerics,
-                base_dir=checked.loaded.base_dir, cache=cache, profile_ops=suite.benchmark.profile_ops,
-                on_stage=lambda s, label=v.label: progress.stage(f"{s} {label}"),
-                dataset=checked.dataset_for(v.model),
+                cache=run.cache, models=run.models, profile_ops=suite.benchmark.profile_ops,
+                on_stage=lambda s, label=v.label: run.progress.stage(f"{s} {label}"),
+                dataset=run.checked.dataset_for(v.model),
             )
         except CellError as exc:
             for c in cells:
-                _fail(store, ids[c], exc)
-            progress.log(f"[failed] {v.label}: {exc}")
-            progress.advance(1 + suite.benchmark.trials * len(cells))
+                run.fail(c, exc)
+            run.progress.log(f"[failed] {v.label}: {exc}")
+            run.progress.advance(1 + suite.benchmark.trials * len(cells))
             continue
         artifacts[v] = art
-        num = art.numerics or {}
         for c in cells:
-            store.update_cell(
-                ids[c], artifact_key=art.key, cached=int(art.cached), pte_bytes=art.program_bytes,
-                arena_bytes=art.arena_bytes, delegated_ops=art.delegation.get("delegated_ops"),
-                total_ops=art.delegation.get("total_ops"), delegation=art.delegation or None,
-                sqnr_db=_finite(num.get("sqnr_db")), max_abs_error=num.get("max_abs_error"),
-                cosine_similarity=num.get("cosine_similarity"), top1_agreement=num.get("top1_agreement"),
-                quantize_s=art.timings.get("quantize_s"), export_s=art.timings.get("export_s"),
-                **quality_fields(art),  # accuracy columns + extra (dataset splits, QAT record)
-            )
-        progress.advance()
+            run.store.update_cell(run.cell_ids[c], **columns.artifact_columns(art))
+        run.progress.advance()
     return artifacts
 
 
-def _finite(x):
-    """SQLite has no infinity: an exact match (noise 0) is stored as 999 dB, documented in the schema."""
-    import math
-
-    if x is None:
-        return None
-    return 999.0 if math.isinf(x) and x > 0 else x
-
-
-def _measure_device(checked, device_name, cells, ids, artifacts, store, progress, stop) -> None:
+def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts: dict[grid.Variant, Artifact]) -> None:
+    """Every trial of one device's cells, interleaved; then per cell its summary, op profile and energy."""
     from qbench.devices.profiles import load_profile
     from qbench.pipeline.device_session import DeviceSession
+    from qbench.pipeline.power import PowerMeter
 
-    bench = checked.suite.benchmark
+    bench, store, progress = run.bench, run.store, run.progress
     try:
-        profile = load_profile(device_name, checked.loaded.base_dir)
-        session = DeviceSession(profile, checked.loaded.base_dir, bench.runner)
+        profile = load_profile(device_name, run.checked.loaded.base_dir)
+        session = DeviceSession(profile, run.checked.loaded.base_dir, bench.runner)
         session.open()
     except Exception as exc:  # this device's cells fail with the cause; other devices go on
         if isinstance(exc, CellError):
@@ -190,9 +160,9 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         else:
             err = CellError("device", f"{device_name}: {_internal(exc)}")
         for c in cells:
-            _fail(store, ids[c], err)
+            run.fail(c, err)
         progress.log(f"[failed] device {device_name}: {err}")
-        progress.advance(sum(bench.trials - len(store.done_trials(ids[c])) for c in cells))
+        progress.advance(run.trials_left(cells))
         return
     settings = TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
@@ -202,15 +172,13 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
     )
     cooldown = profile.cooldown or bench.cooldown
     failed: set[grid.Cell] = set()
-    from qbench.pipeline.power import PowerMeter
-
     power = PowerMeter(session, profile.power, log=progress.log)
     try:
         power.probe()
         for trial, cell in grid.interleaved(cells, bench.trials):
-            if stop.is_set():
+            if run.stop.is_set():
                 return
-            cid = ids[cell]
+            cid = run.cell_ids[cell]
             if cell in failed or trial in store.done_trials(cid):
                 continue
             art = artifacts[cell.variant]
@@ -220,27 +188,21 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
             except Exception as exc:  # the cell fails with the cause; the device's other cells go on
                 err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
                 failed.add(cell)
-                _fail(store, cid, err)
+                run.fail(cell, err)
                 progress.log(f"[failed] {cell.label}: {err}")
                 progress.advance(bench.trials - trial)
                 continue
-            rep = out.report
-            store.add_trial(
-                cid, trial, rep["samples_ns"], runner=rep.get("runner"), threads=rep.get("threads"),
-                affinity=rep.get("affinity"), load_ms=rep.get("load_ms"), method_init_ms=rep.get("method_init_ms"),
-                first_inference_ms=rep.get("first_inference_ms"), peak_rss_bytes=rep.get("peak_rss_bytes"),
-                warmup_iterations=rep.get("warmup_iterations"), iterations=len(rep["samples_ns"]),
-                wall_s=out.wall_s, thermal_before=out.thermal_before, thermal_after=out.thermal_after,
-                cooldown_wait_s=out.cooldown_wait_s, finished_at=now(),
-            )
+            store.add_trial(cid, trial, out.report["samples_ns"], **columns.trial_columns(
+                out.report, wall_s=out.wall_s, thermal_before=out.thermal_before, thermal_after=out.thermal_after,
+                cooldown_wait_s=out.cooldown_wait_s, finished_at=now()))
             progress.advance()
             if len(store.done_trials(cid)) >= bench.trials:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note)
                 if bench.profile_ops and art.kind == "pte":
-                    _profile_ops(session, art, settings, store, cid, cell, progress)
+                    _profile_ops(run, session, art, settings, cell)
                 if power.enabled and art.kind == "pte":
-                    _measure_power(power, session, art, settings, store, cid, cell, progress)
+                    _measure_power(run, power, session, art, settings, cell)
     finally:
         session.close()
 
@@ -287,28 +249,29 @@ def _device_cause(exc: Exception) -> str:
     return text
 
 
-def _measure_power(power, session, art, settings, store, cell_id, cell, progress) -> None:
+def _measure_power(run: Run, power, session, art, settings, cell) -> None:
     """A separate trial with the power source sampling; its failure costs the energy figure only."""
     from qbench.pipeline.power import store_power
 
-    progress.stage(f"power {cell.label}")
+    run.progress.stage(f"power {cell.label}")
     try:
         program, inputs = session.push(art)
         result = power.measure(session.runner_for(art), program, inputs, settings)
     except Exception as exc:
         result = {"source": power.choice.kind, "measured": False, "reason": f"power trial failed: {exc}"}
-        progress.log(f"[power] {cell.label}: {exc}")
-    store_power(store, cell_id, result)
+        run.progress.log(f"[power] {cell.label}: {exc}")
+    store_power(run.store, run.cell_ids[cell], result)
 
 
-def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None:
+def _profile_ops(run: Run, session, art, settings, cell) -> None:
     """A separate, short pass with ETDump on (never mixed into the latency trials)."""
     import tempfile
-
-    from qbench.collectors.op_profile import op_table
     from dataclasses import replace
 
-    progress.stage(f"profile ops {cell.label}")
+    from qbench.collectors.op_profile import op_table
+
+    cell_id = run.cell_ids[cell]
+    run.progress.stage(f"profile ops {cell.label}")
     quick = replace(settings, warmup=1, warmup_seconds=0.0, iterations=10, min_seconds=0.0, max_iterations=10)
     try:
         program, inputs = session.push(art)
@@ -320,33 +283,13 @@ def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None
             local = Path(tmp) / "run.etdump"
             session.device.pull(remote, local)
             table = op_table(local, art.etrecord_path)
-        store.replace_ops(cell_id, table.to_dict("records"))
+        run.store.replace_ops(cell_id, table.to_dict("records"))
     except Exception as exc:  # the latency result stands; say why the profile is missing
-        store.merge_extra(cell_id, profile_error=str(exc).splitlines()[0][:300])
-        progress.log(f"[profile] {cell.label}: {exc}")
+        run.store.merge_extra(cell_id, profile_error=str(exc).splitlines()[0][:300])
+        run.progress.log(f"[profile] {cell.label}: {exc}")
 
 
 def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:
-    """Summary figures from the raw samples of every trial; per-trial fixed costs as medians."""
-    import statistics
-
-    from qbench.collectors.latency import latency_stats_ms
-
-    by_trial = store.samples(cell_id)
-    pooled = [ns for t in sorted(by_trial) for ns in by_trial[t]]
-    stats = latency_stats_ms(pooled)
-    trials = store.trials(cell_id)
-
-    def med(col):
-        vals = [r[col] for r in trials if r[col] is not None]
-        return statistics.median(vals) if vals else None
-
-    store.update_cell(
-        cell_id, status="ok", stage=None, error=None, runner=trials[0]["runner"], threads=trials[0]["threads"],
-        latency_min_ms=stats["min"], latency_median_ms=stats["median"], latency_mean_ms=stats["mean"],
-        latency_std_ms=stats["std"], latency_p90_ms=stats["p90"], latency_p99_ms=stats["p99"],
-        latency_cv=stats["cv"], samples_count=stats["count"], trials=len(trials),
-        load_ms=med("load_ms"), method_init_ms=med("method_init_ms"), first_inference_ms=med("first_inference_ms"),
-        peak_rss_bytes=max((r["peak_rss_bytes"] or 0) for r in trials) or None,
-        device_info={**device_info, "runner_choice": runner_note},
-    )
+    """Summary figures from the raw samples of every trial."""
+    store.update_cell(cell_id, **columns.summary_columns(store.trials(cell_id), store.samples(cell_id),
+                                                         device_info, runner_note))

@@ -88,16 +88,10 @@ class PowerMeter:
 
 def store_power(store, cell_id: int, result: dict) -> None:
     """Columns of the cell (the figures), raw samples in their own table, the full result in extra."""
+    from qbench.results.columns import power_columns
+
     samples = result.pop("raw_samples", None) or []
     store.merge_extra(cell_id, power=result)
-    measured = bool(result.get("measured"))
-    store.update_cell(
-        cell_id, power_source=result.get("source"),
-        power_reason=None if measured else result.get("reason"),
-        avg_power_w=result.get("avg_power_w"), idle_power_w=result.get("idle_power_w"),
-        energy_per_inference_mj=result.get("energy_per_inference_mj"),
-        energy_uncertainty_mj=result.get("uncertainty_per_inference_mj"),
-        power_sample_count=result.get("sample_count"),
-    )
+    store.update_cell(cell_id, **power_columns(result))
     if samples:
         store.replace_power_samples(cell_id, samples)

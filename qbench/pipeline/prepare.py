@@ -8,30 +8,34 @@ costs nothing. Runs in the orchestrator's process (export is not what we measure
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qbench.errors import CellError
 from qbench.export.cache import Artifact, ArtifactCache, artifact_code_digest, cache_key
 from qbench.pipeline.grid import Variant
 from qbench.suite.schema import NumericsSpec
 
+if TYPE_CHECKING:
+    from qbench.models.loading import BuiltModels
 
-def variant_key(variant: Variant, calibration, numerics: NumericsSpec, base_dir: Path, profile_ops: bool,
-                dataset=None) -> str:
+
+def variant_key(variant: Variant, calibration, numerics: NumericsSpec, profile_ops: bool, dataset=None) -> str:
     from qbench.env import versions
     from qbench.hashing import file_sha256
     from qbench.models.loading import model_fingerprint
     from qbench.user_code import callable_fingerprint
 
-    calib = calibration.model_dump() if calibration is not None else None
+    # the content identifies calibration data, wherever the checkout is
+    calib = calibration.model_dump(exclude={"path", "fn"}) if calibration is not None else None
     if calib and calib["kind"] == "npz":
-        p = Path(calib["path"])
-        calib["digest"] = file_sha256(p if p.is_absolute() else base_dir / p)
+        calib["digest"] = file_sha256(Path(calibration.path).expanduser())
     if calib and calib["kind"] == "python":
-        calib["digest"] = callable_fingerprint(calib["fn"], base_dir)
+        calib["digest"] = callable_fingerprint(calibration.fn)
     recipe = variant.recipe
     parts = {
-        "model": model_fingerprint(variant.model, base_dir),
+        "model": model_fingerprint(variant.model),
         "recipe": {"kind": recipe.kind, "options": recipe.options.model_dump()},
         # calibration changes nothing for recipes that do not calibrate
         "calibration": calib if recipe.recipe.needs_calibration or recipe.kind == "dynamic" else None,
@@ -44,19 +48,20 @@ def variant_key(variant: Variant, calibration, numerics: NumericsSpec, base_dir:
         from qbench.datasets import dataset_fingerprint
 
         parts["calibration"] = None
-        parts["dataset"] = dataset_fingerprint(dataset, base_dir)
+        parts["dataset"] = dataset_fingerprint(dataset)
     if variant.model.metric:
-        parts["metric"] = callable_fingerprint(_metric_ref(variant.model.metric), base_dir)
+        parts["metric"] = callable_fingerprint(_metric_ref(variant.model.metric))
     return cache_key(parts)
 
 
-def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, base_dir: Path,
-                    cache: ArtifactCache, profile_ops: bool = False, on_stage=lambda stage: None,
+def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, cache: ArtifactCache,
+                    models: BuiltModels, profile_ops: bool = False, on_stage=lambda stage: None,
                     dataset=None) -> Artifact:
-    """`dataset`: the DatasetSpec the model names (or None); it overrides `calibration`."""
+    """`dataset`: the DatasetSpec the model names (or None); it overrides `calibration`.
+    `models`: the run's built fp32 models; a cache hit builds nothing."""
     on_stage("hash")
     try:
-        key = variant_key(variant, calibration, numerics, base_dir, profile_ops, dataset)
+        key = variant_key(variant, calibration, numerics, profile_ops, dataset)
     except Exception as exc:
         raise CellError("model", f"cannot fingerprint: {type(exc).__name__}: {exc}") from exc
     hit = cache.lookup(key)
@@ -64,82 +69,107 @@ def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, ba
         return hit
     staging = cache.staging(key)
     try:
-        artifact = _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, on_stage, dataset)
+        inputs = _gather_inputs(variant, calibration, numerics, models, on_stage, dataset)
+        _write_inputs(staging / "inputs.bin", inputs.data.example)
+        build = _build_pte if variant.recipe.recipe.lowers_to_pte else _build_eager
+        artifact = build(variant, key, staging, inputs, profile_ops, on_stage)
         return cache.commit(staging, artifact)
     except BaseException:
         cache.discard(staging)
         raise
 
 
-def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, on_stage, dataset=None) -> Artifact:
-    import torch
+@dataclass
+class _Inputs:
+    """What both kinds of build start from: the fp32 model, its data, and the task metric."""
 
-    from qbench.models.loading import build_model
+    model: object
+    data: object  # quantize.calibration.InputData
+    metric: object  # the user's metric function, or None
+
+
+def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) -> _Inputs:
     from qbench.inputs import example_inputs
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
     spec, recipe = variant.model, variant.recipe
     on_stage("build model")
-    model = _stage("model", lambda: build_model(spec, base_dir))
-    example = example_inputs(spec.inputs)
+    model = _stage("model", lambda: models.get(spec))
     if dataset is not None:
         on_stage("dataset")
         trains = getattr(recipe.recipe, "trains", False)  # QAT learns from the train split, not calibration
         needs = ("eval",) + (("train",) if trains else ("calibration",) if recipe.recipe.needs_calibration else ())
-        data = _stage("dataset", lambda: load_dataset_data(dataset, spec, numerics, base_dir, needs))
+        data = _stage("dataset", lambda: load_dataset_data(dataset, spec, numerics, needs))
     else:
-        data = _stage("calibration", lambda: load_input_data(calibration, spec.inputs, numerics, base_dir))
-    data.example = example
+        data = _stage("calibration", lambda: load_input_data(calibration, spec.inputs, numerics))
+    data.example = example_inputs(spec.inputs)
     data.progress = on_stage
-    metric = _stage("accuracy", lambda: _load_metric(spec.metric, base_dir)) if spec.metric else None
-    _write_inputs(staging / "inputs.bin", example)
+    metric = _stage("accuracy", lambda: _load_metric(spec.metric)) if spec.metric else None
+    return _Inputs(model, data, metric)
+
+
+def _quantize(variant, inputs: _Inputs, on_stage) -> tuple[object, dict, float]:
+    """(quantized module, the recipe's record, seconds). Recipes see a copy: the fp32 model is shared."""
+    import copy
+
+    import torch
 
     on_stage("quantize")
     t0 = time.perf_counter()
 
     def quantize():
-        import copy
-
         # a copy: the exported graph shares parameters with its module, and QAT trains them
-        graph = torch.export.export(copy.deepcopy(model), example).module()
-        return recipe.recipe.apply(graph, recipe.options, data, reference=model)
+        graph = torch.export.export(copy.deepcopy(inputs.model), inputs.data.example).module()
+        return variant.recipe.recipe.apply(graph, variant.recipe.options, inputs.data, reference=inputs.model)
 
-    quantized = _stage("quantize", quantize)
-    quantize_s = time.perf_counter() - t0
-    extra = dict(getattr(quantized, "qbench_extra", None) or {})
-    if data.dataset_record:
-        extra["dataset"] = data.dataset_record
+    quantized, record = _stage("quantize", quantize)
+    extra = dict(record)
+    if inputs.data.dataset_record:
+        extra["dataset"] = inputs.data.dataset_record
     if extra.get("qat", {}).get("loss_first") is not None:  # the flat keys earlier runs stored
         extra["qat_loss_first"], extra["qat_loss_last"] = extra["qat"]["loss_first"], extra["qat"]["loss_last"]
+    return quantized, extra, time.perf_counter() - t0
 
-    if not recipe.recipe.lowers_to_pte:  # the eager reference: a torch.export program, run by PyTorch
-        on_stage("export")
-        t0 = time.perf_counter()
-        _stage("export", lambda: torch.export.save(torch.export.export(model, example), str(staging / "model.pt2")))
-        export_s = time.perf_counter() - t0
-        numbers = {}
-        if data.evaluation is not None:  # scored by PyTorch itself: the reference point for the .pte cells
-            on_stage("accuracy")
-            numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: model(*b), data, spec, metric))
-        numbers["extra"] = _with_accuracy(extra, numbers.get("accuracy"))
-        return Artifact(key=key, dir=staging, program="model.pt2", kind="pt2",
-                        program_bytes=(staging / "model.pt2").stat().st_size, numerics=numbers,
-                        timings={"quantize_s": quantize_s, "export_s": export_s})
 
-    on_stage("lower")
+def _build_eager(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
+    """The eager reference: a torch.export program, run by PyTorch itself (and scored by it)."""
+    import torch
+
+    model, data = inputs.model, inputs.data
+    _, extra, quantize_s = _quantize(variant, inputs, on_stage)
+    on_stage("export")
+    t0 = time.perf_counter()
+    _stage("export", lambda: torch.export.save(torch.export.export(model, data.example), str(staging / "model.pt2")))
+    export_s = time.perf_counter() - t0
+    numbers = {}
+    if data.evaluation is not None:  # the reference point for the .pte cells
+        on_stage("accuracy")
+        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: model(*b), data, variant.model, inputs.metric))
+    numbers["extra"] = _with_accuracy(extra, numbers.get("accuracy"))
+    return Artifact(key=key, dir=staging, program="model.pt2", kind="pt2",
+                    program_bytes=(staging / "model.pt2").stat().st_size, numerics=numbers,
+                    timings={"quantize_s": quantize_s, "export_s": export_s})
+
+
+def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
+    """Quantize, lower to .pte with XNNPACK, then judge the program itself: numerics and accuracy."""
     from qbench.export.lower import lower_to_pte
 
+    spec, data = variant.model, inputs.data
+    quantized, extra, quantize_s = _quantize(variant, inputs, on_stage)
+    on_stage("lower")
     t0 = time.perf_counter()
     etrecord = staging / "etrecord.bin" if profile_ops else None
-    lowered = _stage("export", lambda: lower_to_pte(quantized, example, staging / "model.pte", etrecord))
+    lowered = _stage("export", lambda: lower_to_pte(quantized, data.example, staging / "model.pte", etrecord))
     export_s = time.perf_counter() - t0
 
     on_stage("numerics")
     method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-    numbers = _stage("numerics", lambda: _numerics(model, method, data.held_out, spec.task))
+    numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task))
     if data.evaluation is not None:
         on_stage("accuracy")
-        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec, metric))
+        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec,
+                                                                   inputs.metric))
     if "int4" in extra:  # what XNNPACK really took: the int4 linears' torchao ops inside or outside the delegate
         extra["int4"]["torchao_ops_delegated"] = _torchao_ops(lowered.delegation.get("delegated_by_op", {}))
         extra["int4"]["torchao_ops_not_delegated"] = _torchao_ops(lowered.delegation.get("not_delegated_by_op", {}))
@@ -150,14 +180,6 @@ def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, 
         timings={"quantize_s": quantize_s, "export_s": export_s},
         etrecord="etrecord.bin" if profile_ops else None,
     )
-
-
-def quality_fields(art: Artifact) -> dict:
-    """The cell columns for accuracy, and the `extra` JSON (dataset splits, QAT record, int4 notes)."""
-    num = art.numerics or {}
-    acc = num.get("accuracy") or {}
-    return {"accuracy_top1": acc.get("top1"), "accuracy_top5": acc.get("top5"),
-            "accuracy_metric": acc.get("metric"), "extra": num.get("extra") or None}
 
 
 def _with_accuracy(extra: dict, accuracy: dict | None) -> dict:
@@ -174,10 +196,10 @@ def _metric_ref(metric: str) -> str:
     return metric.split(":", 1)[1] if metric.startswith("python:") else metric
 
 
-def _load_metric(metric: str, base_dir: Path):
+def _load_metric(metric: str):
     from qbench.user_code import load_callable
 
-    return load_callable(_metric_ref(metric), base_dir)
+    return load_callable(_metric_ref(metric))
 
 
 def _accuracy(run, data, spec, metric) -> dict | None:

@@ -26,10 +26,10 @@ class Recipe(Protocol):
     lowers_to_pte: ClassVar[bool]  # False for the eager reference (measured as a torch program)
 
     def apply(self, graph, options: BaseModel, data: "InputData", reference):
-        """Return the module to lower. `reference` is the fp32 eager module (QAT distils from it).
+        """Return (module to lower, record). `reference` is the fp32 eager module (QAT distils from it);
+        never mutate it: it is shared by every recipe of the model.
 
-        The returned module may carry a `qbench_extra` dict (e.g. QAT's training record); it lands in
-        the cell's `extra` JSON. A recipe with `trains = True` needs a non-empty train split when the
+        The record (e.g. QAT's training record, int4's kept linears) lands in the cell's `extra` JSON. A recipe with `trains = True` needs a non-empty train split when the
         model has a dataset (data.train); `data.progress(text)` reports what a long recipe is doing.
         """
 

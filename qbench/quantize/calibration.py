@@ -35,7 +35,7 @@ class InputData:
     progress: Callable[[str], None] = _quiet  # a recipe's running commentary (QAT epochs, loss)
 
 
-def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec, base_dir: Path) -> InputData:
+def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec) -> InputData:
     if spec is None:
         return InputData([], random_inputs(specs, numerics.samples, numerics.seed))
     if isinstance(spec, RandomCalibration):
@@ -43,9 +43,9 @@ def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec, ba
             raise CellError("calibration", "calibration seed equals numerics seed: held-out data would be seen")
         return InputData(random_inputs(specs, spec.samples, spec.seed), random_inputs(specs, numerics.samples, numerics.seed))
     if isinstance(spec, NpzCalibration):
-        batches = _from_npz(base_dir / spec.path if not Path(spec.path).is_absolute() else Path(spec.path), specs)
+        batches = _from_npz(Path(spec.path).expanduser(), specs)
     elif isinstance(spec, PythonCalibration):
-        batches = _from_python(spec.fn, specs, base_dir)
+        batches = _from_python(spec.fn, specs)
     else:  # pragma: no cover - the schema's union is closed
         raise CellError("calibration", f"unknown calibration kind {spec!r}")
     _check_batches(batches, specs)
@@ -78,13 +78,13 @@ def _from_npz(path: Path, specs) -> list[Batch]:
     return [tuple(sample(a, i, s) for a, s in zip(arrays, specs)) for i in range(count)]
 
 
-def _from_python(fn_ref: str, specs, base_dir: Path) -> list[Batch]:
+def _from_python(fn_ref: str, specs) -> list[Batch]:
     import torch
 
     from qbench.user_code import load_callable
 
     out = []
-    for item in load_callable(fn_ref, base_dir)():
+    for item in load_callable(fn_ref)():
         item = item if isinstance(item, (tuple, list)) else (item,)
         out.append(tuple(torch.as_tensor(x) for x in item))
     return out
@@ -99,13 +99,13 @@ def _check_batches(batches: list[Batch], specs) -> None:
                 raise CellError("calibration", f"sample {i} input {j} has shape {list(t.shape)}, the model declares {s.shape}")
 
 
-def load_dataset_data(dataset_spec, model_spec, numerics: NumericsSpec, base_dir: Path,
+def load_dataset_data(dataset_spec, model_spec, numerics: NumericsSpec,
                       needs: tuple[str, ...] = ("eval",)) -> InputData:
     """A model's dataset, split and fitted to its declared inputs; `needs` = splits that must not be empty."""
     from qbench.datasets import load_dataset, split_dataset
     from qbench.datasets.batches import fit_to_inputs, fixed_batches
 
-    splits = split_dataset(load_dataset(dataset_spec, base_dir), dataset_spec, needs)
+    splits = split_dataset(load_dataset(dataset_spec), dataset_spec, needs)
     fit = [fit_to_inputs(d, model_spec.inputs, model_spec.name) if d is not None else None
            for d in (splits.train, splits.calibration, splits.eval)]
     train, calib, evaluation = fit

@@ -29,7 +29,7 @@ class Dynamic:
         prepared = prepare_pt2e(graph, make_quantizer(per_channel=options.per_channel, dynamic=True, skip=options.skip))
         # weight observers still need one pass; held-out data is not used for this
         calibrate(prepared, data.calibration[:1] or [data.example])
-        return convert_pt2e(prepared)
+        return convert_pt2e(prepared), {}
 
 
 RECIPES.register("dynamic")(Dynamic())

@@ -11,7 +11,7 @@ class Fp32:
     lowers_to_pte = True
 
     def apply(self, graph, options, data, reference):
-        return graph
+        return graph, {}
 
 
 class Eager:
@@ -22,7 +22,7 @@ class Eager:
     lowers_to_pte = False
 
     def apply(self, graph, options, data, reference):
-        return graph
+        return graph, {}
 
 
 RECIPES.register("fp32")(Fp32())

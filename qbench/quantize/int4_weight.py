@@ -61,8 +61,7 @@ class Int4Weight:
             raise CellError("quantize", "int4-weight found no nn.Linear to quantize"
                             + (f" (kept in fp32: {', '.join(k['module'] for k in kept)})" if kept else ""))
         unwrap_tensor_subclass(model)  # plain tensors + parametrization: what torch.export can trace
-        model.qbench_extra = {"int4": {"linears": len(quantized), "kept_fp32": kept}}
-        return model
+        return model, {"int4": {"linears": len(quantized), "kept_fp32": kept}}
 
 
 RECIPES.register("int4-weight")(Int4Weight())

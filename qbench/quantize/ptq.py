@@ -25,7 +25,7 @@ class Ptq:
 
         prepared = prepare_pt2e(graph, make_quantizer(per_channel=options.per_channel, skip=options.skip))
         calibrate(prepared, data.calibration)
-        return convert_pt2e(prepared)
+        return convert_pt2e(prepared), {}
 
 
 RECIPES.register("ptq")(Ptq())

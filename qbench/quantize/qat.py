@@ -52,9 +52,7 @@ class Qat:
             prepared, record = train_on_split(graph, reference, options, data, quantizer)
         else:
             prepared, record = distill(graph, reference, options, data, quantizer)
-        converted = convert_pt2e(prepared)
-        converted.qbench_extra = {"qat": record}
-        return converted
+        return convert_pt2e(prepared), {"qat": record}
 
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 DASH = "—"
-SQNR_EXACT_DB = 900.0  # the store keeps +inf dB (bit-exact output) as 999, see orchestrator._finite
+SQNR_EXACT_DB = 900.0  # the store keeps +inf dB (bit-exact output) as 999, see results.columns.finite_db
 
 
 def missing(value) -> bool:

@@ -25,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from qbench.results.latency import summary_stats  # noqa: F401  (one home: the results layer)
+
 __all__ = [
     "FASTER",
     "NO_CHANGE",
@@ -54,33 +56,6 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------- per-cell statistics
-
-
-def summary_stats(samples_ns: ArrayLike) -> dict[str, float | int]:
-    """The canonical per-cell latency statistics, in milliseconds (input: nanoseconds).
-
-    Keys: min, median, mean, std, p90, p99, cv, count. Percentiles use numpy's default (linear
-    interpolation between order statistics). `std` uses ddof=1: the samples are a sample of the
-    runner's latency distribution, not the whole of it (it only matters for short runs). `cv` is
-    std / mean (unitless). With one sample, std and cv are NaN (undefined), not 0.
-
-    Note: std describes the spread of single iterations; because samples are autocorrelated,
-    std / sqrt(count) is NOT the uncertainty of the mean. Use `ratio_of_medians` to compare runs.
-    """
-    x = _as_samples("samples_ns", samples_ns) / _NS_PER_MS
-    mean = float(np.mean(x))
-    std = float(np.std(x, ddof=1)) if x.size > 1 else math.nan
-    p90, p99 = np.percentile(x, [90, 99])
-    return {
-        "min": float(np.min(x)),
-        "median": float(np.median(x)),
-        "mean": mean,
-        "std": std,
-        "p90": float(p90),
-        "p99": float(p99),
-        "cv": std / mean if mean != 0 else math.nan,
-        "count": int(x.size),
-    }
 
 
 # --------------------------------------------------------------------------- ratio of medians

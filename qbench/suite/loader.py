@@ -24,10 +24,6 @@ class LoadedSuite:
         """Relative paths in a suite resolve from the suite's folder."""
         return self.path.parent
 
-    def resolve(self, relative: str) -> Path:
-        p = Path(relative).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p)
-
     def where(self, loc: Iterable[Any]) -> str:
         line, dotted = yaml_nodes.locate(self.root, loc)
         return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
@@ -143,7 +139,7 @@ def load_yaml(path: Path) -> tuple[Any, Any]:
 
 
 def load_suite(path: str | Path) -> LoadedSuite:
-    """Parse and validate the schema. Semantic checks (files, sources, recipes) live in suite/check.py."""
+    """Parse and validate the schema. Semantic checks (files, sources, recipes) live in pipeline/check.py."""
     path = Path(path)
     data, root = load_yaml(path)
     if not isinstance(data, dict):

@@ -26,13 +26,13 @@ def test_suite_checks_and_the_wrapper_matches_sentence_transformers(monkeypatch,
     assert main(["run", str(REPO / "suites" / "minilm.yaml"), "--check"]) == 0, capsys.readouterr().err
     checked = check_suite(load_suite(REPO / "suites" / "minilm.yaml"), preflight=False)
     spec = checked.suite.models[0]
-    data = load_dataset_data(checked.dataset_for(spec), spec, checked.suite.numerics, checked.loaded.base_dir,
+    data = load_dataset_data(checked.dataset_for(spec), spec, checked.suite.numerics,
                              needs=("eval", "calibration"))
     assert data.dataset_record["sizes"] == {"train": 0, "calibration": 16, "eval": 80}
     assert data.train is None and len(data.calibration) == 16
     ids, mask = data.evaluation.inputs
     assert list(ids.shape) == [80, 64] and ids.dtype == torch.int64 and list(data.evaluation.labels.shape) == [80, 384]
-    model = build_model(spec, checked.loaded.base_dir)
+    model = build_model(spec)
     with torch.no_grad():
         ours = model(ids[:8], mask[:8])
     cos = torch.nn.functional.cosine_similarity(ours, data.evaluation.labels[:8], dim=1)

@@ -56,16 +56,17 @@ def test_a_saved_transformers_model_runs_every_stage(tmp_path, capsys, monkeypat
         assert cells[name]["delegated_ops"] > cells["fp32"]["delegated_ops"]
 
 
-def test_output_is_the_models_first_output_and_weights_follow_the_folder(tmp_path):
+def test_output_is_the_models_first_output_and_weights_follow_the_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     folder = save_tiny_bert(tmp_path / "m")
     spec = ModelSpec(name="m", source="hf:m", inputs=[{"shape": [1, 8], "dtype": "int64", "range": [0, 1000]}])
-    model = build_model(spec, tmp_path)
+    model = build_model(spec)
     ids = torch.randint(0, 1000, (1, 8))
     reference = transformers.BertModel.from_pretrained(folder).eval()
     torch.testing.assert_close(model(ids), reference(ids).last_hidden_state)
-    before = model_fingerprint(spec, tmp_path)["source"]
+    before = model_fingerprint(spec)["source"]
     save_tiny_bert(folder, seed=1)
-    assert model_fingerprint(spec, tmp_path)["source"] != before  # new weights: a new cache key
+    assert model_fingerprint(spec)["source"] != before  # new weights: a new cache key
 
 
 def test_missing_model_is_a_suite_error_with_file_and_line(tmp_path, capsys):

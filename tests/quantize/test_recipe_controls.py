@@ -66,8 +66,8 @@ def test_int4_weight_lowers_into_the_xnnpack_delegate(tmp_path):
                           nn.ReLU(), nn.Linear(10, 10)).eval()
     x = torch.randn(1, 64)
     recipe = RECIPES.get("int4-weight")
-    q = recipe.apply(None, Int4WeightOptions(skip=SkipSpec(modules=["4"])), data=None, reference=model)
-    assert q.qbench_extra["int4"] == {"linears": 2, "kept_fp32": [
+    q, record = recipe.apply(None, Int4WeightOptions(skip=SkipSpec(modules=["4"])), data=None, reference=model)
+    assert record["int4"] == {"linears": 2, "kept_fp32": [
         {"module": "4", "why": "skip"}, {"module": "6", "why": "in_features 10 not a multiple of 32"}]}
     int4 = lower_to_pte(q, (x,), tmp_path / "int4.pte")
     fp32 = lower_to_pte(torch.export.export(model, (x,)).module(), (x,), tmp_path / "fp32.pte")
@@ -142,7 +142,7 @@ def test_qat_on_a_labeled_split_trains_with_cross_entropy_and_reports_progress()
     from qbench.suite.schema import InputSpec, SklearnDataset
 
     spec = SklearnDataset(name="digits", kind="sklearn", load="digits", splits={"train": 200, "calibration": 0, "eval": 50})
-    splits = split_dataset(load_dataset(spec, None), spec)
+    splits = split_dataset(load_dataset(spec), spec)
     inputs = [InputSpec(shape=[1, 64])]
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10)).eval()
@@ -151,8 +151,8 @@ def test_qat_on_a_labeled_split_trains_with_cross_entropy_and_reports_progress()
                      train=fit_to_inputs(splits.train, inputs, "mlp"), progress=seen.append)
     graph = torch.export.export(model, data.example).module()
     options = QatOptions(epochs=3, batch_size=32, lr=1e-2, freeze_observers_after=10)
-    converted = RECIPES.get("qat").apply(graph, options, data, reference=model)
-    record = converted.qbench_extra["qat"]
+    converted, extra = RECIPES.get("qat").apply(graph, options, data, reference=model)
+    record = extra["qat"]
     assert record["mode"] == "labels" and record["loss"] == "cross_entropy" and record["batch_size"] == 32
     assert record["steps"] == 18 and len(record["loss_per_epoch"]) == 3  # 6 full batches (8 left over: dropped)
     assert record["loss_per_epoch"][-1] < record["loss_per_epoch"][0]  # it learns the digits

@@ -1,0 +1,95 @@
+"""One map from each stage's result to the columns it writes: the only place that knows which cell
+and trial columns a prepared artifact, a trial, a finished cell, a power trial or a failure fill.
+
+Inputs are plain values (an artifact, a runner report, trial rows), so the orchestrator, a farm
+worker's results and the tests all store the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+# SQLite has no infinity: an exact match (noise 0) is stored as 999 dB, documented in the schema.
+EXACT_SQNR_DB = 999.0
+
+
+def finite_db(x: float | None) -> float | None:
+    if x is None:
+        return None
+    return EXACT_SQNR_DB if math.isinf(x) and x > 0 else x
+
+
+def artifact_columns(art) -> dict[str, Any]:
+    """A prepared variant (export.cache.Artifact): size, delegation, numerics, accuracy, timings."""
+    num = art.numerics or {}
+    acc = num.get("accuracy") or {}
+    delegation = art.delegation or {}
+    return {
+        "artifact_key": art.key, "cached": int(art.cached), "pte_bytes": art.program_bytes,
+        "arena_bytes": art.arena_bytes, "delegated_ops": delegation.get("delegated_ops"),
+        "total_ops": delegation.get("total_ops"), "delegation": delegation or None,
+        "sqnr_db": finite_db(num.get("sqnr_db")), "max_abs_error": num.get("max_abs_error"),
+        "cosine_similarity": num.get("cosine_similarity"), "top1_agreement": num.get("top1_agreement"),
+        "quantize_s": art.timings.get("quantize_s"), "export_s": art.timings.get("export_s"),
+        "accuracy_top1": acc.get("top1"), "accuracy_top5": acc.get("top5"), "accuracy_metric": acc.get("metric"),
+        "extra": num.get("extra") or None,  # dataset splits, QAT record, int4 notes
+    }
+
+
+def trial_columns(report: dict, *, wall_s: float, thermal_before: dict, thermal_after: dict,
+                  cooldown_wait_s: float, finished_at: str) -> dict[str, Any]:
+    """One trial's row (its raw samples go to the samples table beside it)."""
+    return {
+        "runner": report.get("runner"), "threads": report.get("threads"), "affinity": report.get("affinity"),
+        "load_ms": report.get("load_ms"), "method_init_ms": report.get("method_init_ms"),
+        "first_inference_ms": report.get("first_inference_ms"), "peak_rss_bytes": report.get("peak_rss_bytes"),
+        "warmup_iterations": report.get("warmup_iterations"), "iterations": len(report["samples_ns"]),
+        "wall_s": wall_s, "thermal_before": thermal_before, "thermal_after": thermal_after,
+        "cooldown_wait_s": cooldown_wait_s, "finished_at": finished_at,
+    }
+
+
+def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device_info: dict,
+                    runner_note: str) -> dict[str, Any]:
+    """A finished cell: statistics from the raw samples of every trial, per-trial fixed costs as medians."""
+    from qbench.report.stats import summary_stats
+
+    stats = summary_stats([ns for t in sorted(samples_by_trial) for ns in samples_by_trial[t]])
+
+    def med(col):
+        vals = [r[col] for r in trials if r[col] is not None]
+        return statistics.median(vals) if vals else None
+
+    return {
+        "status": "ok", "stage": None, "error": None, "runner": trials[0]["runner"], "threads": trials[0]["threads"],
+        "latency_min_ms": stats["min"], "latency_median_ms": stats["median"], "latency_mean_ms": stats["mean"],
+        "latency_std_ms": _defined(stats["std"]), "latency_p90_ms": stats["p90"], "latency_p99_ms": stats["p99"],
+        "latency_cv": _defined(stats["cv"]), "samples_count": stats["count"], "trials": len(trials),
+        "load_ms": med("load_ms"), "method_init_ms": med("method_init_ms"),
+        "first_inference_ms": med("first_inference_ms"),
+        "peak_rss_bytes": max((r["peak_rss_bytes"] or 0) for r in trials) or None,
+        "device_info": {**device_info, "runner_choice": runner_note},
+    }
+
+
+def power_columns(result: dict) -> dict[str, Any]:
+    """A power trial's figures (its raw samples go to power_samples, the whole result to `extra`)."""
+    measured = bool(result.get("measured"))
+    return {
+        "power_source": result.get("source"), "power_reason": None if measured else result.get("reason"),
+        "avg_power_w": result.get("avg_power_w"), "idle_power_w": result.get("idle_power_w"),
+        "energy_per_inference_mj": result.get("energy_per_inference_mj"),
+        "energy_uncertainty_mj": result.get("uncertainty_per_inference_mj"),
+        "power_sample_count": result.get("sample_count"),
+    }
+
+
+def failure_columns(stage: str, message: str) -> dict[str, Any]:
+    return {"status": "failed", "stage": stage, "error": message}
+
+
+def _defined(x: float) -> float | None:
+    """std and CV of a single sample are undefined: stored as NULL, not as a misleading 0."""
+    return None if isinstance(x, float) and math.isnan(x) else x
