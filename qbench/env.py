@@ -1,11 +1,19 @@
-"""The environment a run was measured in: tool versions, git sha, host. Cheap (no torch import)."""
+"""The environment a run was measured in (tool versions, git sha, host) and where qbench keeps its
+files on this machine. Cheap (no torch import)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+
+def cache_root() -> Path:
+    """Artifacts, runner builds and the host's work folder live here ($QBENCH_CACHE overrides)."""
+    env = os.environ.get("QBENCH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "qbench"
 
 
 def package_version(name: str) -> str | None:

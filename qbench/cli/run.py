@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -45,6 +46,7 @@ def run_command(args) -> int:
     from qbench.export.cache import ArtifactCache
     from qbench.models.loading import BuiltModels
     from qbench.pipeline.orchestrator import begin_run, execute
+    from qbench.pipeline.prepare import all_prepared
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
     from qbench.results.views import run_document
@@ -54,7 +56,8 @@ def run_command(args) -> int:
     console = Console(stderr=True)
     cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
     with console.status("checking the suite…"):
-        checked = check_suite(load_suite(args.suite), devices=args.device, models=models, cache=cache)
+        checked = check_suite(load_suite(args.suite), devices=args.device, models=models,
+                               prepared=functools.partial(all_prepared, cache=cache))
     if args.check:
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices")

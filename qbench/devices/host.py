@@ -29,9 +29,9 @@ class HostDevice(Device):
     @property
     def workdir(self) -> str:
         if self._workdir is None:
-            from qbench.export.cache import default_cache_dir
+            from qbench.env import cache_root
 
-            self._workdir = default_cache_dir() / "host-work"
+            self._workdir = cache_root() / "host-work"
         self._workdir.mkdir(parents=True, exist_ok=True)
         return str(self._workdir)
 

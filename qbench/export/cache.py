@@ -19,8 +19,9 @@ from pathlib import Path
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("QBENCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "qbench"
+    from qbench.env import cache_root
+
+    return cache_root()
 
 
 # The packages whose code decides what an artifact contains (not how it is measured or reported).

@@ -52,9 +52,11 @@ class CheckedSuite:
 
 
 def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True,
-                models=None, cache=None) -> CheckedSuite:
-    """`models`: the run's BuiltModels, filled by the preflight so no model is built twice; with the
-    artifact `cache`, a model whose every variant is already prepared is not built at all."""
+                models=None, prepared=None) -> CheckedSuite:
+    """`models`: the run's BuiltModels, filled by the preflight so no model is built twice.
+    `prepared(checked, model_spec)`: True when every variant of the model is already in the artifact
+    cache; such a model passed this check when it was prepared (its inputs are in the key) and is
+    not built at all."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
     from qbench.quantize import RECIPES
@@ -123,7 +125,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     if preflight:
         from qbench.models.loading import BuiltModels
 
-        _preflight(checked, problems, models if models is not None else BuiltModels(), cache)
+        _preflight(checked, problems, models if models is not None else BuiltModels(), prepared)
         problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
     return checked
 
@@ -187,12 +189,8 @@ def _check_skips(loaded: LoadedSuite, problems: Problems, resolved: list[Resolve
             problems.add(["recipes", i, "skip", "module_types"], f"{name!r} is the type of no module in the suite's models")
 
 
-def _preflight(checked: CheckedSuite, problems: Problems, models, cache) -> None:
-    """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes).
-
-    A model whose every variant is in the artifact cache passed this check when it was prepared
-    (its inputs are part of the key), so it is not built again.
-    """
+def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> None:
+    """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
     import torch
 
     from qbench.inputs import example_inputs
@@ -200,7 +198,7 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cache) -> None
     loaded = checked.loaded
     built, skipped = [], 0
     for i, spec in enumerate(loaded.suite.models):
-        if cache is not None and _all_prepared(checked, spec, cache):
+        if prepared is not None and prepared(checked, spec):
             skipped += 1
             continue
         try:
@@ -219,16 +217,3 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cache) -> None
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
     if not skipped and len(built) == len(loaded.suite.models):  # judged against every model, or not at all
         _check_skips(loaded, problems, checked.recipes, built)
-
-
-def _all_prepared(checked: CheckedSuite, spec, cache) -> bool:
-    from qbench.pipeline.grid import Variant
-    from qbench.pipeline.prepare import variant_key
-
-    suite = checked.suite
-    try:
-        return all(cache.lookup(variant_key(Variant(spec, r), spec.calibration or suite.calibration, suite.numerics,
-                                            suite.benchmark.profile_ops, checked.dataset_for(spec))) is not None
-                   for r in checked.recipes)
-    except Exception:  # cannot even fingerprint it: let the build below say why
-        return False

@@ -54,6 +54,17 @@ def variant_key(variant: Variant, calibration, numerics: NumericsSpec, profile_o
     return cache_key(parts)
 
 
+def all_prepared(checked, spec, cache: ArtifactCache) -> bool:
+    """Every variant of this model is in the cache (so a run needs not build the model)."""
+    suite = checked.suite
+    try:
+        return all(cache.lookup(variant_key(Variant(spec, r), spec.calibration or suite.calibration, suite.numerics,
+                                            suite.benchmark.profile_ops, checked.dataset_for(spec))) is not None
+                   for r in checked.recipes)
+    except Exception:  # cannot even fingerprint it: let the build below say why
+        return False
+
+
 def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, cache: ArtifactCache,
                     models: BuiltModels, profile_ops: bool = False, on_stage=lambda stage: None,
                     dataset=None) -> Artifact:

@@ -54,7 +54,7 @@ def trial_columns(report: dict, *, wall_s: float, thermal_before: dict, thermal_
 def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device_info: dict,
                     runner_note: str) -> dict[str, Any]:
     """A finished cell: statistics from the raw samples of every trial, per-trial fixed costs as medians."""
-    from qbench.report.stats import summary_stats
+    from qbench.results.latency import summary_stats
 
     stats = summary_stats([ns for t in sorted(samples_by_trial) for ns in samples_by_trial[t]])
 

@@ -112,10 +112,9 @@ def source_hash() -> str:
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("QBENCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "qbench"
+    from qbench.env import cache_root as default_root
+
+    return Path(cache_dir) if cache_dir is not None else default_root()
 
 
 def runner_dir(target: str, cache_dir: Path | None = None) -> Path:
