@@ -22,6 +22,7 @@ from qbench.export.cache import Artifact, ArtifactCache
 from qbench.pipeline import grid
 from qbench.pipeline.measure import run_trial
 from qbench.pipeline.prepare import prepare_variant, quality_fields
+from qbench.pipeline.run_status import count_cells, record_run_end
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
 from qbench.pipeline.check import CheckedSuite
@@ -86,7 +87,6 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     pending_variants = list(dict.fromkeys(c.variant for c in pending))
     todo_trials = sum(bench.trials - len(store.done_trials(ids[c])) for c in pending)
     progress.start(len(pending_variants) + todo_trials)
-    interrupted = False
     try:
         artifacts = _prepare_all(checked, pending_variants, pending, ids, store, cache, progress)
         by_device: dict[str, list[grid.Cell]] = {}
@@ -105,21 +105,17 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
                 try:
                     for f in futures:
                         f.result()
-                except KeyboardInterrupt:
+                except BaseException:  # Ctrl-C, SIGTERM or a crash: the other devices stop too
                     stop.set()  # workers finish (or time out) their current trial, then stop
-                    progress.log("interrupted: finishing the trials in flight…")
+                    progress.log("stopping: finishing the trials in flight…")
                     raise
-    except KeyboardInterrupt:
-        interrupted = True
+    except BaseException as exc:  # interrupted (Ctrl-C, SIGTERM) or failed, with the cause stored
+        outcome.interrupted = record_run_end(store, run_id, ids.values(), exc) == "interrupted"
         raise
+    else:
+        record_run_end(store, run_id, ids.values())  # complete only if every cell ended
     finally:
-        status = "interrupted" if interrupted else "complete"
-        store.finish_run(run_id, status, now())
-        for cid in ids.values():
-            s = store.cell(cid)["status"]
-            outcome.ok += s == "ok"
-            outcome.failed += s == "failed"
-        outcome.interrupted = interrupted
+        outcome.ok, outcome.failed = count_cells(store, ids.values())
     return outcome
 
 
