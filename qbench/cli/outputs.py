@@ -10,22 +10,26 @@ from pathlib import Path
 from qbench.errors import UsageError
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
-
-
-def check_writable_dir(path: Path, flag: str) -> Path:
-    """Create `path` if needed and prove a file can be written in it; else a UsageError naming the flag."""
-    path = Path(path)
+def _dir_problem(path: Path) -> str | None:
+    """Why no file can be written in folder `path` (created if missing), or None."""
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: is a file, not a folder; give a folder")
+        return f"{path} is a file, not a folder"
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".qbench-probe-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot write there ({_reason(exc)}); give a writable folder") from None
+        return f"cannot write in {path}: {exc.strerror or type(exc).__name__}"
+    return None
+
+
+def check_writable_dir(path: Path, flag: str) -> Path:
+    """Create `path` if needed and prove a file can be written in it; else a UsageError naming the flag."""
+    path = Path(path)
+    problem = _dir_problem(path)
+    if problem:
+        raise UsageError(f"{flag} {path}: {problem}; give a writable folder")
     return path
 
 
@@ -34,7 +38,9 @@ def check_output_file(path: Path, flag: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'out'}")
-    check_writable_dir(path.parent, flag)
+    problem = _dir_problem(path.parent)
+    if problem:
+        raise UsageError(f"{flag} {path}: cannot write it ({problem}); give a writable place")
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path}: the file is not writable; give another path")
     return path

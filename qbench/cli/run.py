@@ -36,7 +36,7 @@ class RichProgress:
         self.bar.advance(self.task, n)
 
     def log(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(text, markup=False, highlight=False)
 
 
 def run_command(args) -> int:
@@ -255,7 +255,7 @@ def print_summary(console, doc: dict) -> None:
     if failed:
         console.print(f"[red]{len(failed)} failed cell(s):[/]")
         for c in failed:
-            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False)
 
 
 def _escape(text: str) -> str:
