@@ -10,24 +10,33 @@ from pathlib import Path
 from qbench.errors import UsageError
 
 
-def _dir_problem(path: Path) -> str | None:
-    """Why no file can be written in folder `path` (created if missing), or None."""
+def _dir_problem(path: Path, create: bool = True) -> str | None:
+    """Why no file can be written in folder `path`, or None. create=False: a missing folder is not
+    made; the nearest existing ancestor must be a writable folder (nothing is left behind)."""
     if path.exists() and not path.is_dir():
         return f"{path} is a file, not a folder"
+    target = path
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".qbench-probe-", dir=path)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            while not target.exists():
+                target = target.parent
+            if not target.is_dir():
+                return f"{target} is a file, not a folder"
+        fd, probe = tempfile.mkstemp(prefix=".qbench-probe-", dir=target)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        return f"cannot write in {path}: {exc.strerror or type(exc).__name__}"
+        return f"cannot write in {target}: {exc.strerror or type(exc).__name__}"
     return None
 
 
-def check_writable_dir(path: Path, flag: str) -> Path:
-    """Create `path` if needed and prove a file can be written in it; else a UsageError naming the flag."""
+def check_writable_dir(path: Path, flag: str, *, create: bool = True) -> Path:
+    """Prove a file can be written in folder `path` (created unless create=False); else a UsageError
+    naming the flag."""
     path = Path(path)
-    problem = _dir_problem(path)
+    problem = _dir_problem(path, create)
     if problem:
         raise UsageError(f"{flag} {path}: {problem}; give a writable folder")
     return path

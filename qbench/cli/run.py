@@ -61,8 +61,18 @@ def _run(args, console) -> int:
     from qbench.results.views import run_document
     from qbench.suite.loader import load_suite
 
-    # every option is checked before the (possibly slow) suite check and long before the first cell
+    # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
     threshold = parse_threshold(args.fail_on_regression) if args.fail_on_regression else None
+    cache = ArtifactCache(args.cache_dir)
+    db = args.db or default_db()
+    if not args.check:  # --check validates the suite only; nothing is created before the suite is valid
+        check_writable_dir(args.reports_dir, "--reports-dir", create=False)
+        check_writable_dir(cache.root, "--cache-dir", create=False)
+        if db.exists():
+            _check_run_ids(args, open_store(db))
+        else:
+            check_writable_dir(db.parent, "--db", create=False)
+            _check_run_ids(args, None)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device)
     if args.check:
@@ -70,11 +80,8 @@ def _run(args, console) -> int:
                       f"{len(checked.device_names)} devices")
         return ExitCode.OK
     check_writable_dir(args.reports_dir, "--reports-dir")
-    cache = ArtifactCache(args.cache_dir)
-    check_writable_dir(cache.root.parent, "--cache-dir")
     check_writable_dir(cache.root, "--cache-dir")
-    store = open_store(args.db or default_db(), create=True)
-    _check_baseline(args, store)
+    store = open_store(db, create=True)
     run_id = begin_run(checked, store, resume=args.resume)
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
     resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else "")
@@ -110,11 +117,18 @@ def _run(args, console) -> int:
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
 
 
-def _check_baseline(args, store) -> None:
+def _check_run_ids(args, store) -> None:
+    """--baseline RUN_ID and --resume RUN_ID must exist in the store (an absent store holds none)."""
     from qbench.errors import UsageError
 
-    if args.baseline and args.baseline != "last" and store.run(args.baseline) is None:
-        raise UsageError(f"unknown baseline run {args.baseline!r} in {store.path}; `qbench results --runs` lists them")
+    try:
+        for flag, run_id in (("baseline", args.baseline), ("resume", args.resume)):
+            if run_id and run_id != "last" and (store is None or store.run(run_id) is None):
+                raise UsageError(f"--{flag}: no run {run_id!r} in {args.db or 'the store'}; "
+                                 "`qbench results --runs` lists them")
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _finished_cells(store, run_id: str) -> int | str:
