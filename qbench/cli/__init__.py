@@ -142,7 +142,8 @@ def cmd_results(args) -> int:
         check_output_file(args.output, "-o")
     if args.runs:
         for r in store.runs():
-            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}")
+            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
+                  + (f"  {r['error']}" if r["error"] else ""))
         return ExitCode.OK
     import qbench.results as results
 
