@@ -16,6 +16,15 @@ def _mount(*args: str) -> bool:
     return subprocess.run(["mount", *args], capture_output=True, timeout=30).returncode == 0
 
 
+def can_mount(scratch: Path) -> bool:
+    """Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, mount installed)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    if not (shutil.which("mount") and _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(scratch))):
+        return False
+    subprocess.run(["umount", "-l", str(scratch)], capture_output=True, timeout=30)
+    return True
+
+
 @contextmanager
 def small_disk(path: Path, size: str):
     """A tmpfs of `size` at `path` (a real "No space left on device" / SQLITE_FULL when it fills)."""

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, write_suite
-from tests.mounts import read_only_folder, small_disk
+from tests.mounts import can_mount, read_only_folder, small_disk
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +70,33 @@ def test_a_cache_folder_that_is_a_file_or_read_only_is_refused_before_the_run(tm
     assert proc.returncode == 2 and "threshold 'abc'" in proc.stderr and not (tmp_path / "q.db").exists()
 
 
+# Where no tmpfs can be mounted: the same SQLITE_FULL from SQLite itself, by capping the store's pages.
+CAPPED_STORE = """
+import sys
+from qbench.results import store
+init = store.ResultsStore.__init__
+def capped(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    if not self.readonly:
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        self.db.execute(f"PRAGMA max_page_count={pages + 40}")
+store.ResultsStore.__init__ = capped
+from qbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def _fill_the_store_disk(tmp_path, s):
     """A run whose store sits on a 300 KiB disk: the first trial's samples (~1 s of a tiny model, tens
     of thousands of rows) do not fit. Returns (process, a copy of the store)."""
+    copy = tmp_path / "q.db"
+    if not can_mount(tmp_path / "probe"):
+        proc = subprocess.run([sys.executable, "-c", CAPPED_STORE, "run", str(s), "--db", str(copy),
+                               "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True,
+                              timeout=900, cwd=tmp_path)
+        return proc, copy
     with small_disk(tmp_path / "small", "300k") as disk:
         proc = qbench("run", s, "--db", disk / "q.db", "--reports-dir", tmp_path / "reports", cwd=tmp_path)
-        copy = tmp_path / "q.db"
         src = sqlite3.connect(disk / "q.db")
         dst = sqlite3.connect(copy)
         src.backup(dst)
