@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line, bad suite, unknown run id: nothing was measured
     REGRESSION = 3  # nightly gate: a significant regression against the baseline
     INTERRUPTED = 130  # Ctrl-C; finished cells are kept, `--resume RUN_ID` completes the rest
+    TERMINATED = 143  # SIGTERM (128 + 15), handled like Ctrl-C
 
 
 class QbenchError(Exception):
@@ -24,7 +25,12 @@ class SuiteError(QbenchError):
 
 
 class UsageError(QbenchError):
-    """The command line asks for something that does not exist (run id, format, device)."""
+    """The command line asks for something that does not exist (run id, format, device) or cannot be
+    done (an output folder that cannot be written)."""
+
+
+class StoreError(UsageError):
+    """The results store cannot be used: missing, damaged, not SQLite, newer, or not writable."""
 
 
 class CellError(QbenchError):

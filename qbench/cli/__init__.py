@@ -6,6 +6,7 @@ Heavy modules (torch, executorch, pandas) are imported inside commands, so `qben
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,8 +25,9 @@ examples:
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench runner build --target host                   build the native C++ runner
 
-exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
-            3 significant regression against the baseline · 130 interrupted
+exit codes: 0 all cells passed · 1 some cells failed, the run failed, or the gate had nothing to
+            compare · 2 usage or suite error (nothing measured) · 3 significant regression against
+            the baseline · 130 interrupted (Ctrl-C) · 143 terminated (SIGTERM)
 """
 
 RUN_HELP = """\
@@ -95,11 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     except QbenchError as exc:
         _err(str(exc))
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        from qbench.cli.signals import Terminated
+
+        _err("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted")
+        return int(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return int(ExitCode.OK)
+    except sqlite3.Error as exc:  # the store broke while a command was reading it (a damaged page)
+        from qbench.results.store import describe_store_error
+
+        _err(describe_store_error(_db(getattr(args, "db", None)), exc))
+        return int(ExitCode.USAGE)
+    except OSError as exc:  # a file the user named cannot be read or written
+        _err(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
+        return int(ExitCode.USAGE)
 
 
 def _err(text: str) -> None:
@@ -120,20 +132,22 @@ def cmd_run(args) -> int:
 
 def cmd_results(args) -> int:
     from qbench.errors import UsageError
-    from qbench.results.store import ResultsStore
+    from qbench.results.store import open_store
 
     db = _db(args.db)
-    if not db.is_file():
-        raise UsageError(f"no results store at {db} (run a suite first, or pass --db)")
+    store = open_store(db, readonly=True)
+    if args.output:
+        from qbench.cli.outputs import check_output_file
+
+        check_output_file(args.output, "-o")
     if args.runs:
-        store = ResultsStore(db)
         for r in store.runs():
-            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}")
+            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
+                  + (f"  {r['error']}" if r["error"] else ""))
         return ExitCode.OK
     import qbench.results as results
 
     if args.run:
-        store = ResultsStore(db)
         unknown = [r for r in args.run if store.run(r) is None]
         if unknown:
             raise UsageError(f"unknown run id(s): {', '.join(unknown)}; `qbench results --runs` lists them")

@@ -47,9 +47,12 @@ def cmd_report(args) -> int:
     from qbench.report.compare import parse_threshold
     from qbench.report.html import write_report
 
+    from qbench.cli.outputs import check_output_file
+
+    threshold = parse_threshold(args.threshold)
     db = _db(args.db)
-    out = args.output or db.parent / args.runs[-1] / "report.html"
-    path = write_report(db, args.runs, out, threshold=parse_threshold(args.threshold))
+    out = check_output_file(args.output, "-o") if args.output else db.parent / args.runs[-1] / "report.html"
+    path = write_report(db, args.runs, out, threshold=threshold)
     print(path)
     return ExitCode.OK
 
@@ -57,9 +60,9 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     from qbench.report.compare import compare_runs, parse_threshold
 
-    result = compare_runs(_db(args.db), args.base, args.new, threshold=parse_threshold(args.threshold),
-                          accuracy_drop_db=args.accuracy_drop_db, top1_drop=args.top1_drop,
-                          growth=parse_threshold(args.growth))
+    threshold, growth = parse_threshold(args.threshold), parse_threshold(args.growth)
+    result = compare_runs(_db(args.db), args.base, args.new, threshold=threshold,
+                          accuracy_drop_db=args.accuracy_drop_db, top1_drop=args.top1_drop, growth=growth)
     for w in result.warnings:
         sys.stderr.write(f"qbench: warning: {w}\n")
     if args.json:
@@ -68,6 +71,10 @@ def cmd_compare(args) -> int:
         sys.stdout.write(result.to_text() + "\n")
     if args.fail_on_regression and result.regressions:
         return ExitCode.REGRESSION
+    if args.fail_on_regression and not any(c.latency for c in result.cells):
+        sys.stderr.write(f"qbench: gate failed: nothing comparable between {args.base} and {args.new}: "
+                         "no cell was measured in both\n")
+        return ExitCode.CELLS_FAILED
     return ExitCode.OK
 
 

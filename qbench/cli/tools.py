@@ -74,9 +74,9 @@ def cmd_devices(args) -> int:
 
 def cmd_ops(args) -> int:
     from qbench.results.frame import default_db
-    from qbench.results.store import ResultsStore
+    from qbench.results.store import open_store
 
-    store = ResultsStore(args.db or default_db())
+    store = open_store(args.db or default_db(), readonly=True)
     if store.run(args.run_id) is None:
         raise UsageError(f"unknown run id {args.run_id!r}; `qbench results --runs` lists them")
     rows = []

@@ -4,6 +4,11 @@ Key = sha256 of (model fingerprint + weights digest + inputs + recipe kind/optio
 and its data files + numerics spec + tool versions + a digest of qbench's own code that builds
 artifacts, so editing a quantizer or the lowering in a checkout invalidates what it made). An entry is a folder written to a temporary
 name and renamed into place, so a crash never leaves a half-written artifact that looks valid.
+
+The cache does not trust its files: meta.json records the size and sha256 of every file of the
+entry, and a lookup checks them (a 13 MiB mobilenet_v2 .pte hashes in 10-60 ms here, see
+benchmarks/cache_verify.py). A file overwritten, truncated or deleted since makes the entry a miss;
+the rebuilt entry replaces it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qbench.hashing import file_sha256
+
+log = logging.getLogger(__name__)
 
 def default_cache_dir() -> Path:
     from qbench.env import cache_root
@@ -62,6 +71,7 @@ class Artifact:
     numerics: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds spent in quantize / lower / numerics
     etrecord: str | None = None
+    files: dict = field(default_factory=dict)  # name -> {"bytes", "sha256"}, recorded at commit
     cached: bool = False  # filled on load, never stored
 
     @property
@@ -79,33 +89,76 @@ class Artifact:
 
 
 class ArtifactCache:
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, *, verify_hash: bool = True):
         self.root = (root or default_cache_dir()) / "artifacts"
+        self.verify_hash = verify_hash  # sizes are always checked; hashes unless told not to
 
     def lookup(self, key: str) -> Artifact | None:
+        """The entry for `key` if it is whole: every recorded file present with its size and hash."""
         meta_path = self.root / key / "meta.json"
         if not meta_path.is_file():
             return None
         try:
             meta = json.loads(meta_path.read_text())
             art = Artifact(dir=self.root / key, cached=True, **meta)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OSError):
             return None  # an entry from an incompatible qbench: rebuild it
-        return art if art.path.is_file() else None
+        damage = self.damage(art)
+        if damage:
+            log.warning("artifact cache entry %s is damaged (%s): rebuilding it", key, damage)
+            return None
+        art.program_bytes = art.files[art.program]["bytes"]
+        return art
+
+    def damage(self, art: Artifact) -> str | None:
+        """What is wrong with a committed entry's files, or None when they are as recorded."""
+        if art.program not in art.files:
+            return "no recorded size and hash (written by an older qbench)"
+        for name, want in art.files.items():
+            path = art.dir / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                return f"{name} is missing"
+            if size != want["bytes"]:
+                return f"{name} is {size} bytes, {want['bytes']} when built"
+            if self.verify_hash and file_sha256(path) != want["sha256"]:
+                return f"{name} changed since it was built (sha256 differs)"
+        return None
 
     def staging(self, key: str) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
 
     def commit(self, staging: Path, artifact: Artifact) -> Artifact:
+        """Record sizes and hashes, then move the entry into place; a broken entry with the same key is
+        replaced (renamed away first: a directory cannot be renamed over a non-empty one)."""
+        artifact.files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
+                          for f in sorted(staging.iterdir()) if f.is_file() and f.name != "meta.json"}
+        artifact.program_bytes = artifact.files[artifact.program]["bytes"]
         (staging / "meta.json").write_text(json.dumps(artifact.meta(), indent=1, sort_keys=True))
         final = self.root / artifact.key
-        if final.exists():  # a concurrent run got there first; theirs is as good as ours
-            shutil.rmtree(staging, ignore_errors=True)
+        if final.exists() and self.lookup(artifact.key) is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # a concurrent run got there first; theirs is as good
         else:
-            os.replace(staging, final)
+            self._replace(staging, final)
         artifact.dir = final
         return artifact
+
+    def _replace(self, staging: Path, final: Path) -> None:
+        broken = None
+        if final.exists():
+            broken = Path(tempfile.mkdtemp(prefix=f".{final.name}-broken-", dir=self.root))
+            os.replace(final, broken / "entry")
+        try:
+            os.replace(staging, final)
+        except OSError:  # another run put a whole entry there in between: keep theirs
+            if not final.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            if broken is not None:
+                shutil.rmtree(broken, ignore_errors=True)
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)

@@ -23,6 +23,7 @@ from qbench.pipeline.check import CheckedSuite
 from qbench.pipeline.context import Progress, Run
 from qbench.pipeline.measure import run_trial
 from qbench.pipeline.prepare import prepare_variant
+from qbench.pipeline.run_status import count_cells, record_run_end
 from qbench.results import columns
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
@@ -79,7 +80,6 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     pending = [c for c, cid in run.cell_ids.items() if store.cell(cid)["status"] == "pending"]
     pending_variants = list(dict.fromkeys(c.variant for c in pending))
     run.progress.start(len(pending_variants) + run.trials_left(pending))
-    interrupted = False
     try:
         artifacts = prepare_all(run, pending_variants, pending)
         run.models.clear()  # measuring needs the programs, not the torch modules
@@ -96,21 +96,17 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
                 try:
                     for f in futures:
                         f.result()
-                except KeyboardInterrupt:
+                except BaseException:  # Ctrl-C, SIGTERM or a crash: the other devices stop too
                     run.stop.set()  # workers finish (or time out) their current trial, then stop
-                    run.progress.log("interrupted: finishing the trials in flight…")
+                    run.progress.log("stopping: finishing the trials in flight…")
                     raise
-    except KeyboardInterrupt:
-        interrupted = True
+    except BaseException as exc:  # interrupted (Ctrl-C, SIGTERM) or failed, with the cause stored
+        outcome.interrupted = record_run_end(store, run_id, run.cell_ids.values(), exc) == "interrupted"
         raise
+    else:
+        record_run_end(store, run_id, run.cell_ids.values())  # complete only if every cell ended
     finally:
-        status = "interrupted" if interrupted else "complete"
-        store.finish_run(run_id, status, now())
-        for cid in run.cell_ids.values():
-            s = store.cell(cid)["status"]
-            outcome.ok += s == "ok"
-            outcome.failed += s == "failed"
-        outcome.interrupted = interrupted
+        outcome.ok, outcome.failed = count_cells(store, run.cell_ids.values())
     return outcome
 
 

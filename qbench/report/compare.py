@@ -201,6 +201,9 @@ class CompareResult:
     only_in_base: list[CellKey]
     only_in_new: list[CellKey]
     warnings: list[str] = field(default_factory=list)
+    # settings that differ between the runs: {name: {"base": value, "new": value}}; a cell's runner
+    # or thread count measured differently is named as "runner (model/recipe/device)"
+    settings_differ: dict[str, dict] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[CellComparison]:
@@ -229,6 +232,7 @@ class CompareResult:
         return json_safe({
             "base_run": self.base_run, "new_run": self.new_run, "base_suite": self.base_suite,
             "new_suite": self.new_suite, "thresholds": dict(self.thresholds), "warnings": list(self.warnings),
+            "settings_differ": self.settings_differ,
             "counts": self.counts(), "cells": [c.to_dict() for c in self.cells],
             "only_in_base": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_base],
             "only_in_new": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_new],
@@ -322,6 +326,10 @@ def compare_runs(
         for run, row in (("base", base_info), ("new", new_info)):
             if row["status"] != "complete":
                 warnings.append(f"{run} run {row['run_id']} is {row['status']}, not complete")
+        differ = settings_differ(base_info, new_info, [(base_cells[k], new_cells[k]) for k in matched])
+        if differ:
+            warnings.append("measured with different settings, so part of any change may come from them: "
+                            + describe_settings_differ(differ))
         if not cells:
             warnings.append("the runs share no cell (model, recipe, device): nothing to compare")
         return CompareResult(
@@ -332,9 +340,37 @@ def compare_runs(
             only_in_base=[k for k in base_cells if k not in new_cells],
             only_in_new=[k for k in new_cells if k not in base_cells],
             warnings=warnings,
+            settings_differ=differ,
         )
     finally:
         store.close()
+
+
+# benchmark settings that change what a latency means (not `trials`: more trials only narrow the CI)
+COMPARED_SETTINGS = ("threads", "affinity", "runner", "iterations", "min_seconds", "max_iterations", "warmup",
+                     "warmup_seconds", "cooldown", "profile_ops")
+
+
+def settings_differ(base_run, new_run, matched_cells=()) -> dict[str, dict]:
+    """{setting: {"base", "new"}} for the suite settings that differ, then the runner and thread count
+    each matched cell was really measured with (a device profile can override the suite)."""
+    from qbench.report.data import json_field
+
+    base, new = json_field(base_run["settings"]) or {}, json_field(new_run["settings"]) or {}
+    out = {k: {"base": base.get(k), "new": new.get(k)} for k in COMPARED_SETTINGS
+           if k in base and k in new and base.get(k) != new.get(k)}
+    for b, n in matched_cells:
+        if b["status"] != "ok" or n["status"] != "ok":
+            continue
+        for col in ("runner", "threads"):
+            if b[col] is not None and n[col] is not None and b[col] != n[col] and col not in out:
+                out[f"{col} ({key_label(cell_key(n))})"] = {"base": b[col], "new": n[col]}
+    return out
+
+
+def describe_settings_differ(differ: dict[str, dict], limit: int = 8) -> str:
+    parts = [f"{k} {v['base']} → {v['new']}" for k, v in differ.items()]
+    return ", ".join(parts[:limit]) + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
 
 
 def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:

@@ -18,11 +18,10 @@ CellKey = tuple[str, str, str]  # (model, recipe, device): how cells of two runs
 
 
 def open_store(db_path: str | Path) -> ResultsStore:
-    """The store at db_path; a missing file is a usage error (ResultsStore would create an empty one)."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise UsageError(f"no results store at {path} (run a suite first, or pass --db)")
-    return ResultsStore(path)
+    """The store at db_path, for reading (a missing or broken file is a StoreError: one line)."""
+    from qbench.results.store import open_store as open_results
+
+    return open_results(Path(db_path), readonly=True)
 
 
 def check_runs(store: ResultsStore, run_ids: list[str]) -> None:

@@ -27,15 +27,16 @@ def nightly_outputs(
     top1_drop: float = 0.01,
     growth: float = 0.05,
     html: bool = False,
+    result: CompareResult | None = None,
 ) -> tuple[CompareResult | None, Path, Path]:
     """Write out_dir/junit.xml and out_dir/summary.md (+ out_dir/report.html if `html`).
 
     base_run None (the first night, no baseline yet) gives no comparison: the outputs then only
-    report the new run's own failures, and the result is None.
+    report the new run's own failures, and the result is None. `result`: a comparison already made
+    (e.g. when writing again to another folder), used instead of comparing again.
     """
     out_dir = Path(out_dir)
-    result = None
-    if base_run is not None:
+    if base_run is not None and result is None:
         result = compare_runs(db_path, base_run, new_run, threshold=threshold, accuracy_drop_db=accuracy_drop_db,
                               top1_drop=top1_drop, growth=growth)
     report_link = None

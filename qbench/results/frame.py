@@ -17,11 +17,11 @@ def _query(db, select: str, run_id, order: str):
     """Run `select`, restricted to the given run(s) when any, on a store opened for this read only."""
     import pandas as pd
 
-    from qbench.results.store import ResultsStore
+    from qbench.results.store import open_store
 
     ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
     where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
-    store = ResultsStore(db or default_db())
+    store = open_store(Path(db or default_db()), readonly=True)
     try:
         return pd.read_sql_query(select + where + order, store.db, params=ids)
     finally:

@@ -3,16 +3,23 @@
 Tables: runs (one per `qbench run`), cells (model × recipe × device, status + summary figures),
 trials (one fresh runner process each), samples (raw per-iteration latencies), and ops (per-op
 profiles). Summary figures are always recomputed from the raw samples.
+
+Every command opens a store through `open_store`, which turns a missing, damaged, foreign or newer
+file into a `StoreError` (one line for the user) and reads a store on a read-only filesystem.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote
+
+from qbench.errors import StoreError
 
 SCHEMA_VERSION = 2
 
@@ -31,6 +38,11 @@ ADDED_CELL_COLUMNS = {
     "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
     "power_sample_count": "INTEGER",
 }
+# Columns added to `runs` after schema 2, the same way.
+ADDED_RUN_COLUMNS = {
+    "error": "TEXT",  # why a `failed` run stopped (the exception that ended it)
+}
+ADDED_COLUMNS = {"cells": ADDED_CELL_COLUMNS, "runs": ADDED_RUN_COLUMNS}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,7 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
     suite TEXT NOT NULL,
     suite_path TEXT,
     suite_yaml TEXT,
-    status TEXT NOT NULL,              -- running | complete | interrupted
+    status TEXT NOT NULL,              -- running | complete | failed | interrupted
+    error TEXT,                        -- failed: the cause
     started_at TEXT NOT NULL,
     ended_at TEXT,
     qbench_version TEXT, torch_version TEXT, executorch_version TEXT, torchao_version TEXT,
@@ -115,27 +128,63 @@ def _encode(key: str, value: Any) -> Any:
 
 
 class ResultsStore:
-    def __init__(self, path: str | Path):
+    """The store at `path`, created if missing (commands use `open_store`, which says what is wrong).
+
+    readonly: no schema changes and no writes; a store on a read-only filesystem is read in place.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()  # one worker thread per device writes here
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        if readonly:
+            self.db = _connect_readonly(self.path)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
+        try:
+            self._check_schema()
+        except BaseException:
+            self.db.close()
+            raise
+        if readonly:
+            self._shadow_missing_columns()
+            return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer qbench (schema {version})")
         self.db.executescript(SCHEMA)
         self._add_missing_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    def _check_schema(self) -> None:
+        """Refuse a newer store, and never add qbench's tables to somebody else's database."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer qbench (store schema {version}, this qbench "
+                             f"reads up to {SCHEMA_VERSION}): upgrade qbench, or pass --db to another store")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if (tables or self.readonly) and not {"runs", "cells"} <= tables:
+            raise StoreError(f"{self.path} is an SQLite database but not a qbench results store (no runs/cells "
+                             "tables): pass --db to a qbench store")
+
     def _add_missing_columns(self) -> None:
-        """Migration: CREATE TABLE IF NOT EXISTS leaves an older `cells` as it was; add what it lacks."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-        for name, sql_type in ADDED_CELL_COLUMNS.items():
-            if name not in have:
-                self.db.execute(f"ALTER TABLE cells ADD COLUMN {name} {sql_type}")
+        """Migration: CREATE TABLE IF NOT EXISTS leaves an older table as it was; add what it lacks."""
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, sql_type in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+    def _shadow_missing_columns(self) -> None:
+        """An older store read in place cannot be migrated: a temporary view with the same name (found
+        before the file's own table) adds the missing columns as NULL, so readers see one schema."""
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA main.table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if have and missing:
+                nulls = ", ".join(f"NULL AS {c}" for c in missing)
+                self.db.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM main.{table}")
 
     def close(self) -> None:
         self.db.close()
@@ -147,7 +196,8 @@ class ResultsStore:
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite already rolled back after e.g. a full disk
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
@@ -160,13 +210,13 @@ class ResultsStore:
                 [_encode(k, fields[k]) for k in keys],
             )
 
-    def finish_run(self, run_id: str, status: str, ended_at: str) -> None:
+    def finish_run(self, run_id: str, status: str, ended_at: str, error: str | None = None) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET status=?, ended_at=? WHERE run_id=?", (status, ended_at, run_id))
+            db.execute("UPDATE runs SET status=?, ended_at=?, error=? WHERE run_id=?", (status, ended_at, error, run_id))
 
     def reopen_run(self, run_id: str) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET status='running', ended_at=NULL WHERE run_id=?", (run_id,))
+            db.execute("UPDATE runs SET status='running', ended_at=NULL, error=NULL WHERE run_id=?", (run_id,))
 
     def run(self, run_id: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -175,8 +225,12 @@ class ResultsStore:
         return self.db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
 
     def latest_run_id(self, suite: str | None = None, before: str | None = None) -> str | None:
-        """The newest complete run (of `suite`, older than `before`): a nightly job's baseline."""
-        sql, args = "SELECT run_id FROM runs WHERE status='complete'", []
+        """The newest complete run with measured cells (of `suite`, older than `before`): a nightly
+        job's baseline. A failed, interrupted or still running run, or one where nothing measured, is
+        never a baseline."""
+        sql = ("SELECT run_id FROM runs WHERE status='complete' AND EXISTS "
+               "(SELECT 1 FROM cells WHERE cells.run_id = runs.run_id AND cells.status='ok')")
+        args: list = []
         if suite:
             sql, args = sql + " AND suite=?", args + [suite]
         if before:
@@ -265,3 +319,79 @@ class ResultsStore:
                 [(cell_id, r["name"], r.get("kind"), r.get("delegate"), r.get("count"), r.get("total_ms"),
                   r.get("median_ms"), r.get("share")) for r in rows],
             )
+
+
+# opening ----------------------------------------------------------------------------------------
+def open_store(path: str | Path, *, create: bool = False, readonly: bool = False) -> ResultsStore:
+    """The one way commands open a store. create: a missing file becomes a new store (`qbench run`);
+    otherwise it is an error. readonly: for commands that only read (results, report, compare, ops):
+    a store the user cannot write (read-only filesystem or file) is read in place without changes.
+
+    Raises StoreError naming the file and what to do: missing, a folder, not SQLite, damaged, not a
+    qbench store, newer than this qbench, or not writable when writing is needed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a results store: pass --db FILE")
+    if not path.exists() and not create:
+        raise StoreError(f"no results store at {path} (run a suite first, or pass --db)")
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the results store {path}: {exc.strerror or exc}; pass --db to a "
+                             "writable place") from None
+    in_place = readonly and not _writable(path)
+    try:
+        store = ResultsStore(path, readonly=in_place)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_describe_sqlite_error(path, exc, writing=not in_place)) from None
+    try:
+        _probe(store)
+    except sqlite3.DatabaseError as exc:
+        store.close()
+        raise StoreError(_describe_sqlite_error(path, exc, writing=False)) from None
+    return store
+
+
+def _writable(path: Path) -> bool:
+    """Can this process write the store (the file, and its folder for the journal files)?"""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """mode=ro reads a store whose folder we can write the WAL index into; on a read-only filesystem
+    that fails, and immutable=1 (no locks, no journal files: nobody can be writing it) reads it."""
+    uri = "file:" + quote(str(path.resolve()))
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+
+
+def _probe(store: ResultsStore) -> None:
+    """Read the tables every command reads, so a damaged file fails here, in one line."""
+    store.db.execute("SELECT count(*) FROM runs").fetchone()
+    store.db.execute("SELECT count(*) FROM cells").fetchone()
+
+
+def _describe_sqlite_error(path: Path, exc: sqlite3.DatabaseError, *, writing: bool) -> str:
+    text = str(exc)
+    if "not a database" in text:
+        return f"{path} is not an SQLite database (sqlite: {text}): pass --db to a qbench results store"
+    if "malformed" in text or "corrupt" in text:
+        return (f"{path} is damaged (sqlite: {text}): restore it from a backup, or pass --db to a new file; "
+                "`sqlite3 FILE .recover` can often save what it holds")
+    if "readonly" in text or "read-only" in text or (writing and "unable to open" in text):
+        return f"cannot write the results store {path} (sqlite: {text}): pass --db to a writable place"
+    if "full" in text:
+        return f"the disk holding {path} is full (sqlite: {text}): free space, or pass --db to another disk"
+    return f"cannot open the results store {path} (sqlite: {text})"
+
+
+def describe_store_error(path: Path | str, exc: sqlite3.Error) -> str:
+    """A sqlite error raised while a command was using the store, as one line for the user."""
+    return _describe_sqlite_error(Path(path), exc, writing=True) if isinstance(exc, sqlite3.DatabaseError) \
+        else f"results store {path}: sqlite: {exc}"

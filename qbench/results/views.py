@@ -78,6 +78,7 @@ def run_document(store: ResultsStore, run_id: str) -> dict:
         "run_id": run_id,
         "suite": run["suite"],
         "status": run["status"],
+        "error": run["error"],  # why a failed run stopped
         "started_at": run["started_at"],
         "ended_at": run["ended_at"],
         "versions": {k: run[k] for k in ("qbench_version", "torch_version", "executorch_version", "torchao_version")},

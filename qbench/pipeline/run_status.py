@@ -1,0 +1,53 @@
+"""How a run ends in the store: `complete` only when every cell ended (ok or failed); an exception
+makes it `failed` with the cause stored; Ctrl-C or SIGTERM make it `interrupted`.
+
+`--baseline last` takes only complete runs, so a crash can never become tomorrow's baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timezone
+
+log = logging.getLogger(__name__)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The cause of a failed run in one line (an OSError names its file)."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def record_run_end(store, run_id: str, cell_ids, exc: BaseException | None = None) -> str:
+    """Store how the run ended and return that status.
+
+    Best effort: when the store itself is what failed (a full disk) the run may stay `running`,
+    which is still never mistaken for a complete run.
+    """
+    error = None
+    try:
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, and SIGTERM (the CLI raises it as one)
+            status = "interrupted"
+        elif exc is not None:
+            status, error = "failed", describe_exception(exc)
+        else:
+            pending = sum(1 for cid in cell_ids if store.cell(cid)["status"] == "pending")
+            status, error = ("failed", f"{pending} cell(s) never measured") if pending else ("complete", None)
+        ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        store.finish_run(run_id, status, ended, error=error)
+    except sqlite3.Error as problem:
+        log.warning("could not record how run %s ended: %s", run_id, problem)
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    return status
+
+
+def count_cells(store, cell_ids) -> tuple[int, int]:
+    """(ok, failed) cells; (0, 0) when the store cannot be read any more."""
+    try:
+        statuses = [store.cell(cid)["status"] for cid in cell_ids]
+    except sqlite3.Error:
+        return 0, 0
+    return statuses.count("ok"), statuses.count("failed")
