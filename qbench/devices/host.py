@@ -46,8 +46,9 @@ class HostDevice(Device):
     def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> RunResult:
         t0 = time.perf_counter()
         # A new session so a timeout kills the runner and anything it started, not just the parent.
+        # errors="replace": a runner may print bytes that are not UTF-8 (a corrupt program's strings).
         proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
             env={**os.environ, **(env or {})}, cwd=self.workdir, start_new_session=True,
         )
         try:

@@ -4,7 +4,9 @@ Schema errors come from loader.py; here: duplicate names, unknown sources/recipe
 files, factories that are not in their file, recipe options, calibration that a recipe needs,
 datasets (paths, functions, the names models refer to), metrics, and a preflight forward pass proving
 each model accepts its declared inputs (and that a recipe's `skip:` names modules that exist). All
-problems are reported together, each with file:line and key.
+problems are reported together, each with file:line and key. The user's code run here (importing a
+model's source, building it, the preflight pass) is bounded by benchmark.timeout_seconds
+(time_limit.py), so a model that never returns is named instead of hanging the check.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from qbench.errors import SuiteError
 from qbench.pipeline.resolve import resolve_paths
+from qbench.pipeline.time_limit import TimeLimitExceeded, time_limit
 from qbench.suite.loader import LoadedSuite, Problems
 from qbench.suite.schema import NpzCalibration, PythonCalibration, RecipeSpec
 
@@ -63,6 +66,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
 
     loaded = resolve_paths(loaded)
     suite, problems = loaded.suite, Problems(loaded.path, loaded.root)
+    limit = suite.benchmark.timeout_seconds
     _unique(problems, "models", [m.name for m in suite.models])
     _unique(problems, "recipes", [r.name for r in suite.recipes])
     _unique(problems, "datasets", [d.name for d in suite.datasets])
@@ -73,9 +77,12 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             kind, ref = split_source(model.source)
             if kind not in SOURCES:
                 problems.add(["models", i, "source"], f"unknown source kind {kind!r}; choose one of: {', '.join(SOURCES.names())}")
-            elif (problem := SOURCES.get(kind).check(ref)) is not None:
-                problems.add(["models", i, "source"], problem)
-        except ValueError as exc:
+            else:  # imports the user's file: bounded like the build
+                with time_limit(limit, f"importing the source of model {model.name!r}"):
+                    problem = SOURCES.get(kind).check(ref)
+                if problem is not None:
+                    problems.add(["models", i, "source"], problem)
+        except (ValueError, TimeLimitExceeded) as exc:
             problems.add(["models", i, "source"], str(exc))
         if model.weights and not Path(model.weights).is_file():
             problems.add(["models", i, "weights"], f"{model.weights}: no such file")
@@ -197,12 +204,17 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
 
     loaded = checked.loaded
     built, skipped = [], 0
+    limit = loaded.suite.benchmark.timeout_seconds
     for i, spec in enumerate(loaded.suite.models):
         if prepared is not None and prepared(checked, spec):
             skipped += 1
             continue
         try:
-            model = models.get(spec)
+            with time_limit(limit, f"building model {spec.name!r}"):
+                model = models.get(spec)
+        except TimeLimitExceeded as exc:
+            problems.add(["models", i, "source"], f"{exc}; does its factory wait for something?")
+            continue
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
@@ -210,8 +222,10 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
             built.append(model)
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):
                 model(*example_inputs(spec.inputs))
+        except TimeLimitExceeded as exc:
+            problems.add(["models", i, "inputs"], str(exc))
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")

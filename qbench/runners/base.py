@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from qbench.devices.base import Device, RunResult
 from qbench.errors import CellError
+from qbench.runners.crash import crash_message, crash_signal
 
 REQUIRED_FIELDS = ("load_ms", "method_init_ms", "first_inference_ms", "samples_ns", "threads", "peak_rss_bytes")
 
@@ -58,7 +59,8 @@ class Runner(ABC):
             raise CellError("run", f"{self.name} runner killed after {settings.timeout:g} s "
                                    "(benchmark.timeout_seconds); the model hangs or is far slower than expected")
         if result.returncode != 0:
-            raise CellError("run", result.last_error_line())
+            sig = crash_signal(result)
+            raise CellError("run", result.last_error_line() if sig is None else crash_message(self.name, sig, result))
         report = None
         for line in reversed(result.stdout.splitlines()):
             if line.startswith("{"):

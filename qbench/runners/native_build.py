@@ -273,7 +273,7 @@ def fetch_target_wheel(platform_tag: str, cache: Path) -> Path:
         pyver = f"{sys.version_info.major}{sys.version_info.minor}"
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                "--platform", platform_tag, "--python-version", pyver, "-d", str(work / "dl"), f"executorch=={version}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=900)
         wheels = sorted((work / "dl").glob("executorch-*.whl"))
         if proc.returncode != 0 or not wheels:
             why = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]

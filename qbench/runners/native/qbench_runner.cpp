@@ -5,8 +5,12 @@
 // Errors: exit non-zero, and the LAST stderr line is `qbench-runner: <cause>`.
 // ExecuTorch's own error logs are forwarded to stderr before it (prefixed
 // `executorch:`), so the caller can still see them while taking the last line.
+// A crash inside ExecuTorch (a malformed program can still reach one after
+// verification) prints `qbench-runner: crashed: SIGSEGV (...) while <phase>`
+// and then dies by the same signal, so the exit status stays truthful.
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -103,6 +108,61 @@ void et_log(et_timestamp_t, et_pal_log_level_t level, const char* file,
   const char* base = std::strrchr(file ? file : "", '/');
   std::fprintf(stderr, "executorch: %c %s:%zu] %s\n", static_cast<char>(level),
                base ? base + 1 : (file ? file : "?"), line, text.c_str());
+}
+
+// What the runner is doing, for the crash line. Only ever points at literals.
+const char* volatile g_phase = "starting";
+const char* volatile g_phase_hint = "";
+
+void set_phase(const char* phase, const char* hint) {
+  g_phase = phase;
+  g_phase_hint = hint;
+}
+
+void write_str(const char* s) {
+  size_t n = std::strlen(s);  // strlen and write are async-signal-safe
+  while (n > 0) {
+    ssize_t w = write(STDERR_FILENO, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+const char* signal_description(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV (segmentation fault)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGFPE: return "SIGFPE (arithmetic error)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    case SIGABRT: return "SIGABRT (aborted)";
+    default: return "a fatal signal";
+  }
+}
+
+void on_fatal_signal(int sig) {
+  write_str("\nqbench-runner: crashed: ");
+  write_str(signal_description(sig));
+  write_str(" while ");
+  write_str(g_phase);
+  write_str(g_phase_hint);
+  write_str("\n");
+  // SA_RESETHAND restored the default action: die by the same signal.
+  raise(sig);
+}
+
+void install_crash_handlers() {
+  // An alternate stack, so a stack overflow still reaches the handler.
+  static char alt_stack[64 * 1024];
+  stack_t ss{};
+  ss.ss_sp = alt_stack;
+  ss.ss_size = sizeof(alt_stack);
+  sigaltstack(&ss, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = on_fatal_signal;
+  sa.sa_flags = SA_RESETHAND | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
 }
 
 // ---------------------------------------------------------------- flags
@@ -418,11 +478,14 @@ int run(const Options& o) {
   auto out_file = open_for_write(o.outputs, "outputs file");
   auto etdump_file = open_for_write(o.etdump, "ETDump file");
 
-  // Program::load: the file becomes a Program (header + flatbuffer parse).
+  // Program::load: the file becomes a Program (header + flatbuffer parse). InternalConsistency
+  // runs the flatbuffer verifier first, so a corrupt or truncated .pte is an error, not a crash
+  // inside the parser; it is part of load_ms (microseconds for a small program).
+  set_phase("loading the program", " — the .pte may be corrupt");
   auto t0 = Clock::now();
   auto loader = FileDataLoader::from(o.model.c_str());
   if (!loader.ok()) fail("cannot read model '" + o.model + "'" + et_error(loader.error()));
-  auto program = et::Program::load(&loader.get());
+  auto program = et::Program::load(&loader.get(), et::Program::Verification::InternalConsistency);
   double load_ms = ms_since(t0);
   if (!program.ok())
     fail("cannot load program '" + o.model + "': not a valid ExecuTorch .pte file" +
@@ -468,6 +531,7 @@ int run(const Options& o) {
 
   // Method init: memory planning, kernel resolution, delegate init (XNNPACK
   // builds its runtime and packs weights here).
+  set_phase("initialising the method", " — the .pte may be corrupt");
   t0 = Clock::now();
   auto method = program->load_method(o.method.c_str(), &memory_manager, tracer);
   double method_init_ms = ms_since(t0);
@@ -489,6 +553,7 @@ int run(const Options& o) {
     if (err != et::Error::Ok) fail("execute failed" + et_error(err));
   };
 
+  set_phase("running the method", " — the .pte or its inputs may be malformed");
   t0 = Clock::now();
   execute();
   double first_ms = ms_since(t0);
@@ -515,6 +580,7 @@ int run(const Options& o) {
     samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s0).count());
   }
 
+  set_phase("writing the results", "");
   // Outputs of the last execution.
   std::vector<OutputInfo> outs;
   for (size_t i = 0; i < method->outputs_size(); i++) {
@@ -605,6 +671,7 @@ int run(const Options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
+  install_crash_handlers();
   et::register_pal(et::PalImpl::create(et_log, __FILE__));
   et::runtime_init();
   int code;
@@ -614,6 +681,9 @@ int main(int argc, char** argv) {
   } catch (const Failure& e) {
     code = e.code;
     error = e.what();
+  } catch (const std::bad_alloc&) {
+    code = 1;
+    error = std::string("out of memory while ") + g_phase + g_phase_hint;
   } catch (const std::exception& e) {
     code = 1;
     error = std::string("internal error: ") + e.what();
