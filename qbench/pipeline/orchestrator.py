@@ -201,32 +201,36 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
-    failed: set[grid.Cell] = set()
+    from qbench.pipeline.adaptive import Policy, TrialPlan, judge_trial
     from qbench.pipeline.power import PowerMeter
+    from qbench.pipeline.quiet import quiet_start
 
     power = PowerMeter(session, profile.power, log=progress.log)
+    policy = Policy.from_benchmark(bench)
+    plan = TrialPlan(cells, ids, store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)
     try:
         power.probe()
-        for trial, cell in grid.interleaved(cells, bench.trials):
+        quiet_start(session, bench.quiet_start, [ids[c] for c in cells], store, progress)
+        for trial, cell in plan:
             if stop.is_set():
                 return
             cid = ids[cell]
-            if cell in failed or trial in store.done_trials(cid):
-                continue
             art = artifacts[cell.variant]
-            progress.stage(f"trial {trial + 1}/{bench.trials} {cell.label}")
+            progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
             except Exception as exc:  # the cell fails with the cause; the device's other cells go on
                 err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
-                failed.add(cell)
+                plan.drop(cell)
                 _fail(store, cid, err)
                 progress.log(f"[failed] {cell.label}: {err}")
-                progress.advance(bench.trials - trial)
+                progress.advance(max(0, bench.trials - trial))
                 continue
             rep = out.report
+            judged = judge_trial(rep, policy.interference_threshold)
             store.add_trial(
-                cid, trial, rep["samples_ns"], runner=rep.get("runner"), threads=rep.get("threads"),
+                cid, trial, rep["samples_ns"], thread_cpu_ns=rep.get("thread_cpu_ns"), **judged.columns(),
+                runner=rep.get("runner"), threads=rep.get("threads"),
                 affinity=rep.get("affinity"), load_ms=rep.get("load_ms"), method_init_ms=rep.get("method_init_ms"),
                 first_inference_ms=rep.get("first_inference_ms"), peak_rss_bytes=rep.get("peak_rss_bytes"),
                 warmup_iterations=rep.get("warmup_iterations"), iterations=len(rep["samples_ns"]),
@@ -234,9 +238,11 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
                 cooldown_wait_s=out.cooldown_wait_s, finished_at=now(),
             )
             progress.advance()
-            if len(store.done_trials(cid)) >= bench.trials:
+            if judged.disturbed:
+                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, not counted")
+            if plan.finished(cell):
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
-                finalize_cell(store, cid, session.info, runner_note=note)
+                finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(session, art, settings, store, cid, cell, progress)
                 if power.enabled and art.kind == "pte":
@@ -326,16 +332,21 @@ def _profile_ops(session, art, settings, store, cell_id, cell, progress) -> None
         progress.log(f"[profile] {cell.label}: {exc}")
 
 
-def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:
-    """Summary figures from the raw samples of every trial; per-trial fixed costs as medians."""
+def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str, policy=None) -> None:
+    """Summary figures from the raw samples of the trials used (clean ones; all if none was clean),
+    per-trial fixed costs as medians, and the median's stability (pipeline/adaptive.py)."""
     import statistics
 
     from qbench.collectors.latency import latency_stats_ms
+    from qbench.pipeline.adaptive import Policy, records, stability, used_trials
 
-    by_trial = store.samples(cell_id)
-    pooled = [ns for t in sorted(by_trial) for ns in by_trial[t]]
+    recs = records(store, cell_id)
+    used = used_trials(recs)
+    pooled = [ns for r in used for ns in r.samples_ns]
     stats = latency_stats_ms(pooled)
-    trials = store.trials(cell_id)
+    stab = stability(recs, policy or Policy(min_trials=1, max_trials=len(recs)))
+    chosen = {r.trial for r in used}
+    trials = [r for r in store.trials(cell_id) if r["trial"] in chosen]
 
     def med(col):
         vals = [r[col] for r in trials if r[col] is not None]
@@ -346,6 +357,10 @@ def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_n
         latency_min_ms=stats["min"], latency_median_ms=stats["median"], latency_mean_ms=stats["mean"],
         latency_std_ms=stats["std"], latency_p90_ms=stats["p90"], latency_p99_ms=stats["p99"],
         latency_cv=stats["cv"], samples_count=stats["count"], trials=len(trials),
+        stability_verdict=stab["verdict"], stability_reason=stab["reason"],
+        median_ci_low_ms=stab["median_ci_ms"][0], median_ci_high_ms=stab["median_ci_ms"][1],
+        trials_used=stab["trials_used"], trials_replaced=stab["trials_replaced"],
+        interference_share=stab["interference_share"],
         load_ms=med("load_ms"), method_init_ms=med("method_init_ms"), first_inference_ms=med("first_inference_ms"),
         peak_rss_bytes=max((r["peak_rss_bytes"] or 0) for r in trials) or None,
         device_info={**device_info, "runner_choice": runner_note},

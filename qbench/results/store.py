@@ -30,6 +30,20 @@ ADDED_CELL_COLUMNS = {
     "energy_per_inference_mj": "REAL",  # idle power subtracted
     "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
     "power_sample_count": "INTEGER",
+    # stability of the median (see pipeline/adaptive.py): stable | noisy, and why
+    "stability_verdict": "TEXT",
+    "stability_reason": "TEXT",
+    "median_ci_low_ms": "REAL",  # 95% CI of the median, two-level bootstrap over the trials used
+    "median_ci_high_ms": "REAL",
+    "trials_used": "INTEGER",  # trials whose samples make the figures (disturbed ones left out)
+    "trials_replaced": "INTEGER",  # disturbed trials kept in `trials` but replaced by another
+    "interference_share": "REAL",  # median over the trials used
+}
+# The same for the other tables (per trial: what else ran; per iteration: the thread's CPU time).
+ADDED_COLUMNS = {
+    "cells": ADDED_CELL_COLUMNS,
+    "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON"},
+    "samples": {"thread_cpu_ns": "INTEGER"},
 }
 
 SCHEMA = """
@@ -107,7 +121,7 @@ CELL_COLUMNS = {
     *ADDED_CELL_COLUMNS,
 }
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
-                 "thermal_before", "thermal_after"}
+                 "thermal_before", "thermal_after", "interference"}
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -131,11 +145,12 @@ class ResultsStore:
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _add_missing_columns(self) -> None:
-        """Migration: CREATE TABLE IF NOT EXISTS leaves an older `cells` as it was; add what it lacks."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-        for name, sql_type in ADDED_CELL_COLUMNS.items():
-            if name not in have:
-                self.db.execute(f"ALTER TABLE cells ADD COLUMN {name} {sql_type}")
+        """Migration: CREATE TABLE IF NOT EXISTS leaves an older table as it was; add what it lacks."""
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, sql_type in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         self.db.close()
@@ -222,9 +237,12 @@ class ResultsStore:
         return self.db.execute("SELECT * FROM cells WHERE run_id=? ORDER BY cell_id", (run_id,)).fetchall()
 
     # trials and samples -------------------------------------------------------------------------
-    def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], **fields: Any) -> None:
+    def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], thread_cpu_ns: Iterable[int] | None = None,
+                  **fields: Any) -> None:
         """A trial and its samples land together or not at all (nothing half-measured is stored)."""
         samples = list(samples_ns)
+        cpu = list(thread_cpu_ns or [])
+        cpu = cpu if len(cpu) == len(samples) else [None] * len(samples)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
             db.execute(
@@ -233,8 +251,8 @@ class ResultsStore:
             )
             db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
             db.executemany(
-                "INSERT INTO samples (cell_id, trial, iteration, latency_ns) VALUES (?,?,?,?)",
-                [(cell_id, trial, i, int(ns)) for i, ns in enumerate(samples)],
+                "INSERT INTO samples (cell_id, trial, iteration, latency_ns, thread_cpu_ns) VALUES (?,?,?,?,?)",
+                [(cell_id, trial, i, int(ns), c) for i, (ns, c) in enumerate(zip(samples, cpu))],
             )
 
     def done_trials(self, cell_id: int) -> set[int]:
