@@ -146,7 +146,8 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
         "reason": "; ".join(problems or [f"median CI ±{hw:.1%}"]) + " (" + ", ".join(facts) + ")",
         "median_ci_ms": [lo, hi],
         "trials_used": len(used),
-        "trials_replaced": len(trials) - len(clean) if clean else 0,
+        # disturbed trials that another trial followed (the last one of a bounded cell was not replaced)
+        "trials_replaced": sum(1 for t in trials if t.disturbed and t.trial < max(x.trial for x in trials)),
         "interference_share": share,
     }
 

@@ -269,6 +269,13 @@ class ResultsStore:
             out.setdefault(trial, []).append(ns)
         return out
 
+    def used_samples(self, cell_id: int) -> dict[int, list[int]]:
+        """Samples of the trials the cell's figures use: the clean ones, or all if none was clean."""
+        clean = {r[0] for r in self.db.execute(
+            "SELECT trial FROM trials WHERE cell_id=? AND (disturbed IS NULL OR disturbed=0)", (cell_id,))}
+        by_trial = self.samples(cell_id)
+        return {t: s for t, s in by_trial.items() if t in clean} or by_trial
+
     def replace_power_samples(self, cell_id: int, samples: list[tuple[float, float, dict | None]]) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM power_samples WHERE cell_id=?", (cell_id,))

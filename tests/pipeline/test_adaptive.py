@@ -65,7 +65,7 @@ def test_replacement_is_bounded_and_all_disturbed_says_why():
     assert len(trials) == 4
     s = stability(trials, policy)
     assert s["verdict"] == "noisy" and "all 4 trials disturbed (other processes used 60%" in s["reason"]
-    assert s["trials_used"] == 4 and s["trials_replaced"] == 0 and s["interference_share"] == 0.6
+    assert s["trials_used"] == 4 and s["trials_replaced"] == 3 and s["interference_share"] == 0.6
 
 
 def test_without_precision_exactly_the_trials_and_a_five_percent_judgement():
