@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--fail-on-regression", metavar="PCT", nargs="?", const="5%",
                          help="exit 3 when a cell is significantly slower than the baseline by more than PCT "
                               "(default 5%%), or lost accuracy, or grew; writes junit.xml and summary.md")
+    nightly.add_argument("--strict", action="store_true",
+                         help="exit 1 when a cell is `noisy` (its median's CI missed the precision, or its trials "
+                              "were disturbed): for nightly jobs that prefer a retry to a doubtful number")
 
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")

@@ -118,6 +118,10 @@ def _run(args, console) -> int:
     if gate is not None and gate.get("nothing_compared") and args.fail_on_regression:
         console.print(f"[red]gate failed[/]: {gate['nothing_compared']}", highlight=False)
         return ExitCode.CELLS_FAILED
+    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
+    if noisy and getattr(args, "strict", False):
+        console.print(f"--strict: {len(noisy)} noisy cell(s); exit 1", highlight=False)
+        return ExitCode.CELLS_FAILED
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
 
 
@@ -248,9 +252,12 @@ def _jsonable(value):
 def print_summary(console, doc: dict) -> None:
     from rich.table import Table
 
+    from qbench.results.views import speedup_text
+
     table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
     for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),
-                      ("p90 ms", "right"), ("CV", "right"), ("vs fp32", "right"), (".pte KiB", "right"),
+                      ("p90 ms", "right"), ("CV", "right"), ("stability", "left"), ("vs fp32", "right"),
+                      (".pte KiB", "right"),
                       ("RSS MiB", "right"),
                       ("SQNR dB", "right"), ("top-1", "right"), ("delegated", "right"), ("status", "left")]:
         table.add_column(col, justify=just)
@@ -263,17 +270,33 @@ def print_summary(console, doc: dict) -> None:
         status = c["status"] if c["status"] != "failed" else "[red]failed[/]"
         table.add_row(
             _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
-            f(lat.get("p90"), 3), f(lat.get("cv"), 3), (f(c["speedup_vs_fp32"], 2) + "×") if c["speedup_vs_fp32"] else "",
+            f(lat.get("p90"), 3), f(lat.get("cv"), 3), _stability(c.get("stability")),
+            speedup_text(c["speedup_vs_fp32"], c.get("speedup_ci")),
             f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1),
             f(c["peak_rss_bytes"] / 2**20 if c["peak_rss_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
             f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
         )
     console.print(table)
+    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
+    if noisy:  # one closing line: what disturbed them
+        why = "; ".join(f"{c['model']}/{c['recipe']}@{c['device']}: {c['stability']['reason']}" for c in noisy[:3])
+        console.print(f"[yellow]{len(noisy)} noisy cell(s)[/] — their medians may be off: {_escape(why)}"
+                      + (" …" if len(noisy) > 3 else ""), highlight=False)
     failed = [c for c in doc["cells"] if c["status"] == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} failed cell(s):[/]")
         for c in failed:
             console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False)
+
+
+def _stability(s: dict | None) -> str:
+    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
+    if not s:
+        return ""
+    lo, hi = s["median_ci_ms"]
+    mid = (lo + hi) / 2
+    text = f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
+    return f"[yellow]{text}[/]" if s["verdict"] == "noisy" else text
 
 
 def _escape(text: str) -> str:

@@ -140,8 +140,10 @@ def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]
 def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts: dict[grid.Variant, Artifact]) -> None:
     """Every trial of one device's cells, interleaved; then per cell its summary, op profile and energy."""
     from qbench.devices.profiles import load_profile
+    from qbench.pipeline.adaptive import Policy, TrialPlan, judge_trial
     from qbench.pipeline.device_session import DeviceSession
     from qbench.pipeline.power import PowerMeter
+    from qbench.pipeline.quiet import quiet_start
 
     bench, store, progress = run.bench, run.store, run.progress
     try:
@@ -167,34 +169,39 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
-    failed: set[grid.Cell] = set()
     power = PowerMeter(session, profile.power, log=progress.log)
+    policy = Policy.from_benchmark(bench)
+    plan = TrialPlan(cells, run.cell_ids, store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)
     try:
         power.probe()
-        for trial, cell in grid.interleaved(cells, bench.trials):
+        quiet_start(session, bench.quiet_start, [run.cell_ids[c] for c in cells], store, progress)
+        for trial, cell in plan:
             if run.stop.is_set():
                 return
             cid = run.cell_ids[cell]
-            if cell in failed or trial in store.done_trials(cid):
-                continue
             art = artifacts[cell.variant]
-            progress.stage(f"trial {trial + 1}/{bench.trials} {cell.label}")
+            progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
             except Exception as exc:  # the cell fails with the cause; the device's other cells go on
                 err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
-                failed.add(cell)
+                plan.drop(cell)
                 run.fail(cell, err)
                 progress.log(f"[failed] {cell.label}: {err}")
-                progress.advance(bench.trials - trial)
+                progress.advance(max(0, bench.trials - trial))
                 continue
-            store.add_trial(cid, trial, out.report["samples_ns"], **columns.trial_columns(
-                out.report, wall_s=out.wall_s, thermal_before=out.thermal_before, thermal_after=out.thermal_after,
-                cooldown_wait_s=out.cooldown_wait_s, finished_at=now()))
+            judged = judge_trial(out.report, policy.interference_threshold)
+            store.add_trial(cid, trial, out.report["samples_ns"], thread_cpu_ns=out.report.get("thread_cpu_ns"),
+                            **columns.trial_columns(
+                                out.report, wall_s=out.wall_s, thermal_before=out.thermal_before,
+                                thermal_after=out.thermal_after, cooldown_wait_s=out.cooldown_wait_s,
+                                finished_at=now()), **judged.columns())
             progress.advance()
-            if len(store.done_trials(cid)) >= bench.trials:
+            if judged.disturbed:
+                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, not counted")
+            if plan.finished(cell):
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
-                finalize_cell(store, cid, session.info, runner_note=note)
+                finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(run, session, art, settings, cell)
                 if power.enabled and art.kind == "pte":
@@ -285,7 +292,15 @@ def _profile_ops(run: Run, session, art, settings, cell) -> None:
         run.progress.log(f"[profile] {cell.label}: {exc}")
 
 
-def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str) -> None:
-    """Summary figures from the raw samples of every trial."""
-    store.update_cell(cell_id, **columns.summary_columns(store.trials(cell_id), store.samples(cell_id),
-                                                         device_info, runner_note))
+def finalize_cell(store: ResultsStore, cell_id: int, device_info: dict, runner_note: str, policy=None) -> None:
+    """Summary figures from the raw samples of the trials used (clean ones; all if none was clean)
+    and the median's stability (pipeline/adaptive.py)."""
+    from qbench.pipeline.adaptive import Policy, records, stability, used_trials
+
+    recs = records(store, cell_id)
+    used = used_trials(recs)
+    stab = stability(recs, policy or Policy(min_trials=1, max_trials=len(recs)))
+    chosen = {r.trial for r in used}
+    store.update_cell(cell_id, **columns.summary_columns(
+        [r for r in store.trials(cell_id) if r["trial"] in chosen], {r.trial: r.samples_ns for r in used},
+        device_info, runner_note, stability=stab))

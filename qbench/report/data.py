@@ -76,10 +76,11 @@ def run_info(store: ResultsStore, run_id: str) -> dict:
 
 
 def trial_samples(store: ResultsStore, cell_id: int) -> tuple[list[int], list[int]]:
-    """(samples_ns, trial label per sample), pooled in trial order."""
+    """(samples_ns, trial label per sample), pooled in trial order; trials marked disturbed are left
+    out when the cell has clean ones (the same samples its figures come from)."""
     values: list[int] = []
     labels: list[int] = []
-    for trial, ns in store.samples(cell_id).items():
+    for trial, ns in store.used_samples(cell_id).items():
         values.extend(ns)
         labels.extend([trial] * len(ns))
     return values, labels

@@ -177,7 +177,8 @@ def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -
 
 def _payload(rd: ReportData, cols) -> dict:
     """The JSON the script reads (filter choices) and that tools can pull out of the artifact."""
-    keep = ("run_id", "model", "recipe", "device", "status", "latency_ms", "speedup_vs_fp32", "pte_bytes",
+    keep = ("run_id", "model", "recipe", "device", "status", "latency_ms", "speedup_vs_fp32", "speedup_ci",
+            "stability", "pte_bytes",
             "peak_rss_bytes", "sqnr_db", "top1_agreement", "error")
     return {
         "runs": [r["run_id"] for r in rd.runs],

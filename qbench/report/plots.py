@@ -91,11 +91,15 @@ def speedup_panels(cells: list[dict], colours: dict[str, str]):
         for model in _ordered(quantized, "model"):
             bars = []
             for c in (c for c in quantized if c["device"] == device and c["model"] == model):
-                s = c.get("speedup_vs_fp32")
+                s, ci = c.get("speedup_vs_fp32"), c.get("speedup_ci")
                 why = {"failed": "failed", "ok": "no fp32 baseline"}.get(c["status"], c["status"])
-                bars.append(Bar(c["recipe"], s, colours[c["recipe"]], f"{s:.2f}×" if s else why,
+                ci_text = f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if s and ci else ""
+                unclear = bool(s and ci and ci[0] <= 1.0 <= ci[1])
+                bars.append(Bar(c["recipe"], s, colours[c["recipe"]],
+                                ("no clear difference" if unclear else f"{s:.2f}×") if s else why,
                                 tooltip=f"{model} · {c['recipe']} · {device}: " +
-                                (f"{s:.2f}× the speed of fp32" if s else why)))
+                                (f"{s:.2f}× the speed of fp32{ci_text}" if s else why),
+                                ci=tuple(ci) if s and ci else None))
             if bars:
                 groups.append(BarGroup(model, bars))
         if groups:

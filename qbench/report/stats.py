@@ -38,6 +38,7 @@ __all__ = [
     "flag_growth",
     "is_significant",
     "mann_whitney",
+    "median_ci",
     "ratio_of_medians",
     "relative_change",
     "summary_stats",
@@ -141,6 +142,27 @@ def ratio_of_medians(
         method=method,
         confidence=confidence,
     )
+
+
+def median_ci(
+    samples: ArrayLike,
+    *,
+    trials: ArrayLike | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> tuple[float, float, float]:
+    """(median, low, high): one cell's median with the same two-level bootstrap CI as
+    `ratio_of_medians` (whole trials first, then samples inside them). One trial falls back to
+    flat, which cannot see trial-to-trial variation: treat that CI as a lower bound on the width."""
+    x = _as_samples("samples", samples)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = np.random.default_rng(seed)
+    meds, _ = _bootstrap_medians(x, trials, "trials", n_boot, rng)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(meds, [alpha / 2, 1 - alpha / 2])
+    return float(np.median(x)), float(low), float(high)
 
 
 def _bootstrap_medians(

@@ -265,6 +265,7 @@ class Bar:
     text: str = ""  # value label drawn after the bar (or instead of it when value is None)
     err: float | None = None  # +- whisker (1 sigma)
     tooltip: str = ""
+    ci: tuple[float, float] | None = None  # an asymmetric whisker [low, high] (a confidence interval)
 
 
 @dataclass
@@ -279,7 +280,7 @@ def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float
     rows = sum(len(g.bars) for g in groups)
     plot_h = rows * (bar_h + 2) + gap * len(groups)
     height = top + plot_h + 34
-    vals = [b.value + (b.err or 0) for g in groups for b in g.bars if b.value is not None]
+    vals = [max(b.value + (b.err or 0), b.ci[1] if b.ci else 0) for g in groups for b in g.bars if b.value is not None]
     hi = max(vals + ([ref] if ref else []) + [1e-9])
     value_room = 12 + 6.4 * max((len(b.text) for g in groups for b in g.bars), default=4)  # ~px per char
     ax = Axis(0, hi, label_width, width - value_room, zero=True, pad=0.02)
@@ -298,8 +299,10 @@ def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float
                 parts.append(f'<rect x="{_n(ax(0))}" y="{_n(y)}" width="{_n(max(x1 - ax(0), 0.8))}" '
                              f'height="{bar_h}" fill="{b.colour}" rx="1.5"/>')
                 end = x1
-                if b.err:
-                    lo_x, hi_x = ax(max(b.value - b.err, 0)), ax(b.value + b.err)
+                if b.err or b.ci:
+                    lo, hi = b.ci or (b.value - b.err, b.value + b.err)
+                    lo_x, hi_x = ax(max(lo, 0)), ax(hi)
+                    parts.append(_line(lo_x, y + 3, lo_x, y + bar_h - 3, INK, 1) if b.ci else "")
                     parts.append(_line(lo_x, y + bar_h / 2, hi_x, y + bar_h / 2, INK, 1))
                     parts.append(_line(hi_x, y + 3, hi_x, y + bar_h - 3, INK, 1))
                     end = hi_x

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qbench.report import fmt
+from qbench.results.views import speedup_text
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,11 @@ COLUMNS = [
     Column("mean", "mean", "Latency (ms)"),
     Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean"),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
-    Column("speedup", "vs fp32", "Latency (ms)", hint="fp32 median / this median on the same device"),
+    Column("stability", "stability", "Latency (ms)",
+           hint="stable / noisy: the median's 95% CI against the suite's precision, and disturbed trials"),
+    Column("speedup", "vs fp32", "Latency (ms)",
+           hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "
+                "reads 'no clear difference'"),
     Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
     Column("first", "1st inf.", "Startup (ms)", hint="first inference, cold (median over trials)"),
     Column("pte", ".pte", "Size & memory"),
@@ -84,7 +89,8 @@ def row(cell: dict) -> dict:
                  muted=lat.get("cv") is None),
         "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
                 muted=not lat.get("samples")),
-        "speedup": _v(f"{cell['speedup_vs_fp32']:.2f}×" if cell.get("speedup_vs_fp32") else fmt.DASH,
+        "stability": _stability(cell.get("stability")),
+        "speedup": _v(speedup_text(cell.get("speedup_vs_fp32"), cell.get("speedup_ci")) or fmt.DASH,
                       cell.get("speedup_vs_fp32"), muted=not cell.get("speedup_vs_fp32")),
         "load": _ms(_sum(cell.get("load_ms"), cell.get("method_init_ms"))),
         "first": _ms(cell.get("first_inference_ms")),
@@ -102,6 +108,14 @@ def row(cell: dict) -> dict:
             "error_head": fmt.first_line(cell.get("error"), 90),
             "attrs": {"run": cell["run_id"], "model": cell["model"], "recipe": cell["recipe"],
                       "device": cell["device"], "status": cell["status"]}}
+
+
+def _stability(s: dict | None) -> dict:
+    if not s:
+        return _v(fmt.DASH, None, muted=True)
+    lo, hi = s["median_ci_ms"]
+    return _v(s["verdict"], s["verdict"], title=f"median 95% CI {fmt.ms(lo)}–{fmt.ms(hi)} ms; {s['reason']}",
+              muted=s["verdict"] == "stable")
 
 
 def _sum(a, b):

@@ -52,8 +52,9 @@ def trial_columns(report: dict, *, wall_s: float, thermal_before: dict, thermal_
 
 
 def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device_info: dict,
-                    runner_note: str) -> dict[str, Any]:
-    """A finished cell: statistics from the raw samples of every trial, per-trial fixed costs as medians."""
+                    runner_note: str, stability: dict | None = None) -> dict[str, Any]:
+    """A finished cell: statistics from the raw samples of the trials used, per-trial fixed costs as
+    medians, and the median's stability (verdict, reason, CI, trials used/replaced, interference)."""
     from qbench.results.latency import summary_stats
 
     stats = summary_stats([ns for t in sorted(samples_by_trial) for ns in samples_by_trial[t]])
@@ -71,7 +72,15 @@ def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device
         "first_inference_ms": med("first_inference_ms"),
         "peak_rss_bytes": max((r["peak_rss_bytes"] or 0) for r in trials) or None,
         "device_info": {**device_info, "runner_choice": runner_note},
+        **(_stability_columns(stability) if stability else {}),
     }
+
+
+def _stability_columns(stab: dict) -> dict[str, Any]:
+    low, high = stab["median_ci_ms"]
+    return {"stability_verdict": stab["verdict"], "stability_reason": stab["reason"],
+            "median_ci_low_ms": low, "median_ci_high_ms": high, "trials_used": stab["trials_used"],
+            "trials_replaced": stab["trials_replaced"], "interference_share": stab["interference_share"]}
 
 
 def power_columns(result: dict) -> dict[str, Any]:

@@ -46,10 +46,13 @@ def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *,
 
 
 def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None):
-    """One row per measured iteration: run_id, model, recipe, device, trial, iteration, latency_ms."""
+    """One row per measured iteration: run_id, model, recipe, device, trial, iteration, latency_ms,
+    thread_cpu_ms (the runner's calling thread; NaN where not recorded) and disturbed (the trial's mark:
+    other processes used more than the threshold, so the cell's figures leave it out)."""
     return _query(
         db,
-        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms "
-        "FROM samples s JOIN cells c USING (cell_id)",
+        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms, "
+        "s.thread_cpu_ns / 1e6 AS thread_cpu_ms, COALESCE(t.disturbed, 0) AS disturbed "
+        "FROM samples s JOIN cells c USING (cell_id) LEFT JOIN trials t USING (cell_id, trial)",
         run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
     )

@@ -37,12 +37,26 @@ ADDED_CELL_COLUMNS = {
     "energy_per_inference_mj": "REAL",  # idle power subtracted
     "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
     "power_sample_count": "INTEGER",
+    # stability of the median (see pipeline/adaptive.py): stable | noisy, and why
+    "stability_verdict": "TEXT",
+    "stability_reason": "TEXT",
+    "median_ci_low_ms": "REAL",  # 95% CI of the median, two-level bootstrap over the trials used
+    "median_ci_high_ms": "REAL",
+    "trials_used": "INTEGER",  # trials whose samples make the figures (disturbed ones left out)
+    "trials_replaced": "INTEGER",  # disturbed trials kept in `trials` but replaced by another
+    "interference_share": "REAL",  # median over the trials used
 }
 # Columns added to `runs` after schema 2, the same way.
 ADDED_RUN_COLUMNS = {
     "error": "TEXT",  # why a `failed` run stopped (the exception that ended it)
 }
-ADDED_COLUMNS = {"cells": ADDED_CELL_COLUMNS, "runs": ADDED_RUN_COLUMNS}
+# Per table (per trial: what else ran; per iteration: the thread's CPU time).
+ADDED_COLUMNS = {
+    "cells": ADDED_CELL_COLUMNS,
+    "runs": ADDED_RUN_COLUMNS,
+    "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON"},
+    "samples": {"thread_cpu_ns": "INTEGER"},
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -120,7 +134,7 @@ CELL_COLUMNS = {
     *ADDED_CELL_COLUMNS,
 }
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
-                 "thermal_before", "thermal_after"}
+                 "thermal_before", "thermal_after", "interference"}
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -276,9 +290,12 @@ class ResultsStore:
         return self.db.execute("SELECT * FROM cells WHERE run_id=? ORDER BY cell_id", (run_id,)).fetchall()
 
     # trials and samples -------------------------------------------------------------------------
-    def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], **fields: Any) -> None:
+    def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], thread_cpu_ns: Iterable[int] | None = None,
+                  **fields: Any) -> None:
         """A trial and its samples land together or not at all (nothing half-measured is stored)."""
         samples = list(samples_ns)
+        cpu = list(thread_cpu_ns or [])
+        cpu = cpu if len(cpu) == len(samples) else [None] * len(samples)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
             db.execute(
@@ -287,8 +304,8 @@ class ResultsStore:
             )
             db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
             db.executemany(
-                "INSERT INTO samples (cell_id, trial, iteration, latency_ns) VALUES (?,?,?,?)",
-                [(cell_id, trial, i, int(ns)) for i, ns in enumerate(samples)],
+                "INSERT INTO samples (cell_id, trial, iteration, latency_ns, thread_cpu_ns) VALUES (?,?,?,?,?)",
+                [(cell_id, trial, i, int(ns), c) for i, (ns, c) in enumerate(zip(samples, cpu))],
             )
 
     def done_trials(self, cell_id: int) -> set[int]:
@@ -304,6 +321,13 @@ class ResultsStore:
         ):
             out.setdefault(trial, []).append(ns)
         return out
+
+    def used_samples(self, cell_id: int) -> dict[int, list[int]]:
+        """Samples of the trials the cell's figures use: the clean ones, or all if none was clean."""
+        clean = {r[0] for r in self.db.execute(
+            "SELECT trial FROM trials WHERE cell_id=? AND (disturbed IS NULL OR disturbed=0)", (cell_id,))}
+        by_trial = self.samples(cell_id)
+        return {t: s for t, s in by_trial.items() if t in clean} or by_trial
 
     def replace_power_samples(self, cell_id: int, samples: list[tuple[float, float, dict | None]]) -> None:
         with self.transaction() as db:

@@ -24,6 +24,8 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
                 "cv": r["latency_cv"], "samples": r["samples_count"], "trials": r["trials"],
             },
             "speedup_vs_fp32": (base / median) if base and median else None,
+            **_speedup_ci(store, r, fp32_rows.get((r["model"], r["device"]))),
+            "stability": _stability(r),
             "load_ms": r["load_ms"], "method_init_ms": r["method_init_ms"],
             "first_inference_ms": r["first_inference_ms"], "peak_rss_bytes": r["peak_rss_bytes"],
             "pte_bytes": r["pte_bytes"], "arena_bytes": r["arena_bytes"],
@@ -47,6 +49,46 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
         out.append(view)
     return out
+
+
+def _stability(row) -> dict | None:
+    if _col(row, "stability_verdict") is None:
+        return None  # not finished, or a store from before stability was measured
+    return {"verdict": row["stability_verdict"], "reason": row["stability_reason"],
+            "median_ci_ms": [row["median_ci_low_ms"], row["median_ci_high_ms"]],
+            "trials_used": row["trials_used"], "trials_replaced": row["trials_replaced"],
+            "interference_share": row["interference_share"]}
+
+
+NO_CLEAR_DIFFERENCE = "no clear difference"
+
+
+def _speedup_ci(store: ResultsStore, row, fp32_row) -> dict:
+    """fp32 median / this median with the two-level bootstrap CI over both cells' trials; a CI that
+    spans 1.0 reads "no clear difference" (speedup_text), whatever the point estimate."""
+    if fp32_row is None or row["recipe_kind"] == "fp32" or row["status"] != "ok":
+        return {"speedup_ci": None}
+    from qbench.report.stats import ratio_of_medians
+
+    this, fp32 = store.used_samples(row["cell_id"]), store.used_samples(fp32_row["cell_id"])
+    if not this or not fp32:
+        return {"speedup_ci": None}
+    est = ratio_of_medians([ns for s in this.values() for ns in s], [ns for s in fp32.values() for ns in s],
+                           trials_base=[t for t, s in this.items() for _ in s],
+                           trials_new=[t for t, s in fp32.items() for _ in s], n_boot=1000)
+    return {"speedup_ci": [est.low, est.high]}
+
+
+def speedup_text(speedup: float | None, ci: list | None, digits: int = 2) -> str:
+    """'1.84× [1.71–1.95]', or 'no clear difference' when the CI includes 1.0."""
+    if not speedup:
+        return ""
+    if not ci:
+        return f"{speedup:.{digits}f}×"
+    lo, hi = ci
+    if lo <= 1.0 <= hi:
+        return NO_CLEAR_DIFFERENCE
+    return f"{speedup:.{digits}f}× [{lo:.{digits}f}–{hi:.{digits}f}]"
 
 
 ACCURACY = ("top1", "top5", "metric")

@@ -83,17 +83,72 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def timed_phase(run, min_count, min_seconds, max_count):
-    """Run until at least min_count iterations *and* min_seconds have passed (capped at max_count)."""
+def timed_phase(run, min_count, min_seconds, max_count, thread_cpu=None):
+    """Run until at least min_count iterations *and* min_seconds have passed (capped at max_count).
+
+    With a `thread_cpu` list, each iteration's CPU time of this thread is appended to it."""
     samples = []
     start = time.perf_counter_ns()
     while len(samples) < max_count:
         t0 = time.perf_counter_ns()
+        c0 = time.thread_time_ns()
         run()
+        c1 = time.thread_time_ns()
         samples.append(time.perf_counter_ns() - t0)
+        if thread_cpu is not None:
+            thread_cpu.append(c1 - c0)
         if len(samples) >= min_count and (time.perf_counter_ns() - start) / 1e9 >= min_seconds:
             break
     return samples, (time.perf_counter_ns() - start) / 1e9
+
+
+def snapshot():
+    """The raw text qbench's interference parser reads (same fields as the native runner)."""
+    snap = {"t": time.perf_counter_ns(), "usage": resource.getrusage(resource.RUSAGE_SELF), "unreadable": {}}
+    try:
+        with open("/proc/stat") as f:
+            snap["proc_stat"] = [ln.rstrip("\n") for ln in f if ln.startswith("cpu") and ln[3:4].isdigit()]
+    except OSError as exc:
+        snap["proc_stat"], snap["unreadable"]["proc_stat"] = [], f"cannot read /proc/stat: {exc.strerror}"
+    lines = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    lines.append(f.readline().strip())
+            except OSError:
+                pass
+    except OSError as exc:
+        snap["unreadable"]["schedstat"] = f"cannot read /proc/self/task: {exc.strerror}"
+    if not lines:
+        snap["unreadable"].setdefault("schedstat", "no /proc/self/task/*/schedstat")
+    snap["schedstat"] = lines
+    return snap
+
+
+def interference(before, after, cores):
+    def cpu_ns(u):
+        return int((u.ru_utime + u.ru_stime) * 1e9)
+
+    freqs, unreadable = {}, dict(before["unreadable"])
+    for c in cores:
+        path = f"/sys/devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq"
+        try:
+            with open(path) as f:
+                freqs[str(c)] = int(f.read().strip())
+        except (OSError, ValueError) as exc:
+            unreadable.setdefault("cpufreq", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+    return {
+        "wall_ns": after["t"] - before["t"],
+        "process_cpu_ns": cpu_ns(after["usage"]) - cpu_ns(before["usage"]),
+        "voluntary_switches": after["usage"].ru_nvcsw - before["usage"].ru_nvcsw,
+        "involuntary_switches": after["usage"].ru_nivcsw - before["usage"].ru_nivcsw,
+        "cores": cores,
+        "clock_ticks_per_s": os.sysconf("SC_CLK_TCK"),
+        "proc_stat_before": before["proc_stat"], "proc_stat_after": after["proc_stat"],
+        "schedstat_before": before["schedstat"], "schedstat_after": after["schedstat"],
+        "cpufreq_khz": freqs, "unreadable": unreadable,
+    }
 
 
 def import_runtime():
@@ -169,7 +224,10 @@ def main(argv=None) -> int:
         method.execute(inputs)
 
     warm, warm_s = timed_phase(run, args.warmup, args.warmup_seconds, max(args.warmup, args.max_iterations))
-    samples, _ = timed_phase(run, args.iterations, args.min_seconds, args.max_iterations)
+    thread_cpu = []
+    before = snapshot()
+    samples, _ = timed_phase(run, args.iterations, args.min_seconds, args.max_iterations, thread_cpu)
+    after = snapshot()
 
     if args.outputs:
         with open(args.outputs, "wb") as f:
@@ -188,6 +246,8 @@ def main(argv=None) -> int:
         "warmup_iterations": len(warm),
         "warmup_seconds": warm_s,
         "samples_ns": samples,
+        "thread_cpu_ns": thread_cpu,
+        "interference": interference(before, after, sorted(os.sched_getaffinity(0))),
         "threads": int(portable_lib._threadpool_get_thread_count()),
         "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
         # includes the interpreter and torch; the native runner's figure is the one to compare

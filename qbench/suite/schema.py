@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, model_validator
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -159,6 +159,31 @@ class CooldownSpec(Strict):
     poll_s: float = 2.0
 
 
+class QuietStartSpec(Strict):
+    """Before a device's first trial: look (`window_s`) at what else runs there, and wait (bounded by
+    `max_wait_s`) until other processes use at most `threshold` of the cores. What it saw is recorded."""
+
+    threshold: float = Field(0.10, ge=0, le=1)
+    max_wait_s: float = Field(5.0, ge=0)
+    window_s: float = Field(0.5, gt=0)
+
+
+def _fraction(value):
+    """`2%` or 0.02 -> 0.02 (a precision or a share)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(f"write a percentage like '2%' or a fraction like 0.02, got {value!r}")
+        try:
+            return float(text[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"write a percentage like '2%', got {value!r}") from None
+    return value
+
+
+Percent = Annotated[float, BeforeValidator(_fraction), Field(gt=0, lt=1)]
+
+
 class BenchmarkSpec(Strict):
     """Measurement settings; each phase runs at least N iterations *and* at least T seconds."""
 
@@ -167,7 +192,15 @@ class BenchmarkSpec(Strict):
     iterations: PositiveInt = 50
     min_seconds: float = Field(1.0, ge=0)
     max_iterations: PositiveInt = 100_000  # bounds the measured phase on a very fast model
-    trials: PositiveInt = 3  # separate processes, interleaved across recipes
+    trials: PositiveInt = 3  # separate processes, interleaved across recipes; the minimum per cell
+    # Run more trials (up to max_trials) until the 95% CI of the cell's median is within ±precision
+    # of it, e.g. `2%`. Unset: exactly `trials` clean trials (still judged stable/noisy at 5%).
+    precision: Optional[Percent] = None
+    max_trials: Optional[PositiveInt] = None  # bound on trials per cell, disturbed ones included
+    # A trial during which other processes used more than this share of the cores is kept but marked
+    # disturbed, and another is run in its place (within max_trials).
+    interference_threshold: float = Field(0.10, gt=0, le=1)
+    quiet_start: QuietStartSpec = QuietStartSpec()
     threads: PositiveInt = 1
     affinity: Optional[list[int]] = None  # CPU ids; None = leave to the OS (recorded either way)
     timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
@@ -179,7 +212,16 @@ class BenchmarkSpec(Strict):
     def _bounded(self):
         if self.max_iterations < self.iterations:
             raise ValueError("max_iterations must be >= iterations")
+        if self.max_trials is not None and self.max_trials < self.trials:
+            raise ValueError("max_trials must be >= trials")
         return self
+
+    @property
+    def trial_bound(self) -> int:
+        """Most trials a cell may take: max_trials, else 3 × trials with a precision target, else trials."""
+        if self.max_trials is not None:
+            return self.max_trials
+        return 3 * self.trials if self.precision is not None else self.trials
 
 
 class RecipeSpec(Strict):

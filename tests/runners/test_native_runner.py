@@ -225,6 +225,24 @@ def test_json_fields_are_sane(runner, models):
     assert r["threads"] == 2 and r["affinity"] == [0, 1]
     assert r["peak_rss_bytes"] > 1_000_000 and r["arena_bytes"] > 0
     assert r["outputs"] == [{"dtype": "float32", "shape": [1, 5]}]
+    assert_interference_fields(r)
+
+
+def assert_interference_fields(r):
+    """The contract's `thread_cpu_ns` and `interference` (shared with the Python runner's test)."""
+    from qbench.collectors.interference import parse_proc_stat, summarize
+
+    assert len(r["thread_cpu_ns"]) == len(r["samples_ns"])
+    assert all(0 <= c <= w for c, w in zip(r["thread_cpu_ns"], r["samples_ns"]))  # CPU inside the wall interval
+    i = r["interference"]
+    assert i["wall_ns"] >= sum(r["samples_ns"]) and i["process_cpu_ns"] > 0 and i["clock_ticks_per_s"] > 0
+    assert i["involuntary_switches"] >= 0 and i["voluntary_switches"] >= 0
+    assert set(i["cores"]) <= set(parse_proc_stat(i["proc_stat_after"]))
+    assert len(i["schedstat_after"]) >= 1
+    # every signal either has figures or says why not (this VM has no cpufreq folder)
+    assert i["cpufreq_khz"] or "cpufreq" in i["unreadable"]
+    s = summarize(r)
+    assert s["interference_share"] is not None and 0 <= s["interference_share"] <= 1
 
 
 @pytest.mark.slow

@@ -35,6 +35,14 @@ def test_outputs_equal_the_runtime_and_json_is_complete(models, kind, tmp_path):
     np.testing.assert_array_equal(got, python_runtime(models[kind], x))
 
 
+def test_interference_fields_match_the_native_runner(models):
+    from tests.runners.test_native_runner import assert_interference_fields
+
+    proc = run_script("--model", models["fp32"], "--threads", 1, "--affinity", "0", "--json",
+                      *quick("--iterations", 5, "--min-seconds", 0.3))
+    assert_interference_fields(json.loads(proc.stdout))
+
+
 def test_the_runtime_is_imported_without_the_compiler():
     # executorch.exir's package init drags in torch.export/dynamo/inductor (~8 s a trial); the
     # runner only needs the runtime.

@@ -9,9 +9,11 @@
 // verification) prints `qbench-runner: crashed: SIGSEGV (...) while <phase>`
 // and then dies by the same signal, so the exit status stays truthful.
 
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <new>
 #include <optional>
@@ -438,6 +441,122 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// ---------------------------------------------------------------- interference
+
+// What else ran while we measured. The runner copies the raw kernel text (so the
+// same parser in qbench reads it from any device: host, adb, ssh) and says why a
+// source was unreadable instead of reporting a silent 0.
+
+long long thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+std::string errno_text(const std::string& what) {
+  return "cannot read " + what + ": " + std::strerror(errno);
+}
+
+struct Snapshot {
+  Clock::time_point at;
+  struct rusage usage {};
+  std::vector<std::string> proc_stat;  // the per-core "cpuN ..." lines of /proc/stat, verbatim
+  std::vector<std::string> schedstat;  // one "/proc/self/task/*/schedstat" line per thread
+  std::map<std::string, std::string> unreadable;
+};
+
+Snapshot take_snapshot() {
+  Snapshot s;
+  s.at = Clock::now();
+  getrusage(RUSAGE_SELF, &s.usage);
+  std::ifstream stat("/proc/stat");
+  if (!stat) {
+    s.unreadable["proc_stat"] = errno_text("/proc/stat");
+  } else {
+    std::string line;
+    while (std::getline(stat, line))
+      if (line.size() > 3 && line.rfind("cpu", 0) == 0 && line[3] >= '0' && line[3] <= '9')
+        s.proc_stat.push_back(line);
+    if (s.proc_stat.empty()) s.unreadable["proc_stat"] = "/proc/stat has no per-core cpuN lines";
+  }
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/schedstat");
+      std::string line;
+      if (f && std::getline(f, line)) s.schedstat.push_back(line);
+    }
+    closedir(dir);
+    if (s.schedstat.empty()) s.unreadable["schedstat"] = "no /proc/self/task/*/schedstat (kernel without CONFIG_SCHEDSTATS?)";
+  } else {
+    s.unreadable["schedstat"] = errno_text("/proc/self/task");
+  }
+  return s;
+}
+
+long long cpu_ns(const struct rusage& u) {
+  return (static_cast<long long>(u.ru_utime.tv_sec) + u.ru_stime.tv_sec) * 1000000000LL +
+         (static_cast<long long>(u.ru_utime.tv_usec) + u.ru_stime.tv_usec) * 1000LL;
+}
+
+// The cores' current frequencies (kHz), read at the end of the measured phase.
+std::map<int, long long> core_freqs_khz(const std::vector<int>& cores, std::string& why) {
+  std::map<int, long long> out;
+  for (int c : cores) {
+    std::string path = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/cpufreq/scaling_cur_freq";
+    std::ifstream f(path);
+    long long khz = 0;
+    if (f && (f >> khz)) out[c] = khz;
+    else if (why.empty()) why = f ? "unparsable " + path : errno_text(path);
+  }
+  return out;
+}
+
+struct Measurement {
+  std::vector<long long> samples_ns, thread_cpu_ns;
+  long warmup_iterations = 0;
+  double warmup_seconds = 0;
+  Snapshot before, after;
+  std::vector<int> cores;
+  std::map<int, long long> freqs_khz;
+  std::string freq_unreadable;
+};
+
+// Warm-up, then the measured phase; each phase runs until both N iterations and S
+// seconds are reached (the measured one capped by max-iterations). Per measured
+// iteration: wall time and this thread's CPU time; around the phase: snapshots.
+template <typename Execute>
+Measurement measure(const Options& o, Execute&& execute) {
+  Measurement m;
+  auto w0 = Clock::now();
+  while (m.warmup_iterations < o.warmup ||
+         std::chrono::duration<double>(Clock::now() - w0).count() < o.warmup_seconds) {
+    execute();
+    m.warmup_iterations++;
+  }
+  m.warmup_seconds = std::chrono::duration<double>(Clock::now() - w0).count();
+
+  m.samples_ns.reserve(static_cast<size_t>(o.iterations));
+  m.thread_cpu_ns.reserve(static_cast<size_t>(o.iterations));
+  m.cores = current_cpus();
+  m.before = take_snapshot();
+  auto m0 = Clock::now();
+  while (static_cast<long>(m.samples_ns.size()) < o.max_iterations &&
+         (static_cast<long>(m.samples_ns.size()) < o.iterations ||
+          std::chrono::duration<double>(Clock::now() - m0).count() < o.min_seconds)) {
+    auto s0 = Clock::now();
+    long long c0 = thread_cpu_ns();  // inside the wall interval, so CPU <= wall
+    execute();
+    long long c1 = thread_cpu_ns();
+    auto s1 = Clock::now();
+    m.thread_cpu_ns.push_back(c1 - c0);
+    m.samples_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(s1 - s0).count());
+  }
+  m.after = take_snapshot();
+  m.freqs_khz = core_freqs_khz(m.cores, m.freq_unreadable);
+  return m;
+}
+
 // ---------------------------------------------------------------- json
 
 std::string json_str(const std::string& s) {
@@ -459,10 +578,182 @@ std::string json_num(double x) {
   return buf;
 }
 
+std::string json_list(const std::vector<long long>& xs) {
+  std::string j = "[";
+  for (size_t i = 0; i < xs.size(); i++) j += (i ? ", " : "") + std::to_string(xs[i]);
+  return j + "]";
+}
+
+std::string json_list(const std::vector<int>& xs) {
+  return json_list(std::vector<long long>(xs.begin(), xs.end()));
+}
+
+std::string json_list(const std::vector<std::string>& xs) {
+  std::string j = "[";
+  for (size_t i = 0; i < xs.size(); i++) j += (i ? ", " : "") + json_str(xs[i]);
+  return j + "]";
+}
+
+// The "interference" object of the report (contract.md).
+std::string interference_json(const Measurement& m) {
+  auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(m.after.at - m.before.at).count();
+  std::map<std::string, std::string> unreadable = m.before.unreadable;
+  if (!m.freq_unreadable.empty()) unreadable["cpufreq"] = m.freq_unreadable;
+  std::string j = "{\"wall_ns\": " + std::to_string(wall_ns);
+  j += ", \"process_cpu_ns\": " + std::to_string(cpu_ns(m.after.usage) - cpu_ns(m.before.usage));
+  j += ", \"voluntary_switches\": " + std::to_string(m.after.usage.ru_nvcsw - m.before.usage.ru_nvcsw);
+  j += ", \"involuntary_switches\": " + std::to_string(m.after.usage.ru_nivcsw - m.before.usage.ru_nivcsw);
+  j += ", \"cores\": " + json_list(m.cores);
+  j += ", \"clock_ticks_per_s\": " + std::to_string(sysconf(_SC_CLK_TCK));
+  j += ", \"proc_stat_before\": " + json_list(m.before.proc_stat);
+  j += ", \"proc_stat_after\": " + json_list(m.after.proc_stat);
+  j += ", \"schedstat_before\": " + json_list(m.before.schedstat);
+  j += ", \"schedstat_after\": " + json_list(m.after.schedstat);
+  j += ", \"cpufreq_khz\": {";
+  size_t k = 0;
+  for (const auto& [core, khz] : m.freqs_khz)
+    j += (k++ ? ", " : "") + json_str(std::to_string(core)) + ": " + std::to_string(khz);
+  j += "}, \"unreadable\": {";
+  k = 0;
+  for (const auto& [what, why] : unreadable) j += (k++ ? ", " : "") + json_str(what) + ": " + json_str(why);
+  return j + "}}";
+}
+
+// ---------------------------------------------------------------- outputs
+
 struct OutputInfo {
   std::string dtype;
   std::vector<long long> shape;
 };
+
+// Dtypes and shapes of the last execution's outputs; their raw bytes go to
+// `out_file` (the --outputs FILE, or none).
+std::vector<OutputInfo> write_outputs(et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file,
+                                      const std::string& path) {
+  std::vector<OutputInfo> outs;
+  for (size_t i = 0; i < method.outputs_size(); i++) {
+    const et::EValue& v = method.get_output(i);
+    OutputInfo info;
+    const void* data = nullptr;
+    size_t nbytes = 0;
+    int64_t i64;
+    double f64;
+    bool b;
+    if (v.isTensor()) {
+      const auto& t = v.toTensor();
+      info.dtype = dtype_name(t.scalar_type());
+      for (auto s : t.sizes()) info.shape.push_back(s);
+      data = t.const_data_ptr();
+      nbytes = t.nbytes();
+    } else if (v.isInt()) {
+      i64 = v.toInt(), info.dtype = "int64", data = &i64, nbytes = sizeof(i64);
+    } else if (v.isDouble()) {
+      f64 = v.toDouble(), info.dtype = "float64", data = &f64, nbytes = sizeof(f64);
+    } else if (v.isBool()) {
+      b = v.toBool(), info.dtype = "bool", data = &b, nbytes = sizeof(b);
+    } else {
+      info.dtype = "none";  // e.g. a None output: no bytes
+    }
+    if (out_file && nbytes && std::fwrite(data, 1, nbytes, out_file.get()) != nbytes)
+      fail("cannot write outputs file '" + path + "'");
+    outs.push_back(info);
+  }
+  if (out_file && std::fclose(out_file.release()) != 0) fail("cannot write outputs file '" + path + "'");
+  return outs;
+}
+
+// ---------------------------------------------------------------- etdump
+
+// The optional ETDump trace (--etdump FILE), like ExecuTorch's own executor_runner
+// keeps it in an EventTraceManager: the file is opened up front (a bad path fails
+// at once), the tracer is handed to load_method, and the dump is written at the end.
+class EtdumpTrace {
+ public:
+  explicit EtdumpTrace(const std::string& path) : path_(path), file_(nullptr, fclose) {
+#ifndef QBENCH_HAVE_ETDUMP
+    if (!path.empty()) fail("this runner was built without ETDump support");
+#else
+    file_ = open_for_write(path, "ETDump file");
+    if (!path.empty()) {
+      gen_ = std::make_unique<executorch::etdump::ETDumpGen>();
+      // Operator and delegate (XNNPACK per-op) timings; no tensor dumps.
+      gen_->set_event_tracer_profiling_level(et::EventTracerProfilingLevel::kProfileAllEvents);
+    }
+#endif
+  }
+
+  et::EventTracer* tracer() {
+#ifdef QBENCH_HAVE_ETDUMP
+    return gen_.get();
+#else
+    return nullptr;
+#endif
+  }
+
+  void write() {
+#ifdef QBENCH_HAVE_ETDUMP
+    if (!gen_) return;
+    auto res = gen_->get_etdump_data();
+    if (!res.buf || !res.size) fail("ETDump is empty (was the runtime built with the event tracer?)");
+    std::unique_ptr<void, void (*)(void*)> buf(res.buf, std::free);
+    bool ok = std::fwrite(res.buf, 1, res.size, file_.get()) == res.size;
+    if (std::fclose(file_.release()) != 0) ok = false;
+    if (!ok) fail("cannot write ETDump file '" + path_ + "'");
+#endif
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<FILE, int (*)(FILE*)> file_;
+#ifdef QBENCH_HAVE_ETDUMP
+  std::unique_ptr<executorch::etdump::ETDumpGen> gen_;
+#endif
+};
+
+// ---------------------------------------------------------------- report
+
+struct Report {
+  double load_ms = 0, method_init_ms = 0, first_ms = 0;
+  long threads = 1;
+  std::optional<std::vector<int>> affinity;
+  long long arena_bytes = 0;
+  std::vector<OutputInfo> outputs;
+};
+
+void print_report(const Options& o, const Report& r, const Measurement& m) {
+  long long rss = peak_rss_bytes();
+  if (!o.json) {
+    std::vector<long long> s(m.samples_ns);
+    std::sort(s.begin(), s.end());
+    std::printf("%s: load %.2f ms, init %.2f ms, first %.2f ms, %zu samples, median %.3f ms, "
+                "%ld threads, peak RSS %lld bytes\n",
+                o.model.c_str(), r.load_ms, r.method_init_ms, r.first_ms, s.size(),
+                s.empty() ? 0.0 : s[s.size() / 2] / 1e6, r.threads, rss);
+    return;
+  }
+  std::string j = "{";
+  j += "\"runner\": \"native\"";
+  j += ", \"method\": " + json_str(o.method);
+  j += ", \"load_ms\": " + json_num(r.load_ms);
+  j += ", \"method_init_ms\": " + json_num(r.method_init_ms);
+  j += ", \"first_inference_ms\": " + json_num(r.first_ms);
+  j += ", \"warmup_iterations\": " + std::to_string(m.warmup_iterations);
+  j += ", \"warmup_seconds\": " + json_num(m.warmup_seconds);
+  j += ", \"samples_ns\": " + json_list(m.samples_ns);
+  j += ", \"thread_cpu_ns\": " + json_list(m.thread_cpu_ns);
+  j += ", \"interference\": " + interference_json(m);
+  j += ", \"threads\": " + std::to_string(r.threads);
+  j += ", \"affinity\": " + (r.affinity ? json_list(*r.affinity) : std::string("null"));
+  j += ", \"peak_rss_bytes\": " + std::to_string(rss);
+  j += ", \"arena_bytes\": " + std::to_string(r.arena_bytes);
+  j += ", \"outputs\": [";
+  for (size_t i = 0; i < r.outputs.size(); i++) {
+    j += (i ? ", " : "") + std::string("{\"dtype\": ") + json_str(r.outputs[i].dtype) +
+         ", \"shape\": " + json_list(r.outputs[i].shape) + "}";
+  }
+  j += "]}";
+  std::printf("%s\n", j.c_str());
+}
 
 // ---------------------------------------------------------------- run
 
@@ -472,11 +763,8 @@ int run(const Options& o) {
 
   if (access(o.model.c_str(), R_OK) != 0)
     fail("cannot open model '" + o.model + "': " + std::strerror(errno));
-#ifndef QBENCH_HAVE_ETDUMP
-  if (!o.etdump.empty()) fail("this runner was built without ETDump support");
-#endif
   auto out_file = open_for_write(o.outputs, "outputs file");
-  auto etdump_file = open_for_write(o.etdump, "ETDump file");
+  EtdumpTrace etdump(o.etdump);
 
   // Program::load: the file becomes a Program (header + flatbuffer parse). InternalConsistency
   // runs the flatbuffer verifier first, so a corrupt or truncated .pte is an error, not a crash
@@ -518,22 +806,11 @@ int run(const Options& o) {
   MallocMemoryAllocator method_allocator, temp_allocator;
   et::MemoryManager memory_manager(&method_allocator, &planned_memory, &temp_allocator);
 
-  et::EventTracer* tracer = nullptr;
-#ifdef QBENCH_HAVE_ETDUMP
-  std::unique_ptr<executorch::etdump::ETDumpGen> etdump;
-  if (!o.etdump.empty()) {
-    etdump = std::make_unique<executorch::etdump::ETDumpGen>();
-    // Operator and delegate (XNNPACK per-op) timings; no tensor dumps.
-    etdump->set_event_tracer_profiling_level(et::EventTracerProfilingLevel::kProfileAllEvents);
-    tracer = etdump.get();
-  }
-#endif
-
   // Method init: memory planning, kernel resolution, delegate init (XNNPACK
   // builds its runtime and packs weights here).
   set_phase("initialising the method", " — the .pte may be corrupt");
   t0 = Clock::now();
-  auto method = program->load_method(o.method.c_str(), &memory_manager, tracer);
+  auto method = program->load_method(o.method.c_str(), &memory_manager, etdump.tracer());
   double method_init_ms = ms_since(t0);
   if (!method.ok())
     fail("cannot initialise method '" + o.method + "'" + et_error(method.error()));
@@ -558,113 +835,15 @@ int run(const Options& o) {
   execute();
   double first_ms = ms_since(t0);
 
-  // Warm-up: until both N iterations and S seconds are reached.
-  long warm_n = 0;
-  auto w0 = Clock::now();
-  while (warm_n < o.warmup ||
-         std::chrono::duration<double>(Clock::now() - w0).count() < o.warmup_seconds) {
-    execute();
-    warm_n++;
-  }
-  double warm_s = std::chrono::duration<double>(Clock::now() - w0).count();
-
-  // Measured: until both N iterations and S seconds, capped by max-iterations.
-  std::vector<long long> samples;
-  samples.reserve(static_cast<size_t>(o.iterations));
-  auto m0 = Clock::now();
-  while (static_cast<long>(samples.size()) < o.max_iterations &&
-         (static_cast<long>(samples.size()) < o.iterations ||
-          std::chrono::duration<double>(Clock::now() - m0).count() < o.min_seconds)) {
-    auto s0 = Clock::now();
-    execute();
-    samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s0).count());
-  }
+  Measurement m = measure(o, execute);
 
   set_phase("writing the results", "");
-  // Outputs of the last execution.
-  std::vector<OutputInfo> outs;
-  for (size_t i = 0; i < method->outputs_size(); i++) {
-    const et::EValue& v = method->get_output(i);
-    OutputInfo info;
-    const void* data = nullptr;
-    size_t nbytes = 0;
-    int64_t i64;
-    double f64;
-    bool b;
-    if (v.isTensor()) {
-      const auto& t = v.toTensor();
-      info.dtype = dtype_name(t.scalar_type());
-      for (auto s : t.sizes()) info.shape.push_back(s);
-      data = t.const_data_ptr();
-      nbytes = t.nbytes();
-    } else if (v.isInt()) {
-      i64 = v.toInt(), info.dtype = "int64", data = &i64, nbytes = sizeof(i64);
-    } else if (v.isDouble()) {
-      f64 = v.toDouble(), info.dtype = "float64", data = &f64, nbytes = sizeof(f64);
-    } else if (v.isBool()) {
-      b = v.toBool(), info.dtype = "bool", data = &b, nbytes = sizeof(b);
-    } else {
-      info.dtype = "none";  // e.g. a None output: no bytes
-    }
-    if (out_file && nbytes && std::fwrite(data, 1, nbytes, out_file.get()) != nbytes)
-      fail("cannot write outputs file '" + o.outputs + "'");
-    outs.push_back(info);
-  }
-  if (out_file && std::fclose(out_file.release()) != 0)
-    fail("cannot write outputs file '" + o.outputs + "'");
-
-#ifdef QBENCH_HAVE_ETDUMP
-  if (etdump) {
-    auto res = etdump->get_etdump_data();
-    if (!res.buf || !res.size) fail("ETDump is empty (was the runtime built with the event tracer?)");
-    std::unique_ptr<void, void (*)(void*)> buf(res.buf, std::free);
-    bool ok = std::fwrite(res.buf, 1, res.size, etdump_file.get()) == res.size;
-    if (std::fclose(etdump_file.release()) != 0) ok = false;
-    if (!ok) fail("cannot write ETDump file '" + o.etdump + "'");
-  }
-#endif
-
-  long long rss = peak_rss_bytes();
-  std::string j = "{";
-  j += "\"runner\": \"native\"";
-  j += ", \"method\": " + json_str(o.method);
-  j += ", \"load_ms\": " + json_num(load_ms);
-  j += ", \"method_init_ms\": " + json_num(method_init_ms);
-  j += ", \"first_inference_ms\": " + json_num(first_ms);
-  j += ", \"warmup_iterations\": " + std::to_string(warm_n);
-  j += ", \"warmup_seconds\": " + json_num(warm_s);
-  j += ", \"samples_ns\": [";
-  for (size_t i = 0; i < samples.size(); i++) j += (i ? ", " : "") + std::to_string(samples[i]);
-  j += "], \"threads\": " + std::to_string(threads);
-  j += ", \"affinity\": ";
-  if (affinity) {
-    j += "[";
-    for (size_t i = 0; i < affinity->size(); i++) j += (i ? ", " : "") + std::to_string((*affinity)[i]);
-    j += "]";
-  } else {
-    j += "null";
-  }
-  j += ", \"peak_rss_bytes\": " + std::to_string(rss);
-  j += ", \"arena_bytes\": " + std::to_string(arena_bytes);
-  j += ", \"outputs\": [";
-  for (size_t i = 0; i < outs.size(); i++) {
-    j += (i ? ", " : "") + std::string("{\"dtype\": ") + json_str(outs[i].dtype) + ", \"shape\": [";
-    for (size_t k = 0; k < outs[i].shape.size(); k++)
-      j += (k ? ", " : "") + std::to_string(outs[i].shape[k]);
-    j += "]}";
-  }
-  j += "]}";
-
-  if (o.json) {
-    std::printf("%s\n", j.c_str());
-  } else {
-    std::vector<long long> s(samples);
-    std::sort(s.begin(), s.end());
-    std::printf("%s: load %.2f ms, init %.2f ms, first %.2f ms, %zu samples, median %.3f ms, "
-                "%ld threads, peak RSS %lld bytes\n",
-                o.model.c_str(), load_ms, method_init_ms, first_ms, s.size(),
-                s.empty() ? 0.0 : s[s.size() / 2] / 1e6, threads, rss);
-  }
+  Report r;
+  r.load_ms = load_ms, r.method_init_ms = method_init_ms, r.first_ms = first_ms;
+  r.threads = threads, r.affinity = affinity, r.arena_bytes = arena_bytes;
+  r.outputs = write_outputs(*method, std::move(out_file), o.outputs);  // of the last execution
+  etdump.write();
+  print_report(o, r, m);
   return 0;
 }
 

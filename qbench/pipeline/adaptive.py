@@ -1,0 +1,208 @@
+"""Run trials until a cell's median is precise, replace disturbed trials, and say when it is not.
+
+The core is pure (`judge_trial`, `next_step`, `stability` take plain values) so it is tested with
+synthetic samples; `TrialPlan` feeds it from the store and yields the next (trial, cell) for one
+device, round-robin across its cells so drift hits every recipe alike (A B A B, never A A B B).
+
+Rules, per cell:
+- a trial whose `interference_share` exceeds the threshold is kept (marked `disturbed`) and does not
+  count: another trial runs in its place;
+- at least `trials` clean trials; then, with a `precision`, more until the 95% CI of the median is
+  within ±precision of it;
+- never more than `trial_bound` trials in all (max_trials), disturbed ones included;
+- the figures come from the clean trials (all trials if none was clean), and the cell is `noisy`
+  when they are not precise enough, or when clean trials ran out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from qbench.collectors.interference import describe, summarize
+
+# Without a precision target a cell is still judged: its median CI must be within ±5%.
+DEFAULT_JUDGE_PRECISION = 0.05
+
+
+@dataclass(frozen=True)
+class Policy:
+    min_trials: int
+    max_trials: int
+    precision: float | None = None  # relative CI half-width to reach, e.g. 0.02
+    interference_threshold: float = 0.10
+
+    @classmethod
+    def from_benchmark(cls, bench) -> "Policy":
+        return cls(bench.trials, bench.trial_bound, bench.precision, bench.interference_threshold)
+
+    @property
+    def judge_precision(self) -> float:
+        return self.precision if self.precision is not None else DEFAULT_JUDGE_PRECISION
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    trial: int
+    samples_ns: Sequence[int]
+    disturbed: bool = False
+    interference_share: float | None = None
+    why: str = ""  # what disturbed it, in words
+
+
+@dataclass(frozen=True)
+class Judgement:
+    disturbed: bool
+    share: float | None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def why(self) -> str:
+        return describe(self.summary)
+
+    def columns(self) -> dict:
+        """The trial row's interference columns."""
+        return {"disturbed": int(self.disturbed), "interference_share": self.share, "interference": self.summary}
+
+
+@dataclass(frozen=True)
+class Step:
+    done: bool
+    why: str
+
+
+def judge_trial(report: dict, threshold: float) -> Judgement:
+    """Is this trial disturbed? Other processes' share of the cores; with one thread and no readable
+    /proc/stat, the share of wall time the calling thread spent off the CPU stands in."""
+    summary = summarize(report)
+    share = summary["interference_share"]
+    if share is None and report.get("threads") == 1 and summary["offcpu_share"] is not None:
+        share = summary["offcpu_share"]
+    return Judgement(share is not None and share > threshold, share, summary)
+
+
+def used_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    clean = [t for t in trials if not t.disturbed]
+    return clean or list(trials)
+
+
+def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
+    """(median, low, high) in ms over the given trials, two-level bootstrap (report/stats.py)."""
+    from qbench.report.stats import median_ci
+
+    samples = [ns for t in trials for ns in t.samples_ns]
+    labels = [t.trial for t in trials for _ in t.samples_ns]
+    med, lo, hi = median_ci(samples, trials=labels)
+    return med / 1e6, lo / 1e6, hi / 1e6
+
+
+def half_width(med: float, lo: float, hi: float) -> float:
+    return max(med - lo, hi - med) / med if med > 0 else float("inf")
+
+
+def next_step(trials: Sequence[TrialRecord], policy: Policy) -> Step:
+    """Whether a cell needs another trial, given the trials it has (pure)."""
+    clean = [t for t in trials if not t.disturbed]
+    if len(trials) >= policy.max_trials:
+        return Step(True, f"max_trials ({policy.max_trials}) reached")
+    if len(clean) < policy.min_trials:
+        return Step(False, f"{len(clean)} of {policy.min_trials} clean trials")
+    if policy.precision is None:
+        return Step(True, f"{len(clean)} clean trials")
+    hw = half_width(*median_ci_ms(clean))
+    if hw <= policy.precision:
+        return Step(True, f"median CI ±{hw:.1%} within ±{policy.precision:.0%}")
+    return Step(False, f"median CI ±{hw:.1%} wider than ±{policy.precision:.0%}")
+
+
+def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
+    """The cell's `stability` object: verdict (stable | noisy), reason, median_ci_ms, trials_used,
+    trials_replaced, interference_share (median over the trials used)."""
+    import statistics
+
+    used = used_trials(trials)
+    clean = [t for t in trials if not t.disturbed]
+    med, lo, hi = median_ci_ms(used)
+    hw = half_width(med, lo, hi)
+    cv = _cv([ns for t in used for ns in t.samples_ns])
+    shares = [t.interference_share for t in used if t.interference_share is not None]
+    share = statistics.median(shares) if shares else None
+    problems = []
+    if not clean:
+        worst = max(trials, key=lambda t: t.interference_share or 0)
+        problems.append(f"all {len(trials)} trials disturbed ({worst.why or 'interference'})")
+    elif len(clean) < policy.min_trials:
+        problems.append(f"only {len(clean)} of {len(trials)} trials clean (trials: {policy.min_trials})")
+    if hw > policy.judge_precision:
+        problems.append(f"median CI ±{hw:.1%} wider than ±{policy.judge_precision:.0%}")
+    facts = [f"{len(used)} trial{'s' * (len(used) != 1)}", f"CV {cv:.2f}"]
+    if share is not None:
+        facts.append(f"interference {share:.0%}")
+    if len(used) == 1:
+        facts.append("one trial: CI omits trial-to-trial variation")
+    return {
+        "verdict": "noisy" if problems else "stable",
+        "reason": "; ".join(problems or [f"median CI ±{hw:.1%}"]) + " (" + ", ".join(facts) + ")",
+        "median_ci_ms": [lo, hi],
+        "trials_used": len(used),
+        # disturbed trials that another trial followed (the last one of a bounded cell was not replaced)
+        "trials_replaced": sum(1 for t in trials if t.disturbed and t.trial < max(x.trial for x in trials)),
+        "interference_share": share,
+    }
+
+
+def _cv(samples: Sequence[int]) -> float:
+    import statistics
+
+    if len(samples) < 2:
+        return 0.0
+    mean = statistics.fmean(samples)
+    return statistics.stdev(samples) / mean if mean else 0.0
+
+
+# ------------------------------------------------------------------ fed from the store
+
+
+def records(store, cell_id: int) -> list[TrialRecord]:
+    """The cell's trials as the pure functions want them (a store from before this feature: all clean)."""
+    by_trial = store.samples(cell_id)
+    out = []
+    for row in store.trials(cell_id):
+        keys = row.keys()
+        summary = json.loads(row["interference"]) if "interference" in keys and row["interference"] else {}
+        out.append(TrialRecord(
+            trial=row["trial"], samples_ns=by_trial.get(row["trial"], []),
+            disturbed=bool(row["disturbed"]) if "disturbed" in keys and row["disturbed"] else False,
+            interference_share=row["interference_share"] if "interference_share" in keys else None,
+            why=describe(summary) if summary else "",
+        ))
+    return [r for r in out if r.samples_ns]
+
+
+class TrialPlan:
+    """(trial, cell) pairs for one device, in rounds over its cells, until every cell is done.
+
+    A cell is done when `next_step` says so; `drop` takes out a failed cell. Trial numbers continue
+    from what the store has, so a resumed run neither repeats nor overwrites a trial.
+    """
+
+    def __init__(self, cells: list, ids: dict, store, policy: Policy):
+        self.cells, self.ids, self.store, self.policy = list(cells), ids, store, policy
+        self.dropped: set = set()
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        while True:
+            active = [c for c in self.cells if c not in self.dropped and not self.finished(c)]
+            if not active:
+                return
+            for cell in active:
+                if cell not in self.dropped:
+                    done = self.store.done_trials(self.ids[cell])
+                    yield (max(done) + 1 if done else 0), cell
+
+    def finished(self, cell) -> bool:
+        return next_step(records(self.store, self.ids[cell]), self.policy).done
+
+    def drop(self, cell) -> None:
+        self.dropped.add(cell)
