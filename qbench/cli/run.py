@@ -61,7 +61,7 @@ def _run(args, console) -> int:
     from qbench.report.compare import parse_threshold
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
-    from qbench.results.views import run_document
+    from qbench.report.views import run_document
     from qbench.suite.loader import load_suite
 
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
@@ -252,7 +252,7 @@ def _jsonable(value):
 def print_summary(console, doc: dict) -> None:
     from rich.table import Table
 
-    from qbench.results.views import speedup_text
+    from qbench.report.views import speedup_text
 
     table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
     for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),

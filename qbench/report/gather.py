@@ -1,6 +1,6 @@
 """Everything the HTML report shows, read once from the store into plain dicts and lists.
 
-The per-cell fields come from `results.views.cell_views` (the view shared with `--json` and the
+The per-cell fields come from `report.views.cell_views` (the view shared with `--json` and the
 summary page), plus what only the report needs: raw-sample box statistics, energy, ops, device info.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from qbench.report import data
 from qbench.report.svg import box_stats
-from qbench.results.views import cell_views
+from qbench.report.views import cell_views
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qbench.report import fmt
-from qbench.results.views import speedup_text
+from qbench.report.views import speedup_text
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from qbench.results.store import ResultsStore
-from qbench.results.views import cell_views
+from qbench.report.views import cell_views
 
 OLD_CELLS = """
 CREATE TABLE runs (run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_path TEXT, suite_yaml TEXT,

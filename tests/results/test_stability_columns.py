@@ -8,7 +8,7 @@ import numpy as np
 
 from qbench.results.frame import load_samples
 from qbench.results.store import ResultsStore
-from qbench.results.views import NO_CLEAR_DIFFERENCE, cell_views, speedup_text
+from qbench.report.views import NO_CLEAR_DIFFERENCE, cell_views, speedup_text
 
 # The schema-2 tables as qbench wrote them before interference was measured (no disturbed,
 # interference_share, interference, thread_cpu_ns, stability_* ...), with one finished cell.
