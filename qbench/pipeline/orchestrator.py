@@ -237,6 +237,9 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
             if len(store.done_trials(cid)) >= bench.trials:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note)
+                from qbench.pipeline import device_numerics  # outputs of the device that was timed
+
+                device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(session, art, settings, store, cid, cell, progress)
                 if power.enabled and art.kind == "pte":

@@ -137,6 +137,9 @@ def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, 
     on_stage("numerics")
     method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
     numbers = _stage("numerics", lambda: _numerics(model, method, data.held_out, spec.task))
+    from qbench.collectors.device_numerics import save_inputs  # what each device's runner re-runs
+
+    _stage("numerics", lambda: save_inputs(staging, model, data.held_out, data.evaluation, spec.inputs[0].shape[0]))
     if data.evaluation is not None:
         on_stage("accuracy")
         numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec, metric))
