@@ -150,6 +150,12 @@ def print_summary(console, doc: dict) -> None:
             f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
         )
     console.print(table)
+    differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
+    if differ:  # int8 kernels differ by CPU: the device's own outputs say what users of that device get
+        console.print(f"[yellow]{len(differ)} cell(s) whose numerics on the device disagree with the host's:[/]")
+        for c in differ:
+            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c['device_numerics']['disagreement']}",
+                          markup=False, highlight=False)
     failed = [c for c in doc["cells"] if c["status"] == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} failed cell(s):[/]")

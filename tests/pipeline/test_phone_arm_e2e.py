@@ -115,3 +115,30 @@ def test_a_whole_suite_runs_on_the_emulated_arm_phone(phone):
     ops = con.execute("SELECT count(*) FROM ops o JOIN cells c USING (cell_id) WHERE c.run_id=? AND c.device='arm-phone'",
                       (doc["run_id"],)).fetchone()[0]
     assert ops > 0  # per-op profile from the ARM runner's ETDump
+
+
+def test_a_phone_whose_int8_numerics_disagree_with_the_host_is_flagged(phone):
+    """qemu's `max` CPU (SVE2/I8MM) really computes wrong int8 outputs with XNNPACK (qemu 7.2): a device
+    whose numerics differ from the host's, without any fake. fp32 there still agrees."""
+    (phone["root"] / "device_profiles" / "odd-phone.yaml").write_text(textwrap.dedent(f"""
+        transport: adb
+        adb_server_port: {phone['port']}
+        address: {phone['daemon'].address}
+        workdir: /data/local/tmp/qbench-odd
+        runner: {{kind: native, target: android-arm64-v8a, launcher: [qemu-aarch64, -cpu, max]}}
+        """))
+    suite = write_suite(phone["root"], SUITE.replace("[arm-phone, host]", "[odd-phone]")
+                        .replace("profile_ops: true", "profile_ops: false"), "odd.yaml")
+    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", "odd.db"],
+                          capture_output=True, text=True, env=phone["env"], cwd=phone["root"], timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 cell(s) whose numerics on the device disagree with the host's" in proc.stderr
+    assert "mlp/int8-ptq@odd-phone: SQNR" in proc.stderr
+    doc = json.loads(subprocess.run([sys.executable, "-m", "qbench", "results", "--db", "odd.db", "--format", "json"],
+                                    capture_output=True, text=True, env=phone["env"], cwd=phone["root"]).stdout)
+    by_recipe = {r["recipe"]: json.loads(r["extra"]) if isinstance(r["extra"], str) else r["extra"] for r in doc}
+    bad, good = by_recipe["int8-ptq"]["device_numerics"], by_recipe["fp32"]["device_numerics"]
+    assert bad["agrees_with_host"] is False and "on the device vs" in bad["disagreement"]
+    assert good["agrees_with_host"] is True
+    page = max((phone["root"] / "reports").glob("*/index.html"), key=lambda p: p.stat().st_mtime).read_text()
+    assert "⚠" in page and "disagrees with the host" in page
