@@ -182,6 +182,9 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         profile = load_profile(device_name, checked.loaded.base_dir)
         session = DeviceSession(profile, checked.loaded.base_dir, bench.runner)
         session.open()
+        from qbench.pipeline.placement import resolve_placement
+
+        threads, affinity = resolve_placement(session, profile, bench)  # cluster names -> cores, on the device
     except Exception as exc:  # this device's cells fail with the cause; other devices go on
         if isinstance(exc, CellError):
             err = exc
@@ -197,7 +200,7 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
     settings = TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
         min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
-        threads=profile.threads or bench.threads, affinity=profile.affinity or bench.affinity,
+        threads=threads, affinity=affinity,
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown

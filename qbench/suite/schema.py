@@ -168,8 +168,9 @@ class BenchmarkSpec(Strict):
     min_seconds: float = Field(1.0, ge=0)
     max_iterations: PositiveInt = 100_000  # bounds the measured phase on a very fast model
     trials: PositiveInt = 3  # separate processes, interleaved across recipes
-    threads: PositiveInt = 1
-    affinity: Optional[list[int]] = None  # CPU ids; None = leave to the OS (recorded either way)
+    threads: Union[PositiveInt, Literal["auto"]] = 1  # auto: one per core of the affinity's cores
+    # CPU ids, or a cluster by name (devices/clusters.py); None = leave to the OS (recorded either way)
+    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = None
     timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
     runner: Literal["auto", "python", "native"] = "auto"
     cooldown: CooldownSpec = CooldownSpec()
