@@ -67,6 +67,8 @@ def name_clusters(cores: dict[int, dict]) -> dict[str, list[int]]:
 
 
 def describe(clusters: dict[str, list[int]]) -> str:
+    if clusters and len({tuple(v) for v in clusters.values()}) == 1:
+        return f"one cluster: cpu {_span(next(iter(clusters.values())))}"
     return ", ".join(f"{n} {_span(clusters[n])}" for n in NAMES if n in clusters)
 
 

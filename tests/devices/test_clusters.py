@@ -26,6 +26,7 @@ def test_pixel8_tensor_g3():
     assert clusters.resolve("mid", "auto", named, "pixel8") == (4, [4, 5, 6, 7])
     assert clusters.resolve("big", "auto", named, "pixel8") == (1, [8])
     assert clusters.describe(named) == "little 0-3, mid 4-7, big 8, prime 8"
+    assert clusters.describe({"little": [0, 1], "big": [0, 1], "prime": [0, 1]}) == "one cluster: cpu 0-1"
 
 
 def test_galaxy_s24_from_frequencies_alone():
