@@ -14,6 +14,8 @@ def add_parsers(sub) -> None:
     dev = sub.add_parser("devices", help="list reachable devices (adb, ssh profiles, host)",
                          description="One line per device: what adb sees, every ssh/adb profile in device_profiles/, "
                                      "and this host. Unreachable profiles say why.")
+    dev.add_argument("names", nargs="*", metavar="DEVICE",
+                     help="only these profiles; exit 1 when one of them is unreachable (for scripts)")
     dev.add_argument("--json", action="store_true", help="machine-readable list")
     dev.add_argument("--profiles", type=Path, default=None, help="a device_profiles folder (default: found from cwd)")
     dev.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each device")
@@ -62,14 +64,19 @@ def cmd_runner(args) -> int:
 def cmd_devices(args) -> int:
     from qbench.devices.discovery import discover
 
-    found = discover(args.profiles, timeout=args.timeout)
+    found = discover(args.profiles, timeout=args.timeout, names=args.names or None)
+    # a device named on the command line that cannot be reached is a failure a script can see
+    code = ExitCode.CELLS_FAILED if args.names and any(d["state"] != "ok" for d in found) else ExitCode.OK
     if args.json:
-        sys.stdout.write(json.dumps(found, indent=1) + "\n")
-        return ExitCode.OK
+        sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
+        return code
     for d in found:
         state = d["state"] if d["state"] != "ok" else ""
         print(f"{d['name']:<16} {d['transport']:<5} {d['summary']}{('  ' + state) if state else ''}")
-    return ExitCode.OK
+    if code:
+        print("unreachable: " + ", ".join(d["name"] for d in found if d["state"] != "ok")
+              + " (`qbench doctor NAME` says what to fix)", file=sys.stderr)
+    return code
 
 
 def cmd_ops(args) -> int:

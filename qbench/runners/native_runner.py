@@ -84,6 +84,15 @@ class NativeRunner(Runner):
             device.push(lib, lib.name)
         self._remote = device.push(self.binary, "qbench_runner")
 
+    def parse(self, result, settings: TrialSettings) -> dict:
+        if result.returncode in (126, 127) and "permission denied" in result.stderr.lower():
+            from qbench.errors import CellError
+
+            raise CellError("run", f"cannot start the runner ({result.last_error_line()}): the device's workdir does "
+                                   "not allow executing programs (mounted noexec?); set the profile's workdir to one "
+                                   "that does, e.g. /data/local/tmp/qbench on a phone")
+        return super().parse(result, settings)
+
     def start_argv(self) -> list[str]:
         """The command that starts the runner on the device (before its flags)."""
         if not self.bundled:
