@@ -34,15 +34,23 @@ def add_parsers(sub) -> None:
                "                     with aarch64-linux-gnu-g++ (Debian: g++-aarch64-linux-gnu); the aarch64\n"
                "                     executorch wheel of the same version is fetched once with pip download\n"
                "                     (or set QBENCH_ET_DIR_LINUX_AARCH64 to an unpacked executorch/ folder)\n"
-               "  android-arm64-v8a  a phone: needs ANDROID_NDK and QBENCH_ET_DIR_ANDROID_ARM64_V8A, an\n"
-               "                     ExecuTorch install built from source with the NDK (no Android wheel)\n"
+               "  android-arm64-v8a  a phone. Default: the bundle, no NDK needed: the linux-aarch64 build plus its\n"
+               "                     own glibc loader and libraries in one relocatable folder (~17 MB), started\n"
+               "                     on the phone as ./ld-linux-aarch64.so.1 --library-path . ./qbench_runner.\n"
+               "                     Needs only g++-aarch64-linux-gnu (it brings the aarch64 glibc). Use this.\n"
+               "                     With --toolchain FILE (or QBENCH_ANDROID_RUNNER=ndk): the NDK build, for\n"
+               "                     teams that already build ExecuTorch from source for Android (bionic, static\n"
+               "                     libraries; set ANDROID_NDK and QBENCH_ET_DIR_ANDROID_ARM64_V8A). Each cell\n"
+               "                     records which flavour measured it (runner_flavour).\n"
                "\nexamples:\n"
                "  qbench runner build\n"
                "  qbench runner build --target linux-aarch64\n"
+               "  qbench runner build --target android-arm64-v8a          # the bundle; then: qbench doctor pixel8\n"
                "  qbench runner build --target android-arm64-v8a --toolchain $ANDROID_NDK/build/cmake/android.toolchain.cmake")
     build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"],
                        help="where the runner will run (default: host)")
-    build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds)")
+    build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds; for android-arm64-v8a "
+                                                      "it selects the NDK build instead of the bundle)")
     build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
 
     ops = sub.add_parser("ops", help="top operators of a profiled run (benchmark.profile_ops: true)")
