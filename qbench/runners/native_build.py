@@ -15,8 +15,8 @@ Targets:
                      `pip download` into <cache>/wheels/. Cross-built and run under qemu-aarch64 in the tests.
   android-arm64-v8a  by default the bundle (bundle.py): the linux-aarch64 build plus its own glibc loader
                      and libraries, started as `./ld-linux-aarch64.so.1 --library-path . ./qbench_runner`;
-                     no NDK needed. With a toolchain file (--toolchain) or QBENCH_ANDROID_RUNNER=ndk: the
-                     NDK ($ANDROID_NDK) and $QBENCH_ET_DIR_ANDROID_ARM64_V8A = the install prefix of
+                     no NDK needed. With a toolchain file (--toolchain), QBENCH_ET_DIR_ANDROID_ARM64_V8A
+                     set, or QBENCH_ANDROID_RUNNER=ndk: the NDK ($ANDROID_NDK) and $QBENCH_ET_DIR_ANDROID_ARM64_V8A = the install prefix of
                      ExecuTorch built from source for Android (there is no Android wheel).
 """
 
@@ -130,11 +130,14 @@ def runner_dir(target: str, cache_dir: Path | None = None) -> Path:
 
 
 def android_flavour(toolchain: Path | None = None) -> str:
-    """`bundle` (the default: no NDK) or `ndk` (a toolchain file given, or QBENCH_ANDROID_RUNNER=ndk)."""
+    """`bundle` (the default: no NDK) or `ndk`: QBENCH_ANDROID_RUNNER decides when set; otherwise a
+    toolchain file, or an NDK-built ExecuTorch in QBENCH_ET_DIR_ANDROID_ARM64_V8A, means the NDK build."""
     choice = os.environ.get("QBENCH_ANDROID_RUNNER", "").strip().lower()
     if choice and choice not in ("bundle", "ndk"):
         raise QbenchError(f"QBENCH_ANDROID_RUNNER={choice!r}: choose bundle (default, no NDK) or ndk")
-    return "ndk" if toolchain is not None or choice == "ndk" else "bundle"
+    if choice:
+        return choice
+    return "ndk" if toolchain is not None or os.environ.get("QBENCH_ET_DIR_ANDROID_ARM64_V8A") else "bundle"
 
 
 def find_runner(target: str = "host", cache_dir: Path | None = None) -> Path | None:
