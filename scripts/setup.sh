@@ -19,7 +19,8 @@ if (( want_test )); then
     command -v chromium >/dev/null || packages+=(chromium)
     command -v mksh >/dev/null || packages+=(mksh)      # Android's shell, for the power sampling loop
     command -v busybox >/dev/null || packages+=(busybox)
-    # Cross-build the Raspberry Pi (linux-aarch64) runner and run it under user-mode emulation.
+    # Cross-build the Raspberry Pi (linux-aarch64) runner and the phone bundle (its glibc comes with the
+    # cross compiler), and run both under user-mode emulation.
     command -v aarch64-linux-gnu-g++ >/dev/null || packages+=(g++-aarch64-linux-gnu)
     command -v qemu-aarch64 >/dev/null || packages+=(qemu-user)
 fi

@@ -23,6 +23,7 @@ examples:
   qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench devices                                      what is reachable: adb, ssh profiles, host
+  qbench doctor pixel8                                is this device ready? ✓/✗ with fixes
   qbench runner build --target host                   build the native C++ runner
 
 exit codes: 0 all cells passed · 1 some cells failed, the run failed, or the gate had nothing to
@@ -80,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_commands.add_parsers(sub)
     cli_tools.add_parsers(sub)
+    from qbench.cli import doctor as doctor_command
+
+    doctor_command.add_parser(sub)
     return parser
 
 
@@ -191,4 +195,5 @@ COMMANDS = {
     "devices": _lazy("qbench.cli.tools", "devices"),
     "runner": _lazy("qbench.cli.tools", "runner"),
     "ops": _lazy("qbench.cli.tools", "ops"),
+    "doctor": _lazy("qbench.cli.doctor", "doctor"),
 }

@@ -282,6 +282,12 @@ def print_summary(console, doc: dict) -> None:
         why = "; ".join(f"{c['model']}/{c['recipe']}@{c['device']}: {c['stability']['reason']}" for c in noisy[:3])
         console.print(f"[yellow]{len(noisy)} noisy cell(s)[/] — their medians may be off: {_escape(why)}"
                       + (" …" if len(noisy) > 3 else ""), highlight=False)
+    differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
+    if differ:  # int8 kernels differ by CPU: the device's own outputs say what users of that device get
+        console.print(f"[yellow]{len(differ)} cell(s) whose numerics on the device disagree with the host's:[/]")
+        for c in differ:
+            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c['device_numerics']['disagreement']}",
+                          markup=False, highlight=False)
     failed = [c for c in doc["cells"] if c["status"] == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} failed cell(s):[/]")

@@ -14,6 +14,8 @@ def add_parsers(sub) -> None:
     dev = sub.add_parser("devices", help="list reachable devices (adb, ssh profiles, host)",
                          description="One line per device: what adb sees, every ssh/adb profile in device_profiles/, "
                                      "and this host. Unreachable profiles say why.")
+    dev.add_argument("names", nargs="*", metavar="DEVICE",
+                     help="only these profiles; exit 1 when one of them is unreachable (for scripts)")
     dev.add_argument("--json", action="store_true", help="machine-readable list")
     dev.add_argument("--profiles", type=Path, default=None, help="a device_profiles folder (default: found from cwd)")
     dev.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each device")
@@ -32,15 +34,23 @@ def add_parsers(sub) -> None:
                "                     with aarch64-linux-gnu-g++ (Debian: g++-aarch64-linux-gnu); the aarch64\n"
                "                     executorch wheel of the same version is fetched once with pip download\n"
                "                     (or set QBENCH_ET_DIR_LINUX_AARCH64 to an unpacked executorch/ folder)\n"
-               "  android-arm64-v8a  a phone: needs ANDROID_NDK and QBENCH_ET_DIR_ANDROID_ARM64_V8A, an\n"
-               "                     ExecuTorch install built from source with the NDK (no Android wheel)\n"
+               "  android-arm64-v8a  a phone. Default: the bundle, no NDK needed: the linux-aarch64 build plus its\n"
+               "                     own glibc loader and libraries in one relocatable folder (~17 MB), started\n"
+               "                     on the phone as ./ld-linux-aarch64.so.1 --library-path . ./qbench_runner.\n"
+               "                     Needs only g++-aarch64-linux-gnu (it brings the aarch64 glibc). Use this.\n"
+               "                     The NDK build (bionic, ExecuTorch built from source) when you have one:\n"
+               "                     --toolchain FILE, or QBENCH_ET_DIR_ANDROID_ARM64_V8A set (with ANDROID_NDK),\n"
+               "                     or QBENCH_ANDROID_RUNNER=ndk (=bundle forces the bundle). Each cell\n"
+               "                     records which flavour measured it (runner_flavour).\n"
                "\nexamples:\n"
                "  qbench runner build\n"
                "  qbench runner build --target linux-aarch64\n"
+               "  qbench runner build --target android-arm64-v8a          # the bundle; then: qbench doctor pixel8\n"
                "  qbench runner build --target android-arm64-v8a --toolchain $ANDROID_NDK/build/cmake/android.toolchain.cmake")
     build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"],
                        help="where the runner will run (default: host)")
-    build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds)")
+    build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds; for android-arm64-v8a "
+                                                      "it selects the NDK build instead of the bundle)")
     build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
 
     ops = sub.add_parser("ops", help="top operators of a profiled run (benchmark.profile_ops: true)")
@@ -62,14 +72,19 @@ def cmd_runner(args) -> int:
 def cmd_devices(args) -> int:
     from qbench.devices.discovery import discover
 
-    found = discover(args.profiles, timeout=args.timeout)
+    found = discover(args.profiles, timeout=args.timeout, names=args.names or None)
+    # a device named on the command line that cannot be reached is a failure a script can see
+    code = ExitCode.CELLS_FAILED if args.names and any(d["state"] != "ok" for d in found) else ExitCode.OK
     if args.json:
-        sys.stdout.write(json.dumps(found, indent=1) + "\n")
-        return ExitCode.OK
+        sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
+        return code
     for d in found:
         state = d["state"] if d["state"] != "ok" else ""
         print(f"{d['name']:<16} {d['transport']:<5} {d['summary']}{('  ' + state) if state else ''}")
-    return ExitCode.OK
+    if code:
+        print("unreachable: " + ", ".join(d["name"] for d in found if d["state"] != "ok")
+              + " (`qbench doctor NAME` says what to fix)", file=sys.stderr)
+    return code
 
 
 def cmd_ops(args) -> int:

@@ -40,15 +40,15 @@ def _probe(profile, timeout: float) -> dict:
     return entry
 
 
-def discover(profiles_dir: Path | None = None, timeout: float = 10.0) -> list[dict]:
+def discover(profiles_dir: Path | None = None, timeout: float = 10.0, names: list[str] | None = None) -> list[dict]:
+    """Every profile (and unconfigured adb devices); with `names`, only those profiles (unknown -> SuiteError)."""
     from qbench.devices.profiles import available_profiles, load_profile
 
     base = profiles_dir.parent if profiles_dir else None
-    names = available_profiles(base)
-    profiles = [load_profile(n, base) for n in names]
+    profiles = [load_profile(n, base) for n in (names or available_profiles(base))]
     found = [_probe(p, timeout) for p in profiles if p.transport == "host"]
     found += [_probe(p, timeout) for p in profiles if p.transport != "host"]
-    if shutil.which("adb"):
+    if shutil.which("adb") and not names:
         from qbench.devices.adb_transport import list_adb_devices
 
         try:

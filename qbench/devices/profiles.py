@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field, PositiveInt, ValidationError
 
@@ -47,8 +47,9 @@ class DeviceProfile(Strict):
     strict_host_key_checking: bool = True
     workdir: Optional[str] = None
     runner: RunnerChoice = RunnerChoice()
-    threads: Optional[PositiveInt] = None  # overrides the suite's benchmark.threads
-    affinity: Optional[list[int]] = None  # e.g. the big cores of a phone
+    threads: Union[PositiveInt, Literal["auto"], None] = None  # overrides the suite's benchmark.threads
+    # e.g. the big cores of a phone: a core list, or a cluster by name (devices/clusters.py)
+    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = None
     thermal_zones: Optional[list[str]] = None  # None = all zones the device exposes
     cooldown: Optional[CooldownSpec] = None
     power: PowerChoice = PowerChoice()

@@ -140,6 +140,7 @@ def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]
 def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts: dict[grid.Variant, Artifact]) -> None:
     """Every trial of one device's cells, interleaved; then per cell its summary, op profile and energy."""
     from qbench.devices.profiles import load_profile
+    from qbench.pipeline import device_numerics  # outputs of the device that was timed
     from qbench.pipeline.adaptive import Policy, TrialPlan, judge_trial
     from qbench.pipeline.device_session import DeviceSession
     from qbench.pipeline.power import PowerMeter
@@ -150,6 +151,9 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         profile = load_profile(device_name, run.checked.loaded.base_dir)
         session = DeviceSession(profile, run.checked.loaded.base_dir, bench.runner)
         session.open()
+        from qbench.pipeline.placement import resolve_placement
+
+        threads, affinity = resolve_placement(session, profile, bench)  # cluster names -> cores, on the device
     except Exception as exc:  # this device's cells fail with the cause; other devices go on
         if isinstance(exc, CellError):
             err = exc
@@ -165,7 +169,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
     settings = TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
         min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
-        threads=profile.threads or bench.threads, affinity=profile.affinity or bench.affinity,
+        threads=threads, affinity=affinity,
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
@@ -202,6 +206,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
             if plan.finished(cell):
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
+                device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(run, session, art, settings, cell)
                 if power.enabled and art.kind == "pte":

@@ -164,6 +164,7 @@ def _build_eager(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) 
 
 def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
     """Quantize, lower to .pte with XNNPACK, then judge the program itself: numerics and accuracy."""
+    from qbench.collectors.device_numerics import save_inputs
     from qbench.export.lower import lower_to_pte
 
     spec, data = variant.model, inputs.data
@@ -177,6 +178,8 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
     on_stage("numerics")
     method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
     numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task))
+    # what each device's runner re-runs, so numerics come from the device that was timed
+    _stage("numerics", lambda: save_inputs(staging, inputs.model, data.held_out, data.evaluation, spec.inputs[0].shape[0]))
     if data.evaluation is not None:
         on_stage("accuracy")
         numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec,

@@ -47,6 +47,8 @@ COLUMNS = [
     Column("energy", "mJ / inf.", "Energy", hint="energy per inference, net of idle power, ±1σ"),
     Column("sqnr", "SQNR", "Accuracy vs fp32", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager"),
     Column("top1", "top-1", "Accuracy vs fp32", hint="share of inputs whose top-1 class matches fp32"),
+    Column("on_device", "on device", "Accuracy vs fp32",
+           hint="SQNR of the measured device's own outputs vs fp32; ⚠ = disagrees with the host's figures"),
     Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops"),
     Column("runner", "runner", "Lowering", False),
 ]
@@ -101,6 +103,7 @@ def row(cell: dict) -> dict:
         "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None),
         "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
                    muted=cell.get("top1_agreement") is None),
+        "on_device": _on_device(cell.get("device_numerics")),
         "delegated": _delegation(cell),
         "runner": _v(_runner(cell), cell.get("runner") or "", muted=not cell.get("runner")),
     }
@@ -136,6 +139,15 @@ def _energy(e: dict | None) -> dict:
         return _v("not measured", None, title=(e or {}).get("reason") or "no power source for this device", muted=True)
     text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "")
     return _v(text, e["mj"], title=f"source: {e.get('source') or 'unknown'}")
+
+
+def _on_device(dn: dict | None) -> dict:
+    if not dn or dn.get("sqnr_db") is None:
+        return _v("not measured", None, title=(dn or {}).get("reason") or "", muted=True)
+    text = fmt.sqnr(dn["sqnr_db"])
+    if dn.get("agrees_with_host") is False:
+        return _v("⚠ " + text, dn["sqnr_db"], title="disagrees with the host: " + (dn.get("disagreement") or ""))
+    return _v(text, dn["sqnr_db"], title="agrees with the host's figures")
 
 
 def _delegation(cell: dict) -> dict:

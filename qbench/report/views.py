@@ -44,6 +44,8 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             },
             # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4")},
+            # the runner's numerics and accuracy on the device itself, and which runner build measured
+            **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
         }
         if r["status"] == "failed":
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]

@@ -13,7 +13,10 @@ Targets:
                      $QBENCH_AARCH64_SYSROOT; and the aarch64 executorch package: $QBENCH_ET_DIR_LINUX_AARCH64,
                      or else the aarch64 wheel of the installed executorch version, fetched once with
                      `pip download` into <cache>/wheels/. Cross-built and run under qemu-aarch64 in the tests.
-  android-arm64-v8a  the NDK ($ANDROID_NDK) and $QBENCH_ET_DIR_ANDROID_ARM64_V8A = the install prefix of
+  android-arm64-v8a  by default the bundle (bundle.py): the linux-aarch64 build plus its own glibc loader
+                     and libraries, started as `./ld-linux-aarch64.so.1 --library-path . ./qbench_runner`;
+                     no NDK needed. With a toolchain file (--toolchain), QBENCH_ET_DIR_ANDROID_ARM64_V8A
+                     set, or QBENCH_ANDROID_RUNNER=ndk: the NDK ($ANDROID_NDK) and $QBENCH_ET_DIR_ANDROID_ARM64_V8A = the install prefix of
                      ExecuTorch built from source for Android (there is no Android wheel).
 """
 
@@ -125,8 +128,23 @@ def runner_dir(target: str, cache_dir: Path | None = None) -> Path:
     return cache_root(cache_dir) / "runners" / f"{target}-et{version}-{source_hash()}"
 
 
+def android_flavour(toolchain: Path | None = None) -> str:
+    """`bundle` (the default: no NDK) or `ndk`: QBENCH_ANDROID_RUNNER decides when set; otherwise a
+    toolchain file, or an NDK-built ExecuTorch in QBENCH_ET_DIR_ANDROID_ARM64_V8A, means the NDK build."""
+    choice = os.environ.get("QBENCH_ANDROID_RUNNER", "").strip().lower()
+    if choice and choice not in ("bundle", "ndk"):
+        raise QbenchError(f"QBENCH_ANDROID_RUNNER={choice!r}: choose bundle (default, no NDK) or ndk")
+    if choice:
+        return choice
+    return "ndk" if toolchain is not None or os.environ.get("QBENCH_ET_DIR_ANDROID_ARM64_V8A") else "bundle"
+
+
 def find_runner(target: str = "host", cache_dir: Path | None = None) -> Path | None:
     """The cached runner binary for this target, executorch version and runner sources, if built."""
+    if target == "android-arm64-v8a" and android_flavour() == "bundle":
+        from qbench.runners.bundle import find_bundle
+
+        return find_bundle(cache_dir)
     try:
         binary = runner_dir(target, cache_dir) / BINARY
     except QbenchError:
@@ -141,6 +159,10 @@ def build_runner(
     target: str = "host", toolchain: Path | None = None, cache_dir: Path | None = None, force: bool = False
 ) -> Path:
     """Build (or reuse) the runner for `target`; return the binary. Its folder is what a device needs."""
+    if target == "android-arm64-v8a" and android_flavour(toolchain) == "bundle":
+        from qbench.runners.bundle import build_bundle
+
+        return build_bundle(cache_dir, force=force)
     final = runner_dir(target, cache_dir)
     if not force and (found := find_runner(target, cache_dir)):
         return found

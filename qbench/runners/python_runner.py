@@ -36,11 +36,12 @@ def parse_args(argv=None):
     p.add_argument("--outputs", default=None)
     p.add_argument("--etdump", default=None)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--input-sets", type=int, default=1, help="N input sets in --inputs; --outputs gets each one's outputs")
     return p.parse_args(argv)
 
 
-def make_inputs(torch, meta, inputs_path):
-    """Input tensors from a raw file (exact sizes per method meta), or a deterministic fill."""
+def make_inputs(torch, meta, inputs_path, sets=1, index=0):
+    """Input tensors from a raw file (exact sizes per method meta; set `index` of `sets`), or a deterministic fill."""
     infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
     blob = None
     if inputs_path:
@@ -50,9 +51,10 @@ def make_inputs(torch, meta, inputs_path):
         except OSError as exc:
             fail(f"cannot read inputs file {inputs_path}: {exc.strerror}")
         expected = sum(i.nbytes() for i in infos)
-        if len(blob) != expected:
-            fail(f"inputs file has {len(blob)} bytes, method expects {expected} ({_describe(infos)})")
-    tensors, offset = [], 0
+        if len(blob) != expected * sets:
+            fail(f"inputs file has {len(blob)} bytes, method expects {expected} ({_describe(infos)})"
+                 + (f" x {sets} sets" if sets > 1 else ""))
+    tensors, offset = [], index * sum(i.nbytes() for i in infos)
     for info in infos:
         dtype = getattr(torch, _DTYPES.get(info.dtype(), "float32"))
         shape = list(info.sizes())
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
     except Exception as exc:
         fail(f"cannot initialise method {args.method!r}: {exc}")
     method_init_ms = (time.perf_counter() - t0) * 1e3
-    inputs = make_inputs(torch, method.metadata, args.inputs)
+    inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
 
     t0 = time.perf_counter_ns()
     try:
@@ -231,8 +233,11 @@ def main(argv=None) -> int:
 
     if args.outputs:
         with open(args.outputs, "wb") as f:
-            for out in outputs:
-                f.write(out.contiguous().numpy().tobytes())
+            for k in range(args.input_sets):
+                if args.input_sets > 1:
+                    outputs = method.execute(make_inputs(torch, method.metadata, args.inputs, args.input_sets, k))
+                for out in outputs:
+                    f.write(out.contiguous().numpy().tobytes())
     if args.etdump:
         program.write_etdump_result_to_file(args.etdump)
 

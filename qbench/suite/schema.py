@@ -201,8 +201,9 @@ class BenchmarkSpec(Strict):
     # disturbed, and another is run in its place (within max_trials).
     interference_threshold: float = Field(0.10, gt=0, le=1)
     quiet_start: QuietStartSpec = QuietStartSpec()
-    threads: PositiveInt = 1
-    affinity: Optional[list[int]] = None  # CPU ids; None = leave to the OS (recorded either way)
+    threads: Union[PositiveInt, Literal["auto"]] = 1  # auto: one per core of the affinity's cores
+    # CPU ids, or a cluster by name (devices/clusters.py); None = leave to the OS (recorded either way)
+    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = None
     timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
     runner: Literal["auto", "python", "native"] = "auto"
     cooldown: CooldownSpec = CooldownSpec()

@@ -122,6 +122,7 @@ def test_unknown_target_lists_the_valid_ones(tmp_path):
 
 
 def test_android_without_ndk_says_what_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setenv("QBENCH_ANDROID_RUNNER", "ndk")  # the default is the NDK-free bundle (test_android_bundle.py)
     for var in ("ANDROID_NDK", "ANDROID_NDK_HOME", "ANDROID_NDK_ROOT", "QBENCH_ET_DIR_ANDROID_ARM64_V8A"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(QbenchError, match="ANDROID_NDK.*android.toolchain.cmake.*no Android wheel"):
@@ -133,6 +134,7 @@ def test_android_with_ndk_but_no_executorch_build(tmp_path, monkeypatch):
     (ndk / "build" / "cmake").mkdir(parents=True)
     (ndk / "build" / "cmake" / "android.toolchain.cmake").write_text("# stand-in: never configured\n")
     monkeypatch.setenv("ANDROID_NDK", str(ndk))
+    monkeypatch.setenv("QBENCH_ANDROID_RUNNER", "ndk")
     monkeypatch.delenv("QBENCH_ET_DIR_ANDROID_ARM64_V8A", raising=False)
     with pytest.raises(QbenchError, match="QBENCH_ET_DIR_ANDROID_ARM64_V8A.*built from source"):
         build_runner("android-arm64-v8a", cache_dir=tmp_path / "cache")

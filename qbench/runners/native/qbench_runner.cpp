@@ -182,6 +182,7 @@ struct Options {
   std::vector<int> affinity;
   std::string inputs, outputs, etdump;
   bool json = false;
+  long input_sets = 1;  // --input-sets N: the inputs file holds N sets; outputs of each are written
 };
 
 long parse_long(const std::string& flag, const std::string& v, long lo) {
@@ -238,7 +239,8 @@ Options parse_args(int argc, char** argv) {
       std::printf(
           "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
           "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
-          "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n");
+          "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
+          "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n");
       std::exit(0);
     }
     auto next = [&]() -> std::string {
@@ -258,10 +260,12 @@ Options parse_args(int argc, char** argv) {
     else if (flag == "--inputs") o.inputs = next();
     else if (flag == "--outputs") o.outputs = next();
     else if (flag == "--etdump") o.etdump = next();
+    else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
     else usage("unknown flag '" + flag + "' (see --help)");
   }
   if (o.model.empty()) usage("--model is required");
   if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
+  if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
   return o;
 }
 
@@ -354,9 +358,10 @@ std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& 
     std::ifstream f(o.inputs, std::ios::binary | std::ios::ate);
     if (!f) fail("cannot open inputs file '" + o.inputs + "': " + std::strerror(errno));
     size_t got = static_cast<size_t>(f.tellg());
-    if (got != expected)
+    if (got != expected * static_cast<size_t>(o.input_sets))
       fail("inputs file '" + o.inputs + "' has " + std::to_string(got) + " bytes, method '" +
-           o.method + "' expects " + std::to_string(expected) + " (" + layout + ")");
+           o.method + "' expects " + std::to_string(expected) + " (" + layout + ")" +
+           (o.input_sets > 1 ? " x " + std::to_string(o.input_sets) + " sets" : ""));
     f.seekg(0);
     for (auto& in : ins)
       if (!f.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
@@ -628,6 +633,27 @@ struct OutputInfo {
 
 // Dtypes and shapes of the last execution's outputs; their raw bytes go to
 // `out_file` (the --outputs FILE, or none).
+// --input-sets (device numerics): after timing, run every input set once and write the outputs of
+// all but the last here; write_outputs then writes the last execution's, as always.
+template <class Execute>
+void run_input_sets(const Options& o, std::vector<InputTensor>& inputs, et::Method& method,
+                    const Execute& execute, FILE* out_file) {
+  std::ifstream sets(o.inputs, std::ios::binary);
+  for (long k = 0; k < o.input_sets; k++) {
+    for (auto& in : inputs)
+      if (!sets.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
+        fail("cannot read input set " + std::to_string(k) + " of '" + o.inputs + "'");
+    execute();
+    for (size_t i = 0; k + 1 < o.input_sets && out_file && i < method.outputs_size(); i++) {
+      const et::EValue& v = method.get_output(i);
+      if (!v.isTensor()) fail("--input-sets supports tensor outputs only (output " + std::to_string(i) + ")");
+      const auto& t = v.toTensor();
+      if (std::fwrite(t.const_data_ptr(), 1, t.nbytes(), out_file) != t.nbytes())
+        fail("cannot write outputs file '" + o.outputs + "'");
+    }
+  }
+}
+
 std::vector<OutputInfo> write_outputs(et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file,
                                       const std::string& path) {
   std::vector<OutputInfo> outs;
@@ -836,6 +862,8 @@ int run(const Options& o) {
   double first_ms = ms_since(t0);
 
   Measurement m = measure(o, execute);
+
+  if (o.input_sets > 1) run_input_sets(o, inputs, *method, execute, out_file.get());
 
   set_phase("writing the results", "");
   Report r;

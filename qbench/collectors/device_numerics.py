@@ -1,0 +1,108 @@
+"""Numerics and accuracy from the outputs of the device that was timed, not only the host's.
+
+int8 kernels differ by CPU (NEON vs AVX rounding paths; qemu's `max` CPU even gave wrong int8
+outputs), so each cell's runner, on its device, runs the held-out inputs (and the dataset's eval
+split, where there is one) once more, in one process (`--input-sets N`); the outputs come back and
+are compared with the fp32 eager reference the host computed at prepare time.
+
+At prepare time (`save_inputs`) the artifact folder gets:
+  heldout.bin / heldout_reference.npy   the held-out input sets, raw, and fp32 eager first outputs
+  eval.bin / eval_labels.npy / eval_valid.npy   the eval split in fixed batches, where it has class labels
+`compare` turns the device's outputs into the cell's `device_numerics`, and `disagreement` says
+whether they differ from the host's figures beyond a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+HELDOUT, REFERENCE = "heldout.bin", "heldout_reference.npy"
+EVAL, LABELS, VALID = "eval.bin", "eval_labels.npy", "eval_valid.npy"
+KEYS = ("sqnr_db", "max_abs_error", "cosine_similarity", "top1_agreement", "accuracy", "agrees_with_host")
+
+# Beyond these the device's figures "disagree" with the host's (a different kernel path, a broken CPU
+# feature, a miscompiled build). Both SQNRs above HIGH_SQNR_DB are the same thing (fp32 rounding).
+SQNR_TOLERANCE_DB = 1.5
+HIGH_SQNR_DB = 60.0
+
+
+def _raw(tensors) -> bytes:
+    return b"".join(t.contiguous().numpy().tobytes() for t in tensors)
+
+
+def save_inputs(folder: Path, model, held_out, evaluation, batch: int) -> None:
+    """Write the device-numerics inputs and references beside the .pte (called while preparing)."""
+    import numpy as np
+    import torch
+
+    from qbench.collectors.numerics import first_output
+
+    with torch.no_grad():
+        refs = [first_output(model(*b)).detach().float().numpy() for b in held_out]
+    (folder / HELDOUT).write_bytes(b"".join(_raw(b) for b in held_out))
+    np.save(folder / REFERENCE, np.stack(refs))
+    if evaluation is not None and evaluation.labels is not None and evaluation.has_class_labels:
+        from qbench.datasets.batches import fixed_batches
+
+        batches = fixed_batches(evaluation, batch)
+        (folder / EVAL).write_bytes(b"".join(_raw(b) for b, _ in batches))
+        np.save(folder / LABELS, evaluation.labels.long().numpy())
+        np.save(folder / VALID, np.array([v for _, v in batches], dtype=np.int64))
+
+
+def first_outputs(raw: bytes, sets: int, outputs: list[dict]):
+    """The runner's --outputs bytes for `sets` input sets -> the first output of each, stacked (float32)."""
+    import numpy as np
+
+    sizes = [int(np.prod(o["shape"])) * np.dtype(o["dtype"]).itemsize for o in outputs]
+    per_set = sum(sizes)
+    if len(raw) != per_set * sets:
+        raise ValueError(f"the runner wrote {len(raw)} output bytes, expected {per_set} x {sets} sets")
+    first = outputs[0]
+    return np.stack([np.frombuffer(raw[k * per_set: k * per_set + sizes[0]], dtype=first["dtype"])
+                     .reshape(first["shape"]).astype(np.float32) for k in range(sets)])
+
+
+def compare(reference, device, classifier: bool, eval_out=None, labels=None, valid=None) -> dict:
+    """The `device_numerics` figures (agrees_with_host is filled by `judge`)."""
+    import torch
+
+    from qbench.collectors.numerics import compare_outputs
+
+    num = compare_outputs([torch.from_numpy(r) for r in reference], [torch.from_numpy(d) for d in device], classifier)
+    result = {k: num.get(k) for k in ("sqnr_db", "max_abs_error", "cosine_similarity", "top1_agreement")}
+    if result["sqnr_db"] is not None and math.isinf(result["sqnr_db"]):
+        result["sqnr_db"] = 999.0  # JSON and SQLite have no infinity (as the host's column)
+    result["samples"] = num["samples"]
+    result["accuracy"] = None
+    if eval_out is not None:
+        import numpy as np
+
+        preds = np.concatenate([o[:v].reshape(v, -1).argmax(axis=1) for o, v in zip(eval_out, valid)])
+        result["accuracy"] = float((preds == labels[: len(preds)]).mean())
+        result["accuracy_samples"] = int(len(preds))
+    result["agrees_with_host"] = None
+    return result
+
+
+def judge(device: dict, host_numerics: dict, host_accuracy: float | None) -> dict:
+    """Fill agrees_with_host (and `disagreement`, the reason) by comparing with the host's figures."""
+    reasons = []
+    hs, ds = host_numerics.get("sqnr_db"), device.get("sqnr_db")
+    if hs is not None and ds is not None:
+        hs = 999.0 if math.isinf(hs) else hs
+        if not (hs >= HIGH_SQNR_DB and ds >= HIGH_SQNR_DB) and abs(hs - ds) > SQNR_TOLERANCE_DB:
+            reasons.append(f"SQNR {ds:.1f} dB on the device vs {hs:.1f} dB on the host")
+    n = device.get("samples") or 1
+    ht, dt = host_numerics.get("top1_agreement"), device.get("top1_agreement")
+    if ht is not None and dt is not None and abs(ht - dt) > 1.0 / n + 1e-9:
+        reasons.append(f"top-1 agreement {dt:.2f} on the device vs {ht:.2f} on the host")
+    ha, da = host_accuracy, device.get("accuracy")
+    if ha is not None and da is not None:
+        m = device.get("accuracy_samples") or 1
+        if abs(ha - da) > 1.0 / m + 1e-9:
+            reasons.append(f"accuracy {da:.4f} on the device vs {ha:.4f} on the host")
+    device["agrees_with_host"] = not reasons
+    device["disagreement"] = "; ".join(reasons) or None
+    return device
