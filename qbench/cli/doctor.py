@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_doctor(args) -> int:
-    from qbench.devices.doctor import check_device, ready, to_json
+    from qbench.pipeline.doctor import check_device, ready, to_json
     from qbench.devices.profiles import load_profile
 
     base = args.profiles.resolve().parent if args.profiles else None

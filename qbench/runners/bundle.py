@@ -41,19 +41,8 @@ def launch_argv(folder: str = ".") -> list[str]:
     return [f"{folder}/{LOADER}", "--library-path", folder, f"{folder}/qbench_runner"]
 
 
-def bundle_dir(cache_dir: Path | None = None) -> Path:
-    from qbench.runners import native_build
-
-    ndk = native_build.runner_dir("android-arm64-v8a", cache_dir)
-    return ndk.with_name(ndk.name.replace("android-arm64-v8a", "android-arm64-v8a-bundle", 1))
-
-
-def find_bundle(cache_dir: Path | None = None) -> Path | None:
-    """The cached bundle's runner binary, if built (and complete)."""
-    try:
-        folder = bundle_dir(cache_dir)
-    except QbenchError:
-        return None
+def find_in(folder: Path) -> Path | None:
+    """The bundle's runner binary in this folder, if the bundle is complete."""
     return folder / "qbench_runner" if (folder / MANIFEST).is_file() and (folder / "qbench_runner").is_file() else None
 
 
@@ -99,15 +88,13 @@ def check_bundle(folder: Path) -> None:
                           f"qbench runner build --target android-arm64-v8a --force")
 
 
-def build_bundle(cache_dir: Path | None = None, force: bool = False) -> Path:
-    """Build (or reuse) the bundle; return its runner binary."""
-    from qbench.runners import native_build
+def assemble(runner: Path, final: Path, facts: dict, force: bool = False) -> Path:
+    """The bundle in `final` around the cross-built linux-aarch64 `runner`; return its runner binary.
+    `facts` (executorch version, runner sources) go into the manifest. native_build.py calls this."""
     from qbench.hashing import file_sha256
 
-    final = bundle_dir(cache_dir)
-    if not force and (found := find_bundle(cache_dir)):
+    if not force and (found := find_in(final)):
         return found
-    runner = native_build.build_runner("linux-aarch64", cache_dir=cache_dir)
     libdirs = sysroot_lib_dirs()
     if not libdirs:
         raise QbenchError("cannot build the android-arm64-v8a bundle: no aarch64 glibc found (looked in "
@@ -136,15 +123,14 @@ def build_bundle(cache_dir: Path | None = None, force: bool = False) -> Path:
         files = {p.name: file_sha256(p) for p in sorted(work.iterdir())}
         (work / MANIFEST).write_text(json.dumps({
             "flavour": "bundle", "target": "android-arm64-v8a", "abi": "arm64-v8a",
-            "launch": launch_argv("."), "executorch": native_build.executorch_version(),
-            "sources": native_build.source_hash(), "files": files,
+            "launch": launch_argv("."), **facts, "files": files,
         }, indent=1))
         if force and final.exists():
             shutil.rmtree(final)
         try:
             work.rename(final)
         except OSError:
-            if find_bundle(cache_dir) is None:  # lost a race only if the winner left a bundle
+            if find_in(final) is None:  # lost a race only if the winner left a bundle
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

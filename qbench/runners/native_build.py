@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 from qbench.errors import QbenchError
+from qbench.runners import bundle
 
 TARGETS = ("host", "linux-aarch64", "android-arm64-v8a")
 BINARY = "qbench_runner"
@@ -139,12 +140,19 @@ def android_flavour(toolchain: Path | None = None) -> str:
     return "ndk" if toolchain is not None or os.environ.get("QBENCH_ET_DIR_ANDROID_ARM64_V8A") else "bundle"
 
 
+def bundle_dir(cache_dir: Path | None = None) -> Path:
+    """Where the android-arm64-v8a bundle (runners/bundle.py) lives: beside the NDK build's folder."""
+    ndk = runner_dir("android-arm64-v8a", cache_dir)
+    return ndk.with_name(ndk.name.replace("android-arm64-v8a", "android-arm64-v8a-bundle", 1))
+
+
 def find_runner(target: str = "host", cache_dir: Path | None = None) -> Path | None:
     """The cached runner binary for this target, executorch version and runner sources, if built."""
     if target == "android-arm64-v8a" and android_flavour() == "bundle":
-        from qbench.runners.bundle import find_bundle
-
-        return find_bundle(cache_dir)
+        try:
+            return bundle.find_in(bundle_dir(cache_dir))
+        except QbenchError:
+            return None
     try:
         binary = runner_dir(target, cache_dir) / BINARY
     except QbenchError:
@@ -160,9 +168,9 @@ def build_runner(
 ) -> Path:
     """Build (or reuse) the runner for `target`; return the binary. Its folder is what a device needs."""
     if target == "android-arm64-v8a" and android_flavour(toolchain) == "bundle":
-        from qbench.runners.bundle import build_bundle
-
-        return build_bundle(cache_dir, force=force)
+        runner = build_runner("linux-aarch64", cache_dir=cache_dir)
+        facts = {"executorch": executorch_version(), "sources": source_hash()}
+        return bundle.assemble(runner, bundle_dir(cache_dir), facts, force=force)
     final = runner_dir(target, cache_dir)
     if not force and (found := find_runner(target, cache_dir)):
         return found

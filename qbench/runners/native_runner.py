@@ -57,10 +57,8 @@ class NativeRunner(Runner):
         if found is not None:
             return cls(found, flavour=flavour), f"native ({_describe(target, flavour)}, cached build)"
         if flavour == "android-bundle":  # no NDK needed: build it now when the cross compiler is here
-            from qbench.runners.bundle import build_bundle
-
             try:
-                return cls(build_bundle(), flavour=flavour), f"native ({_describe(target, flavour)}, built now)"
+                return cls(native_build.build_runner(target), flavour=flavour), f"native ({_describe(target, flavour)}, built now)"
             except Exception as exc:
                 return None, f"no native runner for {target}: {str(exc).splitlines()[0] if str(exc) else exc}"
         if target != "host":

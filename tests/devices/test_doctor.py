@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qbench.devices.doctor import check_device, ready
+from qbench.pipeline.doctor import check_device, ready
 from qbench.devices.profiles import DeviceProfile
 from tests.helpers import free_port
 
