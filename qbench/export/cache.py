@@ -61,6 +61,9 @@ class Artifact:
     numerics: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds spent in quantize / lower / numerics
     etrecord: str | None = None
+    # every output leaf {name, dtype, shape} in program order (qbench/models/outputs.py): names the
+    # flat outputs a runner writes with --outputs
+    outputs: list = field(default_factory=list)
     cached: bool = False  # filled on load, never stored
 
     @property

@@ -3,7 +3,8 @@
 Schema errors come from loader.py; here: duplicate names, unknown sources/recipes/devices, missing
 files, factories that are not in their file, recipe options, calibration that a recipe needs,
 datasets (paths, functions, the names models refer to), metrics, and a preflight forward pass proving
-each model accepts its declared inputs (and that a recipe's `skip:` names modules that exist). All
+each model builds offline, accepts its declared inputs and has the `output:` it names (and that a
+recipe's `skip:` names modules that exist). All
 problems are reported together, each with file:line and key.
 """
 
@@ -178,17 +179,30 @@ def _check_skips(loaded: LoadedSuite, problems: Problems, resolved: list[Resolve
             problems.add(["recipes", i, "skip", "module_types"], f"{name!r} is the type of no module in the suite's models")
 
 
+def _check_output(problems: Problems, i: int, spec, out) -> None:
+    """`output:` names one of the model's tensor leaves; a model must return at least one tensor."""
+    from qbench.models.outputs import headline_name, output_leaves
+
+    try:
+        headline_name(output_leaves(out), spec.output)
+    except ValueError as exc:
+        problems.add(["models", i, "output" if spec.output else "source"], f"model {spec.name!r}: {exc}")
+
+
 def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedRecipe] | None = None) -> None:
     """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
     import torch
 
-    from qbench.models.loading import build_model
+    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt, build_model
     from qbench.inputs import example_inputs
 
     built = []
     for i, spec in enumerate(loaded.suite.models):
         try:
             model = build_model(spec, loaded.base_dir)
+        except DownloadAttempt:
+            problems.add(["models", i, "source"], DOWNLOAD_MESSAGE)
+            continue
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
@@ -197,9 +211,11 @@ def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedR
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad():
-                model(*example_inputs(spec.inputs))
+                out = model(*example_inputs(spec.inputs))
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
+            continue
+        _check_output(problems, i, spec, out)
     if len(built) == len(loaded.suite.models):  # judged against every model, or not at all
         _check_skips(loaded, problems, resolved or [], built)
