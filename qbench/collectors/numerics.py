@@ -48,8 +48,8 @@ def compare_leaves(reference: Sequence[Sequence], outputs: Sequence[Sequence], n
     """
     import torch
 
-    if any(len(o) != len(names) for o in outputs) or any(len(r) != len(names) for r in reference):
-        counts = sorted({len(o) for o in outputs} | {len(r) for r in reference})
+    if any(len(o) != len(names) for o in (*outputs, *reference)):
+        counts = sorted({len(o) for o in outputs if len(o) != len(names)} or {len(names)})
         raise ValueError(f"the program returns {'/'.join(map(str, counts))} outputs, the model {len(names)} "
                          f"({', '.join(names)})")
     result = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 from qbench.errors import CellError
@@ -69,7 +70,9 @@ def no_downloads():
     torch.hub.download_url_to_file = refuse
     os.environ.update({k: "1" for k in offline})
     try:
-        yield
+        # what a builder prints ("Downloading: ...") goes to stderr: stdout carries `--json`
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     except DownloadAttempt:
         raise
     except Exception as exc:
@@ -130,9 +133,21 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the passes below
     model.train()
-    with torch.no_grad():
-        for batch in random_inputs(spec.inputs, batches, seed=4321):
-            model(*batch)
+    inputs = random_inputs(spec.inputs, batches, seed=4321)
+    try:
+        with torch.no_grad():
+            for batch in inputs:
+                model(*batch)
+    except Exception:
+        # a model whose training forward wants more than inputs (a detector wants targets): only its
+        # batch norms in train mode, the rest in eval
+        model.eval()
+        for m in norms:
+            m.reset_running_stats()
+            m.train()
+        with torch.no_grad():
+            for batch in inputs:
+                model(*batch)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum  # the exported graph (and QAT's conv-bn fusion) expect the usual value
     model.eval()
