@@ -2,6 +2,9 @@
 
 SQNR (dB) = 10·log10(Σ ref² / Σ (ref − out)²): ~40+ dB is excellent for int8, below ~20 dB is
 usually a visible accuracy loss. Top-1 agreement is reported for classifiers only.
+
+A model with structured outputs (dicts, tuples, nests) is compared leaf by leaf (`compare_leaves`),
+each leaf named by its path as in qbench/models/outputs.py.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Sequence
 
 
 def compare_outputs(reference: Sequence, outputs: Sequence, classifier: bool) -> dict:
-    """reference/outputs: one output tensor per held-out sample (first output of the model)."""
+    """reference/outputs: one output tensor per held-out sample (one output leaf of the model)."""
     import torch
 
     ref = torch.cat([r.detach().float().reshape(r.shape[0] if r.dim() > 1 else 1, -1) for r in reference])
@@ -31,6 +34,31 @@ def compare_outputs(reference: Sequence, outputs: Sequence, classifier: bool) ->
     }
     if classifier:
         result["top1_agreement"] = (ref.argmax(dim=1) == out.argmax(dim=1)).float().mean().item()
+    return result
+
+
+def compare_leaves(reference: Sequence[Sequence], outputs: Sequence[Sequence], names: Sequence[str],
+                   task: str = "auto") -> dict[str, dict]:
+    """Per output leaf: {name: compare_outputs(...)}.
+
+    reference/outputs: per held-out sample, the model's flat output leaves (eager pytree leaves, or
+    the program's / a runner's flat outputs, same order); names: one per leaf. Leaves that are not
+    tensors on both sides (None, numbers) are skipped. `task` is the model's (auto: top-1 agreement
+    for leaves shaped like logits).
+    """
+    import torch
+
+    if any(len(o) != len(names) for o in (*outputs, *reference)):
+        counts = sorted({len(o) for o in outputs if len(o) != len(names)} or {len(names)})
+        raise ValueError(f"the program returns {'/'.join(map(str, counts))} outputs, the model {len(names)} "
+                         f"({', '.join(names)})")
+    result = {}
+    for i, name in enumerate(names):
+        refs, outs = [r[i] for r in reference], [o[i] for o in outputs]
+        if not all(isinstance(t, torch.Tensor) for t in (*refs, *outs)):
+            continue
+        classifier = task == "classifier" or (task == "auto" and looks_like_classifier(refs[0]))
+        result[name] = compare_outputs(refs, outs, classifier)
     return result
 
 

@@ -72,6 +72,9 @@ class Artifact:
     timings: dict = field(default_factory=dict)  # seconds spent in quantize / lower / numerics
     etrecord: str | None = None
     files: dict = field(default_factory=dict)  # name -> {"bytes", "sha256"}, recorded at commit
+    # every output leaf {name, dtype, shape} in program order (qbench/models/outputs.py): names the
+    # flat outputs a runner writes with --outputs
+    outputs: list = field(default_factory=list)
     cached: bool = False  # filled on load, never stored
 
     @property

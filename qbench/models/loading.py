@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
+from qbench.errors import CellError
 from qbench.suite.schema import ModelSpec
 
 
@@ -46,7 +50,8 @@ def _build(spec: ModelSpec):
     from qbench.models import SOURCES, split_source
 
     kind, ref = split_source(spec.source)
-    model = SOURCES.get(kind).build(ref)
+    with no_downloads():
+        model = SOURCES.get(kind).build(ref)
     if spec.weights:
         state = torch.load(Path(spec.weights).expanduser(), map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
@@ -55,6 +60,65 @@ def _build(spec: ModelSpec):
             recalibrate_batch_norm(model, spec)  # train-mode passes: dropout draws from the stream
         model.eval()
     return model
+
+
+DOWNLOAD_MESSAGE = "this source tries to download weights; qbench runs offline — pass `weights:` a local state_dict"
+
+
+class DownloadAttempt(CellError):
+    """A model source tried to fetch weights from the network while being built."""
+
+    def __init__(self, cause: str = ""):
+        super().__init__("model", DOWNLOAD_MESSAGE)
+        self.cause = cause  # what was attempted (a URL, the network error)
+
+
+@contextlib.contextmanager
+def no_downloads():
+    """Building a model never downloads: torch.hub's fetch (torchvision and timm weights) raises
+    DownloadAttempt, Hugging Face is offline, and a network error from anything else (urllib in a
+    factory) becomes DownloadAttempt too. Files already in torch.hub's cache still load."""
+    import torch.hub
+
+    def refuse(url, *args, **kwargs):
+        raise DownloadAttempt(str(url))
+
+    saved = torch.hub.download_url_to_file
+    offline = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    torch.hub.download_url_to_file = refuse
+    os.environ.update({k: "1" for k in offline})
+    try:
+        # what a builder prints ("Downloading: ...") goes to stderr: stdout carries `--json`
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except DownloadAttempt:
+        raise
+    except Exception as exc:
+        if _is_network_error(exc):
+            raise DownloadAttempt(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    finally:
+        torch.hub.download_url_to_file = saved
+        for k, v in offline.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    import socket
+    import urllib.error
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:  # the network error may be wrapped (requests, HF)
+        seen.add(id(exc))
+        if isinstance(exc, (urllib.error.URLError, socket.gaierror, socket.timeout, ConnectionError)):
+            return True
+        if type(exc).__name__ in ("OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 # Sources that give architectures with random weights (no download here).
@@ -87,9 +151,21 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the passes below
     model.train()
-    with torch.no_grad():
-        for batch in random_inputs(spec.inputs, batches, seed=4321):
-            model(*batch)
+    inputs = random_inputs(spec.inputs, batches, seed=4321)
+    try:
+        with torch.no_grad():
+            for batch in inputs:
+                model(*batch)
+    except Exception:
+        # a model whose training forward wants more than inputs (a detector wants targets): only its
+        # batch norms in train mode, the rest in eval
+        model.eval()
+        for m in norms:
+            m.reset_running_stats()
+            m.train()
+        with torch.no_grad():
+            for batch in inputs:
+                model(*batch)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum  # the exported graph (and QAT's conv-bn fusion) expect the usual value
     model.eval()
@@ -109,5 +185,6 @@ def model_fingerprint(spec: ModelSpec) -> dict:
         "weights": weights,
         "inputs": [s.model_dump() for s in spec.inputs],
         "task": spec.task,
+        "output": spec.output,
         "bn_recalibrated": needs_bn_recalibration(spec),
     }

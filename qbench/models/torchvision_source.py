@@ -1,4 +1,9 @@
-"""`torchvision:NAME`: a torchvision architecture with random weights (no download)."""
+"""`torchvision:NAME`: a torchvision architecture with random weights (no download).
+
+Segmentation models return a dict (`out`, and `aux` where the builder adds one), detection models
+a list of dicts; qbench flattens structured outputs (qbench/models/outputs.py). Detection models
+carry data-dependent post-processing that torch.export cannot capture: they fail at stage `export`.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,14 @@ class TorchvisionSource:
         return None
 
     def build(self, ref: str):
+        import inspect
+
         import torchvision
 
-        return torchvision.models.get_model(ref, weights=None)
+        # weights=None alone still downloads an ImageNet backbone for segmentation/detection builders
+        params = inspect.signature(torchvision.models.get_model_builder(ref)).parameters
+        no_weights = {k: None for k in ("weights", "weights_backbone") if k in params}
+        return torchvision.models.get_model(ref, **no_weights)
 
     def fingerprint(self, ref: str) -> str:
         import torchvision

@@ -3,10 +3,11 @@
 Schema errors come from loader.py; here: duplicate names, unknown sources/recipes/devices, missing
 files, factories that are not in their file, recipe options, calibration that a recipe needs,
 datasets (paths, functions, the names models refer to), metrics, and a preflight forward pass proving
-each model accepts its declared inputs (and that a recipe's `skip:` names modules that exist). All
-problems are reported together, each with file:line and key. The user's code run here (importing a
-model's source, building it, the preflight pass) is bounded by benchmark.timeout_seconds
-(time_limit.py), so a model that never returns is named instead of hanging the check.
+each model builds offline, accepts its declared inputs and has the `output:` it names (and that a
+recipe's `skip:` names modules that exist). All problems are reported together, each with file:line
+and key. The user's code run here (importing a model's source, building it, the preflight pass) is
+bounded by benchmark.timeout_seconds (time_limit.py), so a model that never returns is named instead
+of hanging the check.
 """
 
 from __future__ import annotations
@@ -196,10 +197,21 @@ def _check_skips(loaded: LoadedSuite, problems: Problems, resolved: list[Resolve
             problems.add(["recipes", i, "skip", "module_types"], f"{name!r} is the type of no module in the suite's models")
 
 
+def _check_output(problems: Problems, i: int, spec, out) -> None:
+    """`output:` names one of the model's tensor leaves; a model must return at least one tensor."""
+    from qbench.models.outputs import headline_name, output_leaves
+
+    try:
+        headline_name(output_leaves(out), spec.output)
+    except ValueError as exc:
+        problems.add(["models", i, "output" if spec.output else "source"], f"model {spec.name!r}: {exc}")
+
+
 def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> None:
     """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
     import torch
 
+    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt
     from qbench.inputs import example_inputs
 
     loaded = checked.loaded
@@ -215,6 +227,9 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
         except TimeLimitExceeded as exc:
             problems.add(["models", i, "source"], f"{exc}; does its factory wait for something?")
             continue
+        except DownloadAttempt:
+            problems.add(["models", i, "source"], DOWNLOAD_MESSAGE)
+            continue
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
@@ -223,11 +238,14 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):
-                model(*example_inputs(spec.inputs))
+                out = model(*example_inputs(spec.inputs))
         except TimeLimitExceeded as exc:
             problems.add(["models", i, "inputs"], str(exc))
+            continue
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
+            continue
+        _check_output(problems, i, spec, out)
     if not skipped and len(built) == len(loaded.suite.models):  # judged against every model, or not at all
         _check_skips(loaded, problems, checked.recipes, built)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from qbench.errors import CellError
 from qbench.export.cache import Artifact, ArtifactCache, artifact_code_digest, cache_key
+from qbench.models.outputs import SOLE_OUTPUT
 from qbench.pipeline.grid import Variant
 from qbench.suite.schema import NumericsSpec
 
@@ -97,6 +98,7 @@ class _Inputs:
     model: object
     data: object  # quantize.calibration.InputData
     metric: object  # the user's metric function, or None
+    outputs: list  # every output leaf {name, dtype, shape}, as the program's flat outputs
 
 
 def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) -> _Inputs:
@@ -116,7 +118,9 @@ def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) ->
     data.example = example_inputs(spec.inputs)
     data.progress = on_stage
     metric = _stage("accuracy", lambda: _load_metric(spec.metric)) if spec.metric else None
-    return _Inputs(model, data, metric)
+    outputs = _stage("model", lambda: _output_leaves(model, data.example, spec.output))
+    data.output = spec.output  # the leaf QAT's loss uses
+    return _Inputs(model, data, metric, outputs)
 
 
 def _quantize(variant, inputs: _Inputs, on_stage) -> tuple[object, dict, float]:
@@ -129,8 +133,9 @@ def _quantize(variant, inputs: _Inputs, on_stage) -> tuple[object, dict, float]:
     t0 = time.perf_counter()
 
     def quantize():
-        # a copy: the exported graph shares parameters with its module, and QAT trains them
-        graph = torch.export.export(copy.deepcopy(inputs.model), inputs.data.example).module()
+        # a copy: the exported graph shares parameters with its module, and QAT trains them; a model
+        # torch.export cannot capture fails at stage `export` (_export_stage), not `quantize`
+        graph = _export_stage(lambda: torch.export.export(copy.deepcopy(inputs.model), inputs.data.example)).module()
         return variant.recipe.recipe.apply(graph, variant.recipe.options, inputs.data, reference=inputs.model)
 
     quantized, record = _stage("quantize", quantize)
@@ -146,20 +151,24 @@ def _build_eager(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) 
     """The eager reference: a torch.export program, run by PyTorch itself (and scored by it)."""
     import torch
 
+    from qbench.models.outputs import select_output
+
     model, data = inputs.model, inputs.data
     _, extra, quantize_s = _quantize(variant, inputs, on_stage)
     on_stage("export")
     t0 = time.perf_counter()
-    _stage("export", lambda: torch.export.save(torch.export.export(model, data.example), str(staging / "model.pt2")))
+    program = _export_stage(lambda: torch.export.export(model, data.example))
+    _stage("export", lambda: torch.export.save(program, str(staging / "model.pt2")))
     export_s = time.perf_counter() - t0
     numbers = {}
     if data.evaluation is not None:  # the reference point for the .pte cells
         on_stage("accuracy")
-        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: model(*b), data, variant.model, inputs.metric))
+        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(
+            lambda b: select_output(model(*b), variant.model.output), data, variant.model, inputs.metric))
     numbers["extra"] = _with_accuracy(extra, numbers.get("accuracy"))
     return Artifact(key=key, dir=staging, program="model.pt2", kind="pt2",
                     program_bytes=(staging / "model.pt2").stat().st_size, numerics=numbers,
-                    timings={"quantize_s": quantize_s, "export_s": export_s})
+                    timings={"quantize_s": quantize_s, "export_s": export_s}, outputs=inputs.outputs)
 
 
 def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
@@ -177,13 +186,17 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
 
     on_stage("numerics")
     method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-    numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task))
+    numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task, spec.output))
+    if set(numbers["outputs"]) != {SOLE_OUTPUT}:  # structured outputs: every leaf's figures, and which one leads
+        extra["output"] = numbers["output"]
+        extra["outputs"] = {name: _json_figures(fig) for name, fig in numbers["outputs"].items()}
     # what each device's runner re-runs, so numerics come from the device that was timed
     _stage("numerics", lambda: save_inputs(staging, inputs.model, data.held_out, data.evaluation, spec.inputs[0].shape[0]))
     if data.evaluation is not None:
         on_stage("accuracy")
-        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec,
-                                                                   inputs.metric))
+        leaf = [o["name"] for o in inputs.outputs].index(numbers["output"])  # the program's outputs are the flat leaves
+        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b))[leaf],
+                                                                   data, spec, inputs.metric))
     if "int4" in extra:  # what XNNPACK really took: the int4 linears' torchao ops inside or outside the delegate
         extra["int4"]["torchao_ops_delegated"] = _torchao_ops(lowered.delegation.get("delegated_by_op", {}))
         extra["int4"]["torchao_ops_not_delegated"] = _torchao_ops(lowered.delegation.get("not_delegated_by_op", {}))
@@ -192,7 +205,7 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
         key=key, dir=staging, program="model.pte", kind="pte", program_bytes=lowered.pte_bytes,
         arena_bytes=lowered.arena_bytes, delegation=lowered.delegation, numerics=numbers,
         timings={"quantize_s": quantize_s, "export_s": export_s},
-        etrecord="etrecord.bin" if profile_ops else None,
+        etrecord="etrecord.bin" if profile_ops else None, outputs=inputs.outputs,
     )
 
 
@@ -256,16 +269,73 @@ def _load_method(pte: Path, kernels: list[str]):
         raise
 
 
-def _numerics(model, method, held_out, task: str) -> dict:
-    """The exported program itself (not the quantized torch graph) against the fp32 eager model."""
+def _numerics(model, method, held_out, task: str, chosen: str | None) -> dict:
+    """The exported program itself (not the quantized torch graph) against the fp32 eager model,
+    output leaf by output leaf; the headline figures are those of the chosen leaf."""
     import torch
 
-    from qbench.collectors.numerics import compare_outputs, first_output, looks_like_classifier
+    from qbench.collectors.numerics import compare_leaves
+    from qbench.models.outputs import headline_name, output_leaves
 
     refs, outs = [], []
     with torch.no_grad():
         for batch in held_out:
-            refs.append(first_output(model(*batch)))
-            outs.append(first_output(method.execute(list(batch))))
-    classifier = task == "classifier" or (task == "auto" and looks_like_classifier(refs[0]))
-    return compare_outputs(refs, outs, classifier)
+            leaves = output_leaves(model(*batch))
+            refs.append([leaf for _, leaf in leaves])
+            outs.append(list(method.execute(list(batch))))
+    per_output = compare_leaves(refs, outs, [name for name, _ in leaves], task)
+    headline = headline_name(leaves, chosen)
+    return {**per_output[headline], "output": headline, "outputs": per_output}
+
+
+def _output_leaves(model, example, chosen: str | None) -> list[dict]:
+    """{name, dtype, shape} of every output leaf, in the program's output order (checks `output:`)."""
+    import torch
+
+    from qbench.models.outputs import describe, headline_name, output_leaves
+
+    with torch.no_grad():
+        leaves = output_leaves(model(*example))
+    headline_name(leaves, chosen)
+    return describe(leaves)
+
+
+def _json_figures(figures: dict) -> dict:
+    """One leaf's figures for the `extra` JSON: an exact match (infinite SQNR) as 999 dB, like the column."""
+    return {k: (999.0 if isinstance(v, float) and v == float("inf") else v) for k, v in figures.items()}
+
+
+# What torch.export cannot capture is the model's code, not the recipe: say what to do instead.
+EXPORT_HINT = ("torch.export cannot capture this model (data-dependent control flow, e.g. a detector's "
+               "post-processing): measure its backbone, or a `python:` factory returning a module that wraps "
+               "the part to measure")
+
+
+def _export_stage(fn):
+    """torch.export of the fp32 model: a failure is the model's, named in one line with a hint.
+
+    torch prints the partial graph of a failed export on stderr (megabytes for a detector); it is
+    captured and dropped, the reason is in the exception."""
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return fn()
+    except Exception as exc:
+        raise CellError("export", f"{export_reason(exc)} — {EXPORT_HINT}") from exc
+
+
+def export_reason(exc: Exception, limit: int = 200) -> str:
+    """torch.export's reason in one line: the message's first line (long symbolic expressions
+    shortened) and the user-code location torch names under "Caused by"."""
+    import re
+
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    head = lines[0] if lines else ""
+    head = re.sub(r"\s+", " ", head)
+    if len(head) > limit:
+        head = head[: limit - 1].rstrip() + "…"
+    where = next((m.group(1) for line in lines if (m := re.match(r"Caused by: \((.+)\)$", line))), None)
+    text = f"{type(exc).__name__}: {head}" if head else type(exc).__name__
+    return text + (f" (at {where})" if where else "")

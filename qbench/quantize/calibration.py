@@ -33,6 +33,7 @@ class InputData:
     evaluation: "Dataset | None" = None  # its eval split (accuracy)
     dataset_record: dict | None = None  # split sizes, seed and index hashes, for the cell's `extra`
     progress: Callable[[str], None] = _quiet  # a recipe's running commentary (QAT epochs, loss)
+    output: str | None = None  # the model's `output:` leaf (QAT's loss), None = its first tensor leaf
 
 
 def load_input_data(spec, specs: Sequence[InputSpec], numerics: NumericsSpec) -> InputData:

@@ -94,12 +94,12 @@ def train_on_split(graph, reference, options, data, quantizer):
             if obs_at is None and options.freeze_observers_after is not None and step >= options.freeze_observers_after:
                 freeze_observers(prepared)
                 obs_at = step
-            out = _first(prepared(*inputs))
+            out = _first(prepared(*inputs), data)
             if class_labels:
                 loss = torch.nn.functional.cross_entropy(out, labels.long())
             else:
                 with torch.no_grad():
-                    target = _first(reference(*inputs))
+                    target = _first(reference(*inputs), data)
                 loss = torch.nn.functional.mse_loss(out, target)
             opt.zero_grad()
             loss.backward()
@@ -137,7 +137,7 @@ def distill(graph, reference, options, data, quantizer):
     bn_eps_aligned = align_bn_eps(graph)
     prepared = prepare_qat_pt2e(graph, quantizer)
     with torch.no_grad():
-        targets = [_first(reference(*batch)) for batch in data.calibration]
+        targets = [_first(reference(*batch), data) for batch in data.calibration]
     opt = make_optimizer([p for p in prepared.parameters() if p.requires_grad], options)
     # prepare_qat_pt2e leaves batch norm in training mode; we start in eval (frozen statistics)
     # unless asked to let them adapt for the first `freeze_bn_after` steps.
@@ -158,7 +158,7 @@ def distill(graph, reference, options, data, quantizer):
             freeze_observers(prepared)
             obs_at = step
         i = step % len(data.calibration)
-        loss = torch.nn.functional.mse_loss(_first(prepared(*data.calibration[i])), targets[i])
+        loss = torch.nn.functional.mse_loss(_first(prepared(*data.calibration[i]), data), targets[i])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -185,8 +185,11 @@ def _export_dynamic_batch(reference, train, batch_size: int):
     return torch.export.export(copy.deepcopy(reference), example, dynamic_shapes=dims).module()
 
 
-def _first(out):
-    return out[0] if isinstance(out, (tuple, list)) else out
+def _first(out, data):
+    """The output leaf the loss uses: the suite's `output:` (or the first tensor leaf)."""
+    from qbench.models.outputs import select_output
+
+    return select_output(out, data.output)
 
 
 def make_optimizer(params, options):

@@ -59,6 +59,7 @@ def context(rd: ReportData) -> dict:
         "settings": _settings(rd.runs),
         "columns": cols, "groups": table.column_groups(cols),
         "rows": [table.row(c) for c in rd.cells],
+        "outputs": table.output_rows(rd.cells),
         "comparisons": [_comparison(r) for r in rd.comparisons],
         "plots": _plots(rd, cells, colours, run_colours, shapes, recipe_legend),
         "payload": data.json_safe(_payload(rd, cols)),

@@ -106,6 +106,15 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
             lines.append(f"- **{md(key_label((r['model'], r['recipe'], r['device'])))}**: "
                          f"{md(fmt.first_line(cell_error(r), 300))}")
         lines.append("")
+    structured = [(r, e) for r in rows if isinstance(e := json_field(r["extra"]), dict) and e.get("outputs")]
+    if structured:
+        lines.append("### Outputs (SQNR per output; the table shows the first named)")
+        for r, extra in structured:
+            head = extra.get("output")
+            leaves = sorted(extra["outputs"].items(), key=lambda kv: kv[0] != head)
+            lines.append(f"- {md(key_label((r['model'], r['recipe'], r['device'])))}: "
+                         + ", ".join(f"{code(n)} {fmt.sqnr(f.get('sqnr_db'))}" for n, f in leaves))
+        lines.append("")
     if comparison is not None and (comparison.only_in_base or comparison.only_in_new):
         lines.append("### Not compared")
         for name, keys in ((f"only in base {code(comparison.base_run)}", comparison.only_in_base),

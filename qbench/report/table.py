@@ -100,7 +100,8 @@ def row(cell: dict) -> dict:
         "rss": _bytes(cell.get("peak_rss_bytes")),
         "arena": _bytes(cell.get("arena_bytes")),
         "energy": _energy(e),
-        "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None),
+        "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None,
+                   title=_outputs_title(cell)),
         "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
                    muted=cell.get("top1_agreement") is None),
         "on_device": _on_device(cell.get("device_numerics")),
@@ -163,3 +164,28 @@ def _runner(cell: dict) -> str:
     if not cell.get("runner"):
         return fmt.DASH
     return cell["runner"] + (f", {cell['threads']} threads" if cell.get("threads") else "")
+
+
+def _outputs_title(cell: dict) -> str:
+    """A model with structured outputs: which leaf the headline is, and the others' SQNR."""
+    if not cell.get("outputs"):
+        return ""
+    others = [f"{name} {fmt.sqnr(fig.get('sqnr_db'))}" for name, fig in cell["outputs"].items()
+              if name != cell.get("output")]
+    return f"output {cell.get('output')}" + (f"; others: {', '.join(others)}" if others else "")
+
+
+def output_rows(cells: list[dict]) -> list[dict]:
+    """One row per output leaf of every cell whose model has structured outputs (headline leaf first)."""
+    rows = []
+    for cell in cells:
+        outputs = cell.get("outputs") or {}
+        names = sorted(outputs, key=lambda n: (n != cell.get("output"), n))
+        for name in names:
+            fig = outputs[name]
+            rows.append({"run": cell["run_id"], "model": cell["model"], "recipe": cell["recipe"],
+                         "device": cell["device"], "output": name, "headline": name == cell.get("output"),
+                         "sqnr": fmt.sqnr(fig.get("sqnr_db")), "max_abs_error": fmt.num(fig.get("max_abs_error"), 4),
+                         "cosine": fmt.num(fig.get("cosine_similarity"), 4),
+                         "top1": fmt.num(fig.get("top1_agreement"), 3)})
+    return rows

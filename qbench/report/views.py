@@ -42,8 +42,9 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
                 "uncertainty_mj": r["energy_uncertainty_mj"], "avg_power_w": r["avg_power_w"],
                 "idle_power_w": r["idle_power_w"], "samples": r["power_sample_count"],
             },
-            # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran
-            **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4")},
+            # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran;
+            # for structured outputs, the leaf the headline figures are from and every leaf's figures
+            **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4", "output", "outputs")},
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
         }

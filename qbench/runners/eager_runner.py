@@ -39,14 +39,18 @@ def main(argv=None) -> int:
         first_ms = (time.perf_counter_ns() - t0) / 1e6
         warm, warm_s = timed_phase(lambda: module(*inputs), args.warmup, args.warmup_seconds, max(args.warmup, args.max_iterations))
         samples, _ = timed_phase(lambda: module(*inputs), args.iterations, args.min_seconds, args.max_iterations)
-    outs = out if isinstance(out, (tuple, list)) else [out]
+    # structured outputs (dicts, nests) as the flat leaves ExecuTorch would return
+    from torch.utils import _pytree
+
+    outs = _pytree.tree_leaves(out)
     print(json.dumps({
         "runner": "eager", "method": "forward", "load_ms": load_ms, "method_init_ms": init_ms,
         "first_inference_ms": first_ms, "warmup_iterations": len(warm), "warmup_seconds": warm_s,
         "samples_ns": samples, "threads": torch.get_num_threads(),
         "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
         "peak_rss_bytes": peak_rss_bytes(), "arena_bytes": None,
-        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} for o in outs],
+        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} if torch.is_tensor(o)
+                    else {"dtype": "none" if o is None else type(o).__name__, "shape": []} for o in outs],
     }))
     return 0
 

@@ -237,6 +237,8 @@ def main(argv=None) -> int:
                 if args.input_sets > 1:
                     outputs = method.execute(make_inputs(torch, method.metadata, args.inputs, args.input_sets, k))
                 for out in outputs:
+                    if not isinstance(out, torch.Tensor):  # a None leaf has no bytes (as in the native runner)
+                        continue
                     f.write(out.contiguous().numpy().tobytes())
     if args.etdump:
         program.write_etdump_result_to_file(args.etdump)
@@ -258,7 +260,8 @@ def main(argv=None) -> int:
         # includes the interpreter and torch; the native runner's figure is the one to compare
         "peak_rss_bytes": peak_rss_bytes(),
         "arena_bytes": None,
-        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} for o in outputs],
+        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} if isinstance(o, torch.Tensor)
+                    else {"dtype": "none" if o is None else type(o).__name__, "shape": []} for o in outputs],
     }
     sys.stdout.write(json.dumps(report) + "\n")
     return 0

@@ -144,6 +144,9 @@ class ModelSpec(Strict):
     inputs: list[InputSpec] = Field(min_length=1)
     weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
     task: Literal["auto", "classifier", "other"] = "auto"
+    # Which output leaf the headline numerics and accuracy use, by path (`out`, `aux`, `0.logits`) for
+    # a model returning a dict/tuple/nest; default: the first tensor leaf. Every leaf is compared.
+    output: Optional[str] = Field(None, min_length=1)
     calibration: Optional[CalibrationSpec] = None  # overrides the suite's
     # A dataset named in the suite's `datasets:`: calibration, QAT training and accuracy use its splits
     # (its calibration split overrides `calibration:`).
