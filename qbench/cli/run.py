@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
+from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
+from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+
+log = logging.getLogger("qbench.run")
 
 
 class RichProgress:
@@ -36,21 +41,24 @@ class RichProgress:
         self.bar.advance(self.task, n)
 
     def log(self, text: str) -> None:
+        progress_line(text)
         self.console.print(text, markup=False, highlight=False)
+
+    def cell_done(self, label: str, cell: dict) -> None:
+        progress_line("[ok] " + cell_line(label, cell))
 
 
 def run_command(args) -> int:
     from rich.console import Console
 
-    from qbench.export.cache import ArtifactCache
-    from qbench.pipeline.orchestrator import begin_run, execute
+    from qbench.pipeline.orchestrator import begin_run
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
-    from qbench.results.views import run_document
     from qbench.pipeline.check import check_suite
     from qbench.suite.loader import load_suite
 
-    console = Console(stderr=True)
+    quiet = args.verbosity < 0
+    console = Console(stderr=True, quiet=quiet)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device)
     if args.check:
@@ -59,14 +67,31 @@ def run_command(args) -> int:
         return ExitCode.OK
     store = ResultsStore(args.db or default_db())
     run_id = begin_run(checked, store, resume=args.resume)
-    console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
+    run_log = attach_run_log(args.reports_dir / run_id)
     try:
-        with RichProgress(console) as progress:
+        return _run(args, checked, store, run_id, console)
+    finally:
+        detach(run_log)
+
+
+def _run(args, checked, store, run_id: str, console) -> int:
+    from qbench.cli import ci
+    from qbench.cli.summary import print_summary
+    from qbench.export.cache import ArtifactCache
+    from qbench.pipeline.orchestrator import execute
+    from qbench.results.views import run_document
+
+    log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
+             args.reports_dir / run_id / LOG_NAME)
+    console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
+    bar = console.is_terminal and not console.quiet
+    try:
+        with (RichProgress(console) if bar else LineProgress(quiet=console.quiet)) as progress:
             outcome = execute(checked, store, run_id, ArtifactCache(args.cache_dir), progress)
     except KeyboardInterrupt:
         done = sum(1 for c in store.cells(run_id) if c["status"] != "pending")
-        console.print(f"interrupted: {done} cells finished and kept. Resume with:\n"
-                      f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else ""))
+        sys.stderr.write(f"interrupted: {done} cells finished and kept. Resume with:\n"
+                         f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else "") + "\n")
         return ExitCode.INTERRUPTED
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
@@ -75,14 +100,15 @@ def run_command(args) -> int:
     gate = _nightly(args, store, checked.suite.name, run_id, out_dir, console)
     if gate is not None:
         doc["baseline"] = gate
+    ci.append_step_summary(store.path, run_id, gate)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
-        print_summary(console, doc)
+        print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
     if gate is not None and gate["regressions"] and args.fail_on_regression:
-        console.print(f"[red]regression[/] against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
-                      f"see {gate['summary']}")
+        sys.stderr.write(f"regression against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
+                         f"see {gate['summary']}\n")
         return ExitCode.REGRESSION
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
 
@@ -116,6 +142,10 @@ def _nightly(args, store, suite: str, run_id: str, out_dir, console) -> dict | N
     elif store.run(base) is None:
         raise UsageError(f"unknown baseline run {base!r}; `qbench results --runs` lists them")
     result, junit, md = nightly_outputs(store.path, base, run_id, threshold, out_dir)
+    if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
+        from qbench.cli.ci import annotate_regressions
+
+        annotate_regressions(result, sys.stderr if args.json else sys.stdout)
     regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         console.print(f"warning: {w}", markup=False)
@@ -124,40 +154,3 @@ def _nightly(args, store, suite: str, run_id: str, out_dir, console) -> dict | N
 
 def _jsonable(value):
     return str(value)
-
-
-def print_summary(console, doc: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
-    for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),
-                      ("p90 ms", "right"), ("CV", "right"), ("vs fp32", "right"), (".pte KiB", "right"),
-                      ("RSS MiB", "right"),
-                      ("SQNR dB", "right"), ("top-1", "right"), ("delegated", "right"), ("status", "left")]:
-        table.add_column(col, justify=just)
-
-    def f(v, d):
-        return "" if v is None else f"{v:.{d}f}"
-
-    for c in doc["cells"]:
-        lat = c["latency_ms"] or {}
-        status = c["status"] if c["status"] != "failed" else "[red]failed[/]"
-        table.add_row(
-            _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
-            f(lat.get("p90"), 3), f(lat.get("cv"), 3), (f(c["speedup_vs_fp32"], 2) + "×") if c["speedup_vs_fp32"] else "",
-            f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1),
-            f(c["peak_rss_bytes"] / 2**20 if c["peak_rss_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
-            f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
-        )
-    console.print(table)
-    failed = [c for c in doc["cells"] if c["status"] == "failed"]
-    if failed:
-        console.print(f"[red]{len(failed)} failed cell(s):[/]")
-        for c in failed:
-            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))

@@ -36,6 +36,7 @@ class Progress:
     def stage(self, text: str) -> None: ...
     def advance(self, n: int = 1) -> None: ...
     def log(self, text: str) -> None: ...
+    def cell_done(self, label: str, cell: dict) -> None: ...
 
 
 def now() -> str:
@@ -237,6 +238,7 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
             if len(store.done_trials(cid)) >= bench.trials:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note)
+                progress.cell_done(cell.label, dict(store.cell(cid)))
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(session, art, settings, store, cid, cell, progress)
                 if power.enabled and art.kind == "pte":
