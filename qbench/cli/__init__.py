@@ -22,6 +22,7 @@ examples:
   qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench devices                                      what is reachable: adb, ssh profiles, host
+  qbench init --model torchvision:resnet18 --device pixel8   a first suite in this folder
   qbench runner build --target host                   build the native C++ runner
 
 exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
@@ -73,11 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
+    from qbench.cli import editor as editor_commands
+    from qbench.cli import init as init_command
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
 
     report_commands.add_parsers(sub)
     cli_tools.add_parsers(sub)
+    editor_commands.add_parsers(sub)
+    init_command.add_parsers(sub)
     add_verbosity(parser)
     return parser
 
@@ -196,4 +201,7 @@ COMMANDS = {
     "devices": _lazy("qbench.cli.tools", "devices"),
     "runner": _lazy("qbench.cli.tools", "runner"),
     "ops": _lazy("qbench.cli.tools", "ops"),
+    "init": _lazy("qbench.cli.init", "init"),
+    "completion": _lazy("qbench.cli.editor", "completion"),
+    "schema": _lazy("qbench.cli.editor", "schema"),
 }

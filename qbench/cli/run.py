@@ -59,6 +59,7 @@ def run_command(args) -> int:
 
     quiet = args.verbosity < 0
     console = Console(stderr=True, quiet=quiet)
+    args.suite = _suite_path(args.suite)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device)
     if args.check:
@@ -111,6 +112,20 @@ def _run(args, checked, store, run_id: str, console) -> int:
                          f"see {gate['summary']}\n")
         return ExitCode.REGRESSION
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
+
+
+def _suite_path(path):
+    """The file, else a suite bundled with qbench by that name (`smoke`, `suites/smoke.yaml`)."""
+    from qbench.bundled import find_suite, suite_names
+    from qbench.errors import UsageError
+
+    if path.exists():
+        return path
+    found = find_suite(path)
+    if found is None:
+        raise UsageError(f"{path}: no such file; bundled suites: {', '.join(suite_names()) or 'none'} "
+                         f"(or `qbench init` writes a first suite here)")
+    return found
 
 
 def _write_page(db, run_id: str, doc: dict, out_dir, console):

@@ -7,6 +7,7 @@ costs nothing. Runs in the orchestrator's process (export is not what we measure
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from qbench.errors import CellError
 from qbench.export.cache import Artifact, ArtifactCache, artifact_code_digest, cache_key
 from qbench.pipeline.grid import Variant
 from qbench.suite.schema import NumericsSpec
+
+log = logging.getLogger(__name__)
 
 
 def variant_key(variant: Variant, calibration, numerics: NumericsSpec, base_dir: Path, profile_ops: bool,
@@ -61,10 +64,13 @@ def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, ba
         raise CellError("model", f"cannot fingerprint: {type(exc).__name__}: {exc}") from exc
     hit = cache.lookup(key)
     if hit is not None:
+        log.info("%s: artifact %s from the cache", variant.label, key[:12])
         return hit
     staging = cache.staging(key)
+    started = time.monotonic()
     try:
         artifact = _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, on_stage, dataset)
+        log.info("%s: quantized and exported in %.1f s (artifact %s)", variant.label, time.monotonic() - started, key[:12])
         return cache.commit(staging, artifact)
     except BaseException:
         cache.discard(staging)
