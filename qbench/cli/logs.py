@@ -55,13 +55,28 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{who}: {record.levelname.lower()}: {text}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests swap it), never to a stale stream."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure(verbosity: int) -> None:
     """Idempotent: a second call (tests call main() repeatedly) replaces the first's handler."""
     global _console
     root = logging.getLogger()
     if _console is not None:
         root.removeHandler(_console)
-    _console = logging.StreamHandler(sys.stderr)
+    _console = _StderrHandler()
     _console.addFilter(_ConsoleFilter(verbosity))
     _console.setFormatter(_ConsoleFormatter("%(message)s"))
     root.addHandler(_console)
