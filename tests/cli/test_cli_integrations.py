@@ -213,3 +213,22 @@ def test_wheel_ships_suites_and_profiles(tmp_path):
         assert f"qbench/_data/suites/{path.relative_to(REPO / 'suites').as_posix()}" in names
     for path in sorted((REPO / "device_profiles").glob("*.yaml")):
         assert f"qbench/_data/device_profiles/{path.name}" in names
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_terminal_table_colours_failures_unless_no_color(no_color, monkeypatch):
+    from qbench.cli.summary import print_summary
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("COLUMNS", "220")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    out = Tty()
+    print_summary(_doc(), "table", out)
+    assert ("\x1b[31m" in out.getvalue()) != no_color
+    assert all(f in out.getvalue() for f in FIGURES)
