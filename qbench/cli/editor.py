@@ -52,13 +52,28 @@ def cmd_completion(args) -> int:
 
 
 def _mark_paths(parser: argparse.ArgumentParser, shtab) -> None:
-    """Path arguments complete file names (folders for the folder options); suites complete *.yaml."""
+    """Suites complete *.yaml, other paths file names (folders for the folder options), --device the
+    profile names: the bundled ones (as of this script) and ./device_profiles/*.yaml at TAB time."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):
                 _mark_paths(child, shtab)
-        elif action.type is Path and not hasattr(action, "complete"):
+        elif hasattr(action, "complete"):
+            continue
+        elif action.dest == "suite":
+            action.complete = shtab.glob("*.yaml", "*.yml")
+        elif action.dest == "device":
+            action.complete = shtab.cmd(_device_names_command())
+        elif action.type is Path:
             action.complete = shtab.DIRECTORY if action.dest in _DIRECTORIES else shtab.FILE
+
+
+def _device_names_command() -> str:
+    from qbench.bundled import profiles_dir
+
+    folder = profiles_dir()
+    bundled = sorted({"host", *(p.stem for p in folder.glob("*.yaml"))} if folder else {"host"})
+    return f"echo {' '.join(bundled)}; ls device_profiles 2>/dev/null | sed -n 's/[.]yaml$//p'"
 
 
 def cmd_schema(args) -> int:

@@ -132,15 +132,21 @@ def nightly_db_path(tmp_path_factory):
     return path
 
 
-def test_completion_scripts_load():
+def test_completion_scripts_load(tmp_path):
+    (tmp_path / "device_profiles").mkdir()
+    (tmp_path / "device_profiles" / "myphone.yaml").write_text("transport: adb\n")
     bash = subprocess.run(
         ["bash", "-c", f"source <('{sys.executable}' -m qbench completion bash); complete -p qbench; "
                        "COMP_WORDS=(qbench ru); COMP_CWORD=1; COMP_LINE='qbench ru'; COMP_POINT=9; "
-                       "_shtab_qbench qbench ru qbench; echo \"words: ${COMPREPLY[*]}\""],
-        capture_output=True, text=True, timeout=60, env=os.environ)
+                       "_shtab_qbench qbench ru qbench; echo \"words: ${COMPREPLY[*]}\"; "
+                       "COMP_WORDS=(qbench run s.yaml --device ''); COMP_CWORD=4; COMP_LINE='qbench run s.yaml --device ';"
+                       " COMP_POINT=${#COMP_LINE}; _shtab_qbench qbench '' --device; echo \"devices: ${COMPREPLY[*]}\""],
+        capture_output=True, text=True, timeout=60, env=os.environ, cwd=tmp_path)
     assert bash.returncode == 0, bash.stderr
     assert "complete -o bashdefault -F _shtab_qbench qbench" in bash.stdout
     assert re.search(r"^words: .*\b(run|runner)\b", bash.stdout, re.M)
+    devices = re.search(r"^devices: (.*)$", bash.stdout, re.M).group(1).split()
+    assert {"host", "pixel8", "rpi5", "myphone"} <= set(devices)  # bundled, and the local folder's
     for shell, marker in (("zsh", "#compdef qbench"), ("fish", "complete -c qbench")):
         proc = qbench("completion", shell)
         assert proc.returncode == 0 and marker in proc.stdout and "init" in proc.stdout
