@@ -113,12 +113,11 @@ def rich_table(doc: dict):
     body = rows(doc)
     table = Table(title=title(doc), title_justify="left")
     for i, col in enumerate(COLUMNS):
+        widest = max([len(col.header), *(len(r[i]) for r in body)])
         if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width
-            width = max([len(col.header), *(len(r[i]) for r in body)])
-            table.add_column(col.header, justify="right", no_wrap=True, min_width=width)
+            table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)
         else:  # a name folds onto more lines, but keeps a readable width
-            longest = max([len(col.header), *(len(r[i]) for r in body)])
-            table.add_column(col.header, overflow="fold", min_width=min(longest, 8))
+            table.add_column(col.header, overflow="fold", min_width=min(widest, 8))
     for r, cell in zip(body, doc["cells"]):
         shown = [escape(v) for v in r]
         if cell["status"] == "failed":
