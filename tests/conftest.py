@@ -26,6 +26,15 @@ def isolated_cache(tmp_path_factory):
         os.environ["QBENCH_CACHE"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_ci_channels():
+    """Tests run qbench as a user would; when the tests themselves run in a CI job, qbench must not
+    write into that job's step summary or annotate it (tests that want CI set these themselves)."""
+    saved = {k: os.environ.pop(k) for k in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITLAB_CI") if k in os.environ}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def suite_dir(tmp_path) -> Path:
     """A folder holding a copy of the smoke suite's models, for suites written by a test."""

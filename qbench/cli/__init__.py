@@ -24,6 +24,7 @@ examples:
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench doctor pixel8                                is this device ready? ✓/✗ with fixes
+  qbench init --model torchvision:resnet18 --device pixel8   a first suite in this folder
   qbench runner build --target host                   build the native C++ runner
 
 exit codes: 0 all cells passed · 1 some cells failed, the run failed, or the gate had nothing to
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="complete an interrupted run without duplicating rows")
     run.add_argument("--json", action="store_true", help="print one JSON document (run_id, cells) on stdout")
     run.add_argument("--check", action="store_true", help="only validate the suite and its devices, then exit")
+    run.add_argument("--summary", choices=["table", "plain", "markdown"], default=None,
+                     help="layout of the summary on stdout (default: table on a terminal, else plain; "
+                          "neither ever cuts a number)")
     nightly = run.add_argument_group("nightly gate", "compare with an earlier run of the same suite in the same store")
     nightly.add_argument("--baseline", metavar="last|RUN_ID",
                          help="the run to compare with: `last` = the latest earlier run of this suite")
@@ -76,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
+    from qbench.cli import editor as editor_commands
+    from qbench.cli import init as init_command
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
 
@@ -84,7 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import doctor as doctor_command
 
     doctor_command.add_parser(sub)
+
+    editor_commands.add_parsers(sub)
+    init_command.add_parsers(sub)
+    add_verbosity(parser)
     return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser, _top: bool = True) -> None:
+    """-q / -v on the program and on every (sub)command: `qbench -v run` and `qbench run -v` both work."""
+    group = parser.add_argument_group("output") if _top else parser
+    # a subcommand's flag must not reset the program's: only the top parser has defaults
+    default = {} if _top else {"default": argparse.SUPPRESS}
+    group.add_argument("-q", "--quiet", action="store_true", help="only the results (and errors)", **default)
+    group.add_argument("-v", "--verbose", action="count", help="-v: qbench's info lines; -vv: also debug "
+                       "lines and the runtime's own log", **({"default": 0} if _top else default))
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                add_verbosity(child, _top=False)
 
 
 def _version() -> str:
@@ -96,6 +120,10 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbosity = -1 if args.quiet else args.verbose
+    from qbench.cli.logs import configure
+
+    configure(args.verbosity)
     if args.command is None:
         parser.print_help()
         return ExitCode.USAGE
@@ -196,4 +224,7 @@ COMMANDS = {
     "runner": _lazy("qbench.cli.tools", "runner"),
     "ops": _lazy("qbench.cli.tools", "ops"),
     "doctor": _lazy("qbench.cli.doctor", "doctor"),
+    "init": _lazy("qbench.cli.init", "init"),
+    "completion": _lazy("qbench.cli.editor", "completion"),
+    "schema": _lazy("qbench.cli.editor", "schema"),
 }

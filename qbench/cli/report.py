@@ -70,6 +70,9 @@ def cmd_compare(args) -> int:
     else:
         sys.stdout.write(result.to_text() + "\n")
     if args.fail_on_regression and result.regressions:
+        from qbench.cli.ci import annotate_regressions
+
+        annotate_regressions(result, sys.stderr if args.json else sys.stdout)
         return ExitCode.REGRESSION
     if args.fail_on_regression and not any(c.latency for c in result.cells):
         sys.stderr.write(f"qbench: gate failed: nothing comparable between {args.base} and {args.new}: "

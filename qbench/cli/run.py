@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 
+from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
+from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+
+log = logging.getLogger("qbench.run")
 
 
 class RichProgress:
@@ -37,7 +42,11 @@ class RichProgress:
         self.bar.advance(self.task, n)
 
     def log(self, text: str) -> None:
+        progress_line(text)
         self.console.print(text, markup=False, highlight=False)
+
+    def cell_done(self, label: str, cell: dict) -> None:
+        progress_line("[ok] " + cell_line(label, cell))
 
 
 def run_command(args) -> int:
@@ -45,25 +54,24 @@ def run_command(args) -> int:
 
     from qbench.cli.signals import sigterm_interrupts
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=args.verbosity < 0)
     with sigterm_interrupts():
         return _run(args, console)
 
 
 def _run(args, console) -> int:
     from qbench.cli.outputs import check_writable_dir
-    from qbench.cli.signals import Terminated
     from qbench.export.cache import ArtifactCache
     from qbench.models.loading import BuiltModels
     from qbench.pipeline.check import check_suite
-    from qbench.pipeline.orchestrator import begin_run, execute
+    from qbench.pipeline.orchestrator import begin_run
     from qbench.pipeline.prepare import all_prepared
     from qbench.report.compare import parse_threshold
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
-    from qbench.report.views import run_document
     from qbench.suite.loader import load_suite
 
+    args.suite = _suite_path(args.suite)
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
     threshold = parse_threshold(args.fail_on_regression) if args.fail_on_regression else None
     cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
@@ -87,15 +95,32 @@ def _run(args, console) -> int:
     check_writable_dir(cache.root, "--cache-dir")
     store = open_store(db, create=True)
     run_id = begin_run(checked, store, resume=args.resume)
+    run_log = attach_run_log(args.reports_dir / run_id)
+    try:
+        return _measure_and_report(args, checked, store, run_id, cache, models, threshold, console)
+    finally:
+        detach(run_log)
+
+
+def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console) -> int:
+    from qbench.cli import ci
+    from qbench.cli.signals import Terminated
+    from qbench.cli.summary import print_summary
+    from qbench.pipeline.orchestrator import execute
+    from qbench.report.views import run_document
+
+    log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
+             args.reports_dir / run_id / LOG_NAME)
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
     resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else "")
+    bar = console.is_terminal and not console.quiet
     try:
-        with RichProgress(console) as progress:
+        with (RichProgress(console) if bar else LineProgress(quiet=console.quiet)) as progress:
             outcome = execute(checked, store, run_id, cache, progress, models=models)
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        console.print(f"{what}: {done} cells finished and kept. Resume with:\n{resume}", highlight=False)
+        sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
         return _run_failed(console, store, run_id, resume, exc)
@@ -106,23 +131,38 @@ def _run(args, console) -> int:
     gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console)
     if gate is not None:
         doc["baseline"] = gate
+    ci.append_step_summary(store.path, run_id, gate)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
-        print_summary(console, doc)
+        print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
     if gate is not None and gate["regressions"] and args.fail_on_regression:
-        console.print(f"[red]regression[/] against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
-                      f"see {gate['summary']}")
+        sys.stderr.write(f"regression against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
+                         f"see {gate['summary']}\n")
         return ExitCode.REGRESSION
     if gate is not None and gate.get("nothing_compared") and args.fail_on_regression:
-        console.print(f"[red]gate failed[/]: {gate['nothing_compared']}", highlight=False)
+        sys.stderr.write(f"gate failed: {gate['nothing_compared']}\n")
         return ExitCode.CELLS_FAILED
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy and getattr(args, "strict", False):
-        console.print(f"--strict: {len(noisy)} noisy cell(s); exit 1", highlight=False)
+        sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
         return ExitCode.CELLS_FAILED
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
+
+
+def _suite_path(path):
+    """The file, else a suite bundled with qbench by that name (`smoke`, `suites/smoke.yaml`)."""
+    from qbench.bundled import find_suite, suite_names
+    from qbench.errors import UsageError
+
+    if path.exists():
+        return path
+    found = find_suite(path)
+    if found is None:
+        raise UsageError(f"{path}: no such file; bundled suites: {', '.join(suite_names()) or 'none'} "
+                         f"(or `qbench init` writes a first suite here)")
+    return found
 
 
 def _check_run_ids(args, store) -> None:
@@ -236,6 +276,10 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
         result, junit, md = nightly_outputs(store.path, base, run_id, threshold, where, result=result)
+    if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
+        from qbench.cli.ci import annotate_regressions
+
+        annotate_regressions(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
     regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         if w != nothing:
@@ -247,65 +291,3 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
 
 def _jsonable(value):
     return str(value)
-
-
-def print_summary(console, doc: dict) -> None:
-    from rich.table import Table
-
-    from qbench.report.views import speedup_text
-
-    table = Table(title=f"{doc['suite']} — {doc['run_id']}", title_justify="left")
-    for col, just in [("model", "left"), ("recipe", "left"), ("device", "left"), ("median ms", "right"),
-                      ("p90 ms", "right"), ("CV", "right"), ("stability", "left"), ("vs fp32", "right"),
-                      (".pte KiB", "right"),
-                      ("RSS MiB", "right"),
-                      ("SQNR dB", "right"), ("top-1", "right"), ("delegated", "right"), ("status", "left")]:
-        table.add_column(col, justify=just)
-
-    def f(v, d):
-        return "" if v is None else f"{v:.{d}f}"
-
-    for c in doc["cells"]:
-        lat = c["latency_ms"] or {}
-        status = c["status"] if c["status"] != "failed" else "[red]failed[/]"
-        table.add_row(
-            _escape(c["model"]), _escape(c["recipe"]), _escape(c["device"]), f(lat.get("median"), 3),
-            f(lat.get("p90"), 3), f(lat.get("cv"), 3), _stability(c.get("stability")),
-            speedup_text(c["speedup_vs_fp32"], c.get("speedup_ci")),
-            f(c["pte_bytes"] / 1024 if c["pte_bytes"] else None, 1),
-            f(c["peak_rss_bytes"] / 2**20 if c["peak_rss_bytes"] else None, 1), f(c["sqnr_db"], 1), f(c["top1_agreement"], 2),
-            f"{c['delegated_ops']}/{c['total_ops']}" if c["total_ops"] else "", status,
-        )
-    console.print(table)
-    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
-    if noisy:  # one closing line: what disturbed them
-        why = "; ".join(f"{c['model']}/{c['recipe']}@{c['device']}: {c['stability']['reason']}" for c in noisy[:3])
-        console.print(f"[yellow]{len(noisy)} noisy cell(s)[/] — their medians may be off: {_escape(why)}"
-                      + (" …" if len(noisy) > 3 else ""), highlight=False)
-    differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
-    if differ:  # int8 kernels differ by CPU: the device's own outputs say what users of that device get
-        console.print(f"[yellow]{len(differ)} cell(s) whose numerics on the device disagree with the host's:[/]")
-        for c in differ:
-            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c['device_numerics']['disagreement']}",
-                          markup=False, highlight=False)
-    failed = [c for c in doc["cells"] if c["status"] == "failed"]
-    if failed:
-        console.print(f"[red]{len(failed)} failed cell(s):[/]")
-        for c in failed:
-            console.print(f"  {c['model']}/{c['recipe']}@{c['device']}: {c.get('error')}", markup=False, highlight=False)
-
-
-def _stability(s: dict | None) -> str:
-    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
-    if not s:
-        return ""
-    lo, hi = s["median_ci_ms"]
-    mid = (lo + hi) / 2
-    text = f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
-    return f"[yellow]{text}[/]" if s["verdict"] == "noisy" else text
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))

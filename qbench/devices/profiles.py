@@ -60,13 +60,19 @@ BUILTIN_HOST = DeviceProfile(name="host", transport="host", description="this ma
 
 
 def profile_dirs(suite_dir: Path | None) -> list[Path]:
-    """Where profiles are looked for: $QBENCH_PROFILES, then device_profiles/ beside or above the suite."""
+    """Where profiles are looked for, first match wins: $QBENCH_PROFILES, then device_profiles/ beside
+    or above the suite (or the current folder), then the profiles bundled with qbench."""
+    from qbench.bundled import profiles_dir
+
     dirs = [Path(p) for p in os.environ.get("QBENCH_PROFILES", "").split(os.pathsep) if p]
     here = (suite_dir or Path.cwd()).resolve()
     for parent in [here, *here.parents]:
         if (parent / "device_profiles").is_dir():
             dirs.append(parent / "device_profiles")
             break
+    bundled = profiles_dir()
+    if bundled is not None and bundled.resolve() not in {d.resolve() for d in dirs}:
+        dirs.append(bundled)
     return dirs
 
 
@@ -94,7 +100,8 @@ def load_profile(name: str, suite_dir: Path | None = None) -> DeviceProfile:
             return BUILTIN_HOST
         raise SuiteError(
             f"no device profile {name!r}; known: {', '.join(available_profiles(suite_dir))} "
-            f"(profiles are device_profiles/NAME.yaml beside the suite, or in $QBENCH_PROFILES)"
+            f"(profiles are device_profiles/NAME.yaml beside the suite, or in $QBENCH_PROFILES; "
+            f"`qbench init --device NAME` copies a bundled one here)"
         )
     data, root = load_yaml(path)
     if not isinstance(data, dict):

@@ -6,6 +6,7 @@ A device that drops mid-cell is reconnected and the trial retried a bounded numb
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,8 @@ from qbench.devices.profiles import DeviceProfile, open_device
 from qbench.errors import DeviceError
 from qbench.export.cache import Artifact
 from qbench.runners.base import Runner
+
+log = logging.getLogger(__name__)
 
 
 class DeviceSession:
@@ -38,6 +41,7 @@ class DeviceSession:
         self.device = open_device(self.profile, self.suite_dir)
         self.info = asdict(self.device.info())
         self.runner, self.runner_reason = select_runner(self.device, self.profile, self.runner_choice)
+        log.info("%s: %s runner (%s)", self.name, type(self.runner).__name__, self.runner_reason)
         self.runner.setup(self.device)
         self._eager = None
         self._pushed.clear()

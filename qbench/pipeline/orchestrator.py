@@ -207,6 +207,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
                 device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)
+                progress.cell_done(cell.label, dict(store.cell(cid)))
                 if bench.profile_ops and art.kind == "pte":
                     _profile_ops(run, session, art, settings, cell)
                 if power.enabled and art.kind == "pte":

@@ -7,6 +7,7 @@ costs nothing. Runs in the orchestrator's process (export is not what we measure
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from qbench.export.cache import Artifact, ArtifactCache, artifact_code_digest, c
 from qbench.models.outputs import SOLE_OUTPUT
 from qbench.pipeline.grid import Variant
 from qbench.suite.schema import NumericsSpec
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from qbench.models.loading import BuiltModels
@@ -78,13 +81,16 @@ def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, ca
         raise CellError("model", f"cannot fingerprint: {type(exc).__name__}: {exc}") from exc
     hit = cache.lookup(key)
     if hit is not None:
+        log.info("%s: artifact %s from the cache", variant.label, key[:12])
         return hit
     staging = cache.staging(key)
+    started = time.monotonic()
     try:
         inputs = _gather_inputs(variant, calibration, numerics, models, on_stage, dataset)
         _write_inputs(staging / "inputs.bin", inputs.data.example)
         build = _build_pte if variant.recipe.recipe.lowers_to_pte else _build_eager
         artifact = build(variant, key, staging, inputs, profile_ops, on_stage)
+        log.info("%s: quantized and exported in %.1f s (artifact %s)", variant.label, time.monotonic() - started, key[:12])
         return cache.commit(staging, artifact)
     except BaseException:
         cache.discard(staging)

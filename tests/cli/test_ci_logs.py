@@ -1,0 +1,130 @@
+"""qbench as a nightly CI job sees it: stdout to a pipe, a suite from `qbench init`, run as is.
+
+One module-scoped run (default verbosity, narrow $COLUMNS, a GitHub step summary file), then a gated
+run against it with a slowed-down baseline (-v, GitHub annotations, Markdown summary), then -q on a
+resume of the finished first run (nothing left to measure: only the summary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def qbench(*args, cwd, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    root = tmp_path_factory.mktemp("first")
+    shutil.copytree(REPO / "suites" / "models", root / "models")
+    init = qbench("init", "--model", "python:models/tiny.py:tiny_mlp", "--input-shape", "1,64", cwd=root)
+    assert init.returncode == 0, init.stderr
+    step = root / "step-summary.md"
+    proc = qbench("run", "suite.yaml", cwd=root, env={"COLUMNS": "40", "GITHUB_STEP_SUMMARY": str(step)})
+    run_id = re.search(r"^tiny_mlp — (\S+)$", proc.stdout, re.M)
+    rows = qbench("results", "--format", "json", cwd=root)
+    return {"root": root, "init": init, "proc": proc, "step": step, "run_id": run_id and run_id.group(1),
+            "rows": json.loads(rows.stdout or "[]")}
+
+
+def test_init_output_runs_as_is(first):
+    assert "wrote suite.yaml" in first["init"].stdout
+    assert (first["root"] / "device_profiles" / "host.yaml").is_file()
+    assert first["proc"].returncode == 0, first["proc"].stderr[-3000:]
+    assert {r["recipe"] for r in first["rows"]} == {"fp32", "int8-ptq", "int8-dynamic"}
+    assert all(r["status"] == "ok" for r in first["rows"])
+
+
+def _close(token: str, value: float) -> bool:
+    """The printed figure is the stored value to the precision printed (nothing cut or rounded away)."""
+    digits = len(token.split(".")[1]) if "." in token else 0
+    return abs(float(token.replace(",", "")) - value) <= 0.5 * 10 ** -digits + 1e-12
+
+
+def test_summary_in_a_pipe_shows_every_figure_in_full(first):
+    out = first["proc"].stdout
+    assert "…" not in out
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["model", "recipe", "device"]
+    for r in first["rows"]:
+        row = next(line.split() for line in lines if line.split()[:2] == ["tiny_mlp", r["recipe"]])
+        median, p90, cv, speedup, pte_kib, rss_mib, sqnr, top1, delegated, status = row[3:]
+        assert _close(median, r["latency_median_ms"]) and _close(p90, r["latency_p90_ms"])
+        assert _close(cv, r["latency_cv"])
+        assert re.fullmatch(r"\d+\.\d\d×", speedup)
+        assert _close(pte_kib, r["pte_bytes"] / 1024) and _close(rss_mib, r["peak_rss_bytes"] / 2**20)
+        assert _close(sqnr, r["sqnr_db"]) and _close(top1, r["top1_agreement"])
+        assert delegated == f"{r['delegated_ops']}/{r['total_ops']}" and status == "ok"
+
+
+def test_without_a_bar_each_finished_cell_is_one_line_and_the_run_has_a_log(first):
+    err = first["proc"].stderr
+    done = [line for line in err.splitlines() if "[ok] tiny_mlp/" in line]
+    assert len(done) == 3 and all(re.search(r"^\[\d+/\d+\] \[ok\] .*median [\d.]+ ms", d) for d in done)
+    log = first["root"] / "reports" / first["run_id"] / "qbench.log"
+    assert "[ok] tiny_mlp/int8-ptq@host" in log.read_text()
+
+
+def test_github_step_summary_receives_the_markdown(first):
+    text = first["step"].read_text()
+    assert f"run `{first['run_id']}`" in text and "| tiny\\_mlp | int8-ptq | host | ok |" in text
+
+
+@pytest.fixture(scope="module")
+def gated(first, tmp_path_factory):
+    """Today's run against a baseline whose fp32 samples were twice as fast: one injected regression."""
+    root = first["root"]
+    db = root / "reports" / "qbench.db"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE samples SET latency_ns = latency_ns / 2 WHERE cell_id IN "
+                "(SELECT cell_id FROM cells WHERE run_id=? AND recipe='fp32')", (first["run_id"],))
+    con.commit()
+    con.close()
+    step = root / "gated-summary.md"
+    return qbench("run", "suite.yaml", "-v", "--summary", "markdown", "--baseline", first["run_id"],
+                  "--fail-on-regression", "5%", cwd=root,
+                  env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step)})
+
+
+def test_regression_becomes_a_github_error_annotation(gated):
+    assert gated.returncode == 3, gated.stderr[-3000:]
+    errors = [line for line in gated.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert errors[0].startswith("::error title=qbench regression%3A tiny_mlp/fp32@host::tiny_mlp/fp32@host vs run ")
+    assert "latency" in errors[0] and "%25" in errors[0]  # the threshold's % is escaped as GitHub requires
+
+
+def test_markdown_summary_on_stdout(gated):
+    lines = [line for line in gated.stdout.splitlines() if not line.startswith("::error")]
+    assert lines[0].startswith("### qbench · tiny\\_mlp — run `")
+    assert all(line.startswith("|") for line in lines[1:] if line)
+    assert sum(line.startswith("| tiny\\_mlp |") for line in lines) == 3
+
+
+def test_verbose_shows_info_lines(first, gated):
+    assert re.search(r"tiny_mlp/int8-ptq: artifact \w+ from the cache", gated.stderr)
+    assert re.search(r"host: \w+ runner \(", gated.stderr)
+    assert "from the cache" not in first["proc"].stderr and "runner (" not in first["proc"].stderr  # not without -v
+
+
+def test_quiet_prints_only_the_summary(first, gated):
+    proc = qbench("run", "suite.yaml", "-q", "--resume", first["run_id"], cwd=first["root"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"tiny_mlp — {first['run_id']}" and lines[1].split()[0] == "model" and len(lines) == 5
