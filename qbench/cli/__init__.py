@@ -23,6 +23,7 @@ examples:
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench runner build --target host                   build the native C++ runner
+  qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
 
 exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
             3 significant regression against the baseline · 130 interrupted
@@ -72,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
+    from qbench.cli import sensitivity as sensitivity_command
 
     report_commands.add_parsers(sub)
+    sensitivity_command.add_parsers(sub)
     cli_tools.add_parsers(sub)
     return parser
 
@@ -174,4 +177,5 @@ COMMANDS = {
     "devices": _lazy("qbench.cli.tools", "devices"),
     "runner": _lazy("qbench.cli.tools", "runner"),
     "ops": _lazy("qbench.cli.tools", "ops"),
+    "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
 }
