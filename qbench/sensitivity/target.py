@@ -58,7 +58,7 @@ def parse_target(text: str) -> Target:
         raise UsageError(f"--target {text!r}: expected METRIC>=VALUE or METRIC<=VALUE, e.g. {EXAMPLES}")
     metric, op, number, percent = m.groups()
     if metric not in METRICS:
-        raise UsageError(f"--target {text!r}: unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        raise UsageError(f"--target {text!r}: unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
     want = METRICS[metric][0]
     if op != want:
         raise UsageError(f"--target {text!r}: {metric} is a {'floor' if want == '>=' else 'ceiling'}; "
