@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from qbench.errors import ExitCode
+from qbench.errors import CellError, ExitCode, QbenchError
 
 HELP = """\
 For one model × recipe of a suite: compare every quantized layer's output with fp32 (torchao's PT2E
@@ -41,6 +41,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--target", default="sqnr>=30", help='what the mixed recipe must reach (default "sqnr>=30")')
     p.add_argument("--max-layers", type=_positive, default=None, metavar="N",
                    help="try at most N layers in fp32 (the ones losing most SQNR first); default: all")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="stop trying further layers after S seconds (those tried so far are ranked)")
     p.add_argument("--measure", action="store_true",
                    help="also lower and run fp32, the recipe and the mixed recipe on the suite's devices")
     p.add_argument("--device", action="append", metavar="NAME", help="with --measure: this device instead of the suite's")
@@ -81,8 +83,14 @@ def sensitivity_command(args) -> int:
         def progress(text: str) -> None:
             status.update(f"{args.model} · {args.recipe}: {text}")
 
-        cell = open_cell(checked, model_spec, recipe, target, progress)
-        doc = analyze(cell, target, args.max_layers, progress)
+        try:
+            cell = open_cell(checked, model_spec, recipe, target, progress)
+            doc = analyze(cell, target, args.max_layers, progress, args.max_seconds)
+        except QbenchError:
+            raise
+        except Exception as exc:  # a model or quantizer failure: one line, like a failed cell
+            text = (str(exc).strip().splitlines() or [""])[0]
+            raise CellError("sensitivity", f"{args.model}/{args.recipe}: {type(exc).__name__}: {text}") from exc
     run_id = _record(store, checked, model_spec, recipe, doc, target, args, console)
     doc["run_id"] = run_id
     failed = False

@@ -81,9 +81,9 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
     data.example, data.progress = example, progress
     metric = None
     if model_spec.metric:
-        from qbench.pipeline.prepare import _load_metric
+        from qbench.user_code import load_callable
 
-        metric = _load_metric(model_spec.metric, base_dir)
+        metric = load_callable(model_spec.metric.removeprefix("python:"), base_dir)
     progress("export")
     graph = torch.export.export(copy.deepcopy(model), example).module()
     with torch.no_grad():
@@ -152,21 +152,28 @@ def _json_number(x: float) -> float:
 
 def screening_order(layers: list[dict]) -> list[dict]:
     """Which layers to try first when `--max-layers` bounds the search: the ones that lose the most
-    SQNR themselves (output SQNR below the SQNR they inherited), not merely the deepest ones."""
+    SQNR themselves (output SQNR below the SQNR they inherited), not merely the deepest ones. An
+    input straight from the model counts as good as the best layer of the graph (not as exact), so
+    the first layer is not blamed for the int8 rounding every layer has."""
+    known = [r["sqnr_db"] for r in layers if r["sqnr_db"] is not None]
+    ceiling = max(known, default=0.0)
+
     def drop(row):
         if row["sqnr_db"] is None:
             return -math.inf
-        return min(row["input_sqnr_db"], 100.0) - row["sqnr_db"]
+        return min(row["input_sqnr_db"], ceiling) - row["sqnr_db"]
 
     return sorted(layers, key=drop, reverse=True)
 
 
 def analyze(cell: CellUnderTest, target: Target, max_layers: int | None = None,
-            progress=lambda text: None) -> dict:
+            progress=lambda text: None, max_seconds: float | None = None) -> dict:
     """The per-layer table (graph order), each screened layer's metric when kept fp32, and the greedy
-    suggestion. Returns the JSON document of `qbench sensitivity --json` (without run/measure keys)."""
+    suggestion. Returns the JSON document of `qbench sensitivity --json` (without run/measure keys).
+    `max_seconds` stops trying further layers once spent (the layers tried so far are ranked)."""
     from qbench.sensitivity.layers import layer_numerics
 
+    started = time.monotonic()
     key = target.key
     progress("quantize (full)")
     full = quantize(cell, [])
@@ -178,6 +185,9 @@ def analyze(cell: CellUnderTest, target: Target, max_layers: int | None = None,
     screened = screening_order(layers)[: max_layers if max_layers else len(layers)]
     single: dict[str, dict] = {}
     for i, row in enumerate(screened, 1):
+        if max_seconds is not None and i > 1 and time.monotonic() - started > max_seconds:
+            screened = screened[: i - 1]
+            break
         progress(f"layer {i}/{len(screened)} fp32: {row['module']}")
         single[row["module"]] = evaluate(cell, quantize(cell, [row["module"]]), target)
         row["metric_if_fp32"] = single[row["module"]][key]

@@ -141,3 +141,21 @@ def test_bad_max_layers_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--max-layers", "0"])
     assert exit_.value.code == 2 and "--max-layers: must be at least 1" in capsys.readouterr().err
+
+
+def test_max_layers_tries_the_layer_that_loses_most_sqnr_first(tmp_path):
+    """Bounded to one layer, the screen (SQNR lost by the layer itself, not the deepest SQNR) picks the
+    bad block; the other layers are listed with no fp32 figure."""
+    from qbench.pipeline.check import check_suite
+    from qbench.sensitivity.analysis import analyze, find_cell, open_cell
+    from qbench.sensitivity.target import parse_target
+    from qbench.suite.loader import load_suite
+
+    shutil.copy(HERE / "bad_layer_model.py", tmp_path / "bad_layer_model.py")
+    checked = check_suite(load_suite(write_suite(tmp_path, SUITE)), preflight=False)
+    target = parse_target("sqnr>=30")
+    model, recipe = find_cell(checked, "badnet", "int8")
+    doc = analyze(open_cell(checked, model, recipe, target), target, max_layers=1)
+    tried = {r["module"]: r["metric_if_fp32"] for r in doc["layers"] if r["metric_if_fp32"] is not None}
+    assert list(tried) == ["spiky"] and doc["screened_layers"] == 1
+    assert doc["suggestion"]["skip"] == ["spiky"] and doc["suggestion"]["met"]
