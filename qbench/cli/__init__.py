@@ -26,6 +26,7 @@ examples:
   qbench doctor pixel8                                is this device ready? ✓/✗ with fixes
   qbench init --model torchvision:resnet18 --device pixel8   a first suite in this folder
   qbench runner build --target host                   build the native C++ runner
+  qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
 
 exit codes: 0 all cells passed · 1 some cells failed, the run failed, or the gate had nothing to
             compare · 2 usage or suite error (nothing measured) · 3 significant regression against
@@ -84,8 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import init as init_command
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
+    from qbench.cli import sensitivity as sensitivity_command
 
     report_commands.add_parsers(sub)
+    sensitivity_command.add_parsers(sub)
     cli_tools.add_parsers(sub)
     from qbench.cli import doctor as doctor_command
 
@@ -227,4 +230,5 @@ COMMANDS = {
     "init": _lazy("qbench.cli.init", "init"),
     "completion": _lazy("qbench.cli.editor", "completion"),
     "schema": _lazy("qbench.cli.editor", "schema"),
+    "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
 }

@@ -22,6 +22,7 @@ class ReportData:
     cells: list[dict]  # every cell of every run, in run order then store order
     devices: list[dict]
     comparisons: list = field(default_factory=list)  # CompareResult of each later run vs the first
+    layers: list[dict] = field(default_factory=list)  # per-layer rows of `qbench sensitivity` (primary run)
 
     @property
     def primary(self) -> dict:
@@ -43,6 +44,7 @@ def gather(db_path: str | Path, run_ids: list[str], *, threshold: float = 0.05, 
             for view, row in zip(cell_views(store, run_id), store.cells(run_id)):
                 cells.append(_cell(store, run_id, view, row, ops_top))
         devices = _devices(runs, cells)
+        layers = [dict(r) for r in store.layers(run_ids[-1])]
     finally:
         store.close()
     comparisons = []
@@ -50,7 +52,7 @@ def gather(db_path: str | Path, run_ids: list[str], *, threshold: float = 0.05, 
         from qbench.report.compare import compare_runs
 
         comparisons = [compare_runs(db_path, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
-    return ReportData(runs=runs, cells=cells, devices=devices, comparisons=comparisons)
+    return ReportData(runs=runs, cells=cells, devices=devices, comparisons=comparisons, layers=layers)
 
 
 def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:

@@ -137,6 +137,22 @@ def _comparison(result) -> dict:
 
 
 def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
+    return _cell_plots(rd, cells, colours, run_colours, shapes, recipe_legend) + _layer_plots(rd)
+
+
+def _layer_plots(rd: ReportData) -> list[dict]:
+    """`qbench sensitivity`'s per-layer SQNR, only in a run that has it."""
+    if not rd.layers:
+        return []
+    return [{"id": "plot-layers", "title": "SQNR by layer",
+             "caption": "Each quantized layer's output against fp32 (torchao PT2E numeric debugger), in graph order; "
+                        "error accumulates down the graph. Highlighted: the layers the suggestion keeps in fp32. "
+                        "Hover a bar for the end-to-end metric with only that layer in fp32.",
+             "legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
+             "panels": plots.layer_panels(rd.layers), "empty": "No per-layer figures."}]
+
+
+def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
     run_legend = plots.legend([(r["run_id"], run_colours[r["run_id"]]) for r in rd.runs])
     shape_legend = plots.shape_legend([(m, shapes[m]) for m in dict.fromkeys(c["model"] for c in cells)])
     gaps = plots.energy_gaps(cells)

@@ -243,3 +243,30 @@ def compare_panel(result) -> Markup | None:
 
 def model_shapes(models: list[str]) -> dict[str, str]:
     return {m: SHAPES[i % len(SHAPES)] for i, m in enumerate(models)}
+
+
+# --------------------------------------------------------------------------- per-layer sensitivity
+
+LAYER_COLOUR, KEPT_FP32_COLOUR = "#3b6fb6", "#c2485a"
+
+
+def layer_panels(layers: list[dict]):
+    """One panel per model × recipe: a bar per layer (graph order), its output SQNR against fp32."""
+    panels = []
+    for key in dict.fromkeys((r["model"], r["recipe"]) for r in layers):
+        rows = [r for r in layers if (r["model"], r["recipe"]) == key]
+        groups = []
+        for r in rows:
+            sqnr = r["sqnr_db"]
+            colour = KEPT_FP32_COLOUR if r["kept_fp32"] else LAYER_COLOUR
+            tip = f"{r['module']} ({r['op']}): SQNR {fmt.sqnr(sqnr)}"
+            if r["metric_if_fp32"] is not None:
+                tip += f"; {r['metric_name']} {r['metric_if_fp32']:.4g} with only this layer fp32 (rank {r['sensitivity_rank']})"
+            if r["kept_fp32"]:
+                tip += "; kept fp32 by the suggestion"
+            label = f"{sqnr:.1f} dB" if sqnr is not None else "n/a"
+            groups.append(BarGroup(r["module"], [Bar(r["module"], max(sqnr, 0.0) if sqnr is not None else None,
+                                                     colour, label + (" · fp32" if r["kept_fp32"] else ""), tooltip=tip)]))
+        panels.append(hbar_panel(f"{key[0]} · {key[1]}: SQNR by layer (target {rows[0]['target']})", groups,
+                                 unit="dB", width=720, label_width=260))
+    return panels

@@ -56,3 +56,23 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
         "FROM samples s JOIN cells c USING (cell_id) LEFT JOIN trials t USING (cell_id, trial)",
         run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
     )
+
+
+def load_layers(db: str | Path | None = None, run_id: str | list[str] | None = None):
+    """One row per quantized layer from `qbench sensitivity`: run_id, model, recipe, position (graph
+    order), module, op, sqnr_db, cosine, max_abs_error, metric_if_fp32, sensitivity_rank, kept_fp32."""
+    import pandas as pd
+
+    from qbench.results.store import ResultsStore
+
+    ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
+    where = f" WHERE l.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
+    store = ResultsStore(db or default_db())
+    try:
+        df = pd.read_sql_query("SELECT l.*, r.suite, r.started_at AS run_started_at FROM layer_sensitivity l "
+                               "JOIN runs r USING (run_id)" + where + " ORDER BY r.started_at, l.model, l.recipe, "
+                               "l.position", store.db, params=ids)
+    finally:
+        store.close()
+    df["kept_fp32"] = df["kept_fp32"].astype(bool)
+    return df

@@ -122,6 +122,19 @@ CREATE TABLE IF NOT EXISTS ops (
     name TEXT NOT NULL, kind TEXT, delegate TEXT,
     count INTEGER, total_ms REAL, median_ms REAL, share REAL
 );
+""" + """
+CREATE TABLE IF NOT EXISTS layer_sensitivity (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    model TEXT NOT NULL, recipe TEXT NOT NULL,
+    position INTEGER NOT NULL,         -- graph order
+    module TEXT NOT NULL, op TEXT,
+    sqnr_db REAL, cosine REAL, max_abs_error REAL, input_sqnr_db REAL,
+    target TEXT, metric_name TEXT,     -- e.g. sqnr>=30, sqnr_db
+    metric_if_fp32 REAL,               -- end-to-end metric with only this layer kept fp32 (NULL = not tried)
+    sensitivity_rank INTEGER,          -- 1 = keeping it fp32 helps most
+    kept_fp32 INTEGER NOT NULL,        -- 1 = in the suggested skip:
+    PRIMARY KEY (run_id, model, recipe, position)
+);
 """
 
 # cells columns a caller may set through update_cell (guards against SQL built from arbitrary keys)
@@ -133,6 +146,8 @@ CELL_COLUMNS = {
     "method_init_ms", "first_inference_ms", "peak_rss_bytes", "quantize_s", "export_s", "device_info", "extra",
     *ADDED_CELL_COLUMNS,
 }
+LAYER_COLUMNS = ["position", "module", "op", "sqnr_db", "cosine", "max_abs_error", "input_sqnr_db", "target",
+                 "metric_name", "metric_if_fp32", "sensitivity_rank", "kept_fp32"]
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
                  "thermal_before", "thermal_after", "interference"}
 
@@ -344,6 +359,20 @@ class ResultsStore:
                   r.get("median_ms"), r.get("share")) for r in rows],
             )
 
+    # per-layer sensitivity (qbench sensitivity) ------------------------------------------------------
+    def replace_layers(self, run_id: str, model: str, recipe: str, rows: list[dict]) -> None:
+        """rows: dicts with LAYER_COLUMNS keys (missing ones NULL), for one model × recipe of a run."""
+        keys = ["run_id", "model", "recipe", *LAYER_COLUMNS]
+        with self.transaction() as db:
+            db.execute("DELETE FROM layer_sensitivity WHERE run_id=? AND model=? AND recipe=?", (run_id, model, recipe))
+            db.executemany(
+                f"INSERT INTO layer_sensitivity ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                [[run_id, model, recipe, *[r.get(k) for k in LAYER_COLUMNS]] for r in rows],
+            )
+
+    def layers(self, run_id: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM layer_sensitivity WHERE run_id=? ORDER BY model, recipe, position",
+                               (run_id,)).fetchall()
 
 # opening ----------------------------------------------------------------------------------------
 def open_store(path: str | Path, *, create: bool = False, readonly: bool = False) -> ResultsStore:
