@@ -64,26 +64,25 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
     from qbench.models.loading import build_model
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
-    base_dir = checked.loaded.base_dir
     dataset = checked.dataset_for(model_spec)
     if target.needs_dataset and dataset is None:
         raise UsageError(f"--target {target.text!r} needs a task metric, and model {model_spec.name!r} has no "
                          "`dataset:` in the suite; use e.g. --target 'sqnr>=30'")
     progress("build model")
-    model = build_model(model_spec, base_dir)
+    model = build_model(model_spec)
     example = example_inputs(model_spec.inputs)
     progress("data")
     if dataset is not None:
-        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, base_dir, ("eval", "calibration"))
+        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, ("eval", "calibration"))
     else:
         calibration = model_spec.calibration or checked.suite.calibration
-        data = load_input_data(calibration, model_spec.inputs, checked.suite.numerics, base_dir)
+        data = load_input_data(calibration, model_spec.inputs, checked.suite.numerics)
     data.example, data.progress = example, progress
     metric = None
     if model_spec.metric:
         from qbench.user_code import load_callable
 
-        metric = load_callable(model_spec.metric.removeprefix("python:"), base_dir)
+        metric = load_callable(model_spec.metric.removeprefix("python:"))
     progress("export")
     graph = torch.export.export(copy.deepcopy(model), example).module()
     with torch.no_grad():
@@ -108,7 +107,7 @@ def options_with_skip(recipe, modules: list[str]):
 def quantize(cell: CellUnderTest, keep_fp32: list[str]):
     t0 = time.perf_counter()
     graph = copy.deepcopy(cell.graph)  # the variant keeps the graph's node sources (the debugger's keys)
-    out = cell.recipe.recipe.apply(graph, options_with_skip(cell.recipe, keep_fp32), cell.data, cell.model)
+    out, _record = cell.recipe.recipe.apply(graph, options_with_skip(cell.recipe, keep_fp32), cell.data, cell.model)
     cell.variants += 1
     cell.seconds += time.perf_counter() - t0
     return out
