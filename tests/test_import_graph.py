@@ -26,7 +26,7 @@ LAYERS = [
     ["qbench.report"],
     ["qbench.runners", "qbench.collectors", "qbench.quantize", "qbench.export"],
     ["qbench.devices", "qbench.models", "qbench.datasets"],
-    ["qbench.results", "qbench.inputs", "qbench.user_code", "qbench.env"],
+    ["qbench.results", "qbench.inputs", "qbench.user_code", "qbench.env", "qbench.bundled"],
     ["qbench.suite"],
     ["qbench.errors", "qbench.hashing", "qbench.registry"],
     ["qbench.testing"],  # the test doubles import nothing of qbench's pipeline

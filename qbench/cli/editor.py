@@ -77,7 +77,7 @@ def _device_names_command() -> str:
 
 
 def cmd_schema(args) -> int:
-    from qbench.suite.json_schema import SCHEMAS
+    from qbench.cli.json_schema import SCHEMAS
 
     sys.stdout.write(json.dumps(SCHEMAS[args.kind](), indent=1, ensure_ascii=False) + "\n")
     return ExitCode.OK
