@@ -4,68 +4,23 @@
 - `plain`: aligned columns with no width limit, for CI logs (nothing is ever cut);
 - `markdown`: a GitHub-flavoured table, for job pages and pull-request comments.
 
-The default is `table` when stdout is a terminal, else `plain`. A column is added once, in COLUMNS.
+The default is `table` when stdout is a terminal, else `plain`. The columns are the cells-table spec's
+(report/table.py SUMMARY): a column is added there, once.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Callable
 
 LAYOUTS = ("table", "plain", "markdown")
 
 
-def _num(value, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+def _columns():
+    """The summary's columns, from the one cells-table spec (report/table.py)."""
+    from qbench.report import table
 
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    value: Callable[[dict], str]
-    numeric: bool = True
-
-
-def _latency(key: str) -> Callable[[dict], str]:
-    from qbench.report.fmt import ms  # three significant digits: 0.00412, 1.23, 123
-
-    return lambda c: ms((c.get("latency_ms") or {}).get(key), dash="")
-
-
-COLUMNS: list[Column] = [
-    Column("model", lambda c: str(c["model"]), numeric=False),
-    Column("recipe", lambda c: str(c["recipe"]), numeric=False),
-    Column("device", lambda c: str(c["device"]), numeric=False),
-    Column("median ms", _latency("median")),
-    Column("p90 ms", _latency("p90")),
-    Column("CV", lambda c: _num((c.get("latency_ms") or {}).get("cv"), 3)),
-    Column("stability", lambda c: _stability(c.get("stability")), numeric=False),
-    Column("vs fp32", lambda c: _speedup(c)),
-    Column(".pte KiB", lambda c: _num(c["pte_bytes"] / 1024 if c.get("pte_bytes") else None, 1)),
-    Column("RSS MiB", lambda c: _num(c["peak_rss_bytes"] / 2**20 if c.get("peak_rss_bytes") else None, 1)),
-    Column("SQNR dB", lambda c: _num(c.get("sqnr_db"), 1)),
-    Column("top-1", lambda c: _num(c.get("top1_agreement"), 2)),
-    Column("delegated", lambda c: f"{c['delegated_ops']}/{c['total_ops']}" if c.get("total_ops") else ""),
-    Column("status", lambda c: str(c["status"]), numeric=False),
-]
-
-
-def _stability(s: dict | None) -> str:
-    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
-    if not s:
-        return ""
-    lo, hi = s["median_ci_ms"]
-    mid = (lo + hi) / 2
-    return f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
-
-
-def _speedup(c: dict) -> str:
-    """'1.84× [1.71–1.95]', or 'no clear difference' when the speedup's CI includes 1.0."""
-    from qbench.report.views import speedup_text
-
-    return speedup_text(c.get("speedup_vs_fp32"), c.get("speedup_ci"))
+    return table.pick(table.SUMMARY)
 
 
 def notes(doc: dict) -> list[str]:
@@ -89,7 +44,10 @@ def title(doc: dict) -> str:
 
 
 def rows(doc: dict) -> list[list[str]]:
-    return [[col.value(c) for col in COLUMNS] for c in doc["cells"]]
+    from qbench.report import table
+
+    cols = _columns()
+    return [table.texts(c, cols, plain=True) for c in doc["cells"]]
 
 
 def failures(doc: dict) -> list[str]:
@@ -108,12 +66,13 @@ def default_layout(stream=None) -> str:
 
 def render_plain(doc: dict) -> str:
     """Aligned columns as wide as their widest value: a log line may be long, never cut."""
-    head = [col.header for col in COLUMNS]
+    cols = _columns()
+    head = [col.header for col in cols]
     body = rows(doc)
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(COLUMNS))]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(cols))]
 
     def line(cells: list[str]) -> str:
-        parts = [v.rjust(w) if col.numeric else v.ljust(w) for col, v, w in zip(COLUMNS, cells, widths)]
+        parts = [v.rjust(w) if col.numeric else v.ljust(w) for col, v, w in zip(cols, cells, widths)]
         return "  ".join(parts).rstrip()
 
     out = [title(doc), line(head), *(line(r) for r in body), *notes(doc)]
@@ -128,8 +87,9 @@ def render_markdown(doc: dict) -> str:
     from qbench.report.markdown import code, md
 
     out = [f"### qbench · {md(doc['suite'])} — run {code(doc['run_id'])}", ""]
-    out.append("| " + " | ".join(md(col.header) for col in COLUMNS) + " |")
-    out.append("|" + "|".join("---:" if col.numeric else "---" for col in COLUMNS) + "|")
+    cols = _columns()
+    out.append("| " + " | ".join(md(col.header) for col in cols) + " |")
+    out.append("|" + "|".join("---:" if col.numeric else "---" for col in cols) + "|")
     for r in rows(doc):
         out.append("| " + " | ".join(md(v) for v in r) + " |")
     if notes(doc):
@@ -147,7 +107,7 @@ def rich_table(doc: dict):
 
     body = rows(doc)
     table = Table(title=title(doc), title_justify="left")
-    for i, col in enumerate(COLUMNS):
+    for i, col in enumerate(_columns()):
         widest = max([len(col.header), *(len(r[i]) for r in body)])
         if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width
             table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)

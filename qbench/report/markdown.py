@@ -28,11 +28,15 @@ def code(text) -> str:
 
 
 def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, report_link: str | None = None) -> str:
+    from qbench.report import table
+    from qbench.report.views import cell_views
+
     store = open_store(db_path)
     try:
         check_runs(store, [run_id])
         run = store.run(run_id)
         rows = store.cells(run_id)
+        views = cell_views(store, run_id)
     finally:
         store.close()
     matched = {c.key: c for c in comparison.cells} if comparison else {}
@@ -69,19 +73,17 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
             lines.append("")
 
     lines.append("### Cells")
-    head = ["model", "recipe", "device", "status", "median ms", "p90 ms", "CV", "SQNR", "top-1", ".pte", "peak RSS"]
+    cols = table.pick(table.MARKDOWN)  # the one cells-table spec; the comparison's columns go before CV
+    head = [c.header for c in cols]
+    numeric = [c.numeric for c in cols]
     if comparison is not None:
-        head[6:6] = ["vs base", "latency", "flags"]
+        head[6:6], numeric[6:6] = ["vs base", "latency", "flags"], [True, False, False]
     lines.append("| " + " | ".join(head) + " |")
-    numeric = ("median ms", "p90 ms", "vs base", "CV", "SQNR", "top-1", ".pte", "peak RSS")
-    lines.append("|" + "|".join("---:" if h in numeric else "---" for h in head) + "|")
-    for r in rows:
+    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+    for r, view in zip(rows, views):
         key = (r["model"], r["recipe"], r["device"])
-        cells = [md(r["model"]), md(r["recipe"]), md(r["device"]),
-                 "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok"),
-                 fmt.ms(r["latency_median_ms"]), fmt.ms(r["latency_p90_ms"]),
-                 fmt.share(r["latency_cv"]), fmt.sqnr(r["sqnr_db"]), fmt.num(r["top1_agreement"], 3),
-                 fmt.bytes_(r["pte_bytes"]), fmt.bytes_(r["peak_rss_bytes"])]
+        cells = [md(v) for v in table.texts(view, cols, plain=True)]
+        cells[3] = "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok")
         if comparison is not None:
             c = matched.get(key)
             if c is None:

@@ -1,12 +1,19 @@
-"""The cells table of the HTML report: its columns, and each cell's display text and sort key.
+"""The cells table: one spec of its columns, rendered by every table qbench prints or writes.
+
+The HTML report shows every column (grouped, with hints and sort keys); the terminal/CI summary
+(cli/summary.py), the Markdown summary (markdown.py) and the minimal run page (summary_page.py)
+pick their columns from the same spec by key (SUMMARY, MARKDOWN, PAGE below). A column is added
+here once. `plain` gives a column's figure for text tables, in the unit its `flat` header names
+(the HTML text uses human units: 3.4 MiB); otherwise every renderer shows the HTML text.
 
 Sort keys go into `data-v` attributes that report.js reads; an empty key (a missing value) always
-sorts last. Values stay plain strings here: the template escapes them.
+sorts last. Values stay plain strings here: the templates escape them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from qbench.report import fmt
 from qbench.report.views import speedup_text
@@ -19,39 +26,96 @@ class Column:
     group: str
     numeric: bool = True
     hint: str = ""
+    flat: str = ""  # the header where there are no group headers (default: label)
+    plain: Callable[[dict], str] | None = None  # the figure in a text table (default: the HTML text)
+
+    @property
+    def header(self) -> str:
+        return self.flat or self.label
+
+
+def _lat(key: str) -> Callable[[dict], str]:
+    return lambda c: fmt.ms((c.get("latency_ms") or {}).get(key), dash="")
+
+
+def _fixed(get: Callable[[dict], float | None], digits: int) -> Callable[[dict], str]:
+    return lambda c: fmt.num(get(c), digits, dash="")
+
+
+def _stability_plain(c: dict) -> str:
+    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
+    s = c.get("stability")
+    if not s:
+        return ""
+    lo, hi = s["median_ci_ms"]
+    mid = (lo + hi) / 2
+    return f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
 
 
 COLUMNS = [
     Column("run", "run", "Cell", False),
-    Column("model", "model", "Cell", False),
-    Column("recipe", "recipe", "Cell", False),
-    Column("device", "device", "Cell", False),
-    Column("status", "status", "Cell", False),
-    Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials"),
-    Column("p90", "p90", "Latency (ms)"),
-    Column("p99", "p99", "Latency (ms)"),
-    Column("min", "min", "Latency (ms)"),
-    Column("mean", "mean", "Latency (ms)"),
-    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean"),
+    Column("model", "model", "Cell", False, plain=lambda c: str(c["model"])),
+    Column("recipe", "recipe", "Cell", False, plain=lambda c: str(c["recipe"])),
+    Column("device", "device", "Cell", False, plain=lambda c: str(c["device"])),
+    Column("status", "status", "Cell", False, plain=lambda c: str(c["status"])),
+    Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
+           plain=_lat("median")),
+    Column("p90", "p90", "Latency (ms)", flat="p90 ms", plain=_lat("p90")),
+    Column("p99", "p99", "Latency (ms)", flat="p99 ms", plain=_lat("p99")),
+    Column("min", "min", "Latency (ms)", flat="min ms", plain=_lat("min")),
+    Column("mean", "mean", "Latency (ms)", flat="mean ms", plain=_lat("mean")),
+    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean",
+           plain=_fixed(lambda c: (c.get("latency_ms") or {}).get("cv"), 3)),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
-    Column("stability", "stability", "Latency (ms)",
+    Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
            hint="stable / noisy: the median's 95% CI against the suite's precision, and disturbed trials"),
     Column("speedup", "vs fp32", "Latency (ms)",
            hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "
-                "reads 'no clear difference'"),
+                "reads 'no clear difference'",
+           plain=lambda c: speedup_text(c.get("speedup_vs_fp32"), c.get("speedup_ci"))),
     Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
     Column("first", "1st inf.", "Startup (ms)", hint="first inference, cold (median over trials)"),
-    Column("pte", ".pte", "Size & memory"),
-    Column("rss", "peak RSS", "Size & memory", hint="largest peak resident set over trials"),
+    Column("pte", ".pte", "Size & memory", flat=".pte KiB",
+           plain=_fixed(lambda c: c["pte_bytes"] / 1024 if c.get("pte_bytes") else None, 1)),
+    Column("rss", "peak RSS", "Size & memory", hint="largest peak resident set over trials", flat="RSS MiB",
+           plain=_fixed(lambda c: c["peak_rss_bytes"] / 2**20 if c.get("peak_rss_bytes") else None, 1)),
     Column("arena", "arena", "Size & memory", hint="planned memory arena of the program"),
     Column("energy", "mJ / inf.", "Energy", hint="energy per inference, net of idle power, ±1σ"),
-    Column("sqnr", "SQNR", "Accuracy vs fp32", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager"),
-    Column("top1", "top-1", "Accuracy vs fp32", hint="share of inputs whose top-1 class matches fp32"),
+    Column("sqnr", "SQNR", "Accuracy vs fp32", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager",
+           flat="SQNR dB", plain=_fixed(lambda c: c.get("sqnr_db"), 1)),
+    Column("top1", "top-1", "Accuracy vs fp32", hint="share of inputs whose top-1 class matches fp32",
+           plain=_fixed(lambda c: c.get("top1_agreement"), 2)),
     Column("on_device", "on device", "Accuracy vs fp32",
            hint="SQNR of the measured device's own outputs vs fp32; ⚠ = disagrees with the host's figures"),
-    Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops"),
+    Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops",
+           plain=lambda c: f"{c['delegated_ops']}/{c['total_ops']}" if c.get("total_ops") else ""),
     Column("runner", "runner", "Lowering", False),
 ]
+
+# What each text table shows, by key, in order.
+SUMMARY = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
+           "top1", "delegated", "status"]
+MARKDOWN = ["model", "recipe", "device", "status", "median", "p90", "cv", "sqnr", "top1", "pte", "rss"]
+PAGE = ["model", "recipe", "device", "status", "median", "p90", "cv", "stability", "speedup", "pte", "sqnr",
+        "top1", "on_device", "delegated", "runner"]
+
+
+def pick(keys: list[str]) -> list[Column]:
+    by_key = {c.key: c for c in COLUMNS}
+    return [by_key[k] for k in keys]
+
+
+def texts(cell: dict, cols: list[Column], *, plain: bool) -> list[str]:
+    """One cell's figures for a text table: `plain` for terminals and logs, else the HTML text."""
+    html = None
+    out = []
+    for col in cols:
+        if plain and col.plain is not None:
+            out.append(col.plain(cell))
+        else:
+            html = html or row(cell)["values"]
+            out.append(html[col.key]["text"])
+    return out
 
 
 def columns(several_runs: bool) -> list[Column]:
@@ -77,7 +141,7 @@ def row(cell: dict) -> dict:
     lat = cell.get("latency_ms") or {}
     e = cell.get("energy")
     vals = {
-        "run": _v(cell["run_id"], cell["run_id"]),
+        "run": _v(cell.get("run_id", ""), cell.get("run_id", "")),
         "model": _v(cell["model"], cell["model"].lower()),
         "recipe": _v(cell["recipe"], cell["recipe"].lower()),
         "device": _v(cell["device"], cell["device"].lower()),
@@ -87,8 +151,7 @@ def row(cell: dict) -> dict:
         "p99": _ms(lat.get("p99")),
         "min": _ms(lat.get("min")),
         "mean": _ms(lat.get("mean")),
-        "cv": _v(fmt.num(lat.get("cv") * 100, 1) + "%" if lat.get("cv") is not None else fmt.DASH, lat.get("cv"),
-                 muted=lat.get("cv") is None),
+        "cv": _v(fmt.share(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
         "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
                 muted=not lat.get("samples")),
         "stability": _stability(cell.get("stability")),
@@ -110,7 +173,7 @@ def row(cell: dict) -> dict:
     }
     return {"values": vals, "status": cell["status"], "error": cell.get("error"),
             "error_head": fmt.first_line(cell.get("error"), 90),
-            "attrs": {"run": cell["run_id"], "model": cell["model"], "recipe": cell["recipe"],
+            "attrs": {"run": cell.get("run_id", ""), "model": cell["model"], "recipe": cell["recipe"],
                       "device": cell["device"], "status": cell["status"]}}
 
 
