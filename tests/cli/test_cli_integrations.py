@@ -202,7 +202,8 @@ def test_bundled_profiles_and_suites_are_found_outside_the_repo(tmp_path, monkey
 
 @pytest.mark.slow
 def test_wheel_ships_suites_and_profiles(tmp_path):
-    """A real wheel build from a copy of the source (setuptools follows qbench/_data's symlinks)."""
+    """A real wheel build from a copy of the source (setuptools follows qbench/_data's symlinks).
+    Without build isolation: the test extra brings setuptools, and nothing is downloaded."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
