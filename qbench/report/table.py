@@ -39,7 +39,12 @@ def _lat(key: str) -> Callable[[dict], str]:
 
 
 def _fixed(get: Callable[[dict], float | None], digits: int) -> Callable[[dict], str]:
-    return lambda c: fmt.num(get(c), digits, dash="")
+    """A figure for text tables: fixed decimals, no thousands separator (scripts parse these)."""
+    def text(c: dict) -> str:
+        v = get(c)
+        return "" if fmt.missing(v) else f"{float(v):.{digits}f}"
+
+    return text
 
 
 def _stability_plain(c: dict) -> str:
