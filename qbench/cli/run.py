@@ -94,7 +94,7 @@ def _run(args, console) -> int:
         console.print(f"{what}: {done} cells finished and kept. Resume with:\n{resume}", highlight=False)
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
-        return _run_failed(console, store, run_id, resume, exc)
+        return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
     page, out_dir = _write_page(store.path, run_id, doc, out_dir, console)
@@ -140,7 +140,7 @@ def _finished_cells(store, run_id: str) -> int | str:
         return "the"
 
 
-def _run_failed(console, store, run_id: str, resume: str, exc: Exception) -> int:
+def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_json: bool = False) -> int:
     """The run stopped on an error that is not one cell's (the store's disk is full, a folder vanished):
     say it in one line, keep what was measured, and say how to finish the run."""
     import logging
@@ -161,6 +161,13 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception) -> int
     console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
                   markup=False, highlight=False, soft_wrap=True)
+    if as_json:  # CI reading stdout still gets the run, its status and its cause
+        from qbench.results.views import run_document
+
+        try:
+            sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
+        except sqlite3.Error:
+            pass
     return ExitCode.CELLS_FAILED
 
 

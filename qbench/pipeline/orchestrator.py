@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -103,7 +103,7 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
                 futures = [pool.submit(_measure_device, checked, d, cs, ids, artifacts, store, progress, stop)
                            for d, cs in jobs]
                 try:
-                    for f in futures:
+                    for f in as_completed(futures):  # the first device that crashes stops the others
                         f.result()
                 except BaseException:  # Ctrl-C, SIGTERM or a crash: the other devices stop too
                     stop.set()  # workers finish (or time out) their current trial, then stop
