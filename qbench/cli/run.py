@@ -69,10 +69,10 @@ def _run(args, console) -> int:
         check_writable_dir(args.reports_dir, "--reports-dir", create=False)
         check_writable_dir(cache.root, "--cache-dir", create=False)
         if db.exists():
-            _check_run_ids(args, open_store(db))
+            _check_run_ids(args, db, open_store(db))
         else:
             check_writable_dir(db.parent, "--db", create=False)
-            _check_run_ids(args, None)
+            _check_run_ids(args, db, None)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device)
     if args.check:
@@ -117,14 +117,14 @@ def _run(args, console) -> int:
     return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
 
 
-def _check_run_ids(args, store) -> None:
+def _check_run_ids(args, db, store) -> None:
     """--baseline RUN_ID and --resume RUN_ID must exist in the store (an absent store holds none)."""
     from qbench.errors import UsageError
 
     try:
         for flag, run_id in (("baseline", args.baseline), ("resume", args.resume)):
             if run_id and run_id != "last" and (store is None or store.run(run_id) is None):
-                raise UsageError(f"--{flag}: no run {run_id!r} in {args.db or 'the store'}; "
+                raise UsageError(f"--{flag}: no run {run_id!r} in {db}; "
                                  "`qbench results --runs` lists them")
     finally:
         if store is not None:

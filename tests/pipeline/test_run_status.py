@@ -126,3 +126,17 @@ def test_gate_outputs_go_to_a_fallback_folder_when_the_reports_folder_cannot_be_
     assert gate["regressions"] == ["m/fp32@host"]  # the verdict stands: the gate still exits 3
     assert not gate["summary"].startswith(str(ro)) and "m" in open(gate["summary"]).read()
     assert "writing junit.xml and summary.md to" in (tmp_path / "console.txt").read_text()
+
+
+def test_bad_options_are_refused_before_the_suite_is_even_read(tmp_path, capsys):
+    from qbench.cli import main
+
+    db = tmp_path / "q.db"
+    ResultsStore(db).close()
+    for argv, text in [(["--fail-on-regression", "abc"], "threshold 'abc'"),
+                       (["--baseline", "nope"], "--baseline: no run 'nope'"),
+                       (["--resume", "nope"], "--resume: no run 'nope'"),
+                       (["--cache-dir", str(db)], "is a file, not a folder")]:
+        code = main(["run", str(tmp_path / "absent.yaml"), "--db", str(db), "--reports-dir", str(tmp_path / "r"), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and text in err and "absent.yaml" not in err, (argv, err)
