@@ -140,3 +140,17 @@ def test_bad_options_are_refused_before_the_suite_is_even_read(tmp_path, capsys)
         code = main(["run", str(tmp_path / "absent.yaml"), "--db", str(db), "--reports-dir", str(tmp_path / "r"), *argv])
         err = capsys.readouterr().err
         assert code == 2 and text in err and "absent.yaml" not in err, (argv, err)
+
+
+def test_compare_as_a_gate_fails_when_nothing_was_measured_in_both(tmp_path, capsys):
+    from qbench.cli import main
+
+    store = _store(tmp_path)
+    add_run(store, "base", status="complete", started_at="2025-11-26T03:00:00+00:00")
+    add_cell(store, "base", "m", "fp32", "host", samples=trial_samples(np.random.default_rng(5), 1.0))
+    add_run(store, "new", status="complete", started_at="2025-11-27T03:00:00+00:00")
+    store.ensure_cell("new", "m", "fp32", "fp32", "host")  # never measured
+    store.close()
+    code = main(["compare", "base", "new", "--db", str(tmp_path / "q.db"), "--fail-on-regression"])
+    assert code == 1 and "nothing comparable between base and new" in capsys.readouterr().err
+    assert main(["compare", "base", "new", "--db", str(tmp_path / "q.db")]) == 0  # not a gate: a report
