@@ -80,10 +80,10 @@ def _run(args, console) -> int:
         check_writable_dir(args.reports_dir, "--reports-dir", create=False)
         check_writable_dir(cache.root, "--cache-dir", create=False)
         if db.exists():
-            _check_run_ids(args, open_store(db))
+            _check_run_ids(args, db, open_store(db))
         else:
             check_writable_dir(db.parent, "--db", create=False)
-            _check_run_ids(args, None)
+            _check_run_ids(args, db, None)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device, models=models,
                                prepared=functools.partial(all_prepared, cache=cache))
@@ -123,7 +123,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
-        return _run_failed(console, store, run_id, resume, exc)
+        return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
     page, out_dir = _write_page(store.path, run_id, doc, out_dir, console)
@@ -165,14 +165,14 @@ def _suite_path(path):
     return found
 
 
-def _check_run_ids(args, store) -> None:
+def _check_run_ids(args, db, store) -> None:
     """--baseline RUN_ID and --resume RUN_ID must exist in the store (an absent store holds none)."""
     from qbench.errors import UsageError
 
     try:
         for flag, run_id in (("baseline", args.baseline), ("resume", args.resume)):
             if run_id and run_id != "last" and (store is None or store.run(run_id) is None):
-                raise UsageError(f"--{flag}: no run {run_id!r} in {args.db or 'the store'}; "
+                raise UsageError(f"--{flag}: no run {run_id!r} in {db}; "
                                  "`qbench results --runs` lists them")
     finally:
         if store is not None:
@@ -188,7 +188,7 @@ def _finished_cells(store, run_id: str) -> int | str:
         return "the"
 
 
-def _run_failed(console, store, run_id: str, resume: str, exc: Exception) -> int:
+def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_json: bool = False) -> int:
     """The run stopped on an error that is not one cell's (the store's disk is full, a folder vanished):
     say it in one line, keep what was measured, and say how to finish the run."""
     import logging
@@ -209,6 +209,13 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception) -> int
     console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
                   markup=False, highlight=False, soft_wrap=True)
+    if as_json:  # CI reading stdout still gets the run, its status and its cause
+        from qbench.results.views import run_document
+
+        try:
+            sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
+        except sqlite3.Error:
+            pass
     return ExitCode.CELLS_FAILED
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
@@ -94,7 +94,7 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
             with ThreadPoolExecutor(max_workers=len(by_device), thread_name_prefix="device") as pool:
                 futures = [pool.submit(measure_device, run, d, cs, artifacts) for d, cs in by_device.items()]
                 try:
-                    for f in futures:
+                    for f in as_completed(futures):  # the first device that crashes stops the others
                         f.result()
                 except BaseException:  # Ctrl-C, SIGTERM or a crash: the other devices stop too
                     run.stop.set()  # workers finish (or time out) their current trial, then stop

@@ -421,6 +421,10 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.OperationalError:
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:  # immutable=1 would silently skip what the WAL holds
+            raise StoreError(f"{path} cannot be read where it is: its last changes are still in {wal.name}, which "
+                             "SQLite can only merge on a writable filesystem; copy both files somewhere writable") from None
         return sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
 
 

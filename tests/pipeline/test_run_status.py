@@ -126,3 +126,31 @@ def test_gate_outputs_go_to_a_fallback_folder_when_the_reports_folder_cannot_be_
     assert gate["regressions"] == ["m/fp32@host"]  # the verdict stands: the gate still exits 3
     assert not gate["summary"].startswith(str(ro)) and "m" in open(gate["summary"]).read()
     assert "writing junit.xml and summary.md to" in (tmp_path / "console.txt").read_text()
+
+
+def test_bad_options_are_refused_before_the_suite_is_even_read(tmp_path, capsys):
+    from qbench.cli import main
+
+    db = tmp_path / "q.db"
+    ResultsStore(db).close()
+    for argv, text in [(["--fail-on-regression", "abc"], "threshold 'abc'"),
+                       (["--baseline", "nope"], "--baseline: no run 'nope'"),
+                       (["--resume", "nope"], "--resume: no run 'nope'"),
+                       (["--cache-dir", str(db)], "is a file, not a folder")]:
+        code = main(["run", str(tmp_path / "absent.yaml"), "--db", str(db), "--reports-dir", str(tmp_path / "r"), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and text in err and "absent.yaml" not in err, (argv, err)
+
+
+def test_compare_as_a_gate_fails_when_nothing_was_measured_in_both(tmp_path, capsys):
+    from qbench.cli import main
+
+    store = _store(tmp_path)
+    add_run(store, "base", status="complete", started_at="2025-11-26T03:00:00+00:00")
+    add_cell(store, "base", "m", "fp32", "host", samples=trial_samples(np.random.default_rng(5), 1.0))
+    add_run(store, "new", status="complete", started_at="2025-11-27T03:00:00+00:00")
+    store.ensure_cell("new", "m", "fp32", "fp32", "host")  # never measured
+    store.close()
+    code = main(["compare", "base", "new", "--db", str(tmp_path / "q.db"), "--fail-on-regression"])
+    assert code == 1 and "nothing comparable between base and new" in capsys.readouterr().err
+    assert main(["compare", "base", "new", "--db", str(tmp_path / "q.db")]) == 0  # not a gate: a report

@@ -109,6 +109,11 @@ def test_a_store_on_a_read_only_filesystem_is_read_and_a_run_cannot_write_it(tmp
             open_store(db, create=True)
         code, _, err = cli(capsys, "results", "--db", db, "-o", ro / "out.csv")
         assert code == 2 and "-o" in one_clear_line(err) and "cannot write" in err
+        # `qbench run` needs to write: refused before the suite is even read
+        code, _, err = cli(capsys, "run", tmp_path / "no-suite.yaml", "--db", db, "--reports-dir", tmp_path / "rep")
+        assert code == 2 and "cannot write the results store" in one_clear_line(err)
+        code, _, err = cli(capsys, "run", tmp_path / "no-suite.yaml", "--db", tmp_path / "q.db", "--reports-dir", ro)
+        assert code == 2 and "--reports-dir" in one_clear_line(err) and not (tmp_path / "q.db").exists()
 
 
 def test_an_older_store_on_a_read_only_filesystem_reads_with_the_newer_columns_empty(tmp_path):
@@ -137,3 +142,22 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, stor
     blocker.write_text("")
     code, _, err = cli(capsys, "report", NEW, "--db", store_file, "-o", blocker / "r.html")
     assert code == 2 and "cannot write" in one_clear_line(err)
+
+
+def test_a_read_only_store_whose_last_changes_are_in_its_wal_says_so(tmp_path, capsys, store_file):
+    """On a read-only filesystem SQLite cannot merge the -wal file; reading without it would be silently
+    stale, so the user is told to copy both files."""
+    import subprocess
+    import sys
+
+    live = tmp_path / "live.db"
+    shutil.copy(store_file, live)
+    # a writer that exits without checkpointing leaves its changes in live.db-wal
+    code = ("import sqlite3, os; c = sqlite3.connect(%r); c.execute('PRAGMA journal_mode=WAL'); "
+            "c.execute(\"UPDATE runs SET status='failed'\"); c.commit(); os._exit(0)" % str(live))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    wal = tmp_path / "live.db-wal"
+    assert wal.stat().st_size > 0
+    with read_only_folder(tmp_path / "ro", {"q.db": live, "q.db-wal": wal}) as ro:
+        code, _, err = cli(capsys, "results", "--db", ro / "q.db", "--runs")
+    assert code == 2 and "q.db-wal" in one_clear_line(err) and "copy both files" in err
