@@ -16,8 +16,8 @@ def record(session, art, settings, store, cell_id: int, label: str, log) -> dict
     """Measure, store in the cell's `extra`, and log a disagreement. Never raises."""
     from qbench.collectors import device_numerics as dn
 
-    runner = session.runner_for(art)
-    flavour = getattr(runner, "flavour", None) or getattr(runner, "name", None)
+    runner = session.runner if art.kind == "pte" else None
+    flavour = getattr(runner, "flavour", None) or getattr(runner, "name", None) or "eager"
     store.merge_extra(cell_id, runner_flavour=flavour)
     if art.kind != "pte" or not (art.dir / dn.HELDOUT).is_file():
         return None  # the eager reference, or an artifact cached before device numerics existed
