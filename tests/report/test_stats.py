@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -192,16 +191,6 @@ def test_row_medians_of_padded_rows():
         rows[i, :m] = rng.permutation(rng.integers(0, 4, m).astype(float))  # ties included
     expected = [np.median(rows[i, :m]) for i, m in enumerate(lengths)]
     np.testing.assert_array_equal(stats._row_medians(rows, lengths), expected)
-
-
-def test_bootstrap_is_fast():
-    rng = np.random.default_rng(9)
-    base, tb = make_run(rng, trials=3, n=333)
-    new, tn = make_run(rng, trials=3, n=333)
-    t0 = time.perf_counter()
-    ratio_of_medians(base, new, trials_base=tb, trials_new=tn, n_boot=2000)
-    ratio_of_medians(base, new, n_boot=2000)
-    assert time.perf_counter() - t0 < 1.5  # both together; each is ~0.2 s on a 2-core runner
 
 
 def test_ratio_of_medians_rejects_bad_input():
