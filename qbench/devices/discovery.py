@@ -43,9 +43,17 @@ def _probe(profile, timeout: float) -> dict:
 def discover(profiles_dir: Path | None = None, timeout: float = 10.0) -> list[dict]:
     from qbench.devices.profiles import available_profiles, load_profile
 
+    from qbench.errors import SuiteError
+
     base = profiles_dir.parent if profiles_dir else None
-    names = available_profiles(base)
-    profiles = [load_profile(n, base) for n in names]
+    profiles, invalid = [], []
+    for name in available_profiles(base):
+        try:
+            profiles.append(load_profile(name, base))
+        except SuiteError as exc:  # one broken file must not hide the other devices
+            lines = str(exc).splitlines()
+            invalid.append({"name": name, "transport": "?", "address": None, "state": "invalid profile",
+                            "summary": (lines[1] if len(lines) > 1 else lines[0]).strip()})
     found = [_probe(p, timeout) for p in profiles if p.transport == "host"]
     found += [_probe(p, timeout) for p in profiles if p.transport != "host"]
     if shutil.which("adb"):
@@ -61,4 +69,4 @@ def discover(profiles_dir: Path | None = None, timeout: float = 10.0) -> list[di
         except Exception as exc:
             found.append({"name": "adb", "transport": "adb", "address": None, "state": "error",
                           "summary": str(exc).splitlines()[0]})
-    return found
+    return found + invalid
