@@ -53,6 +53,8 @@ def run_command(args) -> int:
     console = Console(stderr=True)
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device)
+    for warning in checked.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if args.check:
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices")

@@ -11,7 +11,7 @@ model's source, building it, the preflight pass) is bounded by benchmark.timeout
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +40,7 @@ class CheckedSuite:
     loaded: LoadedSuite
     recipes: list[ResolvedRecipe]
     device_names: list[str]
+    warnings: list[str] = field(default_factory=list)  # worth saying, not worth refusing the suite
 
     @property
     def suite(self):
@@ -107,9 +108,11 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                 )
 
     device_names = devices or list(suite.devices)
+    profiles = []
     for j, name in enumerate(device_names):
         try:
             profile = load_profile(name, loaded.base_dir)
+            profiles.append(profile)
         except SuiteError as exc:
             if devices:  # came from the command line, not the file
                 problems.lines.append(f"--device {name}: {exc}")
@@ -123,7 +126,9 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     if preflight:
         _preflight(loaded, problems, resolved)
         problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
-    return CheckedSuite(loaded, resolved, device_names)
+    from qbench.pipeline.thread_count import host_warnings
+
+    return CheckedSuite(loaded, resolved, device_names, warnings=host_warnings(suite, profiles))
 
 
 def _unique(problems: Problems, key: str, names: list[str]) -> None:

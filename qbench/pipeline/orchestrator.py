@@ -201,6 +201,9 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
+    from qbench.pipeline.thread_count import warn_at_session_open
+
+    warn_at_session_open(session, settings, [ids[c] for c in cells], store, progress.log)
     failed: set[grid.Cell] = set()
     from qbench.pipeline.power import PowerMeter
 
