@@ -209,8 +209,12 @@ def _preflight(loaded: LoadedSuite, problems: Problems, resolved: list[ResolvedR
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
-        if isinstance(model, torch.nn.Module):
-            built.append(model)
+        if not isinstance(model, torch.nn.Module):
+            kind = type(model).__name__ + (f" {model.__qualname__}" if hasattr(model, "__qualname__") else "")
+            problems.add(["models", i, "source"], f"the source of model {spec.name!r} gave a {kind}, not a "
+                         "torch.nn.Module: a factory returns the model itself (e.g. `return Net()`)")
+            continue
+        built.append(model)
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):
