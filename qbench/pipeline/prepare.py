@@ -135,11 +135,14 @@ def _build(variant, key, staging, calibration, numerics, base_dir, profile_ops, 
     export_s = time.perf_counter() - t0
 
     on_stage("numerics")
-    method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-    numbers = _stage("numerics", lambda: _numerics(model, method, data.held_out, spec.task))
-    if data.evaluation is not None:
-        on_stage("accuracy")
-        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec, metric))
+    from qbench.runtime_log import runtime_log_captured
+
+    with runtime_log_captured():  # the runtime's own log lines go to the qbench.runtime logger
+        method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
+        numbers = _stage("numerics", lambda: _numerics(model, method, data.held_out, spec.task))
+        if data.evaluation is not None:
+            on_stage("accuracy")
+            numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b)), data, spec, metric))
     if "int4" in extra:  # what XNNPACK really took: the int4 linears' torchao ops inside or outside the delegate
         extra["int4"]["torchao_ops_delegated"] = _torchao_ops(lowered.delegation.get("delegated_by_op", {}))
         extra["int4"]["torchao_ops_not_delegated"] = _torchao_ops(lowered.delegation.get("not_delegated_by_op", {}))
