@@ -19,7 +19,12 @@ class YamlSyntaxError(Exception):
 
 
 class NotUtf8Error(YamlSyntaxError):
-    """The file is not UTF-8 text (binary junk, or saved in another encoding)."""
+    """The file is not UTF-8 text (binary junk, or saved in another encoding), or far too large to be a suite."""
+
+
+# A suite or profile names its data by path; hand-written ones are a few KiB. The cap keeps a
+# generated or hostile file (a million keys) from costing minutes and gigabytes to parse.
+MAX_FILE_BYTES = 2 << 20
 
 
 class _UniqueKeys:
@@ -53,6 +58,10 @@ _FastLoader = type("_FastLoader", (_UniqueKeys, yaml.CSafeLoader), {}) if hasatt
 
 def parse(path: Path) -> tuple[Any, yaml.Node | None]:
     """Return (data, root node). Raises YamlSyntaxError citing path:line:column."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise NotUtf8Error(str(path), f"{size / 2**20:.1f} MiB is too large for a suite or device profile "
+                                      f"(at most {MAX_FILE_BYTES >> 20} MiB; data belongs in the files it names)")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")

@@ -106,3 +106,12 @@ def _tiny():
     from tests.conftest import REPO
 
     return REPO / "suites" / "models" / "tiny.py"
+
+
+def test_a_file_far_larger_than_any_suite_is_refused_unread(tmp_path, capsys):
+    path = tmp_path / "suite.yaml"
+    path.write_text("name: s\nbenchmark:\n" + "".join(f"  k{i}: 1\n" for i in range(300_000)))  # ~3.5 MiB
+    code, err = check(capsys, path)
+    assert code == 2
+    assert err.strip() == (f"qbench: {path}: {path.stat().st_size / 2**20:.1f} MiB is too large for a suite or "
+                           "device profile (at most 2 MiB; data belongs in the files it names)")
