@@ -154,7 +154,7 @@ def load_yaml(path: Path) -> tuple[Any, Any]:
         raise SuiteError(f"{path}: no such file")
     try:
         return yaml_nodes.parse(path)
-    except yaml_nodes.NotUtf8Error as exc:
+    except yaml_nodes.NotYamlText as exc:
         raise SuiteError(str(exc)) from None
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read: {exc.strerror or exc}") from None

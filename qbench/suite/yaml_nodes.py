@@ -18,7 +18,7 @@ class YamlSyntaxError(Exception):
         self.where = where
 
 
-class NotUtf8Error(YamlSyntaxError):
+class NotYamlText(YamlSyntaxError):
     """The file is not UTF-8 text (binary junk, or saved in another encoding), or far too large to be a suite."""
 
 
@@ -60,14 +60,14 @@ def parse(path: Path) -> tuple[Any, yaml.Node | None]:
     """Return (data, root node). Raises YamlSyntaxError citing path:line:column."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise NotUtf8Error(str(path), f"{size / 2**20:.1f} MiB is too large for a suite or device profile "
+        raise NotYamlText(str(path), f"{size / 2**20:.1f} MiB is too large for a suite or device profile "
                                       f"(at most {MAX_FILE_BYTES >> 20} MiB; data belongs in the files it names)")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise NotUtf8Error(f"{path}:{line}", f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset "
+        raise NotYamlText(f"{path}:{line}", f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset "
                                              f"{exc.start}); save it as UTF-8 YAML") from None
     try:
         return _compose(text, _FastLoader)
