@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from qbench.hashing import file_sha256
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def split_callable(ref: str) -> tuple[str, str]:
@@ -46,6 +49,9 @@ def import_target(target: str) -> ModuleType:
             del sys.modules[name]
             raise
         return module
+    if not _DOTTED.fullmatch(target):
+        raise ValueError(f"{target!r} is neither a .py file nor a dotted module name: a module path must be "
+                         "a .py file (relative to the suite) or a dotted module name like package.module")
     return importlib.import_module(target)
 
 
@@ -60,7 +66,10 @@ def load_callable(ref: str):
 
 def check_callable(ref: str) -> str | None:
     try:
-        load_callable(ref)
+        found = load_callable(ref)
+        if not callable(found):
+            target, attr = split_callable(ref)
+            return f"{target}: {attr!r} is not a function (it is of type {type(found).__name__})"
     except (ValueError, FileNotFoundError, AttributeError, ModuleNotFoundError) as exc:
         return str(exc)
     except Exception as exc:  # the user's module raised while importing

@@ -87,6 +87,8 @@ def _run(args, console) -> int:
     with console.status("checking the suite…"):
         checked = check_suite(load_suite(args.suite), devices=args.device, models=models,
                                prepared=functools.partial(all_prepared, cache=cache))
+    for warning in checked.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if args.check:
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices")

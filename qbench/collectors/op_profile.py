@@ -112,8 +112,10 @@ def _inspector_events(etdump: Path, etrecord: Path | None):
         raise QbenchError(f"no ETRecord at {etrecord}")
     from executorch.devtools import Inspector
 
+    from qbench.runtime_log import runtime_log_captured
+
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), runtime_log_captured():
             warnings.simplefilter("ignore")  # "Output Buffer not found": we read timings only
             inspector = Inspector(etdump_path=str(etdump), etrecord=None if etrecord is None else str(etrecord))
     except Exception as e:  # the Inspector raises assorted types on a bad file

@@ -44,8 +44,17 @@ def discover(profiles_dir: Path | None = None, timeout: float = 10.0, names: lis
     """Every profile (and unconfigured adb devices); with `names`, only those profiles (unknown -> SuiteError)."""
     from qbench.devices.profiles import available_profiles, load_profile
 
+    from qbench.errors import SuiteError
+
     base = profiles_dir.parent if profiles_dir else None
-    profiles = [load_profile(n, base) for n in (names or available_profiles(base))]
+    profiles, invalid = [], []
+    for name in (names or available_profiles(base)):
+        try:
+            profiles.append(load_profile(name, base))
+        except SuiteError as exc:  # one broken file must not hide the other devices
+            lines = str(exc).splitlines()
+            invalid.append({"name": name, "transport": "?", "address": None, "state": "invalid profile",
+                            "summary": (lines[1] if len(lines) > 1 else lines[0]).strip()})
     found = [_probe(p, timeout) for p in profiles if p.transport == "host"]
     found += [_probe(p, timeout) for p in profiles if p.transport != "host"]
     if shutil.which("adb") and not names:
@@ -61,4 +70,4 @@ def discover(profiles_dir: Path | None = None, timeout: float = 10.0, names: lis
         except Exception as exc:
             found.append({"name": "adb", "transport": "adb", "address": None, "state": "error",
                           "summary": str(exc).splitlines()[0]})
-    return found
+    return found + invalid

@@ -12,7 +12,7 @@ of hanging the check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -43,6 +43,7 @@ class CheckedSuite:
     loaded: LoadedSuite
     recipes: list[ResolvedRecipe]
     device_names: list[str]
+    warnings: list[str] = field(default_factory=list)  # worth saying, not worth refusing the suite
 
     @property
     def suite(self):
@@ -116,9 +117,11 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                 )
 
     device_names = devices or list(suite.devices)
+    profiles = []
     for j, name in enumerate(device_names):
         try:
             profile = load_profile(name, loaded.base_dir)
+            profiles.append(profile)
         except SuiteError as exc:
             if devices:  # came from the command line, not the file
                 problems.lines.append(f"--device {name}: {exc}")
@@ -129,7 +132,9 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
 
     problems.raise_if_any(f"{loaded.path}: suite has problems")
-    checked = CheckedSuite(loaded, resolved, device_names)
+    from qbench.pipeline.thread_count import host_warnings
+
+    checked = CheckedSuite(loaded, resolved, device_names, warnings=host_warnings(suite, profiles))
     if preflight:
         from qbench.models.loading import BuiltModels
 
@@ -233,8 +238,12 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
         except Exception as exc:
             problems.add(["models", i, "source"], f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}")
             continue
-        if isinstance(model, torch.nn.Module):
-            built.append(model)
+        if not isinstance(model, torch.nn.Module):
+            kind = type(model).__name__ + (f" {model.__qualname__}" if hasattr(model, "__qualname__") else "")
+            problems.add(["models", i, "source"], f"the source of model {spec.name!r} gave a {kind}, not a "
+                         "torch.nn.Module: a factory returns the model itself (e.g. `return Net()`)")
+            continue
+        built.append(model)
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):

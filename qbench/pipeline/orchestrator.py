@@ -145,6 +145,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
     from qbench.pipeline.device_session import DeviceSession
     from qbench.pipeline.power import PowerMeter
     from qbench.pipeline.quiet import quiet_start
+    from qbench.pipeline.thread_count import warn_at_session_open
 
     bench, store, progress = run.bench, run.store, run.progress
     try:
@@ -173,6 +174,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         timeout=bench.timeout_seconds,
     )
     cooldown = profile.cooldown or bench.cooldown
+    warn_at_session_open(session, settings, [run.cell_ids[c] for c in cells], store, progress.log)
     power = PowerMeter(session, profile.power, log=progress.log)
     policy = Policy.from_benchmark(bench)
     plan = TrialPlan(cells, run.cell_ids, store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)

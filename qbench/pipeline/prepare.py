@@ -191,18 +191,22 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
     export_s = time.perf_counter() - t0
 
     on_stage("numerics")
-    method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-    numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task, spec.output))
-    if set(numbers["outputs"]) != {SOLE_OUTPUT}:  # structured outputs: every leaf's figures, and which one leads
-        extra["output"] = numbers["output"]
-        extra["outputs"] = {name: _json_figures(fig) for name, fig in numbers["outputs"].items()}
-    # what each device's runner re-runs, so numerics come from the device that was timed
-    _stage("numerics", lambda: save_inputs(staging, inputs.model, data.held_out, data.evaluation, spec.inputs[0].shape[0]))
-    if data.evaluation is not None:
-        on_stage("accuracy")
-        leaf = [o["name"] for o in inputs.outputs].index(numbers["output"])  # the program's outputs are the flat leaves
-        numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b))[leaf],
-                                                                   data, spec, inputs.metric))
+    from qbench.runtime_log import runtime_log_captured
+
+    with runtime_log_captured():  # the runtime's own log lines go to the qbench.runtime logger
+        method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
+        numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task, spec.output))
+        if set(numbers["outputs"]) != {SOLE_OUTPUT}:  # structured outputs: every leaf's figures, and which leads
+            extra["output"] = numbers["output"]
+            extra["outputs"] = {name: _json_figures(fig) for name, fig in numbers["outputs"].items()}
+        # what each device's runner re-runs, so numerics come from the device that was timed
+        _stage("numerics", lambda: save_inputs(staging, inputs.model, data.held_out, data.evaluation,
+                                               spec.inputs[0].shape[0]))
+        if data.evaluation is not None:
+            on_stage("accuracy")
+            leaf = [o["name"] for o in inputs.outputs].index(numbers["output"])  # the program's flat outputs
+            numbers["accuracy"] = _stage("accuracy", lambda: _accuracy(lambda b: method.execute(list(b))[leaf],
+                                                                       data, spec, inputs.metric))
     if "int4" in extra:  # what XNNPACK really took: the int4 linears' torchao ops inside or outside the delegate
         extra["int4"]["torchao_ops_delegated"] = _torchao_ops(lowered.delegation.get("delegated_by_op", {}))
         extra["int4"]["torchao_ops_not_delegated"] = _torchao_ops(lowered.delegation.get("not_delegated_by_op", {}))

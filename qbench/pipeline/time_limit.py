@@ -6,7 +6,8 @@ Why an alarm in the main thread and not a subprocess: the check builds the user'
 to the imports the run reuses; a child process would pay the torch import and the build again on
 every check. SIGALRM interrupts Python code, sleeps, and lock or I/O waits, like Ctrl-C would; but
 never an import in progress (a half-run `import torch` leaves a broken interpreter behind): then it
-waits for the import to end. Code stuck inside C that never returns to the interpreter, or an import
+waits for the import to end. Time spent importing (torch, transformers: seconds on a busy host) is
+not counted against the limit, which is about the user's code. Code stuck inside C that never returns to the interpreter, or an import
 that never ends, cannot be interrupted safely, so a watchdog thread then ends the process with the
 same kind of line (nothing has been measured during the check). The watchdog needs the GIL, which
 native code that blocks (torch waits, I/O) releases; a C loop that holds it forever is not covered.
@@ -27,6 +28,7 @@ from qbench.errors import ExitCode
 
 GRACE_SECONDS = 5.0  # after the limit, how long the alarm gets before the watchdog ends the process
 IMPORT_ALLOWANCE_SECONDS = 120.0  # a slow import (transformers, on a busy host) may run this far over
+_POLL_SECONDS = 0.1
 
 
 class TimeLimitExceeded(Exception):
@@ -45,23 +47,32 @@ def time_limit(seconds: float, what: str, setting: str = "benchmark.timeout_seco
         yield
         return
     armed = True
+    started = time.monotonic()
+    importing_time = [0.0]  # sampled by the watchdog; not counted against the limit
+
+    def used() -> float:
+        return time.monotonic() - started - importing_time[0]
 
     def on_alarm(signum, frame):
         if not armed:  # the block has just ended; never raise into the code after it
             return
         if _importing(frame):
-            signal.setitimer(signal.ITIMER_REAL, 0.05)  # let the import finish, then try again
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # let the import finish, then look again
+            return
+        left = seconds - used()
+        if left > 0.01:  # imports took part of the time: it is given back
+            signal.setitimer(signal.ITIMER_REAL, left)
             return
         raise _Expired()
 
     main_thread = threading.main_thread().ident
-    started = time.monotonic()
 
     def watch() -> None:
-        while not stop.wait(0.5):
-            over = time.monotonic() - started - seconds
-            frame = sys._current_frames().get(main_thread)
-            if over > GRACE_SECONDS and (over > IMPORT_ALLOWANCE_SECONDS or not _importing(frame)):
+        while not stop.wait(_POLL_SECONDS):
+            if _importing(sys._current_frames().get(main_thread)):
+                importing_time[0] += _POLL_SECONDS
+            if (used() > seconds + GRACE_SECONDS
+                    or time.monotonic() - started > seconds + IMPORT_ALLOWANCE_SECONDS):
                 give_up()
 
     def give_up() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from qbench.devices.base import Device, RunResult
 from qbench.errors import CellError
 from qbench.runners.crash import crash_message, crash_signal
+from qbench.runtime_log import log_lines
 
 REQUIRED_FIELDS = ("load_ms", "method_init_ms", "first_inference_ms", "samples_ns", "threads", "peak_rss_bytes")
 
@@ -55,6 +56,7 @@ class Runner(ABC):
 
     def parse(self, result: RunResult, settings: TrialSettings) -> dict:
         """The runner's JSON report, or a CellError carrying the runner's own last error line."""
+        log_lines(result.stderr)  # the runtime's own log lines, for -v and the run's log
         if result.timed_out:
             raise CellError("run", f"{self.name} runner killed after {settings.timeout:g} s "
                                    "(benchmark.timeout_seconds); the model hangs or is far slower than expected")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from qbench.errors import SuiteError
 from qbench.suite import yaml_nodes
+from qbench.suite.echo import brief
 from qbench.suite.schema import Suite
 
 
@@ -29,48 +30,63 @@ class LoadedSuite:
         return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
 
 
+MAX_PROBLEMS = 50  # listed per file; a generated file with a million bad keys is summarised
+MAX_LINE = 400  # characters of one problem line
+
+
 class Problems:
     """Collects every problem in a document so the user fixes them all in one go."""
 
     def __init__(self, path: Path, root: Any):
         self.path, self.root = path, root
         self.lines: list[str] = []
+        self.unlisted = 0
 
     def add(self, loc: Iterable[Any], message: str, *, key: str | None = None) -> None:
+        if len(self.lines) >= MAX_PROBLEMS:
+            self.unlisted += 1
+            return
         loc = list(loc)
         line, dotted = yaml_nodes.locate(self.root, loc)
         if key is not None:
             line = yaml_nodes.key_line(self.root, loc, key) or line
             dotted = f"{dotted}.{key}" if dotted else key
         prefix = f"{self.path}:{line}" if line else f"{self.path}"
-        self.lines.append(f"{prefix}: {dotted or '(top level)'}: {message}")
+        text = f"{prefix}: {dotted or '(top level)'}: {message}"
+        self.lines.append(text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…")
 
     def add_validation_error(self, exc: ValidationError, model: type[BaseModel], base_loc=()) -> None:
-        for err in exc.errors():
+        room = MAX_PROBLEMS - len(self.lines)
+        if exc.error_count() > room:
+            self.unlisted += exc.error_count() - max(room, 0)
+        if room <= 0:
+            return
+        for err in exc.errors(include_url=False)[:room]:
             loc = list(base_loc) + list(err["loc"])
             if err["type"] == "extra_forbidden":
                 parent, key = loc[:-1], str(loc[-1])
                 allowed = _allowed_keys(model, [p for p in err["loc"][:-1]])
                 hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-                self.add(parent, f"unknown key {key!r}{hint}", key=key)
+                self.add(parent, f"unknown key {brief(key)}{hint}", key=key)
             elif err["type"] == "missing":
                 self.add(loc[:-1], f"missing required key {str(loc[-1])!r}")
             elif err["type"] == "union_tag_invalid":
                 ctx = err.get("ctx", {})
                 tags = str(ctx.get("expected_tags", "")).replace("'", "")
                 self.add(loc + [ctx.get("discriminator", "kind").strip("'")],
-                         f"unknown kind {ctx.get('tag')!r}; choose one of: {tags}")
+                         f"unknown kind {brief(ctx.get('tag'))}; choose one of: {tags}")
             elif err["type"] == "literal_error":
-                self.add(loc, _clean(err["msg"]) + f" (got {err.get('input')!r})")
+                self.add(loc, _clean(err["msg"]) + f" (got {brief(err.get('input'))})")
             else:
                 got = err.get("input")
-                shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) or got is None else ""
+                shown = f" (got {brief(got)})" if isinstance(got, (str, int, float, bool)) or got is None else ""
                 self.add(loc, _clean(err["msg"]) + shown)
 
     def raise_if_any(self, title: str) -> None:
         if self.lines:
             self.lines.sort(key=_line_number)
-            raise SuiteError(f"{title}\n" + "\n".join(f"  {line}" for line in self.lines))
+            more = [f"… and {self.unlisted} more problem(s) not listed; fix these first"] if self.unlisted else []
+            raise SuiteError(f"{title}\n" + "\n".join(f"  {line}" for line in self.lines + more))
 
 
 def _line_number(text: str) -> int:
@@ -134,6 +150,10 @@ def load_yaml(path: Path) -> tuple[Any, Any]:
         raise SuiteError(f"{path}: no such file")
     try:
         return yaml_nodes.parse(path)
+    except yaml_nodes.NotYamlText as exc:
+        raise SuiteError(str(exc)) from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml_nodes.YamlSyntaxError as exc:
         raise SuiteError(f"{exc.where}: malformed YAML: {str(exc).split(': ', 1)[-1]}") from None
 

@@ -245,3 +245,7 @@ def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e,
     assert "tiny\\_mlp" in Path(doc["baseline"]["summary"]).read_text() or "tiny_mlp" in Path(doc["baseline"]["summary"]).read_text()
     unknown = qbench("run", e2e["suite"], "--db", db, "--reports-dir", out, "--baseline", "nope", "--check")
     assert unknown.returncode == 0  # --check validates the suite only
+
+
+def test_the_runtime_log_stays_out_of_the_terminal(e2e):
+    assert "cpuinfo_utils" not in e2e["proc"].stderr  # ExecuTorch's own lines go to the qbench.runtime logger

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -27,7 +28,8 @@ from qbench.runners.python import PythonRunner
 from qbench.testing.pte_fuzz import variants
 from tests.runners.test_native_runner import shared_cache
 
-pytestmark = pytest.mark.skipif(not can_build()[0], reason="cannot build the native runner here")
+pytestmark = pytest.mark.skipif(not can_build()[0] or not shutil.which("prlimit"),
+                                reason="needs a native runner build and prlimit (util-linux)")
 
 # Seed 88 includes, with executorch 1.5.1, a variant that still crashes inside ExecuTorch after
 # verification (fp32 #0: SIGSEGV while loading the program); the assertions hold for any seed.

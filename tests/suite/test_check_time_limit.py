@@ -40,13 +40,38 @@ HANGING = textwrap.dedent("""
         return Spin()
 
 
+    def imports_slowly():  # a slow import is not the model's fault: its time does not count
+        import importlib.util
+        import pathlib
+
+        spec = importlib.util.spec_from_file_location("qbench_test_slow", pathlib.Path(__file__).with_name("slow.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.Net()
+
+
     def stuck_in_c():  # native code that never returns to Python (a deadlock): only the watchdog ends it
         torch.futures.Future().wait()
 """)
 
 
+SLOW_MODULE = """
+import time
+
+import torch
+
+time.sleep(1.5)
+
+
+class Net(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
+"""
+
+
 def _suite(folder, *factories: str):
     (folder / "models" / "hanging.py").write_text(HANGING)
+    (folder / "models" / "slow.py").write_text(SLOW_MODULE)
     models = "".join(f"""
           - name: {f}
             source: python:models/hanging.py:{f}
@@ -60,7 +85,7 @@ def _suite(folder, *factories: str):
 
 
 def test_a_factory_or_forward_pass_that_never_returns_is_named(suite_dir, capsys):
-    path = _suite(suite_dir, "sleeps", "swallows", "spins")
+    path = _suite(suite_dir, "sleeps", "swallows", "spins", "imports_slowly")
     code = main(["run", str(path), "--check"])
     err = capsys.readouterr().err
     assert code == 2, err
@@ -72,6 +97,7 @@ def test_a_factory_or_forward_pass_that_never_returns_is_named(suite_dir, capsys
         "finish within 0.5 s (benchmark.timeout_seconds)",
     ):
         assert line in err, err
+    assert "imports_slowly" not in err
     assert "Traceback" not in err
 
 
