@@ -144,3 +144,21 @@ def test_output_naming_no_leaf_is_a_suite_error(tmp_path):
     assert str(err.value).splitlines()[1].endswith(
         "/suite.yaml:4: models[0].output: model 'nested': the model has no tensor output 'aux'; "
         "its outputs are: out, extras.0, extras.2.logits")
+
+
+def test_the_eager_runner_reports_every_leaf_of_a_nested_output(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from qbench.runners import eager_runner
+
+    x = torch.randn(2, 3)
+    torch.export.save(torch.export.export(Nested(), (x,)), str(tmp_path / "m.pt2"))
+    proc = subprocess.run([sys.executable, eager_runner.__file__, "--model", str(tmp_path / "m.pt2"), "--warmup", "0",
+                           "--warmup-seconds", "0", "--iterations", "1", "--min-seconds", "0", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["outputs"] == [{"dtype": "float32", "shape": [2, 3]}, {"dtype": "float32", "shape": [2]},
+                                 {"dtype": "none", "shape": []}, {"dtype": "float32", "shape": [2, 3]}]

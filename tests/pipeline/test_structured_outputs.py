@@ -83,7 +83,6 @@ recipes:
   - {name: fp32, kind: fp32}
   - {name: int8-ptq, kind: ptq}
   - {name: int8-dynamic, kind: dynamic}
-  - {name: eager, kind: eager}
 calibration: {kind: random, samples: 2, seed: 0}
 numerics: {samples: 2}
 devices: [host]
@@ -114,7 +113,7 @@ def extra(row) -> dict:
 
 def test_the_detector_fails_at_export_in_one_line_and_the_others_go_on(run):
     assert run["proc"].returncode == 1, run["proc"].stderr[-2000:]
-    for recipe in ("fp32", "int8-ptq", "int8-dynamic", "eager"):
+    for recipe in ("fp32", "int8-ptq", "int8-dynamic"):
         row = run["rows"][("detector", recipe)]
         assert (row["status"], row["stage"]) == ("failed", "export")
         assert "\n" not in row["error"] and len(row["error"]) < 600
@@ -123,7 +122,7 @@ def test_the_detector_fails_at_export_in_one_line_and_the_others_go_on(run):
         assert row["error"].endswith("measure its backbone, or a `python:` factory returning a module that "
                                      "wraps the part to measure")
     others = [r for (model, _), r in run["rows"].items() if model != "detector"]
-    assert len(others) == 12 and all(r["status"] == "ok" for r in others), [(r["model"], r["recipe"], r["error"])
+    assert len(others) == 9 and all(r["status"] == "ok" for r in others), [(r["model"], r["recipe"], r["error"])
                                                                              for r in others]
     # torch's dump of the partial graph (megabytes) is not on the user's terminal
     assert len(run["proc"].stderr) < 20_000
@@ -157,7 +156,6 @@ def test_json_and_report_list_every_output(run):
     cells = {(c["model"], c["recipe"]): c for c in run["doc"]["cells"]}
     assert cells[("nested", "int8-ptq")]["output"] == "0.embedding"
     assert set(cells[("nested", "int8-ptq")]["outputs"]) == {"0.logits", "0.embedding", "1.0"}
-    assert cells[("seg", "eager")]["status"] == "ok"  # the eager runner reads a dict output
     page = next((run["root"] / "reports").rglob("index.html")).read_text()
     assert 'id="outputs-table"' in page
     assert "<code>0.logits</code>" in page and "<code>1</code>" in page
