@@ -162,3 +162,16 @@ def test_the_eager_runner_reports_every_leaf_of_a_nested_output(tmp_path):
     report = json.loads(proc.stdout.splitlines()[-1])
     assert report["outputs"] == [{"dtype": "float32", "shape": [2, 3]}, {"dtype": "float32", "shape": [2]},
                                  {"dtype": "none", "shape": []}, {"dtype": "float32", "shape": [2, 3]}]
+
+
+def test_a_runners_outputs_file_splits_into_named_leaves():
+    from qbench.models.outputs import describe, read_runner_outputs
+
+    out = {"out": torch.randn(1, 2, 3), "extras": (torch.arange(4), None)}
+    leaves = output_leaves(out)
+    blob = b"".join(v.contiguous().numpy().tobytes() for _, v in leaves if v is not None)
+    reported = [{"dtype": d["dtype"], "shape": d["shape"]} for d in describe(leaves)]  # as a runner reports
+    read = read_runner_outputs(blob, reported)
+    assert torch.equal(read[0], out["out"]) and torch.equal(read[1], out["extras"][0]) and read[2] is None
+    with pytest.raises(ValueError, match="outputs file has"):
+        read_runner_outputs(blob[:-4], reported)

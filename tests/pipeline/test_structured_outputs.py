@@ -159,3 +159,8 @@ def test_json_and_report_list_every_output(run):
     page = next((run["root"] / "reports").rglob("index.html")).read_text()
     assert 'id="outputs-table"' in page
     assert "<code>0.logits</code>" in page and "<code>1</code>" in page
+    from qbench.report.markdown import markdown_summary
+
+    summary = markdown_summary(run["root"] / "q.db", run["doc"]["run_id"])
+    line = next(x for x in summary.splitlines() if x.startswith("- nested / int8-ptq"))
+    assert line.index("`0.embedding`") < line.index("`0.logits`")  # the headline first
