@@ -72,5 +72,32 @@ def describe(leaves: list[tuple[str, Any]]) -> list[dict]:
         if isinstance(leaf, torch.Tensor):
             out.append({"name": name, "dtype": str(leaf.dtype).replace("torch.", ""), "shape": list(leaf.shape)})
         else:
-            out.append({"name": name, "dtype": type(leaf).__name__.lower(), "shape": []})
+            out.append({"name": name, "dtype": "none" if leaf is None else type(leaf).__name__, "shape": []})
     return out
+
+
+def read_runner_outputs(blob: bytes, reported: list[dict]) -> list:
+    """The flat output leaves a runner wrote with `--outputs`, split by the `{dtype, shape}` it reported
+    per output (contract.md); a `none` output has no bytes and reads as None. Zip with the artifact's
+    `outputs` names for `collectors.numerics.compare_leaves`."""
+    import math
+
+    import torch
+
+    leaves, offset = [], 0
+    for info in reported:
+        if info["dtype"] == "none":
+            leaves.append(None)
+            continue
+        dtype = getattr(torch, info["dtype"])
+        count = math.prod(info["shape"])
+        size = count * torch.empty((), dtype=dtype).element_size()
+        chunk = bytearray(blob[offset: offset + size])
+        if len(chunk) != size:
+            raise ValueError(f"outputs file has {len(blob)} bytes, fewer than the reported outputs need")
+        leaves.append(torch.frombuffer(chunk, dtype=dtype).reshape(info["shape"]) if count else
+                      torch.empty(info["shape"], dtype=dtype))
+        offset += size
+    if offset != len(blob):
+        raise ValueError(f"outputs file has {len(blob)} bytes, the reported outputs {offset}")
+    return leaves

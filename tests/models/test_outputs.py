@@ -144,3 +144,34 @@ def test_output_naming_no_leaf_is_a_suite_error(tmp_path):
     assert str(err.value).splitlines()[1].endswith(
         "/suite.yaml:4: models[0].output: model 'nested': the model has no tensor output 'aux'; "
         "its outputs are: out, extras.0, extras.2.logits")
+
+
+def test_the_eager_runner_reports_every_leaf_of_a_nested_output(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from qbench.runners import eager_runner
+
+    x = torch.randn(2, 3)
+    torch.export.save(torch.export.export(Nested(), (x,)), str(tmp_path / "m.pt2"))
+    proc = subprocess.run([sys.executable, eager_runner.__file__, "--model", str(tmp_path / "m.pt2"), "--warmup", "0",
+                           "--warmup-seconds", "0", "--iterations", "1", "--min-seconds", "0", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["outputs"] == [{"dtype": "float32", "shape": [2, 3]}, {"dtype": "float32", "shape": [2]},
+                                 {"dtype": "none", "shape": []}, {"dtype": "float32", "shape": [2, 3]}]
+
+
+def test_a_runners_outputs_file_splits_into_named_leaves():
+    from qbench.models.outputs import describe, read_runner_outputs
+
+    out = {"out": torch.randn(1, 2, 3), "extras": (torch.arange(4), None)}
+    leaves = output_leaves(out)
+    blob = b"".join(v.contiguous().numpy().tobytes() for _, v in leaves if v is not None)
+    reported = [{"dtype": d["dtype"], "shape": d["shape"]} for d in describe(leaves)]  # as a runner reports
+    read = read_runner_outputs(blob, reported)
+    assert torch.equal(read[0], out["out"]) and torch.equal(read[1], out["extras"][0]) and read[2] is None
+    with pytest.raises(ValueError, match="outputs file has"):
+        read_runner_outputs(blob[:-4], reported)
