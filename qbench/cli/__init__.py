@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import trend as trend_command
 
     trend_command.add_parsers(sub)
+    from qbench.cli import export as export_command
+
+    export_command.add_parsers(sub)
     add_verbosity(parser)
     return parser
 
@@ -235,4 +238,5 @@ COMMANDS = {
     "schema": _lazy("qbench.cli.editor", "schema"),
     "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
     "trend": _lazy("qbench.cli.trend", "trend"),
+    "export": _lazy("qbench.cli.export", "export"),
 }
