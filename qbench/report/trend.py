@@ -142,10 +142,16 @@ def _used_samples(frame) -> dict[tuple, tuple]:
     out = {}
     if frame.empty:
         return out
-    for key, g in frame.groupby(["run_id", "model", "recipe", "device"], sort=False):
-        clean = g[g["disturbed"] == 0]
-        g = clean if len(clean) else g
-        out[key] = (np.rint(g["latency_ms"].to_numpy() * 1e6), g["trial"].to_numpy())
+    # rows come ordered by cell, so each cell is one contiguous slice (no per-group pandas work)
+    codes = frame.groupby(["run_id", "model", "recipe", "device"], sort=False).ngroup().to_numpy()
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
+    ends = np.append(starts[1:], len(codes))
+    ns = np.rint(frame["latency_ms"].to_numpy() * 1e6)
+    trials, clean = frame["trial"].to_numpy(), frame["disturbed"].to_numpy() == 0
+    keys = frame[["run_id", "model", "recipe", "device"]].to_numpy()
+    for a, b in zip(starts, ends):
+        pick = clean[a:b] if clean[a:b].any() else slice(None)
+        out[tuple(keys[a])] = (ns[a:b][pick], trials[a:b][pick])
     return out
 
 
