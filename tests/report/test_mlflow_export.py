@@ -82,3 +82,33 @@ def test_missing_mlflow_is_one_line_with_the_pip_command(nightly_db, tmp_path):
     res = subprocess.run([sys.executable, "-c", code, str(nightly_db)], capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "pip install 'qbench[mlflow]'" in res.stderr
+
+
+def test_pte_on_request_from_the_artifact_cache(exported, nightly_db, tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import shutil
+
+    from qbench.report.mlflow_export import export_run
+
+    uri, client, _ = exported
+    db = tmp_path / "qbench.db"
+    shutil.copyfile(nightly_db, db)
+    store = ResultsStore(db)
+    cells = {(c["model"], c["recipe"], c["device"]): c["cell_id"] for c in store.cells(NEW)}
+    store.update_cell(cells[("resnet18", "ptq_int8", "pixel8")], artifact_key="k-cached")
+    store.update_cell(cells[("resnet18", "fp32", "pixel8")], artifact_key="k-gone")
+    store.close()
+    program = b"PTE" * 100  # a stand-in program: the exporter copies bytes, it does not load them
+    entry = tmp_path / "cache" / "artifacts" / "k-cached"
+    entry.mkdir(parents=True)
+    (entry / "model.pte").write_bytes(program)
+    (entry / "meta.json").write_text(json.dumps({
+        "key": "k-cached", "program": "model.pte", "kind": "pte", "program_bytes": len(program),
+        "files": {"model.pte": {"bytes": len(program), "sha256": hashlib.sha256(program).hexdigest()}}}))
+    monkeypatch.setenv("QBENCH_CACHE", str(tmp_path / "cache"))
+    out = export_run(db, NEW, tracking_uri=uri, experiment="qbench/pte", with_pte=True)
+    cached = out["cells"]["resnet18 · ptq_int8 · pixel8"]
+    assert [a.path for a in client.list_artifacts(cached, "pte")] == ["pte/model.pte"]
+    gone = client.get_run(out["cells"]["resnet18 · fp32 · pixel8"])
+    assert "not in the local artifact cache" in gone.data.tags["qbench.pte"]
