@@ -129,3 +129,19 @@ def test_cli_writes_the_page_and_reports_bad_input_in_one_line(history, tmp_path
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nightly" in bad.stderr
     assert MODELS_8  # the year benchmark uses all eight models
+
+
+def test_screenshot_artifact(page, trend_page):
+    import base64
+    import shutil
+
+    from .test_html_report import ARTIFACTS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    shot = page.send("Page.captureScreenshot", format="png", clip={"x": 0, "y": 0, "width": 1400, "height": 1000,
+                                                                   "scale": 1})
+    png = base64.b64decode(shot["data"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    (ARTIFACTS / "trend.png").write_bytes(png)
+    shutil.copyfile(trend_page, ARTIFACTS / "trend.html")
