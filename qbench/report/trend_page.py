@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qbench.report.stats import FASTER, SLOWER
-from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, fmt_tick, nice_ticks
+from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
 
 W, H, LEFT, TOP, BOTTOM, RIGHT = 340, 130, 44, 8, 18, 6
 
@@ -62,7 +62,7 @@ def render(df, threshold: float) -> str:
         k = len(payload)
         payload.append({"title": f"{device}: speedup over fp32", "unit": "×",
                         "series": [{"name": s["name"], "y": [_num(v) for v in s["y"]]} for s in series]})
-        charts.append(("speedup", device, _chart(k, series, n, unit="×", legend=True)))
+        charts.append(("speedup", device, _chart(k, series, n, unit="×", legend=True, width=2 * W)))
     cells = df.groupby(["device", "model", "recipe"], sort=True)
     cell_html = []
     for (device, model, recipe), g in cells:
@@ -129,14 +129,16 @@ medians (hierarchical bootstrap, the same statistics as <code>qbench compare</co
 """
 
 
-def _chart(k: int, series: list[dict], n: int, *, unit: str, marks=(), legend: bool = False) -> str:
+def _chart(k: int, series: list[dict], n: int, *, unit: str, marks=(), legend: bool = False, width: int = W) -> str:
     vals = [v for s in series for key in ("y", "lo", "hi") for v in s.get(key, ()) if v == v and v is not None]
     if not vals:
         vals = [0.0, 1.0]
     ticks = nice_ticks(min(vals), max(vals), 3)
     y0, y1 = min(ticks[0], min(vals)), max(ticks[-1], max(vals))
     span = (y1 - y0) or 1.0
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    pw, ph = width - LEFT - RIGHT, H - TOP - BOTTOM
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0  # 1.95 / 2 / 2.05, never 2 / 2 / 2
     xw = max(n - 1, 1)
 
     def y(v):
@@ -145,11 +147,11 @@ def _chart(k: int, series: list[dict], n: int, *, unit: str, marks=(), legend: b
     parts = []
     for t in ticks:
         ty = TOP + (1 - (t - y0) / span) * ph
-        parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>'
-                     f'<text x="{LEFT - 4}" y="{ty + 3:.1f}" text-anchor="end">{esc(fmt_tick(t))}</text>')
+        parts.append(f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>'
+                     f'<text x="{LEFT - 4}" y="{ty + 3:.1f}" text-anchor="end">{t:.{decimals}f}</text>')
     parts.append(f'<text x="{LEFT - 4}" y="{H - 4}" text-anchor="end" class="unit">{esc(unit)}</text>'
                  f'<text x="{LEFT}" y="{H - 4}" class="x0"></text>'
-                 f'<text x="{W - RIGHT}" y="{H - 4}" text-anchor="end" class="x1"></text>')
+                 f'<text x="{width - RIGHT}" y="{H - 4}" text-anchor="end" class="x1"></text>')
     inner = []
     for s in series:
         if "lo" in s:
@@ -165,12 +167,12 @@ def _chart(k: int, series: list[dict], n: int, *, unit: str, marks=(), legend: b
                      f'vector-effect="non-scaling-stroke"/><path class="dot" d="M{i} {y(v)}h0" stroke="{c}" '
                      f'stroke-width="8" stroke-linecap="round" vector-effect="non-scaling-stroke"/>')
     if legend:
-        parts.append("".join(f'<text x="{LEFT + 6 + 90 * j}" y="{TOP + 10}" fill="{s["colour"]}" '
+        parts.append("".join(f'<text x="{LEFT + 90 + 110 * j}" y="{H - 4}" fill="{s["colour"]}" '
                              f'class="legend">{esc(s["name"])}</text>' for j, s in enumerate(series)))
     plot = (f'<svg class="plot" data-chart="{k}" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" '
             f'viewBox="0 0 {xw} 100" preserveAspectRatio="none">'
             f'<rect width="{xw}" height="100" fill="transparent"/>{"".join(inner)}</svg>')
-    return (f'<svg class="chart" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" '
+    return (f'<svg class="chart" width="{width}" height="{H}" viewBox="0 0 {width} {H}" role="img" '
             f'style="font: 10px sans-serif; fill: {MUTED}">{"".join(parts)}{plot}'
             f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + ph}" stroke="{INK}" stroke-width="0.5"/></svg>')
 
