@@ -31,8 +31,9 @@ LAYERS = [
     ["qbench.errors", "qbench.hashing", "qbench.registry"],
     ["qbench.testing"],  # the test doubles import nothing of qbench's pipeline
 ]
-# The package root only re-exports notebook helpers (imported lazily inside functions).
-ROOT_API = {"qbench"}
+# The package root only re-exports notebook helpers (imported lazily inside functions); so does
+# qbench.results' __init__ for `qbench.results.trend`, whose statistics live in qbench.report.
+ROOT_API = {"qbench", "qbench.results"}
 
 
 def _modules() -> dict[str, Path]:

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     editor_commands.add_parsers(sub)
     init_command.add_parsers(sub)
+    from qbench.cli import trend as trend_command
+
+    trend_command.add_parsers(sub)
+    from qbench.cli import export as export_command
+
+    export_command.add_parsers(sub)
     add_verbosity(parser)
     return parser
 
@@ -231,4 +237,6 @@ COMMANDS = {
     "completion": _lazy("qbench.cli.editor", "completion"),
     "schema": _lazy("qbench.cli.editor", "schema"),
     "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
+    "trend": _lazy("qbench.cli.trend", "trend"),
+    "export": _lazy("qbench.cli.export", "export"),
 }

@@ -1,0 +1,47 @@
+"""`qbench export mlflow RUN_ID`: a stored run into an MLflow tracking store (optional extra `mlflow`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from qbench.errors import ExitCode
+
+
+def add_parsers(sub) -> None:
+    exp = sub.add_parser("export", help="export a stored run to another tool (mlflow)",
+                         description="Copy a stored run into another tool's store.")
+    targets = exp.add_subparsers(dest="target", metavar="TARGET", required=True)
+    ml = targets.add_parser(
+        "mlflow", help="one MLflow run per qbench run, one nested child run per cell",
+        description="Parent run: versions, git sha and settings as params, report.html as artifact. Child run per "
+                    "cell: model, recipe, device, device info as params; latency, size, memory, energy, numerics "
+                    "and accuracy as metrics. Needs `pip install 'qbench[mlflow]'`.",
+        epilog="example:\n  qbench export mlflow 20261129-030000-ab12 --tracking-uri sqlite:///mlflow.db",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    ml.add_argument("run_id", metavar="RUN_ID")
+    ml.add_argument("--tracking-uri", default=None,
+                    help="MLflow tracking URI (default: MLflow's own, i.e. $MLFLOW_TRACKING_URI or ./mlruns)")
+    ml.add_argument("--experiment", default=None, help="experiment name (default: qbench/<suite>)")
+    ml.add_argument("--pte", action="store_true", help="also log each cell's .pte from the local artifact cache")
+    ml.add_argument("--replace", action="store_true", help="delete an earlier export of this run first")
+    ml.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    ml.add_argument("--json", action="store_true", help="print the MLflow ids as JSON")
+
+
+def cmd_export(args) -> int:
+    from qbench.report.mlflow_export import export_run
+    from qbench.results.frame import default_db
+
+    out = export_run(args.db or default_db(), args.run_id, tracking_uri=args.tracking_uri,
+                     experiment=args.experiment, with_pte=args.pte, replace=args.replace)
+    if args.json:
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+    else:
+        print(f"exported {args.run_id} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
+              f"with {len(out['cells'])} cell runs")
+    return ExitCode.OK
+
+
+COMMANDS = {"export": cmd_export}

@@ -1,0 +1,162 @@
+"""Trends across runs: per cell (model × recipe × device), its median with a CI run after run, and
+the runs where it moved.
+
+    >>> df = trend("reports/qbench.db", suite="mobile", last=90)    # one row per cell × run
+    >>> df[df.change_point][["model", "recipe", "device", "run_id", "verdict", "ratio"]]
+
+How a change is found (the statistics of `qbench compare`, not new ones): each cell keeps a
+*reference run*, at first the oldest run of the window. Every later run is compared with it by
+`stats.compare` (ratio of medians, hierarchical bootstrap over trials, verdict with the threshold).
+A "slower" or "faster" verdict makes that run a change point (the first run where the cell moved)
+and the new reference, so a step is named once, and a slow drift is named at the run where the
+accumulated drift became material. A run whose point ratio is inside the threshold cannot get a
+verdict (`verdict` demands the whole CI beyond it), so it is not bootstrapped: a year of runs costs
+a few bootstraps per cell, not hundreds.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+from qbench.errors import UsageError
+from qbench.report.stats import FASTER, NO_CHANGE, SLOWER, compare, median_ci
+
+# A CI band on a chart does not need the gate's 2000 replicates; 200 keep a year of cells fast.
+BAND_BOOT = 200
+RUN_COLUMNS = ("run_id", "started_at", "git_sha", "qbench_version", "torch_version", "executorch_version",
+               "torchao_version", "status")
+COLUMNS = ["suite", "model", "recipe", "recipe_kind", "device", "run_id", "run_index", "started_at", "git_sha",
+           "qbench_version", "torch_version", "executorch_version", "torchao_version", "status", "median_ms",
+           "ci_low_ms", "ci_high_ms", "reference_run", "ratio", "ratio_low", "ratio_high", "verdict",
+           "change_point", "speedup_vs_fp32"]
+
+
+def parse_since(text: str) -> str:
+    """'2026-03-01' or an ISO timestamp -> the ISO prefix runs' started_at are compared with."""
+    try:
+        return datetime.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"--since {text!r}: expected a date such as 2026-03-01") from None
+
+
+def select_runs(db: str | Path | None, suite: str | None = None, *, last: int | None = None,
+                since: str | None = None) -> list[dict]:
+    """The runs a trend covers, oldest first: those of `suite` (every suite when None; the store must
+    then hold one), started at or after `since`, the newest `last` of them."""
+    from qbench.results.frame import default_db
+    from qbench.results.store import open_store
+
+    store = open_store(Path(db or default_db()), readonly=True)
+    try:
+        rows = [dict(r) for r in store.runs()]
+    finally:
+        store.close()
+    suites = sorted({r["suite"] for r in rows})
+    if suite is None and len(suites) > 1:
+        raise UsageError(f"the store holds several suites ({', '.join(suites)}): name one, e.g. qbench trend "
+                         f"{suites[0]}")
+    if suite is not None and suite not in suites:
+        raise UsageError(f"no run of suite {suite!r} in the store" + (f" (it has: {', '.join(suites)})" if suites
+                                                                       else " (it is empty)"))
+    rows = [r for r in rows if (suite is None or r["suite"] == suite) and r["status"] != "running"]
+    if since:
+        rows = [r for r in rows if (r["started_at"] or "") >= parse_since(since)]
+    if last is not None:
+        if last < 1:
+            raise UsageError(f"--last {last}: give at least 1 run")
+        rows = rows[-last:]
+    return rows
+
+
+def trend(db: str | Path | None = None, suite: str | None = None, *, last: int | None = None,
+          since: str | None = None, threshold: float = 0.05, n_boot: int = 2000, seed: int | None = 0):
+    """One row per cell × run (see COLUMNS), oldest run first; empty frame when no run matches.
+
+    median_ms / ci_low_ms / ci_high_ms: the cell's median with its 95% two-level bootstrap CI.
+    ratio: median / the reference run's median; ratio_low/high: its CI where it was bootstrapped;
+    verdict: "slower" / "faster" / "no significant change" against the reference (None for the first
+    measured run or a failed cell); change_point: the run where the cell moved. speedup_vs_fp32:
+    the fp32 cell's median (same model, device and run) / this median.
+    """
+    import pandas as pd
+
+    from qbench.results.frame import load, load_samples
+
+    runs = select_runs(db, suite, last=last, since=since)
+    if not runs:
+        return pd.DataFrame(columns=COLUMNS)
+    ids = [r["run_id"] for r in runs]
+    cells = load(db, ids, parse_json=False)
+    samples = _used_samples(load_samples(db, ids))
+    order = {rid: i for i, rid in enumerate(ids)}
+    run_by_id = {r["run_id"]: r for r in runs}
+    out = []
+    for (model, recipe, device), group in cells.groupby(["model", "recipe", "device"], sort=True):
+        ref = None  # (run_id, samples_ns, trials, median_ms)
+        for row in sorted(group.itertuples(index=False), key=lambda r: order[r.run_id]):
+            run = run_by_id[row.run_id]
+            rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
+                   "device": device, "run_index": order[row.run_id], "status": row.status,
+                   **{k: run[k] for k in RUN_COLUMNS if k != "status"},
+                   "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
+                   "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
+                   "change_point": False}
+            x = samples.get((row.run_id, model, recipe, device))
+            if row.status == "ok" and x is not None:
+                ns, trials = x
+                med, lo, hi = median_ci(ns, trials=trials, n_boot=BAND_BOOT, seed=seed)
+                rec.update(median_ms=med / 1e6, ci_low_ms=lo / 1e6, ci_high_ms=hi / 1e6)
+                if ref is None:
+                    ref = (row.run_id, ns, trials, rec["median_ms"])
+                else:
+                    rec.update(_against(ref, ns, trials, rec["median_ms"], threshold, n_boot, seed))
+                    if rec["change_point"]:
+                        ref = (row.run_id, ns, trials, rec["median_ms"])
+            out.append(rec)
+    df = pd.DataFrame(out)
+    df = df.sort_values(["run_index", "model", "recipe", "device"], kind="stable").reset_index(drop=True)
+    df["speedup_vs_fp32"] = _speedups(df)
+    df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+    return df[COLUMNS]
+
+
+def _against(ref, ns, trials, median_ms, threshold, n_boot, seed) -> dict:
+    ref_run, ref_ns, ref_trials, ref_median = ref
+    rec = {"reference_run": ref_run, "ratio": median_ms / ref_median, "verdict": NO_CHANGE}
+    if abs(rec["ratio"] - 1) <= threshold:
+        return rec  # `verdict` needs the whole CI past the threshold, so the point must be past it too
+    c = compare(ref_ns, ns, trials_base=ref_trials, trials_new=trials, threshold=threshold, n_boot=n_boot,
+                seed=seed)
+    rec.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, verdict=c.verdict,
+               change_point=c.verdict in (SLOWER, FASTER))
+    return rec
+
+
+def _used_samples(frame) -> dict[tuple, tuple]:
+    """(run_id, model, recipe, device) -> (latency_ns array, trial labels): the clean trials, or all when none was clean
+    (what the cell's own figures use, see ResultsStore.used_samples)."""
+    import numpy as np
+
+    out = {}
+    if frame.empty:
+        return out
+    # rows come ordered by cell, so each cell is one contiguous slice (no per-group pandas work)
+    codes = frame.groupby(["run_id", "model", "recipe", "device"], sort=False).ngroup().to_numpy()
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
+    ends = np.append(starts[1:], len(codes))
+    ns = np.rint(frame["latency_ms"].to_numpy() * 1e6)
+    trials, clean = frame["trial"].to_numpy(), frame["disturbed"].to_numpy() == 0
+    keys = frame[["run_id", "model", "recipe", "device"]].to_numpy()
+    for a, b in zip(starts, ends):
+        pick = clean[a:b] if clean[a:b].any() else slice(None)
+        out[tuple(keys[a])] = (ns[a:b][pick], trials[a:b][pick])
+    return out
+
+
+def _speedups(df):
+    fp32 = df[df["recipe_kind"] == "fp32"].groupby(["run_id", "model", "device"])["median_ms"].first()
+    keys = list(zip(df["run_id"], df["model"], df["device"]))
+    base = [fp32.get(k, math.nan) for k in keys]
+    return [b / m if m and not math.isnan(m) and m > 0 else math.nan for b, m in zip(base, df["median_ms"])]
