@@ -24,14 +24,18 @@ examples:
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench runner build --target host                   build the native C++ runner
 
-exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
+  qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
+
+exit codes: 0 all cells passed · 1 some cells failed (or noisy, with --strict) · 2 usage or suite error ·
             3 significant regression against the baseline · 130 interrupted
 """
 
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
 hash), then measured on each device in fresh runner processes. Trials are interleaved across
-recipes. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
+recipes; a trial disturbed by other processes is kept, marked and replaced, and with
+`benchmark.precision` trials go on (up to max_trials) until each median's CI is that tight. Every
+cell says `stable` or `noisy`. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
 """
 
 

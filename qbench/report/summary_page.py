@@ -22,7 +22,7 @@ torch {{ doc.versions.torch_version }} · executorch {{ doc.versions.executorch_
 {% for c in doc.cells %}<tr class="{{ c.status }}"><td>{{ c.model }}</td><td>{{ c.recipe }}</td><td>{{ c.device }}</td>
 <td>{{ c.status }}{% if c.error %}: {{ c.error }}{% endif %}</td>
 <td>{{ fmt(c.latency_ms.median if c.latency_ms else None, 3) }}</td><td>{{ fmt(c.latency_ms.p90 if c.latency_ms else None, 3) }}</td>
-<td>{{ fmt(c.latency_ms.cv if c.latency_ms else None, 3) }}</td><td>{{ fmt(c.speedup_vs_fp32, 2) }}{% if c.speedup_vs_fp32 %}×{% endif %}</td>
+<td>{{ fmt(c.latency_ms.cv if c.latency_ms else None, 3) }}</td><td>{{ speedup(c.speedup_vs_fp32, c.speedup_ci) }}</td>
 <td>{{ fmt(c.pte_bytes / 1024 if c.pte_bytes else None, 1) }}</td><td>{{ fmt(c.sqnr_db, 1) }}</td><td>{{ fmt(c.top1_agreement, 3) }}</td>
 <td>{% if c.total_ops %}{{ c.delegated_ops }}/{{ c.total_ops }}{% endif %}</td><td>{{ c.runner or "" }}</td></tr>
 {% endfor %}</tbody></table>
@@ -40,7 +40,9 @@ def write_summary_page(doc: dict, out_dir: Path) -> Path:
     import jinja2
 
     env = jinja2.Environment(autoescape=True)
-    html = env.from_string(TEMPLATE).render(doc=doc, fmt=_fmt)
+    from qbench.results.views import speedup_text
+
+    html = env.from_string(TEMPLATE).render(doc=doc, fmt=_fmt, speedup=speedup_text)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
