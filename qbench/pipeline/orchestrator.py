@@ -238,9 +238,11 @@ def _measure_device(checked, device_name, cells, ids, artifacts, store, progress
                 cooldown_wait_s=out.cooldown_wait_s, finished_at=now(),
             )
             progress.advance()
+            finished = plan.finished(cell)
             if judged.disturbed:
-                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, not counted")
-            if plan.finished(cell):
+                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
+                             + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
+            if finished:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
                 if bench.profile_ops and art.kind == "pte":
