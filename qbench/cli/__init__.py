@@ -28,15 +28,20 @@ examples:
   qbench runner build --target host                   build the native C++ runner
   qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
 
-exit codes: 0 all cells passed · 1 some cells failed, the run failed, or the gate had nothing to
-            compare · 2 usage or suite error (nothing measured) · 3 significant regression against
-            the baseline · 130 interrupted (Ctrl-C) · 143 terminated (SIGTERM)
+  qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
+
+exit codes: 0 all cells passed · 1 some cells failed (or noisy, with --strict), the run failed, or
+            the gate had nothing to compare · 2 usage or suite error (nothing measured) ·
+            3 significant regression against the baseline · 130 interrupted (Ctrl-C) ·
+            143 terminated (SIGTERM)
 """
 
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
 hash), then measured on each device in fresh runner processes. Trials are interleaved across
-recipes. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
+recipes; a trial disturbed by other processes is kept, marked and replaced, and with
+`benchmark.precision` trials go on (up to max_trials) until each median's CI is that tight. Every
+cell says `stable` or `noisy`. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
 """
 
 

@@ -212,7 +212,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
                   markup=False, highlight=False, soft_wrap=True)
     if as_json:  # CI reading stdout still gets the run, its status and its cause
-        from qbench.results.views import run_document
+        from qbench.report.views import run_document
 
         try:
             sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")

@@ -87,13 +87,26 @@ def used_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
     return clean or list(trials)
 
 
+# A trial's samples beyond this many are thinned for the CI (every k-th of the sorted values keeps its
+# quantiles): a 10 µs model gives 100k samples per trial, and the CI is computed after every trial.
+CI_SAMPLES_PER_TRIAL = 2000
+
+
 def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
     """(median, low, high) in ms over the given trials, two-level bootstrap (report/stats.py)."""
+    import numpy as np
+
     from qbench.report.stats import median_ci
 
-    samples = [ns for t in trials for ns in t.samples_ns]
-    labels = [t.trial for t in trials for _ in t.samples_ns]
-    med, lo, hi = median_ci(samples, trials=labels)
+    parts = []
+    for t in trials:
+        x = np.asarray(t.samples_ns, dtype=np.float64)
+        if x.size > CI_SAMPLES_PER_TRIAL:
+            x = np.sort(x)[:: -(-x.size // CI_SAMPLES_PER_TRIAL)]
+        parts.append(x)
+    labels = np.concatenate([np.full(x.size, t.trial) for t, x in zip(trials, parts)])
+    _, lo, hi = median_ci(np.concatenate(parts), trials=labels)
+    med = float(np.median(np.concatenate([np.asarray(t.samples_ns, dtype=np.float64) for t in trials])))
     return med / 1e6, lo / 1e6, hi / 1e6
 
 
@@ -190,6 +203,7 @@ class TrialPlan:
     def __init__(self, cells: list, ids: dict, store, policy: Policy):
         self.cells, self.ids, self.store, self.policy = list(cells), ids, store, policy
         self.dropped: set = set()
+        self._steps: dict = {}  # (cell, trials so far) -> Step: the bootstrap runs once per new trial
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         while True:
@@ -202,7 +216,10 @@ class TrialPlan:
                     yield (max(done) + 1 if done else 0), cell
 
     def finished(self, cell) -> bool:
-        return next_step(records(self.store, self.ids[cell]), self.policy).done
+        key = (cell, len(self.store.done_trials(self.ids[cell])))
+        if key not in self._steps:
+            self._steps[key] = next_step(records(self.store, self.ids[cell]), self.policy)
+        return self._steps[key].done
 
     def drop(self, cell) -> None:
         self.dropped.add(cell)

@@ -203,9 +203,11 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                                 thermal_after=out.thermal_after, cooldown_wait_s=out.cooldown_wait_s,
                                 finished_at=now()), **judged.columns())
             progress.advance()
+            finished = plan.finished(cell)
             if judged.disturbed:
-                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, not counted")
-            if plan.finished(cell):
+                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
+                             + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
+            if finished:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
                 finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
                 device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)

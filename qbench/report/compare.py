@@ -332,6 +332,11 @@ def compare_runs(
                             + describe_settings_differ(differ))
         if not cells:
             warnings.append("the runs share no cell (model, recipe, device): nothing to compare")
+        noisy = [k for k in matched if "noisy" in (_verdict(base_cells[k]), _verdict(new_cells[k]))]
+        if noisy:  # their CIs are honest but wide: a "no significant change" there is weak evidence
+            names = ", ".join(key_label(k) for k in noisy[:5])
+            warnings.append(f"{len(noisy)} cell(s) noisy in one of the runs (disturbed or imprecise medians): "
+                            f"{names}{' …' if len(noisy) > 5 else ''}")
         return CompareResult(
             base_run=base_run, new_run=new_run, base_suite=base_info["suite"], new_suite=new_info["suite"],
             thresholds={"latency": threshold, "sqnr_db": accuracy_drop_db, "top1_agreement": top1_drop,
@@ -392,6 +397,10 @@ def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComp
                     ("failed", "failed"): "failed in both runs"}.get((base["status"], new["status"]), "not measured")
     out.metrics = _metric_changes(base, new, limits)
     return out
+
+
+def _verdict(row) -> str | None:
+    return row["stability_verdict"] if "stability_verdict" in row.keys() else None
 
 
 def _status(row) -> str:

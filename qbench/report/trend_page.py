@@ -193,7 +193,7 @@ def _segments(ys):
 def _line(ys, y) -> str:
     out = []
     for seg in _segments(ys):
-        out.append("M" + "L".join(f"{i} {y(ys[i])}" for i in seg) + (f"h0" if len(seg) == 1 else ""))
+        out.append("M" + "L".join(f"{i} {y(ys[i])}" for i in seg) + ("h0" if len(seg) == 1 else ""))
     return "".join(out)
 
 

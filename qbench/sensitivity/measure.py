@@ -30,7 +30,7 @@ def measured_suite(checked, model_spec, recipe, skip: list[str], devices: list[s
 
 def measured_cells(store, run_id: str) -> list[dict]:
     """What the fix costs: per cell, latency median, .pte size and the program's own numerics."""
-    from qbench.results.views import cell_views
+    from qbench.report.views import cell_views
 
     keep = ("recipe", "device", "status", "speedup_vs_fp32", "pte_bytes", "sqnr_db", "cosine_similarity",
             "top1_agreement", "error")

@@ -83,3 +83,11 @@ def test_judge_trial_uses_off_cpu_time_when_proc_stat_is_unreadable():
     assert j.disturbed and j.share == 0.5 and j.columns()["disturbed"] == 1
     report["thread_cpu_ns"] = [99] * 10
     assert not judge_trial(report, threshold=0.1).disturbed
+
+
+def test_long_trials_are_thinned_for_the_ci_without_moving_it_much():
+    from qbench.pipeline.adaptive import median_ci_ms
+
+    long = [trial(i, median_ms=10 * (1 + 0.01 * i), n=9000) for i in range(3)]
+    med, lo, hi = median_ci_ms(long)
+    assert lo <= med <= hi and 9.9 < lo and hi < 10.3

@@ -92,3 +92,25 @@ def test_speedup_ci_uses_clean_trials_and_a_ci_spanning_one_reads_no_clear_diffe
     assert views["fp32"]["speedup_ci"] is None
     # the per-iteration thread CPU time is stored beside the samples
     assert store.db.execute("SELECT count(*) FROM samples WHERE thread_cpu_ns IS NOT NULL").fetchone()[0] == 400
+
+
+def test_compare_warns_about_noisy_cells_and_leaves_disturbed_trials_out(tmp_path):
+    from qbench.report.compare import compare_runs
+
+    store = ResultsStore(tmp_path / "q.db")
+    for run in ("a", "b"):
+        store.create_run(run_id=run, suite="s", status="complete", started_at=f"2026-01-0{1 + (run == 'b')}")
+    base = store.ensure_cell("a", "m", "int8", "ptq", "host")
+    new = store.ensure_cell("b", "m", "int8", "ptq", "host")
+    for cid, trials in ((base, [(5.0, False), (5.05, False), (4.95, False)]),
+                        (new, [(5.0, False), (9.0, True), (5.02, False), (4.97, False)])):
+        for t, (median_ms, disturbed) in enumerate(trials):
+            ns = (median_ms * 1e6 * (1 + 0.005 * np.random.default_rng(t).standard_normal(30))).astype(int).tolist()
+            store.add_trial(cid, t, ns, disturbed=int(disturbed))
+        store.update_cell(cid, status="ok", latency_median_ms=median_ms)
+    store.update_cell(new, stability_verdict="noisy")
+    store.close()
+    result = compare_runs(tmp_path / "q.db", "a", "b")
+    [cell] = result.cells
+    assert cell.latency.verdict == "no significant change"  # the hogged trial (9 ms) is not a regression
+    assert any("1 cell(s) noisy" in w and "m / int8 / host" in w for w in result.warnings)

@@ -168,3 +168,28 @@ def test_unknown_device_on_the_command_line(suite_dir, capsys):
     code = main(["run", str(path), "--device", "nokia3310", "--check"])
     err = capsys.readouterr().err
     assert code == 2 and "--device nokia3310: no device profile 'nokia3310'" in err
+
+
+def test_precision_and_max_trials_are_checked_with_their_line(suite_dir, capsys):
+    path = write_suite(suite_dir, """
+        name: s
+        models:
+          - {name: tiny_mlp, source: "python:models/tiny.py:tiny_mlp", inputs: [{shape: [1, 64]}]}
+        recipes: [{name: fp32, kind: fp32}]
+        benchmark:
+          trials: 3
+          precision: "2"
+          max_trials: 2
+        """)
+    code, err = run_cli(capsys, path)
+    assert code == 2
+    assert f"{path}:7:" in err and "write a percentage like '2%'" in err
+    path = write_suite(suite_dir, """
+        name: s
+        models:
+          - {name: tiny_mlp, source: "python:models/tiny.py:tiny_mlp", inputs: [{shape: [1, 64]}]}
+        recipes: [{name: fp32, kind: fp32}]
+        benchmark: {trials: 3, precision: 2%, max_trials: 2}
+        """)
+    code, err = run_cli(capsys, path)
+    assert code == 2 and "max_trials must be >= trials" in err
