@@ -22,13 +22,13 @@ ROOT = Path(qbench.__file__).parent
 # Top to bottom. A module may import modules of its own layer or of a lower one.
 LAYERS = [
     ["qbench", "qbench.__main__", "qbench.cli"],
-    ["qbench.pipeline"],
+    ["qbench.pipeline", "qbench.sensitivity", "qbench.farm"],  # the pipeline, and what drives it another way
     ["qbench.report"],
     ["qbench.runners", "qbench.collectors", "qbench.quantize", "qbench.export"],
     ["qbench.devices", "qbench.models", "qbench.datasets"],
     ["qbench.results", "qbench.inputs", "qbench.user_code", "qbench.env", "qbench.bundled"],
     ["qbench.suite"],
-    ["qbench.errors", "qbench.hashing", "qbench.registry"],
+    ["qbench.errors", "qbench.hashing", "qbench.registry", "qbench.runtime_log"],
     ["qbench.testing"],  # the test doubles import nothing of qbench's pipeline
 ]
 # The package root only re-exports notebook helpers (imported lazily inside functions); so does
@@ -75,7 +75,8 @@ def _layer(module: str) -> int:
     best, depth = None, -1
     for i, layer in enumerate(LAYERS):
         for prefix in layer:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > depth:
+            inside = module.startswith(prefix + ".") and prefix != "qbench"  # the root holds no other module
+            if (module == prefix or inside) and len(prefix) > depth:
                 best, depth = i, len(prefix)
     assert best is not None, f"{module} is in no layer: add it to LAYERS"
     return best
