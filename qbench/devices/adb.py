@@ -159,9 +159,7 @@ class AdbDevice(Device):
         self.address = address
         self.read_timeout = read_timeout
         self._workdir = posixpath.normpath(workdir)
-        if mode == "server":
-            if not serial and not address:
-                raise ValueError("adb server mode needs a serial or an address")
+        if mode == "server":  # no serial and no address: the one attached device, as `adb` itself does
             self._t: ServerTransport | DirectTransport = ServerTransport(
                 name, serial=serial, address=address, adb_binary=adb_binary, server_port=server_port,
                 connect_timeout=connect_timeout, adbkey=adbkey)

@@ -342,3 +342,24 @@ def test_cleanup_removes_workdir_and_refuses_shared_dirs(daemon, adb_port, tmp_p
     for wd in ("/data/local/tmp", "/sdcard", "/data"):
         with pytest.raises(DeviceError, match="refusing"):
             _device("server", daemon.address, adb_port, workdir=wd).cleanup()
+
+
+def test_no_serial_uses_the_one_attached_device_like_adb_does(tmp_path):
+    """A profile without `serial:` (pixel8's default) picks the single attached phone; none or several
+    is one clear line naming them."""
+    port = free_port()
+    env = {"HOME": str(tmp_path)}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        subprocess.run([ADB, "-P", str(port), "start-server"], capture_output=True, timeout=30, check=True)
+        try:
+            with pytest.raises(DeviceError, match=r"no serial in the profile and 0 devices attached \(none\)"):
+                AdbDevice("phone", server_port=port, connect_timeout=5)
+            with AdbDaemon(tmp_path / "phone", properties=PROPS) as d:
+                subprocess.run([ADB, "-P", str(port), "connect", d.address], capture_output=True, timeout=30)
+                dev = AdbDevice("phone", server_port=port, connect_timeout=5)
+                assert dev.run(["echo", "picked"], timeout=10).stdout == "picked\n"
+                dev.close()
+        finally:
+            subprocess.run([ADB, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
