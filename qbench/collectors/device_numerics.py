@@ -31,15 +31,16 @@ def _raw(tensors) -> bytes:
     return b"".join(t.contiguous().numpy().tobytes() for t in tensors)
 
 
-def save_inputs(folder: Path, model, held_out, evaluation, batch: int) -> None:
-    """Write the device-numerics inputs and references beside the .pte (called while preparing)."""
+def save_inputs(folder: Path, model, held_out, evaluation, batch: int, output: str | None = None) -> None:
+    """Write the device-numerics inputs and references beside the .pte (called while preparing).
+    `output`: the headline leaf of a model with structured outputs (the suite's `output:`)."""
     import numpy as np
     import torch
 
-    from qbench.collectors.numerics import first_output
+    from qbench.models.outputs import select_output
 
     with torch.no_grad():
-        refs = [first_output(model(*b)).detach().float().numpy() for b in held_out]
+        refs = [select_output(model(*b), output).detach().float().numpy() for b in held_out]
     (folder / HELDOUT).write_bytes(b"".join(_raw(b) for b in held_out))
     np.save(folder / REFERENCE, np.stack(refs))
     if evaluation is not None and evaluation.labels is not None and evaluation.has_class_labels:
@@ -51,17 +52,19 @@ def save_inputs(folder: Path, model, held_out, evaluation, batch: int) -> None:
         np.save(folder / VALID, np.array([v for _, v in batches], dtype=np.int64))
 
 
-def first_outputs(raw: bytes, sets: int, outputs: list[dict]):
-    """The runner's --outputs bytes for `sets` input sets -> the first output of each, stacked (float32)."""
+def first_outputs(raw: bytes, sets: int, outputs: list[dict], index: int = 0):
+    """The runner's --outputs bytes for `sets` input sets -> output `index` (the headline leaf; the
+    first by default) of each set, stacked (float32). A `none` leaf has no bytes."""
     import numpy as np
 
-    sizes = [int(np.prod(o["shape"])) * np.dtype(o["dtype"]).itemsize for o in outputs]
+    sizes = [0 if o["dtype"] == "none" else int(np.prod(o["shape"])) * np.dtype(o["dtype"]).itemsize
+             for o in outputs]
     per_set = sum(sizes)
     if len(raw) != per_set * sets:
         raise ValueError(f"the runner wrote {len(raw)} output bytes, expected {per_set} x {sets} sets")
-    first = outputs[0]
-    return np.stack([np.frombuffer(raw[k * per_set: k * per_set + sizes[0]], dtype=first["dtype"])
-                     .reshape(first["shape"]).astype(np.float32) for k in range(sets)])
+    leaf, start = outputs[index], sum(sizes[:index])
+    return np.stack([np.frombuffer(raw[k * per_set + start: k * per_set + start + sizes[index]], dtype=leaf["dtype"])
+                     .reshape(leaf["shape"]).astype(np.float32) for k in range(sets)])
 
 
 def compare(reference, device, classifier: bool, eval_out=None, labels=None, valid=None) -> dict:

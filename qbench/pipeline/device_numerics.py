@@ -65,4 +65,12 @@ def _run_sets(session, art, settings, local_inputs: Path, sets: int, what: str):
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "out.bin"
         device.pull(remote_out, local)
-        return first_outputs(local.read_bytes(), sets, report["outputs"])
+        return first_outputs(local.read_bytes(), sets, report["outputs"], _headline_index(art))
+
+
+def _headline_index(art) -> int:
+    """Where the headline leaf sits among the program's flat outputs (structured outputs: the suite's
+    `output:`, recorded at prepare time; otherwise the first)."""
+    chosen = ((art.numerics or {}).get("extra") or {}).get("output")
+    names = [o["name"] for o in (art.outputs or [])]
+    return names.index(chosen) if chosen in names else 0

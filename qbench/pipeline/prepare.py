@@ -201,7 +201,7 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
             extra["outputs"] = {name: _json_figures(fig) for name, fig in numbers["outputs"].items()}
         # what each device's runner re-runs, so numerics come from the device that was timed
         _stage("numerics", lambda: save_inputs(staging, inputs.model, data.held_out, data.evaluation,
-                                               spec.inputs[0].shape[0]))
+                                               spec.inputs[0].shape[0], spec.output))
         if data.evaluation is not None:
             on_stage("accuracy")
             leaf = [o["name"] for o in inputs.outputs].index(numbers["output"])  # the program's flat outputs
