@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import ExitCode, QbenchError
+from qbench.results.backends import DB_HELP, db_target
 
 EPILOG = """\
 examples:
@@ -31,7 +32,7 @@ exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error 
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
 hash), then measured on each device in fresh runner processes. Trials are interleaved across
-recipes. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
+recipes. Results go to the store (--db: SQLite file or postgresql:// URL) and reports/<run_id>/index.html.
 """
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", type=Path, help="the suite YAML (see suites/smoke.yaml)")
     run.add_argument("--device", action="append", metavar="NAME",
                      help="run on this device profile instead of the suite's `devices` (repeatable)")
-    run.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    run.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     run.add_argument("--cache-dir", type=Path, default=None, help="artifact cache (default: $QBENCH_CACHE or ~/.cache/qbench)")
     run.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports/<run_id>/ go")
     run.add_argument("--resume", metavar="RUN_ID", help="complete an interrupted run without duplicating rows")
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")
-    res.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    res.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     res.add_argument("--run", action="append", metavar="RUN_ID", help="only these runs (repeatable; default: all)")
     res.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
@@ -122,8 +123,10 @@ def cmd_results(args) -> int:
     from qbench.errors import UsageError
     from qbench.results.store import ResultsStore
 
+    from qbench.results.backends import exists
+
     db = _db(args.db)
-    if not db.is_file():
+    if not exists(db):
         raise UsageError(f"no results store at {db} (run a suite first, or pass --db)")
     if args.runs:
         store = ResultsStore(db)

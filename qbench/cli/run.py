@@ -66,11 +66,11 @@ def run_command(args) -> int:
     except KeyboardInterrupt:
         done = sum(1 for c in store.cells(run_id) if c["status"] != "pending")
         console.print(f"interrupted: {done} cells finished and kept. Resume with:\n"
-                      f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else ""))
+                      f"  qbench run {args.suite} --resume {run_id}" + (f" --db {store.path}" if args.db else ""))
         return ExitCode.INTERRUPTED
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
-    page = _write_page(store.path, run_id, doc, out_dir, console)
+    page = _write_page(store.target, run_id, doc, out_dir, console)
     doc["report"] = str(page)
     gate = _nightly(args, store, checked.suite.name, run_id, out_dir, console)
     if gate is not None:
@@ -115,7 +115,7 @@ def _nightly(args, store, suite: str, run_id: str, out_dir, console) -> dict | N
             console.print(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
     elif store.run(base) is None:
         raise UsageError(f"unknown baseline run {base!r}; `qbench results --runs` lists them")
-    result, junit, md = nightly_outputs(store.path, base, run_id, threshold, out_dir)
+    result, junit, md = nightly_outputs(store.target, base, run_id, threshold, out_dir)
     regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         console.print(f"warning: {w}", markup=False)

@@ -19,10 +19,12 @@ CellKey = tuple[str, str, str]  # (model, recipe, device): how cells of two runs
 
 def open_store(db_path: str | Path) -> ResultsStore:
     """The store at db_path; a missing file is a usage error (ResultsStore would create an empty one)."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise UsageError(f"no results store at {path} (run a suite first, or pass --db)")
-    return ResultsStore(path)
+    from qbench.results.backends import db_target, exists
+
+    target = db_target(db_path) if isinstance(db_path, str) else db_path
+    if not exists(target):
+        raise UsageError(f"no results store at {target} (run a suite first, or pass --db)")
+    return ResultsStore(target)
 
 
 def check_runs(store: ResultsStore, run_ids: list[str]) -> None:

@@ -9,21 +9,24 @@ RUN_COLUMNS = ["suite", "qbench_version", "torch_version", "executorch_version",
 JSON_COLUMNS = ["delegation", "device_info", "extra"]
 
 
-def default_db() -> Path:
-    return Path("reports") / "qbench.db"
+def default_db() -> str | Path:
+    """QBENCH_DB (a file path or a postgresql:// URL) or reports/qbench.db."""
+    import os
+
+    from qbench.results.backends import db_target
+
+    return db_target(os.environ["QBENCH_DB"]) if os.environ.get("QBENCH_DB") else Path("reports") / "qbench.db"
 
 
 def _query(db, select: str, run_id, order: str):
     """Run `select`, restricted to the given run(s) when any, on a store opened for this read only."""
-    import pandas as pd
-
     from qbench.results.store import ResultsStore
 
     ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
     where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
     store = ResultsStore(db or default_db())
     try:
-        return pd.read_sql_query(select + where + order, store.db, params=ids)
+        return store.frame(select + where + order, ids)
     finally:
         store.close()
 
@@ -49,7 +52,8 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
     """One row per measured iteration: run_id, model, recipe, device, trial, iteration, latency_ms."""
     return _query(
         db,
-        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms "
+        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, "
+        "CAST(s.latency_ns AS DOUBLE PRECISION) / 1e6 AS latency_ms "
         "FROM samples s JOIN cells c USING (cell_id)",
         run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
     )

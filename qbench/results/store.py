@@ -1,4 +1,5 @@
-"""The results store: SQLite, one file, committed after every trial so a crash loses nothing.
+"""The results store: SQLite (one file) or PostgreSQL (shared by a farm), committed after every trial
+so a crash loses nothing. backends.py holds the little that differs between the two.
 
 Tables: runs (one per `qbench run`), cells (model × recipe × device, status + summary figures),
 trials (one fresh runner process each), samples (raw per-iteration latencies), and ops (per-op
@@ -8,11 +9,12 @@ profiles). Summary figures are always recomputed from the raw samples.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from qbench.results import backends
 
 SCHEMA_VERSION = 2
 
@@ -116,34 +118,40 @@ def _encode(key: str, value: Any) -> Any:
 
 class ResultsStore:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.target = backends.db_target(path) if isinstance(path, str) else path  # what reopens it
+        self.path = backends.redact(self.target) if backends.is_url(self.target) else Path(self.target)  # what messages show
         self._lock = threading.RLock()  # one worker thread per device writes here
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        self.backend = backends.connect(self.target, self._lock)
+        self.db = self.backend.conn
+        version = self.backend.schema_version()
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} was written by a newer qbench (schema {version})")
-        self.db.executescript(SCHEMA)
+        self.backend.create_schema(SCHEMA)
         self._add_missing_columns()
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _add_missing_columns(self) -> None:
         """Migration: CREATE TABLE IF NOT EXISTS leaves an older `cells` as it was; add what it lacks."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        have = self.backend.columns("cells")
         for name, sql_type in ADDED_CELL_COLUMNS.items():
             if name not in have:
-                self.db.execute(f"ALTER TABLE cells ADD COLUMN {name} {sql_type}")
+                self.backend.add_column("cells", name, sql_type)
 
     def close(self) -> None:
-        self.db.close()
+        self.backend.close()
+
+    def frame(self, sql: str, params: Iterable[Any] = ()):
+        """A query's rows as a pandas DataFrame (what pd.read_sql_query gives, on either backend)."""
+        import pandas as pd
+
+        cur = self.db.execute(sql, tuple(params))
+        names = [d[0] for d in cur.description]
+        return pd.DataFrame.from_records([tuple(r) for r in cur.fetchall()], columns=names, coerce_float=True)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(self.backend.begin)
             try:
                 yield self.db
             except BaseException:
@@ -168,20 +176,21 @@ class ResultsStore:
         with self.transaction() as db:
             db.execute("UPDATE runs SET status='running', ended_at=NULL WHERE run_id=?", (run_id,))
 
-    def run(self, run_id: str) -> sqlite3.Row | None:
+    def run(self, run_id: str) -> Any | None:
         return self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
 
-    def runs(self) -> list[sqlite3.Row]:
+    def runs(self) -> list[Any]:
         return self.db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
 
     def latest_run_id(self, suite: str | None = None, before: str | None = None) -> str | None:
         """The newest complete run (of `suite`, older than `before`): a nightly job's baseline."""
+        order = self.backend.run_order
         sql, args = "SELECT run_id FROM runs WHERE status='complete'", []
         if suite:
             sql, args = sql + " AND suite=?", args + [suite]
         if before:
-            sql, args = sql + " AND rowid < (SELECT rowid FROM runs WHERE run_id=?)", args + [before]
-        row = self.db.execute(sql + " ORDER BY rowid DESC LIMIT 1", args).fetchone()
+            sql, args = sql + f" AND {order} < (SELECT {order} FROM runs WHERE run_id=?)", args + [before]
+        row = self.db.execute(sql + f" ORDER BY {order} DESC LIMIT 1", args).fetchone()
         return row[0] if row else None
 
     # cells --------------------------------------------------------------------------------------
@@ -189,7 +198,8 @@ class ResultsStore:
         """The cell's id, creating it as pending; a resumed run finds the row it already has."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO cells (run_id, model, recipe, recipe_kind, device, status) VALUES (?,?,?,?,?, 'pending')",
+                "INSERT INTO cells (run_id, model, recipe, recipe_kind, device, status) VALUES (?,?,?,?,?, 'pending') "
+                "ON CONFLICT DO NOTHING",
                 (run_id, model, recipe, recipe_kind, device),
             )
             row = db.execute(
@@ -215,10 +225,10 @@ class ResultsStore:
             raw = self.cell(cell_id)["extra"]
             self.update_cell(cell_id, extra={**(json.loads(raw) if raw else {}), **parts})
 
-    def cell(self, cell_id: int) -> sqlite3.Row:
+    def cell(self, cell_id: int) -> Any:
         return self.db.execute("SELECT * FROM cells WHERE cell_id=?", (cell_id,)).fetchone()
 
-    def cells(self, run_id: str) -> list[sqlite3.Row]:
+    def cells(self, run_id: str) -> list[Any]:
         return self.db.execute("SELECT * FROM cells WHERE run_id=? ORDER BY cell_id", (run_id,)).fetchall()
 
     # trials and samples -------------------------------------------------------------------------
@@ -227,8 +237,9 @@ class ResultsStore:
         samples = list(samples_ns)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
+            db.execute("DELETE FROM trials WHERE cell_id=? AND trial=?", (cell_id, trial))
             db.execute(
-                f"INSERT OR REPLACE INTO trials ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                f"INSERT INTO trials ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
                 [cell_id, trial, *[_encode(k, v) for k, v in fields.items()]],
             )
             db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
@@ -240,7 +251,7 @@ class ResultsStore:
     def done_trials(self, cell_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=?", (cell_id,))}
 
-    def trials(self, cell_id: int) -> list[sqlite3.Row]:
+    def trials(self, cell_id: int) -> list[Any]:
         return self.db.execute("SELECT * FROM trials WHERE cell_id=? ORDER BY trial", (cell_id,)).fetchall()
 
     def samples(self, cell_id: int) -> dict[int, list[int]]:

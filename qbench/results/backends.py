@@ -1,0 +1,228 @@
+"""Where a results store lives: a SQLite file (the default) or a PostgreSQL database a farm shares.
+
+The store writes one portable SQL dialect (`?` placeholders, `ON CONFLICT DO NOTHING`, types
+INTEGER/REAL/TEXT/JSON); a backend translates the little that differs and answers the two
+questions the migrations ask (schema version, columns of a table). Rows read the same from both:
+`row["name"]`, `row[0]`, `row.keys()`, `dict(row)`.
+
+Credentials: a PostgreSQL URL may carry a password, or libpq finds it in PGPASSFILE / PGPASSWORD;
+qbench never prints or stores it (`redact` is what messages and run records show).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+from qbench.errors import UsageError
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+DB_HELP = ("results store: a SQLite file or postgresql://user@host/db "
+           "(default: $QBENCH_DB or reports/qbench.db; passwords from PGPASSFILE/PGPASSWORD)")
+
+
+def is_url(target: str | Path | None) -> bool:
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def db_target(text: str) -> str | Path:
+    """`--db` / QBENCH_DB: a PostgreSQL URL stays a string (Path would fold its `//`); else a file path."""
+    return text if is_url(text) else Path(text)
+
+
+def redact(target: str | Path) -> str:
+    """The target as messages show it: a URL without its password."""
+    text = str(target)
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]+):[^@]*@", r"\1:***@", text) if is_url(text) else text
+
+
+def exists(target: str | Path) -> bool:
+    """Whether reading makes sense: a SQLite file must exist; a database server answers on connect."""
+    return True if is_url(target) else Path(target).is_file()
+
+
+def connect(target: str | Path, lock: threading.RLock):
+    return PostgresBackend(str(target), lock) if is_url(target) else SqliteBackend(Path(target), lock)
+
+
+class SqliteBackend:
+    begin = "BEGIN IMMEDIATE"
+    run_order = "rowid"  # insertion order of runs
+
+    def __init__(self, path: Path, lock: threading.RLock):
+        import sqlite3
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def create_schema(self, ddl: str) -> None:
+        self.conn.executescript(ddl)
+
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def set_schema_version(self, version: int) -> None:
+        self.conn.execute(f"PRAGMA user_version={int(version)}")
+
+    def columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+
+    def add_column(self, table: str, name: str, sql_type: str) -> None:
+        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Row:
+    """A result row addressable like sqlite3.Row: by column name, by index, keys(), dict(row)."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: tuple[str, ...], values: tuple):
+        self._names, self._values = names, values
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, (int, slice)):
+            return self._values[key]
+        try:
+            return self._values[self._names.index(key)]
+        except ValueError:
+            raise IndexError(f"no such column: {key}") from None
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(zip(self._names, self._values))!r})"
+
+
+class _Cursor:
+    def __init__(self, cur):
+        self._cur = cur
+        self._names = tuple(d.name for d in cur.description) if cur.description else ()
+
+    def fetchone(self) -> Row | None:
+        values = self._cur.fetchone()
+        return None if values is None else Row(self._names, values)
+
+    def fetchall(self) -> list[Row]:
+        return [Row(self._names, v) for v in self._cur.fetchall()]
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def description(self) -> list[tuple[str]]:
+        return [(name,) for name in self._names]
+
+
+def _placeholders(sql: str) -> str:
+    """`?` → `%s` outside string literals; a literal `%` is doubled (psycopg's format)."""
+    out, quoted = [], False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "%":
+            out.append("%%")
+        elif ch == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# SQLite types → PostgreSQL: 64-bit integers (latencies in ns, byte counts), double precision (REAL is
+# float4 there), JSON kept as text so both backends return the same strings.
+_DDL_TYPES = [
+    (r"\bINTEGER PRIMARY KEY\b", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (r"\bINTEGER\b", "BIGINT"),
+    (r"\bREAL\b", "DOUBLE PRECISION"),
+    (r"\bJSON\b", "TEXT"),
+    (r"\)\s*WITHOUT ROWID", ")"),
+    (r"--[^\n]*", ""),
+]
+
+
+class PostgresBackend:
+    """A psycopg 3 connection in autocommit mode; the store's transactions are explicit BEGIN/COMMIT."""
+
+    begin = "BEGIN"
+    run_order = "run_seq"  # PostgreSQL has no rowid: runs get an identity column for insertion order
+
+    def __init__(self, url: str, lock: threading.RLock):
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise UsageError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from exc
+        self.url, self.lock = url, lock
+        try:
+            self.pg = psycopg.connect(url, autocommit=True, connect_timeout=int(os.environ.get("QBENCH_DB_TIMEOUT", "10")),
+                                      application_name="qbench")
+        except psycopg.Error as exc:
+            raise UsageError(f"cannot open the results database {redact(url)}: {_first_line(exc)}") from None
+        self.conn = self  # the store's `db`: execute/executemany with `?` placeholders
+
+    # the subset of sqlite3.Connection the store and its readers use
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Cursor:
+        with self.lock:
+            cur = self.pg.cursor()
+            cur.execute(_placeholders(sql), tuple(params) or None)
+            return _Cursor(cur)
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        rows = [tuple(r) for r in rows]
+        if rows:
+            with self.lock, self.pg.cursor() as cur:
+                cur.executemany(_placeholders(sql), rows)
+
+    def create_schema(self, ddl: str) -> None:
+        for pattern, repl in _DDL_TYPES:
+            ddl = re.sub(pattern, repl, ddl)
+        with self.lock, self.pg.transaction():
+            # orchestrators starting together must not race on CREATE TABLE
+            self.pg.execute("SELECT pg_advisory_xact_lock(7243911)")
+            for statement in filter(str.strip, ddl.split(";")):
+                self.pg.execute(statement)
+            self.pg.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS run_seq BIGINT GENERATED BY DEFAULT AS IDENTITY")
+            self.pg.execute("CREATE TABLE IF NOT EXISTS qbench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def schema_version(self) -> int:
+        exists = self.pg.execute("SELECT to_regclass('qbench_meta')").fetchone()[0]
+        if exists is None:
+            return 0
+        row = self.pg.execute("SELECT value FROM qbench_meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def set_schema_version(self, version: int) -> None:
+        self.pg.execute("INSERT INTO qbench_meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value", (str(int(version)),))
+
+    def columns(self, table: str) -> set[str]:
+        rows = self.pg.execute("SELECT column_name FROM information_schema.columns "
+                               "WHERE table_schema=current_schema() AND table_name=%s", (table,)).fetchall()
+        return {r[0] for r in rows}
+
+    def add_column(self, table: str, name: str, sql_type: str) -> None:
+        for pattern, repl in _DDL_TYPES:
+            sql_type = re.sub(pattern, repl, sql_type)
+        self.pg.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+
+    def close(self) -> None:
+        self.pg.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
