@@ -24,6 +24,7 @@ examples:
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench runner build --target host                   build the native C++ runner
+  qbench worker tcp://sched:8786 --devices pixel8-01  join a device farm (then: qbench run --cluster ...)
 
 exit codes: 0 all cells passed · 1 some cells failed · 2 usage or suite error ·
             3 significant regression against the baseline · 130 interrupted
@@ -71,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
+    from qbench.cli import farm as farm_commands
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
 
+    farm_commands.add_run_options(run)
     report_commands.add_parsers(sub)
     cli_tools.add_parsers(sub)
+    farm_commands.add_parsers(sub)
     return parser
 
 
@@ -177,4 +181,5 @@ COMMANDS = {
     "devices": _lazy("qbench.cli.tools", "devices"),
     "runner": _lazy("qbench.cli.tools", "runner"),
     "ops": _lazy("qbench.cli.tools", "ops"),
+    "worker": _lazy("qbench.cli.farm", "worker"),
 }

@@ -52,22 +52,28 @@ def run_command(args) -> int:
 
     console = Console(stderr=True)
     with console.status("checking the suite…"):
-        checked = check_suite(load_suite(args.suite), devices=args.device)
+        # on a farm the workers own the device profiles (and check them); the engine checks they are advertised
+        checked = check_suite(load_suite(args.suite), devices=args.device, resolve_devices=not args.cluster)
     if args.check:
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices")
         return ExitCode.OK
     store = ResultsStore(args.db or default_db())
+    from qbench.cli.farm import close_farm, open_farm
+
+    engine = open_farm(args, console)  # None without --cluster/--jobs; connected before a run row exists
     run_id = begin_run(checked, store, resume=args.resume)
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
     try:
         with RichProgress(console) as progress:
-            outcome = execute(checked, store, run_id, ArtifactCache(args.cache_dir), progress)
+            outcome = execute(checked, store, run_id, ArtifactCache(args.cache_dir), progress, engine)
     except KeyboardInterrupt:
         done = sum(1 for c in store.cells(run_id) if c["status"] != "pending")
         console.print(f"interrupted: {done} cells finished and kept. Resume with:\n"
                       f"  qbench run {args.suite} --resume {run_id}" + (f" --db {store.path}" if args.db else ""))
         return ExitCode.INTERRUPTED
+    finally:
+        close_farm(engine)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
     page = _write_page(store.target, run_id, doc, out_dir, console)

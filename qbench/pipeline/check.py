@@ -49,7 +49,9 @@ class CheckedSuite:
         return next(d for d in self.suite.datasets if d.name == model.dataset)
 
 
-def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True) -> CheckedSuite:
+def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True,
+                resolve_devices: bool = True) -> CheckedSuite:
+    """`resolve_devices=False`: device profiles live elsewhere (a farm's workers own and check them)."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
     from qbench.quantize import RECIPES
@@ -100,7 +102,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                 )
 
     device_names = devices or list(suite.devices)
-    for j, name in enumerate(device_names):
+    for j, name in enumerate(device_names if resolve_devices else []):
         try:
             profile = load_profile(name, loaded.base_dir)
         except SuiteError as exc:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,7 +19,7 @@ from qbench.errors import CellError, DeviceError, QbenchError, UsageError
 from qbench.export.cache import Artifact, ArtifactCache
 from qbench.pipeline import grid
 from qbench.pipeline.measure import run_trial
-from qbench.pipeline.prepare import prepare_variant, quality_fields
+from qbench.pipeline.prepare import quality_fields
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
 from qbench.pipeline.check import CheckedSuite
@@ -76,8 +74,13 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 
 
 def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
-            progress: Progress | None = None) -> RunOutcome:
+            progress: Progress | None = None, engine=None) -> RunOutcome:
+    """`engine` prepares variants and measures devices (pipeline/engine.py): this process by default,
+    a Dask cluster for `--cluster`/`--jobs` (qbench/farm/). Either way this process is the only writer."""
+    from qbench.pipeline.engine import LocalEngine
+
     progress = progress or Progress()
+    engine = engine or LocalEngine()
     bench = checked.suite.benchmark
     outcome = RunOutcome(run_id)
     ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind, c.device)
@@ -88,27 +91,12 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     progress.start(len(pending_variants) + todo_trials)
     interrupted = False
     try:
-        artifacts = _prepare_all(checked, pending_variants, pending, ids, store, cache, progress)
+        artifacts = _prepare_all(checked, pending_variants, pending, ids, store, cache, progress, engine)
         by_device: dict[str, list[grid.Cell]] = {}
         for c in pending:
             if c.variant in artifacts:
                 by_device.setdefault(c.device, []).append(c)
-        stop = threading.Event()
-        jobs = [(d, cs) for d, cs in by_device.items()]
-        if len(jobs) <= 1:
-            for device_name, device_cells in jobs:
-                _measure_device(checked, device_name, device_cells, ids, artifacts, store, progress, stop)
-        else:
-            with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="device") as pool:
-                futures = [pool.submit(_measure_device, checked, d, cs, ids, artifacts, store, progress, stop)
-                           for d, cs in jobs]
-                try:
-                    for f in futures:
-                        f.result()
-                except KeyboardInterrupt:
-                    stop.set()  # workers finish (or time out) their current trial, then stop
-                    progress.log("interrupted: finishing the trials in flight…")
-                    raise
+        engine.measure(checked, list(by_device.items()), ids, artifacts, store, progress)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -129,23 +117,15 @@ def _fail(store: ResultsStore, cell_id: int, exc: Exception) -> None:
     store.update_cell(cell_id, status="failed", stage=stage, error=message or type(exc).__name__)
 
 
-def _prepare_all(checked, variants, pending, ids, store, cache, progress) -> dict[grid.Variant, Artifact]:
+def _prepare_all(checked, variants, pending, ids, store, cache, progress, engine) -> dict[grid.Variant, Artifact]:
     suite = checked.suite
     artifacts: dict[grid.Variant, Artifact] = {}
-    for v in variants:
-        progress.stage(f"prepare {v.label}")
+    for v, art in engine.prepare(checked, variants, cache, progress):  # in order, as each is ready
         cells = [c for c in pending if c.variant == v]
-        try:
-            art = prepare_variant(
-                v, calibration=v.model.calibration or suite.calibration, numerics=suite.numerics,
-                base_dir=checked.loaded.base_dir, cache=cache, profile_ops=suite.benchmark.profile_ops,
-                on_stage=lambda s, label=v.label: progress.stage(f"{s} {label}"),
-                dataset=checked.dataset_for(v.model),
-            )
-        except CellError as exc:
+        if isinstance(art, CellError):
             for c in cells:
-                _fail(store, ids[c], exc)
-            progress.log(f"[failed] {v.label}: {exc}")
+                _fail(store, ids[c], art)
+            progress.log(f"[failed] {v.label}: {art}")
             progress.advance(1 + suite.benchmark.trials * len(cells))
             continue
         artifacts[v] = art

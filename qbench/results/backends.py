@@ -76,6 +76,19 @@ class SqliteBackend:
     def add_column(self, table: str, name: str, sql_type: str) -> None:
         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """Worth retrying: another writer holds the lock, or the disk hiccupped."""
+        import sqlite3
+
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            w in str(exc) for w in ("locked", "busy", "disk I/O"))
+
+    def reconnect(self) -> None:
+        """A file needs no reconnecting."""
+
+    def give_up(self, exc: BaseException) -> None:
+        """No more writes will be attempted (the caller reports `exc`)."""
+
     def close(self) -> None:
         self.conn.close()
 
@@ -168,15 +181,41 @@ class PostgresBackend:
         except ImportError as exc:
             raise UsageError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from exc
         self.url, self.lock = url, lock
+        self.gone: BaseException | None = None  # set when the caller gave up on the server
         try:
-            self.pg = psycopg.connect(url, autocommit=True, connect_timeout=int(os.environ.get("QBENCH_DB_TIMEOUT", "10")),
-                                      application_name="qbench")
+            self.pg = self._connect()
         except psycopg.Error as exc:
             raise UsageError(f"cannot open the results database {redact(url)}: {_first_line(exc)}") from None
         self.conn = self  # the store's `db`: execute/executemany with `?` placeholders
 
+    def _connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, application_name="qbench",
+                               connect_timeout=int(os.environ.get("QBENCH_DB_TIMEOUT", "10")))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The server went away or the connection broke: worth reconnecting and retrying."""
+        import psycopg
+
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+    def reconnect(self) -> None:
+        with self.lock:
+            try:
+                self.pg.close()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+            self.pg = self._connect()
+
+    def give_up(self, exc: BaseException) -> None:
+        """Every later call raises `exc` at once, instead of each waiting on a dead server."""
+        self.gone = exc
+
     # the subset of sqlite3.Connection the store and its readers use
     def execute(self, sql: str, params: Iterable[Any] = ()) -> _Cursor:
+        if self.gone is not None:
+            raise self.gone
         with self.lock:
             cur = self.pg.cursor()
             cur.execute(_placeholders(sql), tuple(params) or None)
@@ -184,6 +223,8 @@ class PostgresBackend:
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         rows = [tuple(r) for r in rows]
+        if self.gone is not None:
+            raise self.gone
         if rows:
             with self.lock, self.pg.cursor() as cur:
                 cur.executemany(_placeholders(sql), rows)
