@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests: initdb in a temporary folder, listening on loopback only.
 #   scripts/pg_test_server.sh start [DIR [PORT]]   prints the URL (postgresql://qbench@127.0.0.1:PORT/qbench)
-#   scripts/pg_test_server.sh stop DIR
+#   scripts/pg_test_server.sh stop DIR             stop it and remove DIR
+#   scripts/pg_test_server.sh halt DIR             stop it, keep the data (a database outage)
+#   scripts/pg_test_server.sh restart DIR          start it again on the same port
 # PostgreSQL refuses to run as root: as root it runs as the `postgres` user (Debian's package creates it).
 set -euo pipefail
 
@@ -21,8 +23,8 @@ start)
     [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
     as_owner "$bindir/initdb" -D "$dir/data" -U qbench --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off -c max_connections=100" start >/dev/null \
+    echo "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off -c max_connections=100" >"$dir/options"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U qbench qbench
     echo "postgresql://qbench@127.0.0.1:$port/qbench"
@@ -32,6 +34,13 @@ stop)
     as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
     rm -rf "$dir"
     ;;
+halt)
+    as_owner "$bindir/pg_ctl" -D "${2:?usage: pg_test_server.sh halt DIR}/data" -m immediate -w stop >/dev/null
+    ;;
+restart)
+    dir=${2:?usage: pg_test_server.sh restart DIR}
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >/dev/null
+    ;;
 *)
-    echo "usage: pg_test_server.sh start [DIR [PORT]] | stop DIR" >&2; exit 2 ;;
+    echo "usage: pg_test_server.sh start [DIR [PORT]] | stop DIR | halt DIR | restart DIR" >&2; exit 2 ;;
 esac

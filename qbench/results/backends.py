@@ -230,6 +230,13 @@ class PostgresBackend:
                 cur.executemany(_placeholders(sql), rows)
 
     def create_schema(self, ddl: str) -> None:
+        # DDL takes table locks that would queue behind other writers' transactions: skip it when
+        # the tables are there (the usual case for a shared database)
+        tables = ("runs", "cells", "trials", "samples", "power_samples", "ops", "qbench_meta")
+        present = self.pg.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema=current_schema() "
+                                  "AND table_name = ANY(%s)", (list(tables),)).fetchone()[0]
+        if present == len(tables) and "run_seq" in self.columns("runs"):
+            return
         for pattern, repl in _DDL_TYPES:
             ddl = re.sub(pattern, repl, ddl)
         with self.lock, self.pg.transaction():
@@ -248,6 +255,8 @@ class PostgresBackend:
         return int(row[0]) if row else 0
 
     def set_schema_version(self, version: int) -> None:
+        if self.schema_version() == version:
+            return
         self.pg.execute("INSERT INTO qbench_meta (key, value) VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value", (str(int(version)),))
 

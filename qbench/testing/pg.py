@@ -46,6 +46,23 @@ class PgServer:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url.rsplit("/", 1)[0] + "/" + name
 
+    def halt(self) -> None:
+        """A database outage: the server stops at once (its data stays)."""
+        subprocess.run(["bash", str(SCRIPT), "halt", self.folder], check=True, capture_output=True, timeout=60)
+
+    def restart(self) -> None:
+        subprocess.run(["bash", str(SCRIPT), "restart", self.folder], check=True, capture_output=True, timeout=60)
+
+    @classmethod
+    def start_own(cls) -> "PgServer":
+        """A server of its own (for a test that stops it), whatever CI started."""
+        saved = os.environ.pop("QBENCH_TEST_PG_URL", None)
+        try:
+            return cls.start()
+        finally:
+            if saved is not None:
+                os.environ["QBENCH_TEST_PG_URL"] = saved
+
     def stop(self) -> None:
         if self.folder:
             subprocess.run(["bash", str(SCRIPT), "stop", self.folder], capture_output=True, timeout=60)
