@@ -96,8 +96,9 @@ def cmd_worker(args) -> int:
     return ExitCode.OK
 
 
-def open_farm(args, console):
-    """A FarmEngine with a connected Dask client for --cluster/--jobs, or None for a plain local run."""
+def open_farm(args, console, devices: list[str]):
+    """A FarmEngine with a connected Dask client for --cluster/--jobs, or None for a plain local run.
+    Raises UsageError when the cluster lacks a device of the suite or prepare slots."""
     if not getattr(args, "cluster", None) and not getattr(args, "jobs", None):
         return None
     if args.cluster and args.jobs:
@@ -126,6 +127,11 @@ def open_farm(args, console):
     engine = FarmEngine(client, lost_wait=args.lost_worker_wait, db_wait=args.db_wait,
                         local_devices=cluster is not None)
     engine.cluster = cluster
+    try:
+        engine.check_devices(devices)
+    except BaseException:
+        close_farm(engine)
+        raise
     return engine
 
 

@@ -61,7 +61,7 @@ def run_command(args) -> int:
     store = ResultsStore(args.db or default_db())
     from qbench.cli.farm import close_farm, open_farm
 
-    engine = open_farm(args, console)  # None without --cluster/--jobs; connected before a run row exists
+    engine = open_farm(args, console, checked.device_names)  # None without --cluster/--jobs; before a run row exists
     run_id = begin_run(checked, store, resume=args.resume)
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
     try:

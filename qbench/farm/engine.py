@@ -153,18 +153,19 @@ class FarmEngine:
         try:
             while running:
                 self._drain(queue, store, progress)
+                watch.refresh()  # one scheduler query per second at most
                 for device, fut in list(running.items()):
                     if fut.done():
                         self._drain(queue, store, progress)  # what it sent before it returned
-                        if fut.status == "error":
-                            self._fail_rest(store, ids, cells_of[device], DeviceError(
-                                device, f"measuring on the cluster failed: {_cause(fut)}"), progress)
+                        cause = (f"measuring on the cluster failed: {_cause(fut)}" if fut.status == "error" else
+                                 f"its measure task ended ({fut.status}) before these cells were measured")
+                        self._fail_rest(store, ids, cells_of[device], DeviceError(device, cause), progress)
                         del running[device]
                     elif (lost := watch.lost(device)) is not None:
                         fut.cancel()
                         self._fail_rest(store, ids, cells_of[device], DeviceError(device, lost), progress)
                         del running[device]
-                time.sleep(0.2)
+                time.sleep(0.1)
             self._drain(queue, store, progress)
         except BaseException:
             try:
@@ -232,18 +233,27 @@ class _Watch:
         self.missing_since: dict[str, float] = {}
         self.last_seen: dict[str, tuple[float, float]] = {}  # worker -> (its last_seen, our clock when it changed)
         self.where: dict[str, str] = {}
+        self.workers: dict[str, dict] = {}
+        self.refreshed = float("-inf")
 
-    def lost(self, device: str) -> str | None:
+    def refresh(self) -> None:
         now = time.monotonic()
-        alive = []
-        workers = self.engine.workers()
-        for addr, w in workers.items():
-            if (w.get("resources") or {}).get(device_resource(device), 0) <= 0:
-                continue
+        if now - self.refreshed < 1.0:
+            return
+        self.refreshed = now
+        self.workers = self.engine.workers()
+        for addr, w in self.workers.items():
             seen = w.get("last_seen", 0)
             prev = self.last_seen.get(addr)
             if prev is None or prev[0] != seen:
                 self.last_seen[addr] = (seen, now)
+
+    def lost(self, device: str) -> str | None:
+        now = time.monotonic()
+        alive = []
+        for addr, w in self.workers.items():
+            if (w.get("resources") or {}).get(device_resource(device), 0) <= 0:
+                continue
             self.where[device] = w.get("name") or addr
             if now - self.last_seen[addr][1] <= HEARTBEAT_STALE_S:
                 alive.append(addr)  # a heartbeat arrived recently

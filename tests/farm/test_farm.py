@@ -119,6 +119,19 @@ def shape(cell: dict) -> list[str]:
     return sorted(k for k, v in cell.items() if v is not None)
 
 
+def test_a_device_no_worker_owns_is_a_usage_error_before_any_run(farm, tmp_path):
+    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=0, trials=1).replace(
+        "[host, pi, bench]", "[host, nowhere]"), "nowhere.yaml")
+    proc = run_cli(farm, "run", suite, "--cluster", farm["farm"].address, "--db", tmp_path / "x.db")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "qbench: no worker of the cluster owns device(s) nowhere (advertised: bench, host, pi); start "
+        "`qbench worker SCHEDULER --devices nowhere` on the host they are plugged into")
+    from qbench.results.store import ResultsStore
+
+    assert ResultsStore(tmp_path / "x.db").runs() == []
+
+
 def test_cluster_run_gives_the_cells_and_shapes_of_a_local_run(farm, pg_url):
     suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=0, trials=2), "farm.yaml")
     remote = run_cli(farm, "run", suite, "--cluster", farm["farm"].address, "--db", pg_url, "--json")
@@ -196,7 +209,7 @@ def test_database_gone_mid_run_stops_clearly_and_keeps_what_was_committed(farm):
 
 def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_url):
     """Last in this module: worker B does not come back."""
-    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=1.0, trials=4), "cut.yaml")
+    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=2.0, trials=4), "cut.yaml")
     proc = start(farm, "run", suite, "--cluster", farm["farm"].address, "--db", pg_url, "--json",
                  "--lost-worker-wait", "4")
     wait_for_trials(pg_url, proc, device="bench")
@@ -210,7 +223,8 @@ def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_u
 
     when = ResultsStore(pg_url).db.execute("SELECT c.device, t.trial, t.finished_at FROM trials t JOIN cells c "
                                            "USING (cell_id) ORDER BY t.finished_at").fetchall()
-    assert proc.returncode == 1, f"cut at {cut_at}; trials {[tuple(r) for r in when]}\n{err[-3000:]}"
+    assert proc.returncode == 1, (f"cut at {cut_at}; trials {[tuple(r) for r in when]}\n{err[-3000:]}\n{out[-3000:]}\n"
+                                  + farm["farm"].log("B")[-3000:])
     doc = json.loads(out)
     by_device = {}
     for c in doc["cells"]:
