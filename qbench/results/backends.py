@@ -169,6 +169,9 @@ _DDL_TYPES = [
 ]
 
 
+_PLAIN_INSERT = re.compile(r"^\s*INSERT INTO (\w+) \(([\w, ]+)\) VALUES \([?, ]+\)\s*$")
+
+
 class PostgresBackend:
     """A psycopg 3 connection in autocommit mode; the store's transactions are explicit BEGIN/COMMIT."""
 
@@ -225,8 +228,15 @@ class PostgresBackend:
         rows = [tuple(r) for r in rows]
         if self.gone is not None:
             raise self.gone
-        if rows:
-            with self.lock, self.pg.cursor() as cur:
+        if not rows:
+            return
+        plain = _PLAIN_INSERT.match(sql)
+        with self.lock, self.pg.cursor() as cur:
+            if plain and len(rows) > 100:  # a trial's samples: COPY is ~50x faster than row-by-row inserts
+                with cur.copy(f"COPY {plain.group(1)} ({plain.group(2)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
                 cur.executemany(_placeholders(sql), rows)
 
     def create_schema(self, ddl: str) -> None:

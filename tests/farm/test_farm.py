@@ -62,6 +62,10 @@ def farm(tmp_path_factory, isolated_cache):
         connect_retries: 0
         """))
     (profiles / "bench.yaml").write_text(f"transport: host\nworkdir: {root / 'bench-work'}\nrunner: {{kind: native, target: host}}\n")
+    # a slower bench for the cut-off test: each trial starts 2 s late (few samples, long trials)
+    (profiles / "slowbench.yaml").write_text(
+        f"transport: host\nworkdir: {root / 'slow-work'}\n"
+        "runner: {kind: native, target: host, launcher: [sh, -c, 'sleep 2; exec \"$0\" \"$@\"']}\n")
     why_not = netns.available()
     ns = netns.NetNamespace().create() if why_not is None else None
     host = ns.host_ip if ns else "127.0.0.1"
@@ -71,7 +75,7 @@ def farm(tmp_path_factory, isolated_cache):
         cluster.start_scheduler()
         # A builds (its cache: the session's, so a variant is exported once); B gets artifacts by hash
         cluster.start_worker("A", ["host", "pi"], prepare=1, listen=host)
-        cluster.start_worker("B", ["bench"], prefix=ns.prefix if ns else (), listen=ns.ns_ip if ns else host,
+        cluster.start_worker("B", ["bench", "slowbench"], prefix=ns.prefix if ns else (), listen=ns.ns_ip if ns else host,
                              env={"QBENCH_CACHE": str(root / "cache-B")})
         yield {"root": root, "farm": cluster, "ns": ns, "why_not_netns": why_not, "env": env, "cache_b": root / "cache-B"}
     finally:
@@ -125,7 +129,7 @@ def test_a_device_no_worker_owns_is_a_usage_error_before_any_run(farm, tmp_path)
     proc = run_cli(farm, "run", suite, "--cluster", farm["farm"].address, "--db", tmp_path / "x.db")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        "qbench: no worker of the cluster owns device(s) nowhere (advertised: bench, host, pi); start "
+        "qbench: no worker of the cluster owns device(s) nowhere (advertised: bench, host, pi, slowbench); start "
         "`qbench worker SCHEDULER --devices nowhere` on the host they are plugged into")
     from qbench.results.store import ResultsStore
 
@@ -209,10 +213,11 @@ def test_database_gone_mid_run_stops_clearly_and_keeps_what_was_committed(farm):
 
 def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_url):
     """Last in this module: worker B does not come back."""
-    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=2.0, trials=4), "cut.yaml")
+    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=0, trials=4).replace(
+        "[host, pi, bench]", "[host, pi, slowbench]"), "cut.yaml")
     proc = start(farm, "run", suite, "--cluster", farm["farm"].address, "--db", pg_url, "--json",
                  "--lost-worker-wait", "4")
-    wait_for_trials(pg_url, proc, device="bench")
+    wait_for_trials(pg_url, proc, device="slowbench")
     if farm["ns"]:
         farm["ns"].cut()  # the cable: B keeps running and hears nothing
     else:
@@ -230,9 +235,9 @@ def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_u
     for c in doc["cells"]:
         by_device.setdefault(c["device"], []).append(c)
     assert all(c["status"] == "ok" for d in ("host", "pi") for c in by_device[d])
-    bench = by_device["bench"]
+    bench = by_device["slowbench"]
     assert any(c["status"] == "failed" for c in bench)
     for c in bench:
         if c["status"] == "failed":
-            assert c["error"].startswith("device: bench: worker B owning it was lost"), c["error"]
-    assert trials_committed(pg_url, "bench") >= 1  # what B measured before the cut stays
+            assert c["error"].startswith("device: slowbench: worker B owning it was lost"), c["error"]
+    assert trials_committed(pg_url, "slowbench") >= 1  # what B measured before the cut stays

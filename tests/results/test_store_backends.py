@@ -39,7 +39,13 @@ def test_write_and_read_back(target):
     store.add_trial(cid, 0, big, runner="native", affinity=[0, 1], wall_s=1.25)
     store.add_trial(cid, 0, [7, 8, 9], runner="native", wall_s=1.5)  # a replaced trial leaves no stale samples
     store.add_trial(cid, 1, big, runner="native")
-    assert store.samples(cid) == {0: [7, 8, 9], 1: big}
+    many = list(range(10_000, 15_000))  # a long trial's samples (PostgreSQL: COPY)
+    store.add_trial(cid, 2, many, runner="native")
+    assert store.samples(cid) == {0: [7, 8, 9], 1: big, 2: many}
+    store.add_trial(cid, 2, [1, 2], runner="native")
+    assert store.samples(cid)[2] == [1, 2]
+    store.db.execute("DELETE FROM samples WHERE trial=2")
+    store.db.execute("DELETE FROM trials WHERE trial=2")
     assert store.done_trials(cid) == {0, 1}
     assert [t["wall_s"] for t in store.trials(cid)] == [1.5, None]
     store.update_cell(cid, status="ok", latency_median_ms=0.123456789012, delegation={"a": 1}, pte_bytes=2**40)
