@@ -102,7 +102,9 @@ class FarmEngine:
             return summary.artifact()  # what the store records; the bytes stay on the workers
         from qbench.farm.artifacts import materialize
 
-        return materialize(payload_future.result(), cache)  # --jobs: measured here, verified by hash
+        art = materialize(payload_future.result(), cache)  # --jobs: measured here, verified by hash
+        art.cached = summary.cached  # built by a worker this run, even when it shares our cache folder
+        return art
 
     def _wait(self, future, resource: str, what: str):
         """The future's result; a CellError when no worker can run it for lost_wait seconds."""

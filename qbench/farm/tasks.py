@@ -136,6 +136,6 @@ def _worker_name() -> str:
         from distributed import get_worker
 
         w = get_worker()
-        return str(w.name or w.address)
+        return str(w.name if w.name is not None and w.name != "" else w.address)
     except ValueError:
         return "local"
