@@ -127,13 +127,16 @@ class FarmEngine:
                 return CellError("prepare", f"{what}: no worker with prepare slots for {self.lost_wait:.0f} s")
 
     # measure ------------------------------------------------------------------------------------
-    def measure(self, checked, jobs, ids, artifacts, store, progress) -> None:
+    def measure(self, checked, jobs, ids, artifacts, store, progress, measure_device=None) -> None:
+        """On the cluster each device's task runs the same per-device loop (tasks.measure_task imports it
+        on the worker); `measure_device` is used as is only for --jobs (devices measured here)."""
         if self.local_devices:
             import threading
 
             from qbench.pipeline.engine import measure_devices_locally
 
-            return measure_devices_locally(checked, jobs, ids, artifacts, store, progress, threading.Event())
+            return measure_devices_locally(checked, jobs, ids, artifacts, store, progress, measure_device,
+                                           threading.Event())
         from distributed import Event, Queue
 
         from qbench.farm import tasks

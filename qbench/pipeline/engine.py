@@ -2,7 +2,8 @@
 
 The orchestrator asks an engine two things and writes every answer to the store itself:
   prepare(checked, variants, cache, progress) → (variant, Artifact | CellError) in order, as each is ready
-  measure(checked, jobs, ids, artifacts, store, progress) → every device's trials committed to `store`
+  measure(checked, jobs, ids, artifacts, store, progress, measure_device) → every device's trials in `store`
+(`measure_device` is the orchestrator's per-device trial loop, passed in so this module does not import it).
 LocalEngine does both in this process (devices in parallel threads). qbench/farm/ does them on a Dask
 cluster and streams the same store writes back, so a run's rows do not depend on where it ran.
 """
@@ -28,10 +29,10 @@ def prepare_local(checked, variant, cache, on_stage=lambda stage: None):
     )
 
 
-def measure_devices_locally(checked, jobs, ids, artifacts, store, progress, stop: threading.Event) -> None:
+def measure_devices_locally(checked, jobs, ids, artifacts, store, progress, measure_device,
+                            stop: threading.Event) -> None:
     """Each device's cells, devices in parallel (one thread each); Ctrl-C lets trials in flight finish."""
-    from qbench.pipeline.orchestrator import _measure_device
-
+    _measure_device = measure_device
     if len(jobs) <= 1:
         for device_name, device_cells in jobs:
             _measure_device(checked, device_name, device_cells, ids, artifacts, store, progress, stop)
@@ -57,5 +58,5 @@ class LocalEngine:
             except CellError as exc:
                 yield v, exc
 
-    def measure(self, checked, jobs, ids, artifacts, store, progress) -> None:
-        measure_devices_locally(checked, jobs, ids, artifacts, store, progress, threading.Event())
+    def measure(self, checked, jobs, ids, artifacts, store, progress, measure_device) -> None:
+        measure_devices_locally(checked, jobs, ids, artifacts, store, progress, measure_device, threading.Event())

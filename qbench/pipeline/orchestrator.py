@@ -96,7 +96,7 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
         for c in pending:
             if c.variant in artifacts:
                 by_device.setdefault(c.device, []).append(c)
-        engine.measure(checked, list(by_device.items()), ids, artifacts, store, progress)
+        engine.measure(checked, list(by_device.items()), ids, artifacts, store, progress, _measure_device)
     except KeyboardInterrupt:
         interrupted = True
         raise
