@@ -167,3 +167,22 @@ def test_unreachable_database_is_one_line_without_the_password(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("qbench: cannot open the results database postgresql://qbench:***@127.0.0.1:1/qbench")
     assert len(proc.stderr.strip().splitlines()) == 1 and "s3cret" not in proc.stderr + proc.stdout
+
+
+def test_open_store_is_the_one_opener_for_both(tmp_path, pg_url):
+    """open_store: a URL opens the shared database (readers need qbench's tables there), a file keeps
+    its checks; an older PostgreSQL store read by a reader is migrated in place (a server is never
+    read-only media)."""
+    from qbench.results.store import open_store
+
+    with pytest.raises(StoreError, match="no qbench results in the database"):
+        open_store(pg_url, readonly=True)
+    with pytest.raises(StoreError, match="no results store at"):
+        open_store(tmp_path / "absent.db", readonly=True)
+    store = open_store(pg_url, create=True)
+    _run(store, "r1")
+    store.db.execute("ALTER TABLE samples DROP COLUMN thread_cpu_ns")  # a store from before h18
+    store.close()
+    reader = open_store(pg_url, readonly=True)
+    assert "thread_cpu_ns" in reader.backend.columns("samples") and reader.run("r1")["suite"] == "s"
+    reader.close()
