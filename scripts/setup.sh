@@ -2,7 +2,7 @@
 # Set up qbench on a fresh machine: system packages (when root), a venv with the pinned stack
 # (torch 2.14.1 / torchvision 0.29.1 / executorch 1.5.1), and the native runner for this host.
 #   scripts/setup.sh          what `qbench run` needs
-#   scripts/setup.sh --test   plus what the tests need (adb, sshd, chromium, shells for power tests)
+#   scripts/setup.sh --test   plus what the tests need (adb, sshd, chromium, shells for power tests, postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,8 @@ if (( want_test )); then
     # cross compiler), and run both under user-mode emulation.
     command -v aarch64-linux-gnu-g++ >/dev/null || packages+=(g++-aarch64-linux-gnu)
     command -v qemu-aarch64 >/dev/null || packages+=(qemu-user)
+    # The shared results store's tests run against a real server (scripts/pg_test_server.sh starts it).
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 fi
 if (( ${#packages[@]} )); then
     if [[ $(id -u) -eq 0 ]]; then

@@ -46,3 +46,24 @@ def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server (CI: QBENCH_TEST_PG_URL from scripts/test.sh; else started here)."""
+    from qbench.testing.pg import PgServer
+
+    try:
+        server = PgServer.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI") or os.environ.get("QBENCH_REQUIRE_PG"):
+            raise
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh database on the test server."""
+    return pg_server.new_database()

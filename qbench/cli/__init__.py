@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import ExitCode, QbenchError
+from qbench.results.backends import DB_HELP, db_target
 
 EPILOG = """\
 examples:
@@ -27,6 +28,7 @@ examples:
   qbench init --model torchvision:resnet18 --device pixel8   a first suite in this folder
   qbench runner build --target host                   build the native C++ runner
   qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
+  qbench worker tcp://sched:8786 --devices pixel8-01  join a device farm (then: qbench run --cluster ...)
 
   qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
 
@@ -41,7 +43,8 @@ Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte
 hash), then measured on each device in fresh runner processes. Trials are interleaved across
 recipes; a trial disturbed by other processes is kept, marked and replaced, and with
 `benchmark.precision` trials go on (up to max_trials) until each median's CI is that tight. Every
-cell says `stable` or `noisy`. Results go to the SQLite store (--db) and reports/<run_id>/index.html.
+cell says `stable` or `noisy`. Results go to the store (--db: SQLite file or postgresql:// URL) and
+reports/<run_id>/index.html.
 """
 
 
@@ -58,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", type=Path, help="the suite YAML (see suites/smoke.yaml)")
     run.add_argument("--device", action="append", metavar="NAME",
                      help="run on this device profile instead of the suite's `devices` (repeatable)")
-    run.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    run.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     run.add_argument("--cache-dir", type=Path, default=None, help="artifact cache (default: $QBENCH_CACHE or ~/.cache/qbench)")
     run.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports/<run_id>/ go")
     run.add_argument("--resume", metavar="RUN_ID", help="complete an interrupted run without duplicating rows")
@@ -79,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")
-    res.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    res.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     res.add_argument("--run", action="append", metavar="RUN_ID", help="only these runs (repeatable; default: all)")
     res.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
@@ -87,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
     from qbench.cli import editor as editor_commands
+    from qbench.cli import farm as farm_commands
     from qbench.cli import init as init_command
     from qbench.cli import tools as cli_tools
     from qbench.cli import report as report_commands
     from qbench.cli import sensitivity as sensitivity_command
 
+    farm_commands.add_run_options(run)
     report_commands.add_parsers(sub)
     sensitivity_command.add_parsers(sub)
     cli_tools.add_parsers(sub)
@@ -107,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import export as export_command
 
     export_command.add_parsers(sub)
+    farm_commands.add_parsers(sub)
     add_verbosity(parser)
     return parser
 
@@ -244,4 +250,5 @@ COMMANDS = {
     "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
     "trend": _lazy("qbench.cli.trend", "trend"),
     "export": _lazy("qbench.cli.export", "export"),
+    "worker": _lazy("qbench.cli.farm", "worker"),
 }

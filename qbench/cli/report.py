@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import ExitCode
+from qbench.results.backends import DB_HELP, db_target
 
 
 def add_parsers(sub) -> None:
@@ -18,7 +19,7 @@ def add_parsers(sub) -> None:
                                      "compared with the first; single-run charts show the last run.")
     rep.add_argument("runs", nargs="+", metavar="RUN_ID")
     rep.add_argument("-o", "--output", type=Path, help="HTML file (default: reports/<last run>/report.html)")
-    rep.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    rep.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     rep.add_argument("--threshold", default="5%", help="latency change that counts in comparisons (default 5%%)")
 
     cmp = sub.add_parser("compare", help="compare two runs cell by cell (ratio of medians with bootstrap CI)",
@@ -27,7 +28,7 @@ def add_parsers(sub) -> None:
                                      "growth are flagged.")
     cmp.add_argument("base", metavar="BASE")
     cmp.add_argument("new", metavar="NEW")
-    cmp.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    cmp.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     cmp.add_argument("--threshold", default="5%", help="latency change that counts (default 5%%)")
     cmp.add_argument("--accuracy-drop-db", type=float, default=1.0, help="flag an SQNR drop above this (dB)")
     cmp.add_argument("--top1-drop", type=float, default=0.01, help="flag a top-1 agreement drop above this")

@@ -67,26 +67,30 @@ def _run(args, console) -> int:
     from qbench.pipeline.orchestrator import begin_run
     from qbench.pipeline.prepare import all_prepared
     from qbench.report.compare import parse_threshold
+    from qbench.cli.farm import check_farm_options, close_farm, open_farm
+    from qbench.results.backends import is_url, redact
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
     from qbench.suite.loader import load_suite
 
-    args.suite = _suite_path(args.suite)
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
+    check_farm_options(args)
     threshold = parse_threshold(args.fail_on_regression) if args.fail_on_regression else None
     cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
     db = args.db or default_db()
     if not args.check:  # --check validates the suite only; nothing is created before the suite is valid
         check_writable_dir(args.reports_dir, "--reports-dir", create=False)
         check_writable_dir(cache.root, "--cache-dir", create=False)
-        if db.exists():
-            _check_run_ids(args, db, open_store(db))
+        if is_url(db) or db.exists():
+            _check_run_ids(args, redact(db), open_store(db))
         else:
             check_writable_dir(db.parent, "--db", create=False)
             _check_run_ids(args, db, None)
+    args.suite = _suite_path(args.suite)
     with console.status("checking the suite…"):
+        # on a farm the workers own the device profiles (and check them); the engine checks they are advertised
         checked = check_suite(load_suite(args.suite), devices=args.device, models=models,
-                               prepared=functools.partial(all_prepared, cache=cache))
+                              prepared=functools.partial(all_prepared, cache=cache), resolve_devices=not args.cluster)
     for warning in checked.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if args.check:
@@ -96,15 +100,19 @@ def _run(args, console) -> int:
     check_writable_dir(args.reports_dir, "--reports-dir")
     check_writable_dir(cache.root, "--cache-dir")
     store = open_store(db, create=True)
-    run_id = begin_run(checked, store, resume=args.resume)
-    run_log = attach_run_log(args.reports_dir / run_id)
+    engine = open_farm(args, console, checked.device_names)  # None without --cluster/--jobs; before a run row exists
     try:
-        return _measure_and_report(args, checked, store, run_id, cache, models, threshold, console)
+        run_id = begin_run(checked, store, resume=args.resume)
+        run_log = attach_run_log(args.reports_dir / run_id)
+        try:
+            return _measure_and_report(args, checked, store, run_id, cache, models, threshold, console, engine)
+        finally:
+            detach(run_log)
     finally:
-        detach(run_log)
+        close_farm(engine)
 
 
-def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console) -> int:
+def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
     from qbench.cli import ci
     from qbench.cli.signals import Terminated
     from qbench.cli.summary import print_summary
@@ -114,26 +122,28 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
              args.reports_dir / run_id / LOG_NAME)
     console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
-    resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {args.db}" if args.db else "")
+    resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {store.path}" if args.db else "")  # no password
     bar = console.is_terminal and not console.quiet
     try:
         with (RichProgress(console) if bar else LineProgress(quiet=console.quiet)) as progress:
-            outcome = execute(checked, store, run_id, cache, progress, models=models)
+            outcome = execute(checked, store, run_id, cache, progress, models=models, engine=engine)
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
+        if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database went away: stop, resumable
+            raise
         return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
-    page, out_dir = _write_page(store.path, run_id, doc, out_dir, console)
+    page, out_dir = _write_page(store.target, run_id, doc, out_dir, console)
     doc["report"] = str(page)
     gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console)
     if gate is not None:
         doc["baseline"] = gate
-    ci.append_step_summary(store.path, run_id, gate)
+    ci.append_step_summary(store.target, run_id, gate)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
@@ -270,7 +280,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
                            + ", ".join(f"{r['run_id']} {r['status']}" for r in earlier[-3:]) + ")")
             else:
                 console.print(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
-    result = compare_runs(store.path, base, run_id, threshold=threshold) if base else None
+    result = compare_runs(store.target, base, run_id, threshold=threshold) if base else None
     if result is not None and not any(c.latency for c in result.cells):
         nothing = (f"nothing comparable between baseline {base} and run {run_id}: no cell was measured in both "
                    f"({len(result.cells)} matched)")
@@ -279,12 +289,12 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
         if result is not None:
             result.warnings.append(nothing)
     try:
-        result, junit, md = nightly_outputs(store.path, base, run_id, threshold, out_dir, result=result)
+        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, out_dir, result=result)
     except OSError as exc:
         where = fallback_dir(run_id)
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
-        result, junit, md = nightly_outputs(store.path, base, run_id, threshold, where, result=result)
+        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=result)
     if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
         from qbench.cli.ci import annotate_regressions
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import ExitCode, UsageError
+from qbench.results.backends import DB_HELP, db_target
 
 
 def add_parsers(sub) -> None:
@@ -57,7 +58,7 @@ def add_parsers(sub) -> None:
     ops.add_argument("run_id", metavar="RUN_ID")
     ops.add_argument("--cell", help="MODEL/RECIPE or MODEL/RECIPE@DEVICE (default: every profiled cell)")
     ops.add_argument("--top", type=int, default=10)
-    ops.add_argument("--db", type=Path, default=None)
+    ops.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     ops.add_argument("--json", action="store_true")
 
 

@@ -57,11 +57,12 @@ class CheckedSuite:
 
 
 def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight: bool = True,
-                models=None, prepared=None) -> CheckedSuite:
+                models=None, prepared=None, resolve_devices: bool = True) -> CheckedSuite:
     """`models`: the run's BuiltModels, filled by the preflight so no model is built twice.
     `prepared(checked, model_spec)`: True when every variant of the model is already in the artifact
     cache; such a model passed this check when it was prepared (its inputs are in the key) and is
-    not built at all."""
+    not built at all. `resolve_devices=False`: device profiles live elsewhere (a farm's workers own
+    and check them)."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
     from qbench.quantize import RECIPES
@@ -118,7 +119,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
 
     device_names = devices or list(suite.devices)
     profiles = []
-    for j, name in enumerate(device_names):
+    for j, name in enumerate(device_names if resolve_devices else []):
         try:
             profile = load_profile(name, loaded.base_dir)
             profiles.append(profile)

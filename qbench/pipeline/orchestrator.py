@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
@@ -22,7 +21,6 @@ from qbench.pipeline import grid
 from qbench.pipeline.check import CheckedSuite
 from qbench.pipeline.context import Progress, Run
 from qbench.pipeline.measure import run_trial
-from qbench.pipeline.prepare import prepare_variant
 from qbench.pipeline.run_status import count_cells, record_run_end
 from qbench.results import columns
 from qbench.results.store import ResultsStore
@@ -69,11 +67,15 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 
 
 def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
-            progress: Progress | None = None, models=None) -> RunOutcome:
-    """Run every pending cell; `models` is the run's BuiltModels (the suite check may have filled it)."""
+            progress: Progress | None = None, models=None, engine=None) -> RunOutcome:
+    """Run every pending cell; `models` is the run's BuiltModels (the suite check may have filled it).
+    `engine` prepares variants and measures devices (pipeline/engine.py): this process by default,
+    a Dask cluster for `--cluster`/`--jobs` (qbench/farm/). Either way this process is the only writer."""
     from qbench.models.loading import BuiltModels
+    from qbench.pipeline.engine import LocalEngine
 
     run = Run(checked, store, run_id, cache, models or BuiltModels(), progress or Progress())
+    engine = engine or LocalEngine()
     outcome = RunOutcome(run_id)
     run.cell_ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind,
                                          c.device) for c in grid.cells(checked)}
@@ -81,25 +83,13 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     pending_variants = list(dict.fromkeys(c.variant for c in pending))
     run.progress.start(len(pending_variants) + run.trials_left(pending))
     try:
-        artifacts = prepare_all(run, pending_variants, pending)
+        artifacts = prepare_all(run, pending_variants, pending, engine)
         run.models.clear()  # measuring needs the programs, not the torch modules
         by_device: dict[str, list[grid.Cell]] = {}
         for c in pending:
             if c.variant in artifacts:
                 by_device.setdefault(c.device, []).append(c)
-        if len(by_device) <= 1:
-            for device_name, device_cells in by_device.items():
-                measure_device(run, device_name, device_cells, artifacts)
-        else:
-            with ThreadPoolExecutor(max_workers=len(by_device), thread_name_prefix="device") as pool:
-                futures = [pool.submit(measure_device, run, d, cs, artifacts) for d, cs in by_device.items()]
-                try:
-                    for f in as_completed(futures):  # the first device that crashes stops the others
-                        f.result()
-                except BaseException:  # Ctrl-C, SIGTERM or a crash: the other devices stop too
-                    run.stop.set()  # workers finish (or time out) their current trial, then stop
-                    run.progress.log("stopping: finishing the trials in flight…")
-                    raise
+        engine.measure(run, list(by_device.items()), artifacts, measure_device)
     except BaseException as exc:  # interrupted (Ctrl-C, SIGTERM) or failed, with the cause stored
         outcome.interrupted = record_run_end(store, run_id, run.cell_ids.values(), exc) == "interrupted"
         raise
@@ -110,24 +100,20 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     return outcome
 
 
-def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]) -> dict[grid.Variant, Artifact]:
-    """Each (model, recipe) once: a cache hit costs nothing; a failure fails that variant's cells only."""
+def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell],
+                engine=None) -> dict[grid.Variant, Artifact]:
+    """Each (model, recipe) once: a cache hit costs nothing; a failure fails that variant's cells only.
+    `engine` (pipeline/engine.py) says where: this process by default, or a cluster's prepare slots."""
+    from qbench.pipeline.engine import LocalEngine
+
     suite = run.suite
     artifacts: dict[grid.Variant, Artifact] = {}
-    for v in variants:
-        run.progress.stage(f"prepare {v.label}")
+    for v, art in (engine or LocalEngine()).prepare(run, variants):  # in order, as each is ready
         cells = [c for c in pending if c.variant == v]
-        try:
-            art = prepare_variant(
-                v, calibration=v.model.calibration or suite.calibration, numerics=suite.numerics,
-                cache=run.cache, models=run.models, profile_ops=suite.benchmark.profile_ops,
-                on_stage=lambda s, label=v.label: run.progress.stage(f"{s} {label}"),
-                dataset=run.checked.dataset_for(v.model),
-            )
-        except CellError as exc:
+        if isinstance(art, CellError):
             for c in cells:
-                run.fail(c, exc)
-            run.progress.log(f"[failed] {v.label}: {exc}")
+                run.fail(c, art)
+            run.progress.log(f"[failed] {v.label}: {art}")
             run.progress.advance(1 + suite.benchmark.trials * len(cells))
             continue
         artifacts[v] = art

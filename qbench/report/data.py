@@ -18,10 +18,12 @@ CellKey = tuple[str, str, str]  # (model, recipe, device): how cells of two runs
 
 
 def open_store(db_path: str | Path) -> ResultsStore:
-    """The store at db_path, for reading (a missing or broken file is a StoreError: one line)."""
+    """The store at db_path (a file or a postgresql:// URL), for reading (a missing or broken file is
+    a StoreError: one line)."""
+    from qbench.results.backends import db_target
     from qbench.results.store import open_store as open_results
 
-    return open_results(Path(db_path), readonly=True)
+    return open_results(db_target(db_path) if isinstance(db_path, str) else db_path, readonly=True)
 
 
 def check_runs(store: ResultsStore, run_ids: list[str]) -> None:

@@ -9,21 +9,32 @@ RUN_COLUMNS = ["suite", "qbench_version", "torch_version", "executorch_version",
 JSON_COLUMNS = ["delegation", "device_info", "extra"]
 
 
-def default_db() -> Path:
-    return Path("reports") / "qbench.db"
+def default_db() -> str | Path:
+    """QBENCH_DB (a file path or a postgresql:// URL) or reports/qbench.db."""
+    import os
+
+    from qbench.results.backends import db_target
+
+    return db_target(os.environ["QBENCH_DB"]) if os.environ.get("QBENCH_DB") else Path("reports") / "qbench.db"
+
+
+def _target(db: str | Path | None) -> str | Path:
+    """A store given as a string may be a postgresql:// URL (Path would fold its `//`)."""
+    from qbench.results.backends import db_target
+
+    db = db or default_db()
+    return db_target(db) if isinstance(db, str) else db
 
 
 def _query(db, select: str, run_id, order: str):
     """Run `select`, restricted to the given run(s) when any, on a store opened for this read only."""
-    import pandas as pd
-
     from qbench.results.store import open_store
 
     ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
     where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
-    store = open_store(Path(db or default_db()), readonly=True)
+    store = open_store(_target(db), readonly=True)
     try:
-        return pd.read_sql_query(select + where + order, store.db, params=ids)
+        return store.frame(select + where + order, ids)
     finally:
         store.close()
 
@@ -51,8 +62,9 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
     other processes used more than the threshold, so the cell's figures leave it out)."""
     return _query(
         db,
-        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, s.latency_ns / 1e6 AS latency_ms, "
-        "s.thread_cpu_ns / 1e6 AS thread_cpu_ms, COALESCE(t.disturbed, 0) AS disturbed "
+        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, "
+        "CAST(s.latency_ns AS DOUBLE PRECISION) / 1e6 AS latency_ms, "
+        "CAST(s.thread_cpu_ns AS DOUBLE PRECISION) / 1e6 AS thread_cpu_ms, COALESCE(t.disturbed, 0) AS disturbed "
         "FROM samples s JOIN cells c USING (cell_id) LEFT JOIN trials t USING (cell_id, trial)",
         run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
     )
@@ -61,17 +73,15 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
 def load_layers(db: str | Path | None = None, run_id: str | list[str] | None = None):
     """One row per quantized layer from `qbench sensitivity`: run_id, model, recipe, position (graph
     order), module, op, sqnr_db, cosine, max_abs_error, metric_if_fp32, sensitivity_rank, kept_fp32."""
-    import pandas as pd
-
     from qbench.results.store import ResultsStore
 
     ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
     where = f" WHERE l.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
-    store = ResultsStore(db or default_db())
+    store = ResultsStore(_target(db))
     try:
-        df = pd.read_sql_query("SELECT l.*, r.suite, r.started_at AS run_started_at FROM layer_sensitivity l "
-                               "JOIN runs r USING (run_id)" + where + " ORDER BY r.started_at, l.model, l.recipe, "
-                               "l.position", store.db, params=ids)
+        df = store.frame("SELECT l.*, r.suite, r.started_at AS run_started_at FROM layer_sensitivity l "
+                         "JOIN runs r USING (run_id)" + where + " ORDER BY r.started_at, l.model, l.recipe, "
+                         "l.position", ids)
     finally:
         store.close()
     df["kept_fp32"] = df["kept_fp32"].astype(bool)

@@ -1,4 +1,5 @@
-"""The results store: SQLite, one file, committed after every trial so a crash loses nothing.
+"""The results store: SQLite (one file) or PostgreSQL (shared by a farm), committed after every trial
+so a crash loses nothing. backends.py holds the little that differs between the two.
 
 Tables: runs (one per `qbench run`), cells (model × recipe × device, status + summary figures),
 trials (one fresh runner process each), samples (raw per-iteration latencies), and ops (per-op
@@ -17,9 +18,10 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
-from urllib.parse import quote
 
 from qbench.errors import StoreError
+
+from qbench.results import backends
 
 SCHEMA_VERSION = 2
 
@@ -157,71 +159,78 @@ def _encode(key: str, value: Any) -> Any:
 
 
 class ResultsStore:
-    """The store at `path`, created if missing (commands use `open_store`, which says what is wrong).
+    """The store at `path`: a SQLite file (created if missing) or a postgresql:// URL. Commands use
+    `open_store`, which says what is wrong in one line.
 
-    readonly: no schema changes and no writes; a store on a read-only filesystem is read in place.
+    readonly: no schema changes and no writes; a SQLite store on a read-only filesystem is read in place.
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
-        self.path = Path(path)
+        self.target = backends.db_target(path) if isinstance(path, str) else path  # what reopens it
+        self.path = backends.redact(self.target) if backends.is_url(self.target) else Path(self.target)  # what messages show
         self.readonly = readonly
         self._lock = threading.RLock()  # one worker thread per device writes here
-        if readonly:
-            self.db = _connect_readonly(self.path)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
+        self.backend = backends.connect(self.target, self._lock, readonly=readonly)
+        self.db = self.backend.conn
         try:
             self._check_schema()
         except BaseException:
-            self.db.close()
+            self.backend.close()
             raise
         if readonly:
             self._shadow_missing_columns()
             return
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.backend.create_schema(SCHEMA)
         self._add_missing_columns()
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _check_schema(self) -> None:
         """Refuse a newer store, and never add qbench's tables to somebody else's database."""
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.backend.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer qbench (store schema {version}, this qbench "
                              f"reads up to {SCHEMA_VERSION}): upgrade qbench, or pass --db to another store")
-        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if (tables or self.readonly) and not {"runs", "cells"} <= tables:
+        tables = self.backend.tables()
+        if backends.is_url(self.target):
+            if self.readonly and not {"runs", "cells"} <= tables:
+                raise StoreError(f"no qbench results in the database {self.path} (no runs/cells tables): "
+                                 "run a suite with --db first, or pass --db to another store")
+        elif (tables or self.readonly) and not {"runs", "cells"} <= tables:
             raise StoreError(f"{self.path} is an SQLite database but not a qbench results store (no runs/cells "
                              "tables): pass --db to a qbench store")
 
     def _add_missing_columns(self) -> None:
         """Migration: CREATE TABLE IF NOT EXISTS leaves an older table as it was; add what it lacks."""
         for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            have = self.backend.columns(table)
             for name, sql_type in columns.items():
                 if name not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+                    self.backend.add_column(table, name, sql_type)
 
     def _shadow_missing_columns(self) -> None:
-        """An older store read in place cannot be migrated: a temporary view with the same name (found
-        before the file's own table) adds the missing columns as NULL, so readers see one schema."""
+        """An older store read in place cannot be migrated: readers still see one schema (the backend
+        adds the missing columns as NULL, SQLite through temporary views)."""
         for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self.db.execute(f"PRAGMA main.table_info({table})")}
-            missing = [c for c in columns if c not in have]
+            have = self.backend.columns(table)
+            missing = {c: t for c, t in columns.items() if c not in have}
             if have and missing:
-                nulls = ", ".join(f"NULL AS {c}" for c in missing)
-                self.db.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM main.{table}")
+                self.backend.shadow_columns(table, missing)
 
     def close(self) -> None:
-        self.db.close()
+        self.backend.close()
+
+    def frame(self, sql: str, params: Iterable[Any] = ()):
+        """A query's rows as a pandas DataFrame (what pd.read_sql_query gives, on either backend)."""
+        import pandas as pd
+
+        cur = self.db.execute(sql, tuple(params))
+        names = [d[0] for d in cur.description]
+        return pd.DataFrame.from_records([tuple(r) for r in cur.fetchall()], columns=names, coerce_float=True)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(self.backend.begin)
             try:
                 yield self.db
             except BaseException:
@@ -247,10 +256,10 @@ class ResultsStore:
         with self.transaction() as db:
             db.execute("UPDATE runs SET status='running', ended_at=NULL, error=NULL WHERE run_id=?", (run_id,))
 
-    def run(self, run_id: str) -> sqlite3.Row | None:
+    def run(self, run_id: str) -> Any | None:
         return self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
 
-    def runs(self) -> list[sqlite3.Row]:
+    def runs(self) -> list[Any]:
         return self.db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
 
     def latest_run_id(self, suite: str | None = None, before: str | None = None) -> str | None:
@@ -260,11 +269,12 @@ class ResultsStore:
         sql = ("SELECT run_id FROM runs WHERE status='complete' AND EXISTS "
                "(SELECT 1 FROM cells WHERE cells.run_id = runs.run_id AND cells.status='ok')")
         args: list = []
+        order = self.backend.run_order
         if suite:
             sql, args = sql + " AND suite=?", args + [suite]
         if before:
-            sql, args = sql + " AND rowid < (SELECT rowid FROM runs WHERE run_id=?)", args + [before]
-        row = self.db.execute(sql + " ORDER BY rowid DESC LIMIT 1", args).fetchone()
+            sql, args = sql + f" AND {order} < (SELECT {order} FROM runs WHERE run_id=?)", args + [before]
+        row = self.db.execute(sql + f" ORDER BY {order} DESC LIMIT 1", args).fetchone()
         return row[0] if row else None
 
     # cells --------------------------------------------------------------------------------------
@@ -272,7 +282,8 @@ class ResultsStore:
         """The cell's id, creating it as pending; a resumed run finds the row it already has."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO cells (run_id, model, recipe, recipe_kind, device, status) VALUES (?,?,?,?,?, 'pending')",
+                "INSERT INTO cells (run_id, model, recipe, recipe_kind, device, status) VALUES (?,?,?,?,?, 'pending') "
+                "ON CONFLICT DO NOTHING",
                 (run_id, model, recipe, recipe_kind, device),
             )
             row = db.execute(
@@ -298,10 +309,10 @@ class ResultsStore:
             raw = self.cell(cell_id)["extra"]
             self.update_cell(cell_id, extra={**(json.loads(raw) if raw else {}), **parts})
 
-    def cell(self, cell_id: int) -> sqlite3.Row:
+    def cell(self, cell_id: int) -> Any:
         return self.db.execute("SELECT * FROM cells WHERE cell_id=?", (cell_id,)).fetchone()
 
-    def cells(self, run_id: str) -> list[sqlite3.Row]:
+    def cells(self, run_id: str) -> list[Any]:
         return self.db.execute("SELECT * FROM cells WHERE run_id=? ORDER BY cell_id", (run_id,)).fetchall()
 
     # trials and samples -------------------------------------------------------------------------
@@ -313,8 +324,9 @@ class ResultsStore:
         cpu = cpu if len(cpu) == len(samples) else [None] * len(samples)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
+            db.execute("DELETE FROM trials WHERE cell_id=? AND trial=?", (cell_id, trial))
             db.execute(
-                f"INSERT OR REPLACE INTO trials ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                f"INSERT INTO trials ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
                 [cell_id, trial, *[_encode(k, v) for k, v in fields.items()]],
             )
             db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
@@ -326,7 +338,7 @@ class ResultsStore:
     def done_trials(self, cell_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=?", (cell_id,))}
 
-    def trials(self, cell_id: int) -> list[sqlite3.Row]:
+    def trials(self, cell_id: int) -> list[Any]:
         return self.db.execute("SELECT * FROM trials WHERE cell_id=? ORDER BY trial", (cell_id,)).fetchall()
 
     def samples(self, cell_id: int) -> dict[int, list[int]]:
@@ -370,7 +382,7 @@ class ResultsStore:
                 [[run_id, model, recipe, *[r.get(k) for k in LAYER_COLUMNS]] for r in rows],
             )
 
-    def layers(self, run_id: str) -> list[sqlite3.Row]:
+    def layers(self, run_id: str) -> list[Any]:
         return self.db.execute("SELECT * FROM layer_sensitivity WHERE run_id=? ORDER BY model, recipe, position",
                                (run_id,)).fetchall()
 
@@ -382,7 +394,10 @@ def open_store(path: str | Path, *, create: bool = False, readonly: bool = False
 
     Raises StoreError naming the file and what to do: missing, a folder, not SQLite, damaged, not a
     qbench store, newer than this qbench, or not writable when writing is needed.
+    A postgresql:// URL (a string) opens the shared database (credentials never shown).
     """
+    if backends.is_url(path):
+        return ResultsStore(path, readonly=readonly)
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a results store: pass --db FILE")
@@ -410,22 +425,6 @@ def open_store(path: str | Path, *, create: bool = False, readonly: bool = False
 def _writable(path: Path) -> bool:
     """Can this process write the store (the file, and its folder for the journal files)?"""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """mode=ro reads a store whose folder we can write the WAL index into; on a read-only filesystem
-    that fails, and immutable=1 (no locks, no journal files: nobody can be writing it) reads it."""
-    uri = "file:" + quote(str(path.resolve()))
-    try:
-        db = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.OperationalError:
-        wal = path.with_name(path.name + "-wal")
-        if wal.is_file() and wal.stat().st_size > 0:  # immutable=1 would silently skip what the WAL holds
-            raise StoreError(f"{path} cannot be read where it is: its last changes are still in {wal.name}, which "
-                             "SQLite can only merge on a writable filesystem; copy both files somewhere writable") from None
-        return sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
 
 
 def _probe(store: ResultsStore) -> None:

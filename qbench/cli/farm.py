@@ -1,0 +1,154 @@
+"""`qbench worker` and the farm options of `qbench run` (--cluster, --jobs). Dask is imported only here,
+and only when one of them is used."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qbench.errors import ExitCode, UsageError
+
+WORKER_HELP = """\
+Join a farm: a Dask worker whose resources are the devices plugged into this host (each checked
+before it is advertised, withdrawn while it does not answer) and N slots for quantize + export.
+
+  dask scheduler --port 8786                                       once, on any host
+  qbench worker tcp://sched:8786 --devices pixel8-01,pixel8-02     on each host with phones/boards
+  qbench worker tcp://sched:8786 --prepare 2                       a build box: exports only
+  qbench run suites/mobile.yaml --cluster tcp://sched:8786 --db postgresql://qbench@db/qbench
+
+Device names are profiles on this host (device_profiles/NAME.yaml, --profiles, $QBENCH_PROFILES).
+With --tls-* every connection is TLS with these certificates (the scheduler needs the same).
+"""
+
+
+def add_tls_options(parser) -> None:
+    tls = parser.add_argument_group("TLS", "mutual TLS between client, scheduler and workers (Dask security)")
+    tls.add_argument("--tls-ca", metavar="FILE", help="CA certificate that signed the farm's certificates")
+    tls.add_argument("--tls-cert", metavar="FILE", help="this process's certificate (PEM)")
+    tls.add_argument("--tls-key", metavar="FILE", help="its private key (PEM; never logged)")
+
+
+def add_run_options(run) -> None:
+    farm = run.add_argument_group("farm", "run on a Dask cluster of `qbench worker`s (see `qbench worker --help`)")
+    farm.add_argument("--cluster", metavar="tcp://HOST:8786", help="the scheduler: prepare on its prepare slots, "
+                      "measure each device on the worker that owns it; results are written here")
+    farm.add_argument("--jobs", type=int, metavar="N", help="prepare on N local processes (measure here as usual)")
+    farm.add_argument("--lost-worker-wait", type=float, default=60.0, metavar="SECONDS",
+                      help="how long a device's worker may be unreachable before its remaining cells fail (default 60)")
+    farm.add_argument("--db-wait", type=float, default=60.0, metavar="SECONDS",
+                      help="how long results are held while the database does not answer before the run stops "
+                           "(default 60)")
+    add_tls_options(run)
+
+
+def add_parsers(sub) -> None:
+    import argparse
+
+    w = sub.add_parser("worker", help="join a device farm: a Dask worker owning this host's devices",
+                       description=WORKER_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    w.add_argument("scheduler", metavar="tcp://HOST:8786", help="the Dask scheduler's address")
+    w.add_argument("--devices", default="", metavar="A,B", help="device profiles plugged into this host")
+    w.add_argument("--prepare", type=int, default=0, metavar="N", help="slots for quantize + export work (default 0)")
+    w.add_argument("--name", help="worker name shown in messages (default: the address)")
+    w.add_argument("--host", metavar="ADDRESS", help="the address to listen on that the scheduler and other "
+                   "workers can reach (default: chosen by Dask from the route to the scheduler)")
+    w.add_argument("--profiles", type=Path, metavar="DIR", help="device profiles folder (added to $QBENCH_PROFILES)")
+    w.add_argument("--cache-dir", type=Path, help="artifact cache (default: $QBENCH_CACHE or ~/.cache/qbench)")
+    w.add_argument("--check-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="re-check idle devices this often; withdraw those that stop answering (default 30)")
+    add_tls_options(w)
+
+
+def security(args):
+    """Dask Security from --tls-*, else Dask's own config (DASK_DISTRIBUTED__COMM__TLS__...), else none."""
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if not (args.tls_ca and args.tls_cert and args.tls_key):
+        raise UsageError("TLS needs all three: --tls-ca, --tls-cert and --tls-key")
+    for f in (args.tls_ca, args.tls_cert, args.tls_key):
+        if not Path(f).is_file():
+            raise UsageError(f"{f}: no such file")
+    from distributed.security import Security
+
+    return Security(tls_ca_file=args.tls_ca, tls_client_cert=args.tls_cert, tls_client_key=args.tls_key,
+                    tls_worker_cert=args.tls_cert, tls_worker_key=args.tls_key,
+                    tls_scheduler_cert=args.tls_cert, tls_scheduler_key=args.tls_key, require_encryption=True)
+
+
+def cmd_worker(args) -> int:
+    from qbench.farm.worker import run_worker
+
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    if not devices and not args.prepare:
+        raise UsageError("a worker needs --devices A,B or --prepare N (or both)")
+
+    def say(text):
+        sys.stderr.write(f"qbench worker: {text}\n")
+        sys.stderr.flush()
+
+    try:
+        run_worker(args.scheduler, devices, args.prepare, name=args.name, cache_dir=args.cache_dir,
+                   profiles=args.profiles, check_interval=args.check_interval, security=security(args),
+                   host=args.host, say=say)
+    except OSError as exc:
+        raise UsageError(f"cannot join the scheduler {args.scheduler}: {exc}") from None
+    return ExitCode.OK
+
+
+def check_farm_options(args) -> None:
+    """--cluster/--jobs/--*-wait make sense together (checked before the slow suite check)."""
+    if args.cluster and args.jobs is not None:
+        raise UsageError("--cluster and --jobs exclude each other (a cluster's workers have their own slots)")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs needs a positive number of processes")
+    for flag, value in (("--lost-worker-wait", args.lost_worker_wait), ("--db-wait", args.db_wait)):
+        if value < 0:
+            raise UsageError(f"{flag} needs a number of seconds >= 0 (got {value:g})")
+
+
+def open_farm(args, console, devices: list[str]):
+    """A FarmEngine with a connected Dask client for --cluster/--jobs, or None for a plain local run.
+    Raises UsageError when the cluster lacks a device of the suite or prepare slots."""
+    if not getattr(args, "cluster", None) and not getattr(args, "jobs", None):
+        return None
+    check_farm_options(args)
+    from distributed import Client
+
+    from qbench.farm import PREPARE
+    from qbench.farm.engine import FarmEngine
+
+    cluster = None
+    try:
+        if args.cluster:
+            client = Client(args.cluster, security=security(args), timeout="15s")
+        else:
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
+                                   resources={PREPARE: 1}, dashboard_address=None)
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot reach the scheduler {args.cluster}: {exc}") from None
+    where = args.cluster or f"{args.jobs} local prepare process(es)"
+    console.print(f"farm: {where} · {len(client.scheduler_info(n_workers=-1)['workers'])} worker(s)", highlight=False)
+    engine = FarmEngine(client, lost_wait=args.lost_worker_wait, db_wait=args.db_wait,
+                        local_devices=cluster is not None)
+    engine.cluster = cluster
+    try:
+        engine.check_devices(devices)
+    except BaseException:
+        close_farm(engine)
+        raise
+    return engine
+
+
+def close_farm(engine) -> None:
+    if engine is None:
+        return
+    engine.client.close()
+    if engine.cluster is not None:
+        engine.cluster.close()
+
+
+COMMANDS = {"worker": cmd_worker}

@@ -1,0 +1,278 @@
+"""The orchestrator's side of a farm run: prepare on any prepare slot, measure on the worker that owns
+each device, and write what comes back to the store (this process stays the only writer).
+
+Faults, each bounded:
+- a device's worker is gone (killed, cut off, device withdrawn) for `lost_wait` seconds: its
+  remaining cells fail with that cause; trials already committed stay; other devices go on.
+  A worker back within the wait picks the task up again (Dask re-runs it).
+- a worker dies while preparing: Dask re-runs the prepare task on another prepare slot.
+- the results database stops answering: events stay queued and are retried for `db_wait` seconds,
+  then the run stops with StoreUnavailable (everything committed so far is kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Iterator
+
+from qbench.errors import CellError, DeviceError, ExitCode, QbenchError, UsageError
+from qbench.farm import PREPARE, device_resource
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_STALE_S = 5.0  # workers report every ~0.5 s; silence this long starts the lost-worker wait
+
+
+class StoreUnavailable(QbenchError):
+    """The results database stopped answering for longer than the bounded wait: the run stops
+    unfinished (like Ctrl-C, it can be resumed)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class FarmEngine:
+    def __init__(self, client, *, lost_wait: float = 60.0, db_wait: float = 60.0, cache_dir: str | None = None,
+                 local_devices: bool = False):
+        """`local_devices`: measure on this host's threads (`--jobs`: the cluster only prepares)."""
+        self.client = client
+        self.lost_wait, self.db_wait = lost_wait, db_wait
+        self.cache_dir = cache_dir
+        self.local_devices = local_devices
+        self.cluster = None  # a LocalCluster this engine owns (--jobs)
+        self.token = secrets.token_hex(4)
+        self.bundle = None
+        self.payloads: dict[str, object] = {}  # variant label -> future of its ArtifactPayload
+
+    # the cluster --------------------------------------------------------------------------------
+    def workers(self) -> dict[str, dict]:
+        return self.client.scheduler_info(n_workers=-1)["workers"]
+
+    def owners(self, resource: str) -> list[str]:
+        return [addr for addr, w in self.workers().items() if (w.get("resources") or {}).get(resource, 0) > 0]
+
+    def check_devices(self, devices: list[str]) -> None:
+        """Every device the suite names is advertised by some worker, before anything is measured."""
+        if self.local_devices:
+            return
+        advertised = sorted({r.split(":", 1)[1] for w in self.workers().values() for r in (w.get("resources") or {})
+                             if r.startswith("device:") and w["resources"][r] > 0})
+        missing = [d for d in devices if d not in advertised]
+        if missing:
+            raise UsageError(f"no worker of the cluster owns device(s) {', '.join(missing)} (advertised: "
+                             f"{', '.join(advertised) or 'none'}); start `qbench worker SCHEDULER --devices "
+                             f"{','.join(missing)}` on the host they are plugged into")
+        if not self.owners(PREPARE):
+            raise UsageError("no worker of the cluster has prepare slots; start one with "
+                             "`qbench worker SCHEDULER --prepare 1`")
+
+    # prepare ------------------------------------------------------------------------------------
+    def prepare(self, run, variants) -> Iterator[tuple[object, object]]:
+        from qbench.farm import tasks
+        from qbench.farm.bundle import pack
+
+        checked, cache, progress = run.checked, run.cache, run.progress
+        self.check_devices(checked.device_names)
+        if self.bundle is None:
+            self.bundle = self.client.scatter(pack(checked.loaded.path), hash=False)
+        full, small = {}, {}
+        for v in variants:  # all at once: prepare slots work in parallel
+            full[v] = self.client.submit(tasks.prepare_task, self.bundle, v.model.name, v.recipe.name, self.cache_dir,
+                                         resources={PREPARE: 1}, key=f"qbench-prepare-{v.label}-{self.token}",
+                                         retries=1)
+            small[v] = self.client.submit(tasks.summary, full[v], key=f"qbench-summary-{v.label}-{self.token}")
+        try:
+            for v in variants:
+                progress.stage(f"prepare {v.label} (cluster)")
+                result = self._wait(small[v], PREPARE, f"preparing {v.label}")
+                if isinstance(result, CellError):
+                    yield v, result
+                elif isinstance(result, tasks.PrepareFailure):
+                    yield v, CellError(result.stage, result.message)
+                else:
+                    self.payloads[v.label] = full[v]
+                    progress.log(f"[prepared] {v.label} on {result.prepared_by}" + (" (cached)" if result.cached else ""))
+                    yield v, self._local_artifact(result, full[v], cache)
+        except BaseException:
+            self.client.cancel(list(full.values()) + list(small.values()))
+            raise
+
+    def _local_artifact(self, summary, payload_future, cache):
+        if not self.local_devices:
+            return summary.artifact()  # what the store records; the bytes stay on the workers
+        from qbench.farm.artifacts import materialize
+
+        art = materialize(payload_future.result(), cache)  # --jobs: measured here, verified by hash
+        art.cached = summary.cached  # built by a worker this run, even when it shares our cache folder
+        return art
+
+    def _wait(self, future, resource: str, what: str):
+        """The future's result; a CellError when no worker can run it for lost_wait seconds."""
+        from distributed import TimeoutError as DaskTimeout
+
+        missing_since = None
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except (DaskTimeout, TimeoutError):
+                pass
+            except Exception as exc:  # noqa: BLE001 - the task failed or its workers kept dying
+                return CellError("prepare", f"{what} failed on the cluster: {type(exc).__name__}: {exc}")
+            if self.owners(resource):
+                missing_since = None
+            elif missing_since is None:
+                missing_since = time.monotonic()
+            elif time.monotonic() - missing_since > self.lost_wait:
+                future.cancel()
+                return CellError("prepare", f"{what}: no worker with prepare slots for {self.lost_wait:.0f} s")
+
+    # measure ------------------------------------------------------------------------------------
+    def measure(self, run, jobs, artifacts, measure_device=None) -> None:
+        """On the cluster each device's task runs the same per-device loop (tasks.measure_task imports it
+        on the worker); `measure_device` is used as is only for --jobs (devices measured here)."""
+        if self.local_devices:
+            from qbench.pipeline.engine import measure_devices_locally
+
+            return measure_devices_locally(run, jobs, artifacts, measure_device)
+        store, ids, progress = run.store, run.cell_ids, run.progress
+        from distributed import Event, Queue
+
+        from qbench.farm import tasks
+        from qbench.farm.relay import seed_for
+
+        queue_name, stop_name = f"qbench-events-{self.token}", f"qbench-stop-{self.token}"
+        queue, stop = Queue(queue_name, client=self.client), Event(stop_name, client=self.client)
+        running: dict[str, object] = {}
+        cells_of = {d: cs for d, cs in jobs}
+        for device, cells in jobs:
+            run_id = store.cell(ids[cells[0]])["run_id"]
+            spec = [(c.variant.model.name, c.variant.recipe.name, ids[c]) for c in cells]
+            payloads = {c.variant.label: self.payloads[c.variant.label] for c in cells}
+            seed = seed_for(store, run_id, [ids[c] for c in cells])
+            running[device] = self.client.submit(
+                tasks.measure_task, self.bundle, device, spec, payloads, seed, queue_name, stop_name, self.cache_dir,
+                resources={device_resource(device): 1}, key=f"qbench-measure-{device}-{self.token}", retries=0)
+        watch = _Watch(self, running)
+        try:
+            while running:
+                self._drain(queue, store, progress)
+                watch.refresh()  # one scheduler query per second at most
+                for device, fut in list(running.items()):
+                    if fut.done():
+                        self._drain(queue, store, progress)  # what it sent before it returned
+                        cause = (f"measuring on the cluster failed: {_cause(fut)}" if fut.status == "error" else
+                                 f"its measure task ended ({fut.status}) before these cells were measured")
+                        self._fail_rest(run, cells_of[device], DeviceError(device, cause))
+                        del running[device]
+                    elif (lost := watch.lost(device)) is not None:
+                        fut.cancel()
+                        self._fail_rest(run, cells_of[device], DeviceError(device, lost))
+                        del running[device]
+                time.sleep(0.1)
+            self._drain(queue, store, progress)
+        except BaseException:
+            run.stop.set()
+            try:
+                stop.set()  # workers finish the trial in flight and stop; their sends are dropped
+            except Exception:  # noqa: BLE001
+                pass
+            self.client.cancel(list(running.values()))
+            raise
+
+    def _drain(self, queue, store, progress) -> None:
+        from qbench.farm.relay import apply, decode
+
+        while True:
+            try:
+                batch = queue.get(batch=True)
+            except Exception as exc:  # noqa: BLE001 - the scheduler is unreachable: try again next round
+                log.warning("farm: event queue unreachable: %s", exc)
+                return
+            if not batch:
+                return
+            for text in batch:
+                self._commit(store, decode(text), progress, apply)
+
+    def _commit(self, store, event, progress, apply) -> None:
+        """Write one event; while the database does not answer, retry (bounded), then stop the run."""
+        started = None
+        while True:
+            try:
+                apply(store, event, progress)
+                return
+            except Exception as exc:
+                if not store.backend.is_transient(exc):
+                    raise
+                started = started or time.monotonic()
+                waited = time.monotonic() - started
+                if waited > self.db_wait:
+                    gone = StoreUnavailable(
+                        f"the results database {store.path} did not answer for {self.db_wait:.0f} s "
+                        f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); the run "
+                        "stopped. Everything committed before is kept: resume with --resume RUN_ID")
+                    store.backend.give_up(gone)  # the run's closing writes fail fast with the same message
+                    raise gone from None
+                progress.log(f"[db] results database not answering ({waited:.0f}s): holding results, retrying")
+                time.sleep(min(2.0, self.db_wait / 10))
+                try:
+                    store.backend.reconnect()
+                except Exception:  # noqa: BLE001 - next round reports it
+                    pass
+
+    def _fail_rest(self, run, cells, err: CellError) -> None:
+        left = [c for c in cells if run.store.cell(run.cell_ids[c])["status"] == "pending"]
+        for c in left:
+            run.fail(c, err)
+        if left:
+            run.progress.log(f"[failed] {len(left)} cell(s) of {err}")
+
+
+class _Watch:
+    """When a device's task has had no live worker that owns the device: since when."""
+
+    def __init__(self, engine: FarmEngine, running: dict):
+        self.engine = engine
+        self.missing_since: dict[str, float] = {}
+        self.last_seen: dict[str, tuple[float, float]] = {}  # worker -> (its last_seen, our clock when it changed)
+        self.where: dict[str, str] = {}
+        self.workers: dict[str, dict] = {}
+        self.refreshed = float("-inf")
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self.refreshed < 1.0:
+            return
+        self.refreshed = now
+        self.workers = self.engine.workers()
+        for addr, w in self.workers.items():
+            seen = w.get("last_seen", 0)
+            prev = self.last_seen.get(addr)
+            if prev is None or prev[0] != seen:
+                self.last_seen[addr] = (seen, now)
+
+    def lost(self, device: str) -> str | None:
+        now = time.monotonic()
+        alive = []
+        for addr, w in self.workers.items():
+            if (w.get("resources") or {}).get(device_resource(device), 0) <= 0:
+                continue
+            self.where[device] = w.get("name") or addr
+            if now - self.last_seen[addr][1] <= HEARTBEAT_STALE_S:
+                alive.append(addr)  # a heartbeat arrived recently
+        if alive:
+            self.missing_since.pop(device, None)
+            return None
+        since = self.missing_since.setdefault(device, now)
+        if now - since <= self.engine.lost_wait:
+            return None
+        where = self.where.get(device, "its worker")
+        return f"worker {where} owning it was lost (no heartbeat for {self.engine.lost_wait:.0f} s); remaining trials not measured"
+
+
+def _cause(fut) -> str:
+    try:
+        exc = fut.exception(timeout=5)
+    except Exception as e:  # noqa: BLE001
+        exc = e
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,85 @@
+"""A farm of real processes for the tests and benchmarks/farm_scaling.py: a `dask scheduler` and
+`qbench worker`s, each with its own log, stopped by their process ids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.is_file() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} not ready after {seconds:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+class Farm:
+    def __init__(self, folder: Path, host: str = "127.0.0.1", env: dict | None = None):
+        self.folder, self.host = Path(folder), host
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, **(env or {})}
+        self.scheduler: subprocess.Popen | None = None
+        self.address = ""
+        self.workers: dict[str, subprocess.Popen] = {}
+
+    def start_scheduler(self) -> str:
+        port = free_port(self.host)
+        log = self.folder / "scheduler.log"
+        # the scheduler unpickles task graphs: it needs the same qbench as the workers (same env)
+        self.scheduler = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", self.host, "--port", str(port),
+             "--no-dashboard"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=self.env)
+        self.address = f"tcp://{self.host}:{port}"
+        _wait_for_line(log, "Scheduler at", self.scheduler, 60, "dask scheduler")
+        return self.address
+
+    def start_worker(self, name: str, devices: list[str] = (), prepare: int = 0, *, prefix: list[str] = (),
+                     listen: str | None = None, extra: list[str] = (), env: dict | None = None) -> subprocess.Popen:
+        log = self.folder / f"worker-{name}.log"
+        cmd = [*prefix, sys.executable, "-m", "qbench", "worker", self.address, "--name", name,
+               "--devices", ",".join(devices), "--prepare", str(prepare), *extra]
+        if listen:
+            cmd += ["--host", listen]
+        proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
+                                cwd=self.folder)
+        self.workers[name] = proc
+        _wait_for_line(log, f"worker {name} at", proc, 120, f"qbench worker {name}")
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.folder / (f"worker-{name}.log" if name != "scheduler" else "scheduler.log")
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def kill_worker(self, name: str) -> None:
+        proc = self.workers.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for proc in [*self.workers.values(), self.scheduler]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.workers.values(), self.scheduler]:
+            if proc is not None:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        self.workers.clear()

@@ -1,0 +1,49 @@
+"""`qbench run --jobs N`: prepare on N local processes (a Dask LocalCluster), measure here as usual."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import write_suite
+
+pytestmark = pytest.mark.slow
+
+SUITE = """
+name: jobs
+models:
+  - name: tiny_mlp
+    source: python:models/tiny.py:tiny_mlp
+    inputs: [{shape: [1, 64]}]
+recipes:
+  - {name: fp32, kind: fp32}
+  - {name: int8-ptq, kind: ptq}
+calibration: {kind: random, samples: 4, seed: 0}
+numerics: {samples: 2}
+devices: [host]
+benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, threads: 1, timeout_seconds: 60}
+"""
+
+
+def test_jobs_prepares_on_local_processes_and_measures_here(suite_dir):
+    suite = write_suite(suite_dir, SUITE)
+    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--jobs", "2", "--db", "jobs.db", "--json"],
+                          capture_output=True, text=True, timeout=900, cwd=suite_dir, env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "farm: 2 local prepare process(es) · 2 worker(s)" in proc.stderr
+    assert proc.stderr.count("[prepared] tiny_mlp/") == 2
+    cells = json.loads(proc.stdout)["cells"]
+    assert [(c["recipe"], c["status"], c["latency_ms"]["trials"]) for c in cells] == [("fp32", "ok", 2), ("int8-ptq", "ok", 2)]
+
+
+def test_jobs_and_cluster_exclude_each_other(suite_dir):
+    suite = write_suite(suite_dir, SUITE)
+    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--jobs", "2", "--cluster", "tcp://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=300, cwd=suite_dir)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "qbench: --cluster and --jobs exclude each other (a cluster's workers have their own slots)")
