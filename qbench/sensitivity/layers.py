@@ -84,6 +84,7 @@ def layer_numerics(reference_graph, quantized, batches) -> list[dict]:
         prepare_for_propagation_comparison,
     )
 
+    reference_graph = _bn_folded(reference_graph)
     ref_logged = prepare_for_propagation_comparison(reference_graph)
     q_logged = prepare_for_propagation_comparison(quantized)
     with torch.no_grad():
@@ -112,6 +113,20 @@ def layer_numerics(reference_graph, quantized, batches) -> list[dict]:
                      "max_abs_error": out["max_abs_error"] if out else None,
                      "input_sqnr_db": _finite(min(inherited)) if inherited else 200.0})
     return rows
+
+
+def _bn_folded(graph):
+    """A copy of the fp32 graph with batch norms folded into their convs, as prepare_pt2e folds them
+    in the quantized graph (torchao's own `_fuse_conv_bn_`): otherwise a conv's fp32 output (before
+    its batch norm) would be compared with the quantized conv's (after it)."""
+    import copy
+
+    from torchao.quantization.pt2e.utils import _fuse_conv_bn_
+
+    folded = copy.deepcopy(graph)
+    _fuse_conv_bn_(folded)
+    folded.recompile()
+    return folded
 
 
 def _tensors_only(results: dict) -> dict:
