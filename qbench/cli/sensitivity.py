@@ -102,10 +102,23 @@ def sensitivity_command(args) -> int:
         store.finish_run(run_id, "complete", now())
     doc["report"] = str(_report(store, run_id, args, console))
     if args.json:
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        sys.stdout.write(json.dumps(_finite(doc), indent=1) + "\n")
     else:
         print_table(console, doc)
     return ExitCode.CELLS_FAILED if failed else ExitCode.OK
+
+
+def _finite(value):
+    """JSON has no NaN/Infinity: a non-finite figure (an all-zero output) becomes null."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _record(store, checked, model_spec, recipe, doc, target, args, console) -> str:

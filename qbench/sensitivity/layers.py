@@ -30,10 +30,6 @@ def _is_qdq(node) -> bool:
                                            or "dequantize_affine" in name or "quantize_affine" in name)
 
 
-def _is_dequantize(node) -> bool:
-    return _is_qdq(node) and "dequantize" in str(node.target)
-
-
 def _module_path(node) -> str:
     from qbench.quantize.skip import _normalize
 
@@ -52,11 +48,17 @@ def _op_name(node) -> str:
     return parts[-2] if len(parts) > 1 and parts[-1] in ("default", "Tensor", "Scalar", "int") else parts[-1]
 
 
-def quantized_layers(quantized) -> list[dict]:
-    """[{module, op, nodes}] for every module that owns a quantized op, in graph order.
+def _annotated(node) -> bool:
+    """The quantizer chose to quantize this op: convert_pt2e keeps the annotation in node.meta."""
+    a = node.meta.get("quantization_annotation")
+    return a is not None and bool(a.input_qspec_map or a.output_qspec is not None)
 
-    An op is quantized when it reads a dequantized tensor (int8 activations or weights); the module
-    root ('') is never a layer (skipping it would keep the whole model fp32)."""
+
+def quantized_layers(quantized) -> list[dict]:
+    """[{module, op, nodes}] for every module that owns an op the quantizer annotated, in graph order
+    (`op` is its first annotated op; `nodes` every op of the module). Ops that merely read an int8
+    tensor in fp32 (layer_norm, gelu) make no layer: keeping them fp32 would change nothing. The
+    module root ('') is never a layer (skipping it would keep the whole model fp32)."""
     layers: dict[str, dict] = {}
     for node in quantized.graph.nodes:
         if node.op != "call_function" or _is_qdq(node):
@@ -64,10 +66,9 @@ def quantized_layers(quantized) -> list[dict]:
         path = _module_path(node)
         if not path:
             continue
-        reads_int8 = any(_is_dequantize(a) for a in node.all_input_nodes)
         if path in layers:
             layers[path]["nodes"].append(node.name)
-        elif reads_int8:
+        elif _annotated(node):
             layers[path] = {"module": path, "op": _op_name(node), "nodes": [node.name]}
     return list(layers.values())
 
@@ -83,13 +84,15 @@ def layer_numerics(reference_graph, quantized, batches) -> list[dict]:
         prepare_for_propagation_comparison,
     )
 
+    reference_graph = _bn_folded(reference_graph)
     ref_logged = prepare_for_propagation_comparison(reference_graph)
     q_logged = prepare_for_propagation_comparison(quantized)
     with torch.no_grad():
         for batch in batches:
             ref_logged(*batch)
             q_logged(*batch)
-    summaries = compare_results(extract_results_from_loggers(ref_logged), extract_results_from_loggers(q_logged))
+    summaries = compare_results(_tensors_only(extract_results_from_loggers(ref_logged)),
+                                _tensors_only(extract_results_from_loggers(q_logged)))
     by_name = {info.name: s for info, s in summaries.items()}
     ref_nodes = {n.name: n for n in reference_graph.graph.nodes}
     scores: dict[str, dict | None] = {}
@@ -110,6 +113,29 @@ def layer_numerics(reference_graph, quantized, batches) -> list[dict]:
                      "max_abs_error": out["max_abs_error"] if out else None,
                      "input_sqnr_db": _finite(min(inherited)) if inherited else 200.0})
     return rows
+
+
+def _bn_folded(graph):
+    """A copy of the fp32 graph with batch norms folded into their convs, as prepare_pt2e folds them
+    in the quantized graph (torchao's own `_fuse_conv_bn_`): otherwise a conv's fp32 output (before
+    its batch norm) would be compared with the quantized conv's (after it)."""
+    import copy
+
+    from torchao.quantization.pt2e.utils import _fuse_conv_bn_
+
+    folded = copy.deepcopy(graph)
+    _fuse_conv_bn_(folded)
+    folded.recompile()
+    return folded
+
+
+def _tensors_only(results: dict) -> dict:
+    """Drop loggers of nodes whose output is not a floating tensor (`_assert_tensor_metadata` returns
+    None, shape arithmetic returns ints): compare_results refuses to pair those."""
+    def floating(x) -> bool:
+        return hasattr(x, "dtype") and x.dtype.is_floating_point
+
+    return {info: entry for info, entry in results.items() if entry[2] and all(floating(x) for x in entry[2])}
 
 
 def _score(summary) -> dict | None:
