@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema, model_validator
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -184,7 +184,10 @@ def _fraction(value):
     return value
 
 
-Percent = Annotated[float, BeforeValidator(_fraction), Field(gt=0, lt=1)]
+# In JSON Schema (editors): a fraction, or the same as a percentage string like "2%".
+_PERCENT_SCHEMA = {"anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                             {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$"}]}
+Percent = Annotated[float, BeforeValidator(_fraction), Field(gt=0, lt=1), WithJsonSchema(_PERCENT_SCHEMA)]
 
 
 class BenchmarkSpec(Strict):

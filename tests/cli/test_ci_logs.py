@@ -113,7 +113,8 @@ def test_regression_becomes_a_github_error_annotation(gated):
 def test_markdown_summary_on_stdout(gated):
     lines = [line for line in gated.stdout.splitlines() if not line.startswith("::error")]
     assert lines[0].startswith("### qbench · tiny\\_mlp — run `")
-    assert all(line.startswith("|") for line in lines[1:] if line)
+    # table rows, then (on a busy machine) the closing notes as a list
+    assert all(line.startswith(("|", "- ")) for line in lines[1:] if line)
     assert sum(line.startswith("| tiny\\_mlp |") for line in lines) == 3
 
 

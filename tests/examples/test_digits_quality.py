@@ -143,15 +143,15 @@ def bad(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits-bad")
     (root / "bad.py").write_text(BAD_MODELS)
     proc, doc = run_json(root, BAD)
-    return proc, cells(doc)
+    return proc, cells(doc), root
 
 
 def test_runtime_data_problems_fail_their_cells_with_the_cause_and_the_suite_goes_on(bad):
-    proc, by = bad
+    proc, by, root = bad
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert by[("five", "fp32")]["error"] == ("accuracy: dataset 'digits': labels go from 0 to 9, but model 'five' "
                                              "outputs 5 classes (labels must be 0..4)")
-    assert by[("metric", "fp32")]["error"] == ("accuracy: metric python:bad.py:broken_metric raised ZeroDivisionError: "
+    assert by[("metric", "fp32")]["error"] == (f"accuracy: metric python:{root}/bad.py:broken_metric raised ZeroDivisionError: "
                                                "float division by zero (model 'metric', dataset 'digits')")
     assert by[("nocal", "int8-ptq")]["error"] == ("dataset: dataset 'nocal': split 'calibration' is empty "
                                                   "(train 0, calibration 0, eval 100 of 1797 samples)")
