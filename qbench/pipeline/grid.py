@@ -1,7 +1,7 @@
-"""The grid of cells (model × recipe × device) and the order trials run in.
+"""The grid of cells (model × recipe × device).
 
-Trials are interleaved: trial 0 of every cell on a device, then trial 1 of every cell, ... so that
-drift and heat do not favour whichever recipe ran first (A B A B, not A A B B).
+The order trials run in (interleaved across a device's cells, A B A B, so drift and heat do not favour
+whichever recipe ran first; repeated and replaced until precise) is pipeline/adaptive.py's TrialPlan.
 """
 
 from __future__ import annotations
@@ -49,8 +49,3 @@ def variants(checked: CheckedSuite) -> list[Variant]:
 
 def cells(checked: CheckedSuite) -> list[Cell]:
     return [Cell(v, d) for d in checked.device_names for v in variants(checked)]
-
-
-def interleaved(cells_on_device: list[Cell], trials: int) -> list[tuple[int, Cell]]:
-    """(trial, cell) pairs in measurement order for one device."""
-    return [(t, c) for t in range(trials) for c in cells_on_device]
