@@ -133,7 +133,7 @@ def test_a_phone_whose_int8_numerics_disagree_with_the_host_is_flagged(phone):
                           capture_output=True, text=True, env=phone["env"], cwd=phone["root"], timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "1 cell(s) whose numerics on the device disagree with the host's" in proc.stdout  # the summary's note
-    assert "mlp/int8-ptq@odd-phone: SQNR" in proc.stderr
+    assert "mlp/int8-ptq@odd-phone: SQNR" in proc.stdout
     doc = json.loads(subprocess.run([sys.executable, "-m", "qbench", "results", "--db", "odd.db", "--format", "json"],
                                     capture_output=True, text=True, env=phone["env"], cwd=phone["root"]).stdout)
     by_recipe = {r["recipe"]: json.loads(r["extra"]) if isinstance(r["extra"], str) else r["extra"] for r in doc}
