@@ -25,8 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 def run(checkout: Path, suite: Path, cache: Path, db: Path, counter: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout), "QBENCH_CACHE": str(cache), "QBENCH_BUILD_COUNT": str(counter)}
     t0 = time.perf_counter()
+    # cwd = the checkout: `python -m` puts the working folder first on sys.path, before PYTHONPATH
     proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--json",
-                           "--reports-dir", str(db.parent / "reports")], capture_output=True, text=True, env=env)
+                           "--reports-dir", str(db.parent / "reports")], capture_output=True, text=True, env=env,
+                          cwd=checkout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"qbench run failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -62,7 +64,7 @@ def main() -> int:
             cache, db = tmp / "cache", tmp / "q.db"
             # the native runner build is part of neither figure
             subprocess.run([sys.executable, "-m", "qbench", "runner", "build"], check=True, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": str(checkout), "QBENCH_CACHE": str(cache)})
+                           env={**os.environ, "PYTHONPATH": str(checkout), "QBENCH_CACHE": str(cache)}, cwd=checkout)
             cold_count, warm_count = tmp / "cold.count", tmp / "warm.count"
             cold = run(checkout, suite_dir / "smoke.yaml", cache, db, cold_count)
             warm = run(checkout, suite_dir / "smoke.yaml", cache, db, warm_count)
