@@ -87,23 +87,15 @@ def used_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
     return clean or list(trials)
 
 
-# A trial's samples beyond this many are thinned for the CI (every k-th of the sorted values keeps its
-# quantiles): a 10 µs model gives 100k samples per trial, and the CI is computed after every trial.
-CI_SAMPLES_PER_TRIAL = 2000
-
-
 def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
     """(median, low, high) in ms over the given trials, two-level bootstrap (report/stats.py)."""
     import numpy as np
 
-    from qbench.report.stats import median_ci
+    from qbench.report.stats import median_ci, thin_for_ci
 
     parts = []
     for t in trials:
-        x = np.asarray(t.samples_ns, dtype=np.float64)
-        if x.size > CI_SAMPLES_PER_TRIAL:
-            x = np.sort(x)[:: -(-x.size // CI_SAMPLES_PER_TRIAL)]
-        parts.append(x)
+        parts.append(thin_for_ci(t.samples_ns))  # the CI is computed after every trial: keep it cheap
     labels = np.concatenate([np.full(x.size, t.trial) for t, x in zip(trials, parts)])
     _, lo, hi = median_ci(np.concatenate(parts), trials=labels)
     med = float(np.median(np.concatenate([np.asarray(t.samples_ns, dtype=np.float64) for t in trials])))
