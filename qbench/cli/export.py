@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ def add_parsers(sub) -> None:
                     "cell: model, recipe, device, device info as params; latency, size, memory, energy, numerics "
                     "and accuracy as metrics. Needs `pip install 'qbench[mlflow]'`.",
         epilog="example:\n  qbench export mlflow 20261129-030000-ab12 --tracking-uri sqlite:///mlflow.db",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     ml.add_argument("run_id", metavar="RUN_ID")
     ml.add_argument("--tracking-uri", default=None,
                     help="MLflow tracking URI (default: MLflow's own, i.e. $MLFLOW_TRACKING_URI or ./mlruns)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ def add_parsers(sub) -> None:
                     "where it moved (ratio of medians against the cell's reference run, as in `qbench compare`), "
                     "and per device the fp32-vs-quantized speedup over time. Offline page; drag to zoom.",
         epilog="examples:\n  qbench trend mobile --last 90 -o trend.html\n  qbench trend --since 2026-03-01 --json",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", nargs="?", metavar="SUITE", help="suite name as stored (optional when the store holds one)")
     window = p.add_mutually_exclusive_group()
     window.add_argument("--last", type=int, metavar="N", help="the newest N runs (default: all)")
