@@ -79,7 +79,7 @@ class FarmEngine:
         full, small = {}, {}
         for v in variants:  # all at once: prepare slots work in parallel
             full[v] = self.client.submit(tasks.prepare_task, self.bundle, v.model.name, v.recipe.name, self.cache_dir,
-                                         resources={PREPARE: 1}, key=f"qbench-prepare-{v.label}-{self.token}",
+                                         v.batch, resources={PREPARE: 1}, key=f"qbench-prepare-{v.label}-{self.token}",
                                          retries=1)
             small[v] = self.client.submit(tasks.summary, full[v], key=f"qbench-summary-{v.label}-{self.token}")
         try:
@@ -147,7 +147,7 @@ class FarmEngine:
         cells_of = {d: cs for d, cs in jobs}
         for device, cells in jobs:
             run_id = store.cell(ids[cells[0]])["run_id"]
-            spec = [(c.variant.model.name, c.variant.recipe.name, ids[c]) for c in cells]
+            spec = [(c.variant.model.name, c.variant.recipe.name, ids[c], c.sweep) for c in cells]
             payloads = {c.variant.label: self.payloads[c.variant.label] for c in cells}
             seed = seed_for(store, run_id, [ids[c] for c in cells])
             running[device] = self.client.submit(

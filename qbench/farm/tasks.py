@@ -40,10 +40,10 @@ def _suite(bundle, cache_root: Path, devices: list[str]):
         return _checked[key]
 
 
-def _variant(checked, model: str, recipe: str):
+def _variant(checked, model: str, recipe: str, batch: int | None = None):
     from qbench.pipeline import grid
 
-    return next(v for v in grid.variants(checked) if (v.model.name, v.recipe.name) == (model, recipe))
+    return next(v for v in grid.variants(checked) if (v.model.name, v.recipe.name, v.batch) == (model, recipe, batch))
 
 
 def _cache(cache_dir: str | None):
@@ -53,7 +53,8 @@ def _cache(cache_dir: str | None):
     return root, ArtifactCache(root)
 
 
-def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None) -> ArtifactPayload | PrepareFailure:
+def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None,
+                 batch: int | None = None) -> ArtifactPayload | PrepareFailure:
     from qbench.errors import CellError
     from qbench.farm.artifacts import payload_of
     from qbench.pipeline.engine import prepare_local
@@ -61,7 +62,7 @@ def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None) 
     root, cache = _cache(cache_dir)
     checked = _suite(bundle, root, devices=[])
     try:
-        art = prepare_local(checked, _variant(checked, model, recipe), cache)
+        art = prepare_local(checked, _variant(checked, model, recipe, batch), cache)
     except CellError as exc:
         return PrepareFailure(exc.stage, str(exc).split(": ", 1)[-1])
     return payload_of(art, prepared_by=_worker_name())
@@ -77,7 +78,7 @@ def summary(payload: ArtifactPayload | PrepareFailure):
 def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payloads: dict[str, ArtifactPayload],
                  seed: dict, queue_name: str, stop_name: str, cache_dir: str | None = None,
                  flush_timeout: float = 300.0) -> dict:
-    """Measure `cells` [(model, recipe, cell_id)] on this worker's `device`; writes stream to `queue_name`."""
+    """Measure `cells` [(model, recipe, cell_id, sweep)] on this worker's `device`; writes stream to `queue_name`."""
     from qbench.farm.artifacts import materialize
     from qbench.farm.relay import Outbox, RelayProgress, RelayStore
     from qbench.pipeline import grid
@@ -89,11 +90,13 @@ def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payload
     checked = _suite(bundle, root, devices=[device])
     outbox = Outbox(queue_name)
     artifacts, ids, todo = {}, {}, []
-    for model, recipe, cell_id in cells:
-        v = _variant(checked, model, recipe)
+    grid_cells = {(c.variant.model.name, c.variant.recipe.name, c.sweep): c for c in grid.cells(checked)
+                  if c.device == device}  # the same cells (sweep points included) the orchestrator made
+    for model, recipe, cell_id, point in cells:
+        cell = grid_cells[(model, recipe, point)]
+        v = cell.variant
         if v not in artifacts:
             artifacts[v] = materialize(payloads[v.label], cache)  # verified against its sha256
-        cell = grid.Cell(v, device)
         ids[cell] = cell_id
         todo.append(cell)
     store = RelayStore(seed, outbox)

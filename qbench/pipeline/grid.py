@@ -1,4 +1,8 @@
-"""The grid of cells (model × recipe × device).
+"""The grid of cells (model × recipe × device × sweep point).
+
+A sweep point (suite/sweep.py) is one value of each list-valued `threads`, `affinity` and `batch`;
+a suite without lists has one point, unnamed, so its cells are model × recipe × device as always.
+`batch` changes the program (one .pte per batch: a variant), threads and affinity only how it runs.
 
 The order trials run in (interleaved across a device's cells, A B A B, so drift and heat do not favour
 whichever recipe ran first; repeated and replaced until precise) is pipeline/adaptive.py's TrialPlan.
@@ -7,20 +11,24 @@ whichever recipe ran first; repeated and replaced until precise) is pipeline/ada
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from qbench.pipeline.check import CheckedSuite, ResolvedRecipe
+from qbench.suite import sweep
 from qbench.suite.schema import ModelSpec
 
 
 @dataclass(frozen=True, eq=False)
 class Variant:
-    """A (model, recipe) pair: prepared once, measured on every device. Identity = the two names."""
+    """A (model, recipe[, batch]) pair: prepared once, measured on every device. Identity = the names
+    (and the batch when the suite sweeps it)."""
 
     model: ModelSpec
     recipe: ResolvedRecipe
+    batch: int | None = None  # swept batch only (then `model`'s inputs already carry it)
 
     def _key(self):
-        return (self.model.name, self.recipe.name)
+        return (self.model.name, self.recipe.name, self.batch)
 
     def __eq__(self, other):
         return isinstance(other, Variant) and self._key() == other._key()
@@ -30,22 +38,51 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.model.name}/{self.recipe.name}"
+        return f"{self.model.name}/{self.recipe.name}" + (f" [batch={self.batch}]" if self.batch is not None else "")
 
 
 @dataclass(frozen=True)
 class Cell:
     variant: Variant
     device: str
+    sweep: str = ""  # the point's label, e.g. `threads=2 batch=4` ('' = nothing swept)
+    threads: Any = None  # swept values (None: the device profile's or the suite's single value)
+    affinity: Any = None  # a cluster name or a tuple of cores (hashable: cells key dicts)
 
     @property
     def label(self) -> str:
-        return f"{self.variant.label}@{self.device}"
+        return f"{self.variant.model.name}/{self.variant.recipe.name}@{self.device}" + (
+            f" [{self.sweep}]" if self.sweep else "")
+
+
+def with_batch(spec: ModelSpec, batch: int | None) -> ModelSpec:
+    """The model spec whose inputs' first dimension is `batch` (as is for None)."""
+    if batch is None:
+        return spec
+    inputs = [i.model_copy(update={"shape": [batch, *i.shape[1:]]}) for i in spec.inputs]
+    return spec.model_copy(update={"inputs": inputs})
 
 
 def variants(checked: CheckedSuite) -> list[Variant]:
-    return [Variant(m, r) for m in checked.suite.models for r in checked.recipes]
+    bench = checked.suite.benchmark
+    batches = sweep.values(bench, "batch")
+    swept = len(batches) > 1
+    return [Variant(with_batch(m, b), r, b if swept else None)
+            for m in checked.suite.models for b in batches for r in checked.recipes]
 
 
 def cells(checked: CheckedSuite) -> list[Cell]:
-    return [Cell(v, d) for d in checked.device_names for v in variants(checked)]
+    bench = checked.suite.benchmark
+    swept = sweep.swept_axes(bench)
+    points = sweep.points(bench)
+    by_key = {v._key(): v for v in variants(checked)}
+    out = []
+    for d in checked.device_names:
+        for m in checked.suite.models:
+            for r in checked.recipes:
+                for p in points:
+                    v = by_key[(m.name, r.name, p.get("batch"))]
+                    cores = p.get("affinity")
+                    out.append(Cell(v, d, sweep.label(p, swept), p.get("threads"),
+                                    tuple(cores) if isinstance(cores, list) else cores))
+    return out

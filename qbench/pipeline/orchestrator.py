@@ -77,8 +77,11 @@ def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: Arti
     run = Run(checked, store, run_id, cache, models or BuiltModels(), progress or Progress())
     engine = engine or LocalEngine()
     outcome = RunOutcome(run_id)
+    batch_set = checked.suite.benchmark.batch is not None  # then each cell records the batch it ran
     run.cell_ids = {c: store.ensure_cell(run_id, c.variant.model.name, c.variant.recipe.name, c.variant.recipe.kind,
-                                         c.device) for c in grid.cells(checked)}
+                                         c.device, sweep=c.sweep,
+                                         batch=c.variant.model.inputs[0].shape[0] if batch_set else None)
+                    for c in grid.cells(checked)}
     pending = [c for c, cid in run.cell_ids.items() if store.cell(cid)["status"] == "pending"]
     pending_variants = list(dict.fromkeys(c.variant for c in pending))
     run.progress.start(len(pending_variants) + run.trials_left(pending))
@@ -140,7 +143,9 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         session.open()
         from qbench.pipeline.placement import resolve_placement
 
-        threads, affinity = resolve_placement(session, profile, bench)  # cluster names -> cores, on the device
+        # cluster names -> cores, on the device; one placement per sweep point's (threads, affinity)
+        placements = {(c.threads, c.affinity): resolve_placement(session, profile, bench, c.threads, c.affinity)
+                      for c in cells}
     except Exception as exc:  # this device's cells fail with the cause; other devices go on
         if isinstance(exc, CellError):
             err = exc
@@ -153,14 +158,16 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         progress.log(f"[failed] device {device_name}: {err}")
         progress.advance(run.trials_left(cells))
         return
-    settings = TrialSettings(
+    settings_of = {point: TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
         min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
         threads=threads, affinity=affinity,
         timeout=bench.timeout_seconds,
-    )
+    ) for point, (threads, affinity) in placements.items()}
     cooldown = profile.cooldown or bench.cooldown
-    warn_at_session_open(session, settings, [run.cell_ids[c] for c in cells], store, progress.log)
+    for point, settings in settings_of.items():
+        warn_at_session_open(session, settings, [run.cell_ids[c] for c in cells if (c.threads, c.affinity) == point],
+                             store, progress.log)
     power = PowerMeter(session, profile.power, log=progress.log)
     policy = Policy.from_benchmark(bench)
     plan = TrialPlan(cells, run.cell_ids, store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)
@@ -172,6 +179,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                 return
             cid = run.cell_ids[cell]
             art = artifacts[cell.variant]
+            settings = settings_of[(cell.threads, cell.affinity)]
             progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 
-def resolve_placement(session, profile, bench) -> tuple[int, list[int] | None]:
+def resolve_placement(session, profile, bench, threads=None, affinity=None) -> tuple[int, list[int] | None]:
     """(threads, cores). `affinity: big` and `threads: auto` are read from the device's /sys; what they
-    resolved to is recorded in the device info stored with every cell (the trials record the cores applied)."""
+    resolved to is recorded in the device info stored with every cell (the trials record the cores applied).
+    `threads`/`affinity`: a sweep point's values, which win over the profile (the sweep is the experiment)."""
     from qbench.devices.clusters import name_clusters, read, resolve
 
-    affinity = profile.affinity if profile.affinity is not None else bench.affinity
-    threads = profile.threads or bench.threads
+    if affinity is None:
+        affinity = profile.affinity if profile.affinity is not None else bench.affinity
+    affinity = list(affinity) if isinstance(affinity, tuple) else affinity
+    threads = threads or profile.threads or bench.threads
     clusters = name_clusters(read(session.device)) if isinstance(affinity, str) or threads == "auto" else {}
     threads, cores = resolve(affinity, threads, clusters, session.name)
     if clusters:

@@ -62,9 +62,11 @@ def all_prepared(checked, spec, cache: ArtifactCache) -> bool:
     """Every variant of this model is in the cache (so a run needs not build the model)."""
     suite = checked.suite
     try:
-        return all(cache.lookup(variant_key(Variant(spec, r), spec.calibration or suite.calibration, suite.numerics,
+        from qbench.pipeline.grid import variants  # one per recipe (and per batch of a batch sweep)
+
+        return all(cache.lookup(variant_key(v, spec.calibration or suite.calibration, suite.numerics,
                                             suite.benchmark.profile_ops, checked.dataset_for(spec))) is not None
-                   for r in checked.recipes)
+                   for v in variants(checked) if v.model.name == spec.name)
     except Exception:  # cannot even fingerprint it: let the build below say why
         return False
 

@@ -26,12 +26,21 @@ def host_cores() -> int | None:
 
 def host_warnings(suite, profiles) -> list[str]:
     """For the suite check: host profiles whose thread count exceeds this machine's cores."""
+    from qbench.suite.sweep import swept_axes, values
+
     bench = suite.benchmark
+    swept = swept_axes(bench)
     found = []
     for p in profiles:
         if p.transport == "host":
-            found.append(threads_warning(p.threads or bench.threads, host_cores(), p.affinity or bench.affinity, p.name))
-    return [w for w in found if w]
+            counts = values(bench, "threads") if "threads" in swept else [p.threads or bench.threads]
+            places = values(bench, "affinity") if "affinity" in swept else [p.affinity or bench.affinity]
+            for threads in counts:
+                for cores in places:
+                    if isinstance(threads, int):  # `auto` and cluster names are resolved on the device
+                        found.append(threads_warning(threads, host_cores(), cores if isinstance(cores, list) else None,
+                                                     p.name))
+    return list(dict.fromkeys(w for w in found if w))
 
 
 def warn_at_session_open(session, settings, cell_ids, store, log) -> None:

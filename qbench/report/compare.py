@@ -25,6 +25,7 @@ from qbench.report.data import (
     cell_key,
     check_runs,
     json_safe,
+    key_dict,
     key_label,
     open_store,
     trial_samples,
@@ -137,10 +138,11 @@ class CellComparison:
     base_error: str | None = None
     new_error: str | None = None
     note: str | None = None  # why latency was not compared
+    sweep: str = ""  # the sweep point ('' = none): part of the key
 
     @property
     def key(self) -> CellKey:
-        return (self.model, self.recipe, self.device)
+        return (self.model, self.recipe, self.device, self.sweep)
 
     @property
     def verdict(self) -> str:
@@ -176,7 +178,7 @@ class CellComparison:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "recipe": self.recipe, "device": self.device,
+            **key_dict(self.key),
             "base_status": self.base_status, "new_status": self.new_status,
             "base_median_ms": self.base_median_ms, "new_median_ms": self.new_median_ms,
             "verdict": self.verdict, "regression": self.is_regression,
@@ -214,8 +216,8 @@ class CompareResult:
     def improvements(self) -> list[CellComparison]:
         return [c for c in self.cells if c.is_improvement]
 
-    def cell(self, model: str, recipe: str, device: str) -> CellComparison | None:
-        return next((c for c in self.cells if c.key == (model, recipe, device)), None)
+    def cell(self, model: str, recipe: str, device: str, sweep: str = "") -> CellComparison | None:
+        return next((c for c in self.cells if c.key == (model, recipe, device, sweep)), None)
 
     def counts(self) -> dict[str, int]:
         verdicts = [c.verdict for c in self.cells]
@@ -234,8 +236,8 @@ class CompareResult:
             "new_suite": self.new_suite, "thresholds": dict(self.thresholds), "warnings": list(self.warnings),
             "settings_differ": self.settings_differ,
             "counts": self.counts(), "cells": [c.to_dict() for c in self.cells],
-            "only_in_base": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_base],
-            "only_in_new": [dict(zip(("model", "recipe", "device"), k)) for k in self.only_in_new],
+            "only_in_base": [key_dict(k) for k in self.only_in_base],
+            "only_in_new": [key_dict(k) for k in self.only_in_new],
         })
 
     def to_frame(self):
@@ -246,7 +248,7 @@ class CompareResult:
         for c in self.cells:
             lat = c.latency
             row = {
-                "model": c.model, "recipe": c.recipe, "device": c.device,
+                **key_dict(c.key),
                 "base_status": c.base_status, "new_status": c.new_status,
                 "base_median_ms": c.base_median_ms, "new_median_ms": c.new_median_ms,
                 "ratio": lat.ratio if lat else None, "ci_low": lat.low if lat else None,
@@ -265,11 +267,13 @@ class CompareResult:
                  f"latency: ratio of medians new/base, {_ci_label(self)} bootstrap CI over trials; "
                  f"threshold ±{self.thresholds['latency']:.0%}"]
         lines += [f"warning: {w}" for w in self.warnings]
-        head = ("model", "recipe", "device", "base ms", "new ms", "ratio [CI]", "verdict", "flags")
+        swept = any(c.sweep for c in self.cells)  # a sweep's point is a column of its own
+        head = ("model", "recipe", "device", *(("sweep",) if swept else ()), "base ms", "new ms", "ratio [CI]",
+                "verdict", "flags")
         table = [head]
         for c in self.cells:
-            table.append((c.model, c.recipe, c.device, fmt.ms(c.base_median_ms, "-"), fmt.ms(c.new_median_ms, "-"),
-                          describe_latency(c.latency) if c.latency else "-", c.verdict,
+            table.append((c.model, c.recipe, c.device, *((c.sweep,) if swept else ()), fmt.ms(c.base_median_ms, "-"),
+                          fmt.ms(c.new_median_ms, "-"), describe_latency(c.latency) if c.latency else "-", c.verdict,
                           "; ".join(m.describe() for m in c.flags) or ""))
         widths = [max(len(str(r[i])) for r in table) for i in range(len(head))]
         lines.append("")
@@ -331,7 +335,7 @@ def compare_runs(
             warnings.append("measured with different settings, so part of any change may come from them: "
                             + describe_settings_differ(differ))
         if not cells:
-            warnings.append("the runs share no cell (model, recipe, device): nothing to compare")
+            warnings.append("the runs share no cell (model, recipe, device, sweep point): nothing to compare")
         noisy = [k for k in matched if "noisy" in (_verdict(base_cells[k]), _verdict(new_cells[k]))]
         if noisy:  # their CIs are honest but wide: a "no significant change" there is weak evidence
             names = ", ".join(key_label(k) for k in noisy[:5])
@@ -379,8 +383,9 @@ def describe_settings_differ(differ: dict[str, dict], limit: int = 8) -> str:
 
 
 def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:
+    model, recipe, device, sweep = cell_key(new)
     out = CellComparison(
-        *cell_key(new), base_status=_status(base), new_status=_status(new),
+        model, recipe, device, sweep=sweep, base_status=_status(base), new_status=_status(new),
         base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
         base_error=cell_error(base), new_error=cell_error(new),
     )

@@ -14,7 +14,10 @@ from typing import Any
 from qbench.errors import UsageError
 from qbench.results.store import ResultsStore
 
-CellKey = tuple[str, str, str]  # (model, recipe, device): how cells of two runs are matched
+# (model, recipe, device, sweep): how cells of two runs are matched; sweep is the sweep point's label
+# (suite/sweep.py), '' for a suite without lists and for stores written before sweeps
+CellKey = tuple[str, str, str, str]
+KEY_FIELDS = ("model", "recipe", "device", "sweep")
 
 
 def open_store(db_path: str | Path) -> ResultsStore:
@@ -36,11 +39,22 @@ def check_runs(store: ResultsStore, run_ids: list[str]) -> None:
 
 
 def cell_key(row) -> CellKey:
-    return (row["model"], row["recipe"], row["device"])
+    return (row["model"], row["recipe"], row["device"], cell_sweep(row))
+
+
+def cell_sweep(row) -> str:
+    """The row's sweep label ('' without one, also in a store from before sweeps)."""
+    keys = row.keys()
+    return (row["sweep"] if "sweep" in keys else None) or ""
 
 
 def key_label(key: CellKey) -> str:
-    return " / ".join(key)
+    return " / ".join(part for part in key if part)
+
+
+def key_dict(key: CellKey) -> dict:
+    """For JSON: model, recipe, device, and sweep only when there is one (output without sweeps is unchanged)."""
+    return {k: v for k, v in zip(KEY_FIELDS, key) if v or k != "sweep"}
 
 
 def json_field(value) -> Any:

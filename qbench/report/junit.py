@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from qbench.report import fmt
-from qbench.report.data import cell_error, check_runs, key_label, open_store
+from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_store
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # characters XML 1.0 cannot carry at all (ElementTree would write them and the file would not parse)
@@ -39,9 +39,9 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
     matched = {c.key: c for c in comparison.cells} if comparison else {}
     cases, failures, skipped = [], 0, 0
     for r in rows:
-        key = (r["model"], r["recipe"], r["device"])
+        key = cell_key(r)
         case = ET.Element("testcase", classname=clean(f"{suite_name}.{r['device']}"),
-                          name=clean(f"{r['model']} [{r['recipe']}]"), time=f"{wall[r['cell_id']]:.3f}")
+                          name=clean(f"{r['model']} [{r['recipe']}]" + (f" [{key[3]}]" if key[3] else "")), time=f"{wall[r['cell_id']]:.3f}")
         cmp = matched.get(key)
         out = [f"{key_label(key)}: {r['status']}"]
         if r["latency_median_ms"] is not None:

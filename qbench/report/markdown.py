@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from qbench.report import fmt
-from qbench.report.data import cell_error, check_runs, json_field, key_label, open_store
+from qbench.report.data import cell_error, cell_key, check_runs, json_field, key_label, open_store
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
@@ -81,7 +81,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
     for r, view in zip(rows, views):
-        key = (r["model"], r["recipe"], r["device"])
+        key = cell_key(r)
         cells = [md(v) for v in table.texts(view, cols, plain=True)]
         cells[3] = "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok")
         if comparison is not None:
@@ -105,7 +105,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
     if failed:
         lines.append("### Failed cells")
         for r in failed:
-            lines.append(f"- **{md(key_label((r['model'], r['recipe'], r['device'])))}**: "
+            lines.append(f"- **{md(key_label(cell_key(r)))}**: "
                          f"{md(fmt.first_line(cell_error(r), 300))}")
         lines.append("")
     structured = [(r, e) for r in rows if isinstance(e := json_field(r["extra"]), dict) and e.get("outputs")]
@@ -114,7 +114,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
         for r, extra in structured:
             head = extra.get("output")
             leaves = sorted(extra["outputs"].items(), key=lambda kv: kv[0] != head)
-            lines.append(f"- {md(key_label((r['model'], r['recipe'], r['device'])))}: "
+            lines.append(f"- {md(key_label(cell_key(r)))}: "
                          + ", ".join(f"{code(n)} {fmt.sqnr(f.get('sqnr_db'))}" for n, f in leaves))
         lines.append("")
     if comparison is not None and (comparison.only_in_base or comparison.only_in_new):

@@ -27,7 +27,7 @@ from qbench.report.stats import FASTER, NO_CHANGE, SLOWER, compare, median_ci
 BAND_BOOT = 200
 RUN_COLUMNS = ("run_id", "started_at", "git_sha", "qbench_version", "torch_version", "executorch_version",
                "torchao_version", "status")
-COLUMNS = ["suite", "model", "recipe", "recipe_kind", "device", "run_id", "run_index", "started_at", "git_sha",
+COLUMNS = ["suite", "model", "recipe", "recipe_kind", "device", "sweep", "run_id", "run_index", "started_at", "git_sha",
            "qbench_version", "torch_version", "executorch_version", "torchao_version", "status", "median_ms",
            "ci_low_ms", "ci_high_ms", "reference_run", "ratio", "ratio_low", "ratio_high", "verdict",
            "change_point", "speedup_vs_fp32"]
@@ -93,17 +93,18 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     order = {rid: i for i, rid in enumerate(ids)}
     run_by_id = {r["run_id"]: r for r in runs}
     out = []
-    for (model, recipe, device), group in cells.groupby(["model", "recipe", "device"], sort=True):
+    # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
+    for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
         ref = None  # (run_id, samples_ns, trials, median_ms)
         for row in sorted(group.itertuples(index=False), key=lambda r: order[r.run_id]):
             run = run_by_id[row.run_id]
             rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
-                   "device": device, "run_index": order[row.run_id], "status": row.status,
+                   "device": device, "sweep": point, "run_index": order[row.run_id], "status": row.status,
                    **{k: run[k] for k in RUN_COLUMNS if k != "status"},
                    "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
                    "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
                    "change_point": False}
-            x = samples.get((row.run_id, model, recipe, device))
+            x = samples.get((row.run_id, model, recipe, device, point))
             if row.status == "ok" and x is not None:
                 ns, trials = x
                 med, lo, hi = median_ci(ns, trials=trials, n_boot=BAND_BOOT, seed=seed)
@@ -116,7 +117,7 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
                         ref = (row.run_id, ns, trials, rec["median_ms"])
             out.append(rec)
     df = pd.DataFrame(out)
-    df = df.sort_values(["run_index", "model", "recipe", "device"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
     df["speedup_vs_fp32"] = _speedups(df)
     df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     return df[COLUMNS]
@@ -135,7 +136,7 @@ def _against(ref, ns, trials, median_ms, threshold, n_boot, seed) -> dict:
 
 
 def _used_samples(frame) -> dict[tuple, tuple]:
-    """(run_id, model, recipe, device) -> (latency_ns array, trial labels): the clean trials, or all when none was clean
+    """(run_id, model, recipe, device, sweep) -> (latency_ns array, trial labels): the clean trials, or all when none was clean
     (what the cell's own figures use, see ResultsStore.used_samples)."""
     import numpy as np
 
@@ -143,12 +144,12 @@ def _used_samples(frame) -> dict[tuple, tuple]:
     if frame.empty:
         return out
     # rows come ordered by cell, so each cell is one contiguous slice (no per-group pandas work)
-    codes = frame.groupby(["run_id", "model", "recipe", "device"], sort=False).ngroup().to_numpy()
+    codes = frame.groupby(["run_id", "model", "recipe", "device", "sweep"], sort=False).ngroup().to_numpy()
     starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
     ends = np.append(starts[1:], len(codes))
     ns = np.rint(frame["latency_ms"].to_numpy() * 1e6)
     trials, clean = frame["trial"].to_numpy(), frame["disturbed"].to_numpy() == 0
-    keys = frame[["run_id", "model", "recipe", "device"]].to_numpy()
+    keys = frame[["run_id", "model", "recipe", "device", "sweep"]].to_numpy()
     for a, b in zip(starts, ends):
         pick = clean[a:b] if clean[a:b].any() else slice(None)
         out[tuple(keys[a])] = (ns[a:b][pick], trials[a:b][pick])
@@ -156,7 +157,7 @@ def _used_samples(frame) -> dict[tuple, tuple]:
 
 
 def _speedups(df):
-    fp32 = df[df["recipe_kind"] == "fp32"].groupby(["run_id", "model", "device"])["median_ms"].first()
-    keys = list(zip(df["run_id"], df["model"], df["device"]))
+    fp32 = df[df["recipe_kind"] == "fp32"].groupby(["run_id", "model", "device", "sweep"])["median_ms"].first()
+    keys = list(zip(df["run_id"], df["model"], df["device"], df["sweep"]))
     base = [fp32.get(k, math.nan) for k in keys]
     return [b / m if m and not math.isnan(m) and m > 0 else math.nan for b, m in zip(base, df["median_ms"])]

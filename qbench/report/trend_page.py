@@ -63,9 +63,10 @@ def render(df, threshold: float) -> str:
         payload.append({"title": f"{device}: speedup over fp32", "unit": "×",
                         "series": [{"name": s["name"], "y": [_num(v) for v in s["y"]]} for s in series]})
         charts.append(("speedup", device, _chart(k, series, n, unit="×", legend=True, width=2 * W)))
-    cells = df.groupby(["device", "model", "recipe"], sort=True)
+    cells = df.groupby(["device", "model", "recipe", "sweep"], sort=True)  # a sweep point is a line of its own
     cell_html = []
-    for (device, model, recipe), g in cells:
+    for (device, model, recipe, point), g in cells:
+        title = " · ".join(p for p in (model, recipe, device, point) if p)
         g = g.set_index("run_index")
         med = [g["median_ms"].get(k, math.nan) for k in range(n)]
         lo = [g["ci_low_ms"].get(k, math.nan) for k in range(n)]
@@ -73,7 +74,7 @@ def render(df, threshold: float) -> str:
         marks = [(int(k), r.verdict, r) for k, r in g[g["change_point"]].iterrows()]
         k = len(payload)
         verdict_codes = [{SLOWER: "s", FASTER: "f"}.get(g["verdict"].get(i), "") for i in range(n)]
-        payload.append({"title": f"{model} · {recipe} · {device}", "unit": "ms",
+        payload.append({"title": title, "unit": "ms",
                         "series": [{"name": "median", "y": [_num(v) for v in med], "lo": [_num(v) for v in lo],
                                     "hi": [_num(v) for v in hi], "v": verdict_codes,
                                     "r": [_num(g["ratio"].get(i, math.nan)) for i in range(n)]}]})
@@ -82,14 +83,14 @@ def render(df, threshold: float) -> str:
                      marks=[(i, v, run_list[i]["id"]) for i, v, _ in marks])
         notes = []
         for i, v, r in marks:
-            moved.append({"chart": k, "device": device, "model": model, "recipe": recipe, "verdict": v,
+            moved.append({"chart": k, "title": title, "verdict": v,
                           "ratio": r.ratio, "low": r.ratio_low, "high": r.ratio_high, "run": run_list[i]})
             notes.append(f'<li class="{"slower" if v == SLOWER else "faster"}">{esc(v)} ×{r.ratio:.3f} '
                          f'[{r.ratio_low:.3f}, {r.ratio_high:.3f}] from <b>{esc(run_list[i]["date"][:10])}</b> '
                          f'({esc(run_list[i]["id"])}, {esc(run_list[i]["sha"][:10])})</li>')
         cell_html.append(
             f'<figure class="cell" id="chart-{k}" data-model="{esc(model)}" data-recipe="{esc(recipe)}" '
-            f'data-device="{esc(device)}"><figcaption>{esc(model)} · {esc(recipe)} · {esc(device)}</figcaption>'
+            f'data-device="{esc(device)}" data-sweep="{esc(point)}"><figcaption>{esc(title)}</figcaption>'
             f'{svg}<ul class="moved">{"".join(notes)}</ul></figure>')
     moved.sort(key=lambda m: (m["verdict"] != SLOWER, -abs(math.log(m["ratio"]))))  # regressions, worst first
     data = {"runs": run_list, "charts": payload}
@@ -97,7 +98,7 @@ def render(df, threshold: float) -> str:
     block = block.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     rows = "".join(
         f'<tr class="{"slower" if m["verdict"] == SLOWER else "faster"}"><td><a href="#chart-{m["chart"]}">'
-        f'{esc(m["model"])} · {esc(m["recipe"])} · {esc(m["device"])}</a></td><td>{esc(m["verdict"])}</td>'
+        f'{esc(m["title"])}</a></td><td>{esc(m["verdict"])}</td>'
         f'<td>×{m["ratio"]:.3f} [{m["low"]:.3f}, {m["high"]:.3f}]</td><td>{esc(m["run"]["date"][:10])}</td>'
         f'<td>{esc(m["run"]["id"])}</td><td><code>{esc(m["run"]["sha"][:12])}</code></td></tr>' for m in moved)
     speed = "".join(f'<figure class="cell wide" id="chart-{i}"><figcaption>{esc(dev)}: fp32 median / quantized '

@@ -8,12 +8,17 @@ from qbench.results.store import ResultsStore
 
 
 def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
+    from qbench.report.data import cell_sweep
+
     rows = store.cells(run_id)
-    fp32_rows = {(r["model"], r["device"]): r for r in rows if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
+    # speedups are over fp32 at the same sweep point (same threads, batch and cores)
+    fp32_rows = {(r["model"], r["device"], cell_sweep(r)): r for r in rows
+                 if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
     fp32 = {k: r["latency_median_ms"] for k, r in fp32_rows.items()}
     out = []
     for r in rows:
-        base = fp32.get((r["model"], r["device"]))
+        same = (r["model"], r["device"], cell_sweep(r))
+        base = fp32.get(same)
         median = r["latency_median_ms"]
         view = {
             "model": r["model"], "recipe": r["recipe"], "recipe_kind": r["recipe_kind"], "device": r["device"],
@@ -24,14 +29,14 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
                 "cv": r["latency_cv"], "samples": r["samples_count"], "trials": r["trials"],
             },
             "speedup_vs_fp32": (base / median) if base and median else None,
-            **_speedup_ci(store, r, fp32_rows.get((r["model"], r["device"]))),
+            **_speedup_ci(store, r, fp32_rows.get(same)),
             "stability": _stability(r),
             "load_ms": r["load_ms"], "method_init_ms": r["method_init_ms"],
             "first_inference_ms": r["first_inference_ms"], "peak_rss_bytes": r["peak_rss_bytes"],
             "pte_bytes": r["pte_bytes"], "arena_bytes": r["arena_bytes"],
             "sqnr_db": r["sqnr_db"], "max_abs_error": r["max_abs_error"],
             "cosine_similarity": r["cosine_similarity"], "top1_agreement": r["top1_agreement"],
-            **_accuracy(r, fp32_rows.get((r["model"], r["device"]))),
+            **_accuracy(r, fp32_rows.get(same)),
             "delegated_ops": r["delegated_ops"], "total_ops": r["total_ops"],
             "not_delegated": (json.loads(r["delegation"]) or {}).get("not_delegated_by_op") if r["delegation"] else None,
             "delegated": (json.loads(r["delegation"]) or {}).get("delegated_by_op") if r["delegation"] else None,
@@ -48,6 +53,8 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
         }
+        if cell_sweep(r) or _col(r, "batch") is not None:  # a sweep's point (absent otherwise: output unchanged)
+            view.update(sweep=cell_sweep(r), batch=_col(r, "batch"))
         if r["status"] == "failed":
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
         out.append(view)

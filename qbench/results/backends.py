@@ -89,6 +89,35 @@ class SqliteBackend:
     def add_column(self, table: str, name: str, sql_type: str) -> None:
         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
+    def widen_unique_key(self, table: str, key: tuple[str, ...], ddl: str) -> None:
+        """An older table whose UNIQUE key lacks a column of `key`: SQLite cannot alter a constraint, so
+        the table is rebuilt from `ddl` (its CREATE TABLE in the current schema) keeping every row and id."""
+        sql = self.conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+        if sql is None or re.search(r"UNIQUE\s*\(\s*" + r"\s*,\s*".join(key) + r"\s*\)", sql[0]):
+            return
+        have = [row[1] for row in self.conn.execute(f"PRAGMA main.table_info({table})")]
+        new = f"{table}_rekeyed"
+        self.conn.execute("PRAGMA foreign_keys=OFF")  # trials point at cells by id; the ids are kept
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute(ddl.replace(f"IF NOT EXISTS {table} (", f"{new} ("))
+                made = {row[1] for row in self.conn.execute(f"PRAGMA main.table_info({new})")}
+                for name in have:
+                    if name not in made:  # added by an earlier migration: same type as in the old table
+                        kind = next(r[2] for r in self.conn.execute(f"PRAGMA main.table_info({table})") if r[1] == name)
+                        self.conn.execute(f"ALTER TABLE {new} ADD COLUMN {name} {kind}")
+                cols = ", ".join(have)
+                self.conn.execute(f"INSERT INTO {new} ({cols}) SELECT {cols} FROM {table}")
+                self.conn.execute(f"DROP TABLE {table}")
+                self.conn.execute(f"ALTER TABLE {new} RENAME TO {table}")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys=ON")
+
     def is_transient(self, exc: BaseException) -> bool:
         """Worth retrying: another writer holds the lock, or the disk hiccupped."""
         import sqlite3
@@ -324,6 +353,27 @@ class PostgresBackend:
         rows = self.pg.execute("SELECT column_name FROM information_schema.columns "
                                "WHERE table_schema=current_schema() AND table_name=%s", (table,)).fetchall()
         return {r[0] for r in rows}
+
+    def widen_unique_key(self, table: str, key: tuple[str, ...], ddl: str) -> None:
+        """An older table whose UNIQUE key lacks a column of `key`: swap the constraint (one transaction)."""
+        def current():
+            rows = self.pg.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype='u' AND "
+                "conrelid = to_regclass(%s)", (table,)).fetchall()
+            return rows
+
+        wanted = f"UNIQUE ({', '.join(key)})"
+        if any(definition == wanted for _, definition in current()):
+            return
+        with self.lock, self.pg.transaction():
+            self.pg.execute("SELECT pg_advisory_xact_lock(7243911)")  # another orchestrator may be migrating
+            rows = current()
+            if any(definition == wanted for _, definition in rows):
+                return
+            for name, definition in rows:
+                if definition.startswith("UNIQUE (run_id"):
+                    self.pg.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            self.pg.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_key UNIQUE ({', '.join(key)})")
 
     def add_column(self, table: str, name: str, sql_type: str) -> None:
         for pattern, repl in _DDL_TYPES:

@@ -50,6 +50,7 @@ def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *,
         "r.executorch_version, r.torchao_version, r.git_sha FROM cells c JOIN runs r USING (run_id)",
         run_id, " ORDER BY r.started_at, c.cell_id",
     )
+    df["sweep"] = df["sweep"].fillna("")  # a store read in place from before sweeps has NULL there
     if parse_json:
         for col in JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
@@ -57,12 +58,13 @@ def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *,
 
 
 def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None):
-    """One row per measured iteration: run_id, model, recipe, device, trial, iteration, latency_ms,
+    """One row per measured iteration: run_id, model, recipe, device, sweep ('' unless the suite swept
+    threads/affinity/batch), trial, iteration, latency_ms,
     thread_cpu_ms (the runner's calling thread; NaN where not recorded) and disturbed (the trial's mark:
     other processes used more than the threshold, so the cell's figures leave it out)."""
     return _query(
         db,
-        "SELECT c.run_id, c.model, c.recipe, c.device, s.trial, s.iteration, "
+        "SELECT c.run_id, c.model, c.recipe, c.device, COALESCE(c.sweep, '') AS sweep, s.trial, s.iteration, "
         "CAST(s.latency_ns AS DOUBLE PRECISION) / 1e6 AS latency_ms, "
         "CAST(s.thread_cpu_ns AS DOUBLE PRECISION) / 1e6 AS thread_cpu_ms, COALESCE(t.disturbed, 0) AS disturbed "
         "FROM samples s JOIN cells c USING (cell_id) LEFT JOIN trials t USING (cell_id, trial)",

@@ -23,7 +23,7 @@ from qbench.errors import StoreError
 
 from qbench.results import backends
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: a cell's key has its sweep point (cells.sweep)
 
 # Columns added to `cells` after schema 1: added on open to a store that lacks them (older files keep
 # working; their cells just have NULL there).
@@ -47,7 +47,12 @@ ADDED_CELL_COLUMNS = {
     "trials_used": "INTEGER",  # trials whose samples make the figures (disturbed ones left out)
     "trials_replaced": "INTEGER",  # disturbed trials kept in `trials` but replaced by another
     "interference_share": "REAL",  # median over the trials used
+    # sweeps (suite/sweep.py): the point's label, part of the cell's key ('' = nothing swept), and the batch
+    "sweep": "TEXT NOT NULL DEFAULT ''",
+    "batch": "INTEGER",  # the input batch the suite asked for (NULL: as the model declares it)
 }
+# The cells' unique key (schema 3 added `sweep`; older stores are rebuilt with it on open).
+CELL_KEY = ("run_id", "model", "recipe", "device", "sweep")
 # Columns added to `runs` after schema 2, the same way.
 ADDED_RUN_COLUMNS = {
     "error": "TEXT",  # why a `failed` run stopped (the exception that ended it)
@@ -94,7 +99,9 @@ CREATE TABLE IF NOT EXISTS cells (
     accuracy_top1 REAL, accuracy_top5 REAL, accuracy_metric REAL,
     device_info JSON, extra JSON,
     updated_at TEXT,
-    UNIQUE (run_id, model, recipe, device)
+    sweep TEXT NOT NULL DEFAULT '',    -- the sweep point, e.g. 'threads=2 batch=4' ('' = no sweep)
+    batch INTEGER,
+    UNIQUE (run_id, model, recipe, device, sweep)
 );
 CREATE TABLE IF NOT EXISTS trials (
     cell_id INTEGER NOT NULL REFERENCES cells(cell_id),
@@ -154,6 +161,12 @@ _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "ex
                  "thermal_before", "thermal_after", "interference"}
 
 
+def _table_ddl(table: str) -> str:
+    """The CREATE TABLE statement of `table` in SCHEMA (for a migration that rebuilds it)."""
+    start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table} (")
+    return SCHEMA[start:SCHEMA.index("\n);", start) + 3]
+
+
 def _encode(key: str, value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str) if key in _JSON_COLUMNS and value is not None else value
 
@@ -182,6 +195,7 @@ class ResultsStore:
             return
         self.backend.create_schema(SCHEMA)
         self._add_missing_columns()
+        self.backend.widen_unique_key("cells", CELL_KEY, _table_ddl("cells"))
         self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _check_schema(self) -> None:
@@ -278,17 +292,19 @@ class ResultsStore:
         return row[0] if row else None
 
     # cells --------------------------------------------------------------------------------------
-    def ensure_cell(self, run_id: str, model: str, recipe: str, recipe_kind: str, device: str) -> int:
-        """The cell's id, creating it as pending; a resumed run finds the row it already has."""
+    def ensure_cell(self, run_id: str, model: str, recipe: str, recipe_kind: str, device: str, *,
+                    sweep: str = "", batch: int | None = None) -> int:
+        """The cell's id, creating it as pending; a resumed run finds the row it already has.
+        `sweep`: the sweep point's label (suite/sweep.py), part of the key; `batch`: the input batch."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO cells (run_id, model, recipe, recipe_kind, device, status) VALUES (?,?,?,?,?, 'pending') "
-                "ON CONFLICT DO NOTHING",
-                (run_id, model, recipe, recipe_kind, device),
+                "INSERT INTO cells (run_id, model, recipe, recipe_kind, device, status, sweep, batch) "
+                "VALUES (?,?,?,?,?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+                (run_id, model, recipe, recipe_kind, device, sweep, batch),
             )
             row = db.execute(
-                "SELECT cell_id FROM cells WHERE run_id=? AND model=? AND recipe=? AND device=?",
-                (run_id, model, recipe, device),
+                "SELECT cell_id FROM cells WHERE run_id=? AND model=? AND recipe=? AND device=? AND sweep=?",
+                (run_id, model, recipe, device, sweep),
             ).fetchone()
         return int(row[0])
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema, field_validator, model_validator
+
+from qbench.suite.sweep import ClusterName, check_sweep
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -207,13 +209,18 @@ class BenchmarkSpec(Strict):
     # disturbed, and another is run in its place (within max_trials).
     interference_threshold: float = Field(0.10, gt=0, le=1)
     quiet_start: QuietStartSpec = QuietStartSpec()
-    threads: Union[PositiveInt, Literal["auto"]] = 1  # auto: one per core of the affinity's cores
+    threads: Union[PositiveInt, Literal["auto"], list[Union[PositiveInt, Literal["auto"]]]] = 1  # auto: one per core of the affinity's cores
     # CPU ids, or a cluster by name (devices/clusters.py); None = leave to the OS (recorded either way)
-    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = None
+    affinity: Union[list[int], ClusterName, None, list[Union[list[int], ClusterName]]] = None
+    # The first dimension of every model input (None: as each model's `inputs:` declare it).
+    # threads, affinity and batch may each be a list: a sweep, one cell per value (suite/sweep.py).
+    batch: Union[PositiveInt, list[PositiveInt], None] = None
     timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
     runner: Literal["auto", "python", "native"] = "auto"
     cooldown: CooldownSpec = CooldownSpec()
     profile_ops: bool = False
+
+    _sweeps = field_validator("threads", "affinity", "batch", mode="before")(check_sweep)
 
     @model_validator(mode="after")
     def _bounded(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from qbench.results.store import ResultsStore
+from qbench.results.store import SCHEMA_VERSION, ResultsStore
 from qbench.report.views import cell_views
 
 OLD_CELLS = """
@@ -35,7 +35,7 @@ def test_a_schema_1_store_gains_the_accuracy_columns_and_keeps_its_rows(tmp_path
     store = ResultsStore(db)
     cols = {r[1] for r in store.db.execute("PRAGMA table_info(cells)")}
     assert {"accuracy_top1", "accuracy_top5", "accuracy_metric"} <= cols
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     [old] = store.cells("r1")
     assert old["model"] == "m" and old["accuracy_top1"] is None
     store.close()
