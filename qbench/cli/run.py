@@ -94,8 +94,11 @@ def _run(args, console) -> int:
     for warning in checked.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if args.check:
+        from qbench.suite.sweep import points
+
+        swept = len(points(checked.suite.benchmark))
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
-                      f"{len(checked.device_names)} devices")
+                      f"{len(checked.device_names)} devices" + (f" × {swept} sweep points" if swept > 1 else ""))
         return ExitCode.OK
     check_writable_dir(args.reports_dir, "--reports-dir")
     check_writable_dir(cache.root, "--cache-dir")

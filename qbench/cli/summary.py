@@ -16,11 +16,15 @@ import sys
 LAYOUTS = ("table", "plain", "markdown")
 
 
-def _columns():
-    """The summary's columns, from the one cells-table spec (report/table.py)."""
+def _columns(doc: dict):
+    """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes."""
     from qbench.report import table
 
-    return table.pick(table.SUMMARY)
+    return table.with_sweep(table.pick(table.SUMMARY), doc["cells"])
+
+
+def _label(c: dict) -> str:
+    return f"{c['model']}/{c['recipe']}@{c['device']}" + (f" [{c['sweep']}]" if c.get("sweep") else "")
 
 
 def notes(doc: dict) -> list[str]:
@@ -29,12 +33,12 @@ def notes(doc: dict) -> list[str]:
     out = []
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy:
-        why = "; ".join(f"{c['model']}/{c['recipe']}@{c['device']}: {c['stability']['reason']}" for c in noisy[:3])
+        why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
         out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")
-        out += [f"  {c['model']}/{c['recipe']}@{c['device']}: {c['device_numerics'].get('disagreement')}"
+        out += [f"  {_label(c)}: {c['device_numerics'].get('disagreement')}"
                 for c in differ]
     return out
 
@@ -46,12 +50,12 @@ def title(doc: dict) -> str:
 def rows(doc: dict) -> list[list[str]]:
     from qbench.report import table
 
-    cols = _columns()
+    cols = _columns(doc)
     return [table.texts(c, cols, plain=True) for c in doc["cells"]]
 
 
 def failures(doc: dict) -> list[str]:
-    return [f"{c['model']}/{c['recipe']}@{c['device']}: {_one_line(c.get('error'))}"
+    return [f"{_label(c)}: {_one_line(c.get('error'))}"
             for c in doc["cells"] if c["status"] == "failed"]
 
 
@@ -66,7 +70,7 @@ def default_layout(stream=None) -> str:
 
 def render_plain(doc: dict) -> str:
     """Aligned columns as wide as their widest value: a log line may be long, never cut."""
-    cols = _columns()
+    cols = _columns(doc)
     head = [col.header for col in cols]
     body = rows(doc)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(cols))]
@@ -87,7 +91,7 @@ def render_markdown(doc: dict) -> str:
     from qbench.report.markdown import code, md
 
     out = [f"### qbench · {md(doc['suite'])} — run {code(doc['run_id'])}", ""]
-    cols = _columns()
+    cols = _columns(doc)
     out.append("| " + " | ".join(md(col.header) for col in cols) + " |")
     out.append("|" + "|".join("---:" if col.numeric else "---" for col in cols) + "|")
     for r in rows(doc):
@@ -107,7 +111,7 @@ def rich_table(doc: dict):
 
     body = rows(doc)
     table = Table(title=title(doc), title_justify="left")
-    for i, col in enumerate(_columns()):
+    for i, col in enumerate(_columns(doc)):
         widest = max([len(col.header), *(len(r[i]) for r in body)])
         if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width
             table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)

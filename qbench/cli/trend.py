@@ -44,7 +44,7 @@ def cmd_trend(args) -> int:
                  "started_at": r.started_at.isoformat(), "git_sha": r.git_sha, "verdict": r.verdict,
                  "ratio": r.ratio, "ci": [r.ratio_low, r.ratio_high]} for r in moved.itertuples()]
         sys.stdout.write(json.dumps({"page": str(path), "runs": int(df["run_id"].nunique()),
-                                     "cells": int(df.groupby(["model", "recipe", "device"]).ngroups),
+                                     "cells": int(df.groupby(["model", "recipe", "device", "sweep"]).ngroups),
                                      "change_points": rows}, indent=1) + "\n")
     else:
         sys.stderr.write(f"qbench: {df['run_id'].nunique()} runs, {len(moved)} change point(s)\n")

@@ -47,7 +47,7 @@ def context(rd: ReportData) -> dict:
     colours = colours_for([c["recipe"] for c in rd.cells])
     run_colours = {r: PALETTE[i % len(PALETTE)] for i, r in enumerate(run_ids)}
     shapes = plots.model_shapes(list(dict.fromkeys(c["model"] for c in rd.cells)))
-    cols = table.columns(len(rd.runs) > 1)
+    cols = table.with_sweep(table.columns(len(rd.runs) > 1), rd.cells)  # threads/batch columns of a sweep
     recipe_legend = plots.legend([(r, colours[r]) for r in dict.fromkeys(c["recipe"] for c in cells)])
     return {
         "title": f"qbench · {primary['suite']}",
@@ -169,6 +169,7 @@ def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_lege
                     f"faster. {scope}",
          "legend": recipe_legend, "panels": plots.speedup_panels(cells, colours),
          "empty": "No quantized cell to compare with fp32."},
+        *_threads_plot(cells),
         {"id": "plot-tradeoff", "title": "Accuracy vs latency",
          "caption": "Each point is a model × recipe; circled points on the dashed staircase form the Pareto front "
                     f"(no other point is both faster and closer to fp32). {scope}",
@@ -190,6 +191,18 @@ def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_lege
                                  ("portable kernel", plots.KERNEL_COLOUR)]),
          "panels": plots.ops_panels(cells), "empty": "No cell was profiled (suite setting profile_ops)."},
     ]
+
+
+def _threads_plot(cells) -> list[dict]:
+    """A thread sweep's standard plot (only when the run swept threads)."""
+    panels = plots.threads_panels(cells)
+    if not panels:
+        return []
+    return [{"id": "plot-threads", "title": "Speedup vs threads",
+             "caption": "Median latency at the fewest threads / median latency at each thread count, per device; "
+                        "one line per model × recipe (and batch/cores when swept). Dashed: linear scaling; "
+                        "the level line is 1×.",
+             "legend": "", "panels": panels, "empty": ""}]
 
 
 def _payload(rd: ReportData, cols) -> dict:

@@ -73,21 +73,24 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
             lines.append("")
 
     lines.append("### Cells")
-    cols = table.pick(table.MARKDOWN)  # the one cells-table spec; the comparison's columns go before CV
+    # the one cells-table spec (with a sweep's axes); the comparison's columns go before CV
+    cols = table.with_sweep(table.pick(table.MARKDOWN), views)
+    keys = [c.key for c in cols]
+    status_at, cv_at = keys.index("status"), keys.index("cv")
     head = [c.header for c in cols]
     numeric = [c.numeric for c in cols]
     if comparison is not None:
-        head[6:6], numeric[6:6] = ["vs base", "latency", "flags"], [True, False, False]
+        head[cv_at:cv_at], numeric[cv_at:cv_at] = ["vs base", "latency", "flags"], [True, False, False]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
     for r, view in zip(rows, views):
         key = cell_key(r)
         cells = [md(v) for v in table.texts(view, cols, plain=True)]
-        cells[3] = "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok")
+        cells[status_at] = "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok")
         if comparison is not None:
             c = matched.get(key)
             if c is None:
-                cells[6:6] = ["new cell", fmt.DASH, ""]
+                cells[cv_at:cv_at] = ["new cell", fmt.DASH, ""]
             else:
                 lat = c.latency
                 ratio = f"{lat.ratio:.3f}× \\[{lat.low:.3f}, {lat.high:.3f}\\]" if lat else fmt.DASH
@@ -97,7 +100,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
                 elif c.is_improvement:
                     verdict = f"✅ {verdict}"
                 flags = "; ".join(md(m.describe()) for m in c.flags)
-                cells[6:6] = [ratio, verdict, f"❌ {flags}" if flags else ""]
+                cells[cv_at:cv_at] = [ratio, verdict, f"❌ {flags}" if flags else ""]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
 

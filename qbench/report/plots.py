@@ -270,3 +270,49 @@ def layer_panels(layers: list[dict]):
         panels.append(hbar_panel(f"{key[0]} · {key[1]}: SQNR by layer (target {rows[0]['target']})", groups,
                                  unit="dB", width=720, label_width=260))
     return panels
+
+
+# --------------------------------------------------------------------------- speedup vs threads (a sweep)
+
+
+def threads_panels(cells: list[dict]):
+    """Per device: median at the fewest threads / median at each thread count, one line per model ×
+    recipe (× the sweep's other axes). Empty unless some line has more than one thread count."""
+    from qbench.report.svg import Series, colours_for, line_panel
+    from qbench.suite.sweep import parse_label
+
+    panels = []
+    ok = [c for c in _ok(cells) if c.get("sweep") and "threads" in parse_label(c["sweep"])]
+    for device in _ordered(ok, "device"):
+        lines: dict[str, list[dict]] = {}
+        for c in (c for c in ok if c["device"] == device):
+            rest = " ".join(f"{k}={v}" for k, v in parse_label(c["sweep"]).items() if k != "threads")
+            lines.setdefault(" · ".join(p for p in (c["model"], c["recipe"], rest) if p), []).append(c)
+        lines = {name: mine for name, mine in lines.items() if len({_threads(c) for c in mine}) > 1}
+        if not lines:
+            continue
+        colours = colours_for(list(lines))
+        series = []
+        for name, mine in lines.items():
+            mine.sort(key=_threads)
+            base = mine[0]
+            b_ms = base["latency_ms"]["median"]
+            pts = []
+            for c in mine:
+                ms = c["latency_ms"]["median"]
+                noisy = [x for x in (base, c) if (x.get("stability") or {}).get("verdict") == "noisy"]
+                tip = (f"{name} · {device}\n{_threads(c)} threads: median {fmt.ms(ms)} ms, "
+                       f"{b_ms / ms:.2f}× the speed at {_threads(base)} thread(s) ({fmt.ms(b_ms)} ms)"
+                       + ("\nnoisy median(s): this ratio may be off" if noisy else ""))
+                pts.append((float(_threads(c)), b_ms / ms, tip))
+            series.append(Series(name, colours[name], pts))
+        panels.append(line_panel(f"Speedup vs threads · {device}", series, xlabel="threads",
+                                 ylabel="× speed of the fewest threads", ideal=True))
+    return panels
+
+
+def _threads(cell: dict) -> int:
+    """Threads the runner used (the sweep's label when the cell has no figure)."""
+    from qbench.suite.sweep import parse_label
+
+    return int(cell.get("threads") or parse_label(cell.get("sweep")).get("threads", 0))

@@ -31,7 +31,7 @@ def write_summary_page(doc: dict, out_dir: Path) -> Path:
 
     from qbench.report import table
 
-    cols = table.pick(table.PAGE)  # the one cells-table spec
+    cols = table.with_sweep(table.pick(table.PAGE), doc["cells"])  # the one cells-table spec
     rows = [(c, table.texts(c, cols, plain=True)) for c in doc["cells"]]
     env = jinja2.Environment(autoescape=True)
     html = env.from_string(TEMPLATE).render(doc=doc, cols=cols, rows=rows, zip=zip)

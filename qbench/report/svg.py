@@ -426,3 +426,55 @@ def forest_panel(title: str, rows: list[Interval], threshold: float, width: int 
         parts.append(_text(width - right + 8, yc + 4, f"{r.ratio:.3f}× [{r.low:.3f}, {r.high:.3f}]", fill=colour))
         parts.append("</g>")
     return _svg(width, height, parts, title)
+
+
+# --------------------------------------------------------------------------- lines (a sweep's axis)
+
+
+@dataclass
+class Series:
+    name: str
+    colour: str
+    points: list[tuple[float, float, str]]  # (x, y, tooltip)
+
+
+def line_panel(title: str, series: list[Series], *, xlabel: str, ylabel: str, ideal: bool = False,
+               width: int = 640, height: int = 300) -> Markup:
+    """y against a small integer x (threads), a polyline per series, a legend at the right.
+    `ideal`: the dashed diagonal y = x / x_min (linear scaling) for reference; y = 1 is always drawn."""
+    left, right, top, bottom = 52, 210, 28, 40
+    xs = sorted({p[0] for s in series for p in s.points})
+    ys = [p[1] for s in series for p in s.points] + [1.0]
+    if ideal:
+        ys.append(xs[-1] / xs[0])
+    ax = Axis(xs[0], xs[-1], left, width - right, pad=0.06)
+    ay = Axis(min(ys), max(ys), height - bottom, top, pad=0.1)
+    parts = [_text(0, 14, clip(title, 80), weight="600", size=FONT + 1, title=title)]
+    parts.append('<g class="y-grid">')
+    for t in ay.ticks(5):
+        parts.append(_line(left, ay(t), width - right, ay(t), GRID))
+        parts.append(_text(left - 5, ay(t) + 4, fmt_tick(t), anchor="end", fill=MUTED))
+    parts.append("</g>")
+    for x in xs:  # only the measured values: threads are counts, not a continuum
+        parts.append(_line(ax(x), top, ax(x), height - bottom, GRID))
+        parts.append(_text(ax(x), height - bottom + 13, fmt_tick(x), anchor="middle", fill=MUTED))
+    parts.append(_text((left + width - right) / 2, height - 6, xlabel, anchor="middle", fill=MUTED))
+    parts.append(f'<text transform="translate(12 {_n((top + height - bottom) / 2)}) rotate(-90)" '
+                 f'text-anchor="middle" fill="{MUTED}">{esc(ylabel)}</text>')
+    parts.append(_line(left, ay(1.0), width - right, ay(1.0), MUTED, 1))
+    if ideal and len(xs) > 1:
+        parts.append(f'<g class="ideal"><title>linear scaling: {esc(fmt_tick(xs[-1] / xs[0]))}× at '
+                     f'{esc(fmt_tick(xs[-1]))} threads</title>'
+                     + _line(ax(xs[0]), ay(1.0), ax(xs[-1]), ay(xs[-1] / xs[0]), MUTED, 1, "4 3") + "</g>")
+    for i, s in enumerate(series):
+        pts = sorted(s.points)
+        d = " ".join(f"{'M' if j == 0 else 'L'}{_n(ax(x))} {_n(ay(y))}" for j, (x, y, _) in enumerate(pts))
+        parts.append(f'<g class="series" data-name="{esc(s.name)}"><path d="{d}" fill="none" stroke="{s.colour}" '
+                     f'stroke-width="1.8"/>')
+        for x, y, tip in pts:
+            parts.append(f"<g><title>{esc(tip)}</title>{marker('circle', ax(x), ay(y), 4, s.colour)}</g>")
+        parts.append("</g>")
+        ly = top + 6 + i * 16
+        parts.append(_line(width - right + 12, ly, width - right + 30, ly, s.colour, 2.5))
+        parts.append(_text(width - right + 35, ly + 4, clip(s.name, 30), title=s.name))
+    return _svg(width, height, parts, title)

@@ -97,6 +97,38 @@ COLUMNS = [
     Column("runner", "runner", "Lowering", False),
 ]
 
+# A sweep's axes (suite/sweep.py), shown after `device` only when a run's cells vary in them: a suite
+# without lists prints exactly the columns it always did. threads is what the runner used.
+SWEEP_COLUMNS = [
+    Column("threads", "threads", "Cell", hint="threads the runner used (a swept axis)",
+           plain=lambda c: str(_sweep_value(c, "threads"))),
+    Column("batch", "batch", "Cell", hint="the input batch (a swept axis: one .pte per batch)",
+           plain=lambda c: str(_sweep_value(c, "batch"))),
+    Column("affinity", "cores", "Cell", False, hint="CPU affinity: a core list or a cluster (a swept axis)",
+           plain=lambda c: str(_sweep_value(c, "affinity"))),
+]
+
+
+def _sweep_value(cell: dict, axis: str):
+    from qbench.suite.sweep import parse_label
+
+    named = parse_label(cell.get("sweep")).get(axis, "")
+    if axis == "threads" and cell.get("threads"):
+        return cell["threads"]
+    return cell.get("batch") or named if axis == "batch" else named
+
+
+def with_sweep(cols: list[Column], cells: list[dict]) -> list[Column]:
+    """`cols` with a column per swept axis of `cells` inserted after `device` (none when nothing is swept)."""
+    from qbench.suite.sweep import parse_label
+
+    swept = {axis for c in cells for axis in parse_label(c.get("sweep"))}
+    extra = [c for c in SWEEP_COLUMNS if c.key in swept]
+    keys = [c.key for c in cols]
+    at = keys.index("device") + 1 if "device" in keys else len(cols)
+    return cols[:at] + extra + cols[at:]
+
+
 # What each text table shows, by key, in order.
 SUMMARY = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
            "top1", "delegated", "status"]
@@ -176,6 +208,7 @@ def row(cell: dict) -> dict:
         "delegated": _delegation(cell),
         "runner": _v(_runner(cell), cell.get("runner") or "", muted=not cell.get("runner")),
     }
+    vals.update({c.key: _v(c.plain(cell), _sweep_value(cell, c.key)) for c in SWEEP_COLUMNS})  # shown if swept
     return {"values": vals, "status": cell["status"], "error": cell.get("error"),
             "error_head": fmt.first_line(cell.get("error"), 90),
             "attrs": {"run": cell.get("run_id", ""), "model": cell["model"], "recipe": cell["recipe"],
