@@ -54,7 +54,7 @@ def check_sweep(value: Any, info) -> Any:
         return value
     if not is_sweep_list(axis, value):
         if not _valid(axis, value):
-            raise ValueError(f"should be {_WHAT[axis]}, or a list of them (a sweep), got {value!r}")
+            raise ValueError(f"should be {_WHAT[axis]}, or a list of them (a sweep)")  # the loader adds (got …)
         return value
     if not value:
         raise ValueError(f"a sweep list needs at least one value ({_WHAT[axis]})")
