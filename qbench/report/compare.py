@@ -23,10 +23,12 @@ from qbench.report.data import (
     CellKey,
     cell_error,
     cell_key,
+    cell_sweep,
     check_runs,
     json_safe,
     key_dict,
     key_label,
+    make_key,
     open_store,
     trial_samples,
 )
@@ -142,7 +144,7 @@ class CellComparison:
 
     @property
     def key(self) -> CellKey:
-        return (self.model, self.recipe, self.device, self.sweep)
+        return make_key(self.model, self.recipe, self.device, self.sweep)
 
     @property
     def verdict(self) -> str:
@@ -217,7 +219,7 @@ class CompareResult:
         return [c for c in self.cells if c.is_improvement]
 
     def cell(self, model: str, recipe: str, device: str, sweep: str = "") -> CellComparison | None:
-        return next((c for c in self.cells if c.key == (model, recipe, device, sweep)), None)
+        return next((c for c in self.cells if c.key == make_key(model, recipe, device, sweep)), None)
 
     def counts(self) -> dict[str, int]:
         verdicts = [c.verdict for c in self.cells]
@@ -383,9 +385,8 @@ def describe_settings_differ(differ: dict[str, dict], limit: int = 8) -> str:
 
 
 def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:
-    model, recipe, device, sweep = cell_key(new)
     out = CellComparison(
-        model, recipe, device, sweep=sweep, base_status=_status(base), new_status=_status(new),
+        new["model"], new["recipe"], new["device"], sweep=cell_sweep(new), base_status=_status(base), new_status=_status(new),
         base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
         base_error=cell_error(base), new_error=cell_error(new),
     )

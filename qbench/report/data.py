@@ -14,9 +14,10 @@ from typing import Any
 from qbench.errors import UsageError
 from qbench.results.store import ResultsStore
 
-# (model, recipe, device, sweep): how cells of two runs are matched; sweep is the sweep point's label
-# (suite/sweep.py), '' for a suite without lists and for stores written before sweeps
-CellKey = tuple[str, str, str, str]
+# (model, recipe, device[, sweep]): how cells of two runs are matched. sweep is the sweep point's label
+# (suite/sweep.py); a cell without one (no lists in its suite, or a store from before sweeps) has the
+# three-part key it always had.
+CellKey = tuple[str, ...]
 KEY_FIELDS = ("model", "recipe", "device", "sweep")
 
 
@@ -39,7 +40,11 @@ def check_runs(store: ResultsStore, run_ids: list[str]) -> None:
 
 
 def cell_key(row) -> CellKey:
-    return (row["model"], row["recipe"], row["device"], cell_sweep(row))
+    return make_key(row["model"], row["recipe"], row["device"], cell_sweep(row))
+
+
+def make_key(model: str, recipe: str, device: str, sweep: str = "") -> CellKey:
+    return (model, recipe, device, sweep) if sweep else (model, recipe, device)
 
 
 def cell_sweep(row) -> str:
@@ -54,7 +59,7 @@ def key_label(key: CellKey) -> str:
 
 def key_dict(key: CellKey) -> dict:
     """For JSON: model, recipe, device, and sweep only when there is one (output without sweeps is unchanged)."""
-    return {k: v for k, v in zip(KEY_FIELDS, key) if v or k != "sweep"}
+    return dict(zip(KEY_FIELDS, key))
 
 
 def json_field(value) -> Any:

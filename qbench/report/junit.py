@@ -41,7 +41,8 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
     for r in rows:
         key = cell_key(r)
         case = ET.Element("testcase", classname=clean(f"{suite_name}.{r['device']}"),
-                          name=clean(f"{r['model']} [{r['recipe']}]" + (f" [{key[3]}]" if key[3] else "")), time=f"{wall[r['cell_id']]:.3f}")
+                          name=clean(f"{r['model']} [{r['recipe']}]" + "".join(f" [{s}]" for s in key[3:])),
+                          time=f"{wall[r['cell_id']]:.3f}")
         cmp = matched.get(key)
         out = [f"{key_label(key)}: {r['status']}"]
         if r["latency_median_ms"] is not None:

@@ -64,11 +64,11 @@ def test_an_old_store_is_rekeyed_and_compares_with_new_runs(old_store):
     ResultsStore(old_store).close()  # opening again changes nothing
 
     same = compare_runs(old_store, "r1", "r2", n_boot=200)
-    assert [c.key for c in same.cells] == [("m", "fp32", "host", "")]
+    assert [c.key for c in same.cells] == [("m", "fp32", "host")]  # the three-part key it always had
     assert same.to_dict()["cells"][0].keys() >= {"model", "recipe", "device"}
     assert "sweep" not in same.to_dict()["cells"][0]  # a single-value run's JSON is as before
     swept = compare_runs(old_store, "r1", "r3", n_boot=200)
-    assert swept.cells == [] and swept.only_in_base == [("m", "fp32", "host", "")]
+    assert swept.cells == [] and swept.only_in_base == [("m", "fp32", "host")]
     assert swept.to_dict()["only_in_new"] == [{"model": "m", "recipe": "fp32", "device": "host", "sweep": "threads=1"},
                                               {"model": "m", "recipe": "fp32", "device": "host", "sweep": "threads=2"}]
     assert sorted(qbench.results.load(old_store)["sweep"]) == ["", "", "threads=1", "threads=2"]
@@ -83,6 +83,6 @@ def test_an_old_file_read_in_place_reads_an_empty_sweep(tmp_path):
         assert row["sweep"] is None
         from qbench.report.data import cell_key
 
-        assert cell_key(row) == ("m", "fp32", "host", "")
+        assert cell_key(row) == ("m", "fp32", "host")
     finally:
         store.close()
