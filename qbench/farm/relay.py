@@ -93,7 +93,8 @@ def seed_for(store: ResultsStore, run_id: str, cell_ids: list[int]) -> dict:
     cells, trials = [], []
     for cid in cell_ids:
         row = store.cell(cid)
-        cells.append({k: row[k] for k in ("cell_id", "model", "recipe", "recipe_kind", "device", "status", "extra")})
+        cells.append({k: row[k] for k in ("cell_id", "model", "recipe", "recipe_kind", "device", "status", "extra",
+                                          "sweep", "batch")})
         samples = store.samples(cid)
         for t in store.trials(cid):
             fields = {k: t[k] for k in t.keys() if k not in ("cell_id", "trial") and t[k] is not None}
@@ -106,9 +107,10 @@ def _load_seed(mirror: ResultsStore, seed: dict) -> None:
     mirror.create_run(run_id=seed["run_id"], suite="relay", status="running", started_at="")
     with mirror.transaction() as db:
         for c in seed["cells"]:
-            db.execute("INSERT INTO cells (cell_id, run_id, model, recipe, recipe_kind, device, status, extra) "
-                       "VALUES (?,?,?,?,?,?,?,?)", (c["cell_id"], seed["run_id"], c["model"], c["recipe"],
-                                                    c["recipe_kind"], c["device"], c["status"], c["extra"]))
+            db.execute("INSERT INTO cells (cell_id, run_id, model, recipe, recipe_kind, device, status, extra, sweep, "
+                       "batch) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (c["cell_id"], seed["run_id"], c["model"], c["recipe"], c["recipe_kind"], c["device"],
+                        c["status"], c["extra"], c.get("sweep") or "", c.get("batch")))
     for t in seed["trials"]:  # base-class writes: the seed is not news to the orchestrator
         ResultsStore.add_trial(mirror, t["cell_id"], t["trial"], t["samples"], **_json_fields(t["fields"]))
 

@@ -25,9 +25,9 @@ from qbench.errors import QbenchError, UsageError
 
 PIP_HINT = "mlflow is not installed: pip install 'qbench[mlflow]' (or pip install mlflow)"
 # cell columns that are not measurements (ids, text, JSON); every other numeric column is a metric
-NOT_METRICS = {"cell_id", "run_id", "cached", "threads"}
+NOT_METRICS = {"cell_id", "run_id", "cached", "threads", "batch"}
 CELL_PARAMS = ("model", "recipe", "recipe_kind", "device", "runner", "threads", "affinity", "status", "stage",
-               "artifact_key")
+               "artifact_key", "sweep", "batch")  # sweep: the point of a threads/batch/affinity sweep ('' none)
 VERSION_PARAMS = ("qbench_version", "torch_version", "executorch_version", "torchao_version", "git_sha", "suite")
 MAX_PARAM = 6000  # MLflow's limit on a param value's length
 
@@ -76,12 +76,12 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
             client.log_artifact(pid, str(write_report(db, [run_id], Path(tmp) / "report.html")))
         out = {}
         for cell in cells:
-            label = f"{cell['model']} · {cell['recipe']} · {cell['device']}"
+            label = " · ".join(p for p in (cell["model"], cell["recipe"], cell["device"], cell.get("sweep")) if p)
             child = client.create_run(exp_id, start_time=start, run_name=label,
                                       tags={"mlflow.parentRunId": pid, "qbench.run_id": run_id,
                                             "qbench.cell": label})
             cid = child.info.run_id
-            cparams = {k: cell[k] for k in CELL_PARAMS if cell.get(k) is not None}
+            cparams = {k: cell[k] for k in CELL_PARAMS if cell.get(k) not in (None, "")}
             cparams.update(_flatten(json_field(cell.get("device_info")) or {}, "device."))
             _log(client, cid, cparams, _cell_metrics(cell, json_field), start)
             if cell["status"] == "failed":

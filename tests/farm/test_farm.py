@@ -251,3 +251,18 @@ def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_u
         if c["status"] == "failed":
             assert c["error"].startswith("device: slowbench: worker B owning it was lost"), c["error"]
     assert trials_committed(pg_url, "slowbench") >= 1  # what B measured before the cut stays
+
+
+def test_a_sweep_runs_on_the_farm_with_the_cells_of_a_local_run(farm, pg_url):
+    """threads × batch on a worker's device: each batch is prepared (and shipped by hash) once, each
+    point measured with its own threads, keyed as a local run keys it."""
+    suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=0, trials=1).replace(
+        "[host, pi, bench]", "[bench]").replace("threads: 1,", "threads: [1, 2], batch: [1, 2],").replace(
+        "  - {name: int8-ptq, kind: ptq}\n", ""), "sweep.yaml")
+    proc = run_cli(farm, "run", suite, "--cluster", farm["farm"].address, "--db", pg_url, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:] + farm["farm"].log("A")[-2000:] + farm["farm"].log("B")[-2000:]
+    doc = json.loads(proc.stdout)
+    assert [(c["recipe"], c["sweep"], c["threads"], c["batch"]) for c in doc["cells"]] == [
+        ("fp32", "threads=1 batch=1", 1, 1), ("fp32", "threads=1 batch=2", 1, 2),
+        ("fp32", "threads=2 batch=1", 2, 1), ("fp32", "threads=2 batch=2", 2, 2)]
+    assert all(c["status"] == "ok" for c in doc["cells"])
