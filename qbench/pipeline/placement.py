@@ -8,11 +8,12 @@ def resolve_placement(session, profile, bench, threads=None, affinity=None) -> t
     resolved to is recorded in the device info stored with every cell (the trials record the cores applied).
     `threads`/`affinity`: a sweep point's values, which win over the profile (the sweep is the experiment)."""
     from qbench.devices.clusters import name_clusters, read, resolve
+    from qbench.suite.sweep import values
 
-    if affinity is None:
-        affinity = profile.affinity if profile.affinity is not None else bench.affinity
+    if affinity is None:  # not swept: the suite's single value (`[big]` is `big`), unless the profile sets one
+        affinity = profile.affinity if profile.affinity is not None else values(bench, "affinity")[0]
     affinity = list(affinity) if isinstance(affinity, tuple) else affinity
-    threads = threads or profile.threads or bench.threads
+    threads = threads or profile.threads or values(bench, "threads")[0]
     clusters = name_clusters(read(session.device)) if isinstance(affinity, str) or threads == "auto" else {}
     threads, cores = resolve(affinity, threads, clusters, session.name)
     if clusters:

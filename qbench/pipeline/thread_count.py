@@ -33,8 +33,8 @@ def host_warnings(suite, profiles) -> list[str]:
     found = []
     for p in profiles:
         if p.transport == "host":
-            counts = values(bench, "threads") if "threads" in swept else [p.threads or bench.threads]
-            places = values(bench, "affinity") if "affinity" in swept else [p.affinity or bench.affinity]
+            counts = values(bench, "threads") if "threads" in swept else [p.threads or values(bench, "threads")[0]]
+            places = values(bench, "affinity") if "affinity" in swept else [p.affinity or values(bench, "affinity")[0]]
             for threads in counts:
                 for cores in places:
                     if isinstance(threads, int):  # `auto` and cluster names are resolved on the device

@@ -119,3 +119,27 @@ def test_the_report_draws_speedup_vs_threads(sweep, browser):  # noqa: F811
     heads = browser.evaluate("Array.from(document.querySelectorAll('#cells-table thead tr:last-child th'))"
                              ".map((th) => th.dataset.key)")
     assert heads[heads.index("device") + 1: heads.index("device") + 3] == ["threads", "batch"]
+
+
+def test_an_affinity_sweep_pins_each_point_to_its_cores(sweep):
+    """Core lists as a sweep axis (the fp32 batch-1 program is already in the cache: no export)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two CPUs")
+    suite = write_suite(sweep["root"], SUITE.replace("threads: [1, 2], batch: [1, 2]",
+                                                     f"threads: 1, affinity: [[{cores[0]}], [{cores[0]}, {cores[1]}]]")
+                        .replace("  - {name: int8-dynamic, kind: dynamic}\n", ""), "affinity.yaml")
+    db = sweep["root"] / "affinity.db"
+    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
+                           str(sweep["root"] / "reports"), "--json"], capture_output=True, text=True, env=os.environ,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert [c["sweep"] for c in doc["cells"]] == [f"affinity={cores[0]}", f"affinity={cores[0]},{cores[1]}"]
+    store = ResultsStore(db)
+    try:
+        applied = [{json.dumps(json.loads(t["affinity"])) for t in store.trials(r["cell_id"])}
+                   for r in store.cells(doc["run_id"])]
+    finally:
+        store.close()
+    assert applied == [{json.dumps([cores[0]])}, {json.dumps(cores[:2])}]
