@@ -11,6 +11,7 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from qbench.report import fmt
+from qbench.report.data import key_label
 from qbench.report.svg import (
     SHAPES,
     Bar,
@@ -32,6 +33,11 @@ DELEGATE_COLOUR, KERNEL_COLOUR = "#3b6fb6", "#e07b39"
 
 def _ordered(cells: list[dict], key: str) -> list[str]:
     return list(dict.fromkeys(c[key] for c in cells))
+
+
+def _name(cell: dict) -> str:
+    """The recipe, and the sweep point when the run swept threads/batch/affinity."""
+    return cell["recipe"] + (f" [{cell['sweep']}]" if cell.get("sweep") else "")
 
 
 def _ok(cells: list[dict]) -> list[dict]:
@@ -61,20 +67,18 @@ def latency_panels(cells: list[dict], run_ids: list[str], colours: dict[str, str
             boxes = []
             for recipe in _ordered(ok, "recipe"):
                 for run_id in run_ids:
-                    c = next((c for c in ok if (c["run_id"], c["model"], c["recipe"], c["device"]) ==
-                              (run_id, model, recipe, device)), None)
-                    if c is None:
-                        continue
-                    b = c["box"]
-                    tip = [f"{model} · {recipe} · {device}" + (f" · run {run_id}" if several else ""),
-                           f"median {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
-                           f"p99 {fmt.ms(b['p99'])} ms",
-                           f"{b['n']} samples in {len(b['trial_medians'])} trials (◆ = trial medians)"]
-                    if b["above"]:
-                        tip.append(f"{b['above']} samples beyond the upper whisker")
-                    boxes.append(Box(label=recipe, colour=run_colours[run_id] if several else colours[recipe],
-                                     q1=b["q1"], median=b["median"], q3=b["q3"], lo=b["lo"], hi=b["hi"], n=b["n"],
-                                     trial_medians=b["trial_medians"], above=b["above"], tooltip="\n".join(tip)))
+                    for c in (c for c in ok if (c["run_id"], c["model"], c["recipe"], c["device"]) ==
+                              (run_id, model, recipe, device)):  # several when the run swept threads/batch
+                        b = c["box"]
+                        tip = [f"{model} · {_name(c)} · {device}" + (f" · run {run_id}" if several else ""),
+                               f"median {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
+                               f"p99 {fmt.ms(b['p99'])} ms",
+                               f"{b['n']} samples in {len(b['trial_medians'])} trials (◆ = trial medians)"]
+                        if b["above"]:
+                            tip.append(f"{b['above']} samples beyond the upper whisker")
+                        boxes.append(Box(label=_name(c), colour=run_colours[run_id] if several else colours[recipe],
+                                         q1=b["q1"], median=b["median"], q3=b["q3"], lo=b["lo"], hi=b["hi"], n=b["n"],
+                                         trial_medians=b["trial_medians"], above=b["above"], tooltip="\n".join(tip)))
             if boxes:
                 panels.append(box_panel(f"{model} · {device}", boxes))
     return panels
@@ -95,9 +99,9 @@ def speedup_panels(cells: list[dict], colours: dict[str, str]):
                 why = {"failed": "failed", "ok": "no fp32 baseline"}.get(c["status"], c["status"])
                 ci_text = f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if s and ci else ""
                 unclear = bool(s and ci and ci[0] <= 1.0 <= ci[1])
-                bars.append(Bar(c["recipe"], s, colours[c["recipe"]],
+                bars.append(Bar(_name(c), s, colours[c["recipe"]],
                                 ("no clear difference" if unclear else f"{s:.2f}×") if s else why,
-                                tooltip=f"{model} · {c['recipe']} · {device}: " +
+                                tooltip=f"{model} · {_name(c)} · {device}: " +
                                 (f"{s:.2f}× the speed of fp32{ci_text}" if s else why),
                                 ci=tuple(ci) if s and ci else None))
             if bars:
@@ -234,9 +238,9 @@ def compare_panel(result) -> Markup | None:
     items = []
     for c in rows:
         lat = c.latency
-        tip = (f"{c.model} · {c.recipe} · {c.device}\n{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, "
+        tip = (f"{key_label(c.key).replace(' / ', ' · ')}\n{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, "
                f"ratio {lat.ratio:.3f} [{lat.low:.3f}, {lat.high:.3f}]: {lat.verdict}")
-        items.append(Interval(f"{c.model} / {c.recipe} / {c.device}", lat.ratio, lat.low, lat.high, lat.verdict, tip))
+        items.append(Interval(key_label(c.key), lat.ratio, lat.low, lat.high, lat.verdict, tip))
     return forest_panel(f"Latency ratio {result.new_run} / {result.base_run} ({rows[0].latency.confidence:.0%} CI; "
                         f"band ±{result.thresholds['latency']:.0%})", items, result.thresholds["latency"])
 
