@@ -138,7 +138,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
-    page, out_dir = _write_page(store.target, run_id, doc, out_dir, console)
+    page, out_dir = _write_page(store, run_id, doc, out_dir, console)
     doc["report"] = str(page)
     gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console)
     if gate is not None:

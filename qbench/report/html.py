@@ -18,13 +18,14 @@ from markupsafe import Markup
 from qbench.report import data, fmt, plots, table
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
+from qbench.results.store import ResultsStore
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def write_report(db_path: str | Path, run_ids: list[str], out: Path, *, threshold: float = 0.05) -> Path:
+def write_report(db_path: str | Path | ResultsStore, run_ids: list[str], out: Path, *, threshold: float = 0.05) -> Path:
     """Write the report of `run_ids` (the last is the primary run; later runs are compared with the
-    first) to `out` and return its path. Raises UsageError for a missing store or unknown run id."""
+    first) to `out` and return its path (db_path: a store's path or URL, or an open store). Raises UsageError for a missing store or unknown run id."""
     html = render(gather(db_path, run_ids, threshold=threshold))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
