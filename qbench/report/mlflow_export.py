@@ -38,7 +38,16 @@ def _client(tracking_uri: str | None):
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise UsageError(PIP_HINT) from None
-    return MlflowClient(tracking_uri=tracking_uri)
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except Exception as exc:  # an unsupported URI scheme fails here, before any request
+        raise _mlflow_error(tracking_uri, exc) from None
+
+
+def _mlflow_error(tracking_uri: str | None, exc: Exception) -> UsageError:
+    """MLflow's own errors (unreachable server, bad URI) in one line."""
+    return UsageError(f"MLflow ({tracking_uri or 'default tracking URI'}): {type(exc).__name__}: "
+                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
 
 
 def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: str | None = None,
@@ -105,8 +114,7 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
     except QbenchError:
         raise
     except Exception as exc:  # MLflow's own errors (unreachable server, bad URI) in one line
-        raise UsageError(f"MLflow ({tracking_uri or 'default tracking URI'}): {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise _mlflow_error(tracking_uri, exc) from None
     return {"experiment_id": exp_id, "experiment": name, "parent_run_id": pid, "cells": out}
 
 
