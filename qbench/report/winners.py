@@ -65,16 +65,17 @@ def _card(model: str, device: str, group: list[dict], basis: Basis | None, colou
     by_speed = sorted(group, key=lambda c: c["latency_ms"]["median"])
     fastest = by_speed[0]
     tie = by_speed[1]["recipe"] if len(by_speed) > 1 and _overlap(fastest, by_speed[1]) else None
-    fast_text = f"{fmt.ms(fastest['latency_ms']['median'])} ms"
     speedup = speedup_text(fastest.get("speedup_vs_fp32"), fastest.get("speedup_ci"))
-    rows = [{"what": "fastest", "recipe": fastest["recipe"], "figure": fast_text + (f" · {speedup} vs fp32" if speedup else ""),
+    rows = [{"what": "fastest", "recipe": fastest["recipe"],
+             "figure": f"{fmt.ms(fastest['latency_ms']['median'])} ms" + (f" · {speedup} vs fp32" if speedup else ""),
              "note": f"tied with {tie} (overlapping median CIs)" if tie else ""}]
     sized = sorted((c for c in group if c.get("pte_bytes")), key=lambda c: c["pte_bytes"])
     if sized:
         ties = [c["recipe"] for c in sized[1:] if c["pte_bytes"] <= sized[0]["pte_bytes"] * (1 + SIZE_TIE)]
         rows.append({"what": "smallest", "recipe": sized[0]["recipe"], "figure": fmt.bytes_(sized[0]["pte_bytes"]),
                      "note": f"same size: {', '.join(ties)}" if ties else ""})
-    scored = [c for c in group if basis and c.get(basis.key) is not None and (basis.with_fp32 or c["recipe_kind"] != "fp32")]
+    scored = [c for c in group if basis and c.get(basis.key) is not None
+              and (basis.with_fp32 or c["recipe_kind"] != "fp32")]
     if scored:
         best = max(scored, key=lambda c: c[basis.key])
         ties = [c["recipe"] for c in scored if c is not best and c[basis.key] == best[basis.key]]
@@ -110,5 +111,5 @@ def _pareto(model: str, device: str, group: list[dict], basis: Basis | None, col
     cap = fmt.SQNR_EXACT_DB if basis.key == "sqnr_db" else None
     ylabel = {"accuracy_top1": "top-1 accuracy", "accuracy_metric": "metric", "sqnr_db": "SQNR (dB)",
               "cosine_similarity": "cosine"}[basis.key]
-    return scatter_panel(f"Pareto front: latency vs {ylabel}", points, xlabel="median latency (ms)", ylabel=ylabel, y_cap=cap,
-                         width=420, height=230)
+    return scatter_panel(f"Pareto front: latency vs {ylabel}", points, xlabel="median latency (ms)", ylabel=ylabel,
+                         y_cap=cap, width=420, height=230)

@@ -72,7 +72,7 @@ def test_first_screen_lists_the_injected_regression_first(page):
     row = page.evaluate(f"""(() => {{ const tr = document.querySelector({json.dumps(first['href'])});
         return tr && [tr.closest('table').id, tr.dataset.model, tr.dataset.recipe, tr.dataset.device]; }})()""")
     assert row == ["cells-table", *REGRESSED]
-    page.evaluate(f"document.querySelector('#answers-regressions a').click()")
+    page.evaluate("document.querySelector('#answers-regressions a').click()")
     landed = page.evaluate(f"""(() => {{ const r = document.querySelector({json.dumps(first['href'])})
         .getBoundingClientRect(); const h = document.querySelector('#cells-table thead').getBoundingClientRect();
         return [location.hash, r.top, r.bottom, h.bottom, document.querySelector('nav').getBoundingClientRect().bottom];
