@@ -69,7 +69,7 @@ def context(rd: ReportData) -> dict:
         "columns": cols, "groups": table.foldable_groups(cols), "col_class": _column_classes(cols),
         "answers": answers(rd.comparisons[-1], rd.cells) if rd.comparisons else None,
         "winners": winners(cells, colours, shapes), "recipe_legend": recipe_legend,
-        "rows": [table.row(c) for c in rd.cells],
+        "rows": _short_run_ids([table.row(c) for c in rd.cells], run_ids),
         "outputs": table.output_rows(rd.cells),
         "comparisons": [_comparison(r) for r in rd.comparisons],
         "plots": _plots(rd, cells, colours, run_colours, shapes, recipe_legend),
@@ -77,6 +77,18 @@ def context(rd: ReportData) -> dict:
         "css": _asset("report.css"), "js": _asset("report.js"),
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _short_run_ids(rows: list[dict], run_ids: list[str]) -> list[dict]:
+    """With several runs, the cells table names each by the last part of its id (`…ab12`, the full id on
+    hover) when those parts tell the runs apart: the full ids would push accuracy off a laptop screen."""
+    tails = {r: r.rsplit("-", 1)[-1] for r in run_ids}
+    if len(run_ids) < 2 or len(set(tails.values())) < len(run_ids) or any(t == r for r, t in tails.items()):
+        return rows
+    for row in rows:
+        full = row["values"]["run"]
+        full.update(text="…" + tails[full["sort"]], title=full["sort"])
+    return rows
 
 
 def _column_classes(cols) -> dict[str, str]:

@@ -166,6 +166,25 @@ def test_screenshot_artifact(page, nightly_page):
     shutil.copyfile(nightly_page, ARTIFACTS / "nightly.html")
 
 
+def test_a_two_run_report_fits_too(page, nightly_db, tmp_path):
+    """`qbench report BASE NEW` adds a run column (the runs named by their ids' last part, full id on hover)."""
+    report = write_report(nightly_db, [BASE, NEW], tmp_path / "report.html")
+    page.events.clear()
+    page.send("Page.navigate", url=report.as_uri())
+    page.wait_for("Page.loadEventFired")
+    page.evaluate("document.getElementById('cells').scrollIntoView()")
+    fit = page.evaluate("""(() => { const box = document.querySelector('#cells .scroll');
+        return [box.scrollWidth, box.clientWidth]; })()""")
+    assert fit[0] <= fit[1], f"table {fit[0]} px wide in a {fit[1]} px box"
+    assert _column(page, "energy")["right"] <= WIDTH and _column(page, "accuracy")["right"] <= WIDTH
+    run = page.evaluate("(() => { const td = document.querySelector('#cells-table tbody td'); "
+                        "return [td.textContent, td.title]; })()")
+    assert run == ["…base", BASE]
+    assert page.evaluate("document.querySelector('#answers-regressions li a b').textContent") == \
+        "resnet18 · dynamic_int8 · host"  # the newly failed cell first
+    assert page.errors() == []
+
+
 # --------------------------------------------------------------------------- without a browser
 
 
