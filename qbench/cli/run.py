@@ -180,9 +180,9 @@ def _export_mlflow(args, store, run_id: str, page, console) -> dict | None:
         return None
     with console.status("exporting to MLflow…"):
         out = export_finished_run(args, store.target, run_id, page)
-    if "error" in out:
-        console.print(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: {out['retry']}",
-                      markup=False, highlight=False, soft_wrap=True)
+    if "error" in out:  # an error: printed even with -q
+        sys.stderr.write(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: "
+                         f"{out['retry']}\n")
     else:
         console.print(f"mlflow: experiment {out['experiment']!r}, run {out['parent_run_id']} with "
                       f"{len(out['cells'])} cell runs", markup=False, highlight=False)
