@@ -23,6 +23,7 @@ examples:
   qbench report RUN_ID [RUN_ID ...] -o report.html    self-contained HTML comparison report
   qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
+  qbench run suites/mobile.yaml --mlflow-tracking-uri sqlite:///mlflow.db   and export it to MLflow
   qbench devices                                      what is reachable: adb, ssh profiles, host
   qbench doctor pixel8                                is this device ready? ✓/✗ with fixes
   qbench init --model torchvision:resnet18 --device pixel8   a first suite in this folder
@@ -44,7 +45,8 @@ hash), then measured on each device in fresh runner processes. Trials are interl
 recipes; a trial disturbed by other processes is kept, marked and replaced, and with
 `benchmark.precision` trials go on (up to max_trials) until each median's CI is that tight. Every
 cell says `stable` or `noisy`. Results go to the store (--db: SQLite file or postgresql:// URL) and
-reports/<run_id>/index.html.
+reports/<run_id>/index.html; with --baseline that page opens with what changed since the baseline
+(regressions worst first, each linked to its cell), then the winners per model and device.
 """
 
 
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import export as export_command
 
     export_command.add_parsers(sub)
+    export_command.add_run_options(run)
     farm_commands.add_parsers(sub)
     add_verbosity(parser)
     return parser

@@ -1,4 +1,5 @@
-"""`qbench export mlflow RUN_ID`: a stored run into an MLflow tracking store (optional extra `mlflow`)."""
+"""`qbench export mlflow RUN_ID`: a stored run into an MLflow tracking store (optional extra `mlflow`),
+and `qbench run --mlflow`, which exports the run it just measured through the same code."""
 
 from __future__ import annotations
 
@@ -43,6 +44,49 @@ def cmd_export(args) -> int:
         print(f"exported {args.run_id} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
               f"with {len(out['cells'])} cell runs")
     return ExitCode.OK
+
+
+def add_run_options(run) -> None:
+    ml = run.add_argument_group("MLflow", "export the finished run like `qbench export mlflow RUN_ID` "
+                                          "(needs `pip install 'qbench[mlflow]'`)")
+    ml.add_argument("--mlflow", action="store_true",
+                    help="after the run, export it to MLflow: one parent run, one nested child run per cell, "
+                         "the run's page as report.html")
+    ml.add_argument("--mlflow-tracking-uri", metavar="URI", default=None,
+                    help="MLflow tracking URI (implies --mlflow; default: $MLFLOW_TRACKING_URI or ./mlruns)")
+    ml.add_argument("--mlflow-experiment", metavar="NAME", default=None,
+                    help="experiment name (implies --mlflow; default: qbench/<suite>)")
+
+
+def wants_mlflow(args) -> bool:
+    return bool(getattr(args, "mlflow", False) or getattr(args, "mlflow_tracking_uri", None)
+                or getattr(args, "mlflow_experiment", None))
+
+
+def check_run_options(args) -> None:
+    """Before the suite runs: --mlflow without mlflow installed is a usage error, not a lost export."""
+    import importlib.util
+
+    from qbench.errors import UsageError
+    from qbench.report.mlflow_export import PIP_HINT
+
+    if wants_mlflow(args) and importlib.util.find_spec("mlflow") is None:
+        raise UsageError(f"--mlflow: {PIP_HINT}; nothing was run")
+
+
+def export_finished_run(args, db, run_id: str, page: Path | None) -> dict:
+    """Export a run `qbench run` just finished; an MLflow failure comes back as {"error", "retry"}: the
+    run is stored and measured either way, so it is reported, not raised."""
+    from qbench.errors import QbenchError
+    from qbench.report.mlflow_export import export_run
+
+    try:
+        return export_run(db, run_id, tracking_uri=args.mlflow_tracking_uri, experiment=args.mlflow_experiment,
+                          report=page)
+    except QbenchError as exc:
+        retry = f"qbench export mlflow {run_id}" + (f" --tracking-uri {args.mlflow_tracking_uri}"
+                                                    if args.mlflow_tracking_uri else "")
+        return {"error": str(exc), "retry": retry}
 
 
 COMMANDS = {"export": cmd_export}

@@ -16,7 +16,9 @@ from qbench.results.backends import DB_HELP, db_target
 def add_parsers(sub) -> None:
     rep = sub.add_parser("report", help="write a self-contained HTML report of one or more runs",
                          description="One HTML file (no network needed). With several runs, each later run is "
-                                     "compared with the first; single-run charts show the last run.")
+                                     "compared with the first, and the page opens with what changed in the last one (worst "
+                                     "first, linked to its cells); then the winners per model and device. Single-run "
+                                     "charts show the last run.")
     rep.add_argument("runs", nargs="+", metavar="RUN_ID")
     rep.add_argument("-o", "--output", type=Path, help="HTML file (default: reports/<last run>/report.html)")
     rep.add_argument("--db", type=db_target, default=None, help=DB_HELP)

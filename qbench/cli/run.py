@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import sys
+from dataclasses import dataclass
 
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
@@ -67,6 +68,7 @@ def _run(args, console) -> int:
     from qbench.pipeline.orchestrator import begin_run
     from qbench.pipeline.prepare import all_prepared
     from qbench.report.compare import parse_threshold
+    from qbench.cli.export import check_run_options as check_mlflow_options
     from qbench.cli.farm import check_farm_options, close_farm, open_farm
     from qbench.results.backends import is_url, redact
     from qbench.results.frame import default_db
@@ -75,6 +77,7 @@ def _run(args, console) -> int:
 
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
     check_farm_options(args)
+    check_mlflow_options(args)
     threshold = parse_threshold(args.fail_on_regression) if args.fail_on_regression else None
     cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
     db = args.db or default_db()
@@ -141,12 +144,17 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)
     out_dir = args.reports_dir / run_id
-    page, out_dir = _write_page(store.target, run_id, doc, out_dir, console)
+    compared = _compare_with_baseline(args, store, checked.suite.name, run_id, threshold, console)
+    page, out_dir = _write_page(store, run_id, doc, out_dir, console,
+                                comparison=compared.result if compared else None)
     doc["report"] = str(page)
-    gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console)
+    gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console, compared)
     if gate is not None:
         doc["baseline"] = gate
     ci.append_step_summary(store.target, run_id, gate)
+    exported = _export_mlflow(args, store, run_id, page, console)
+    if exported is not None:
+        doc["mlflow"] = exported
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
@@ -163,7 +171,25 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     if noisy and getattr(args, "strict", False):
         sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
         return ExitCode.CELLS_FAILED
-    return ExitCode.CELLS_FAILED if outcome.failed else ExitCode.OK
+    failed_export = exported is not None and "error" in exported
+    return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK
+
+
+def _export_mlflow(args, store, run_id: str, page, console) -> dict | None:
+    """--mlflow: the finished run into MLflow, its page as report.html; a failure is one line, the run kept."""
+    from qbench.cli.export import export_finished_run, wants_mlflow
+
+    if not wants_mlflow(args):
+        return None
+    with console.status("exporting to MLflow…"):
+        out = export_finished_run(args, store.target, run_id, page)
+    if "error" in out:  # an error: printed even with -q
+        sys.stderr.write(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: "
+                         f"{out['retry']}\n")
+    else:
+        console.print(f"mlflow: experiment {out['experiment']!r}, run {out['parent_run_id']} with "
+                      f"{len(out['cells'])} cell runs", markup=False, highlight=False)
+    return out
 
 
 def _suite_path(path):
@@ -234,16 +260,17 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
     return ExitCode.CELLS_FAILED
 
 
-def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True):
-    """The full report for this run; the minimal summary page if the report itself fails (never lose
-    it); a temporary folder if out_dir cannot be written. Returns (page, the folder used)."""
+def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True, comparison=None):
+    """The full report for this run (opening with the comparison with its baseline, if any); the minimal
+    summary page if the report itself fails (never lose it); a temporary folder if out_dir cannot be
+    written. Returns (page, the folder used)."""
     from qbench.cli.outputs import fallback_dir
     from qbench.report.html import write_report
     from qbench.report.summary_page import write_summary_page
 
     try:
         try:
-            return write_report(db, [run_id], out_dir / "index.html"), out_dir
+            return write_report(db, [run_id], out_dir / "index.html", comparison=comparison), out_dir
         except OSError:
             raise
         except Exception as exc:  # a report bug must not cost the user the run's page
@@ -255,19 +282,27 @@ def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: 
         where = fallback_dir(run_id)
         console.print(f"report: cannot write {out_dir} ({exc.strerror or exc}); writing the run's outputs "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
-        return _write_page(db, run_id, doc, where, console, may_fall_back=False)
+        return _write_page(db, run_id, doc, where, console, may_fall_back=False, comparison=comparison)
 
 
-def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) -> dict | None:
-    """--baseline / --fail-on-regression: compare, write junit.xml + summary.md, return the verdicts.
+@dataclass
+class Compared:
+    """The run against its baseline, once: the page, junit.xml, summary.md and the gate all use it."""
 
-    `nothing_compared` (a sentence) is set when the gate had nothing to judge: no earlier complete run
+    base: str | None  # None: the first night, nothing to compare with
+    result: object  # CompareResult | None
+    threshold: float
+    nothing: str | None  # why the gate had nothing to judge, if so
+
+
+def _compare_with_baseline(args, store, suite: str, run_id: str, threshold, console) -> Compared | None:
+    """--baseline / --fail-on-regression: compare with the baseline (`last` = the latest earlier usable run).
+
+    `nothing` (a sentence) is set when the gate had nothing to judge: no earlier complete run
     with measured cells although earlier runs exist, or no cell measured in both runs."""
     if not args.baseline and not args.fail_on_regression:
         return None
-    from qbench.cli.outputs import fallback_dir
     from qbench.report.compare import compare_runs
-    from qbench.report.nightly import nightly_outputs
 
     threshold = 0.05 if threshold is None else threshold
     base = args.baseline or "last"
@@ -283,7 +318,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
                            + ", ".join(f"{r['run_id']} {r['status']}" for r in earlier[-3:]) + ")")
             else:
                 console.print(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
-    result = compare_runs(store.target, base, run_id, threshold=threshold) if base else None
+    result = compare_runs(store, base, run_id, threshold=threshold) if base else None
     if result is not None and not any(c.latency for c in result.cells):
         nothing = (f"nothing comparable between baseline {base} and run {run_id}: no cell was measured in both "
                    f"({len(result.cells)} matched)")
@@ -291,13 +326,28 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console) 
         console.print(f"warning: {nothing}", markup=False, highlight=False, soft_wrap=True)
         if result is not None:
             result.warnings.append(nothing)
+    return Compared(base, result, threshold, nothing)
+
+
+def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
+             compared: Compared | None = None) -> dict | None:
+    """--baseline / --fail-on-regression: write junit.xml + summary.md from the comparison (made here
+    unless given) and return the verdicts; None without those options."""
+    from qbench.cli.outputs import fallback_dir
+    from qbench.report.nightly import nightly_outputs
+
+    compared = compared or _compare_with_baseline(args, store, suite, run_id, threshold, console)
+    if compared is None:
+        return None
+
+    base, threshold, nothing = compared.base, compared.threshold, compared.nothing
     try:
-        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, out_dir, result=result)
+        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, out_dir, result=compared.result)
     except OSError as exc:
         where = fallback_dir(run_id)
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
-        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=result)
+        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=compared.result)
     if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
         from qbench.cli.ci import annotate_regressions
 

@@ -130,7 +130,7 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
     clean = [t for t in trials if not t.disturbed]
     med, lo, hi = median_ci_ms(used)
     hw = half_width(med, lo, hi)
-    cv = _cv([ns for t in used for ns in t.samples_ns])
+    cv = _cv(used)
     shares = [t.interference_share for t in used if t.interference_share is not None]
     share = statistics.median(shares) if shares else None
     problems = []
@@ -157,13 +157,15 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
     }
 
 
-def _cv(samples: Sequence[int]) -> float:
-    import statistics
+def _cv(trials: Sequence[TrialRecord]) -> float:
+    """Coefficient of variation of the trials' samples pooled (sample standard deviation)."""
+    import numpy as np
 
-    if len(samples) < 2:
+    x = np.concatenate([np.asarray(t.samples_ns, dtype=np.float64) for t in trials]) if trials else np.empty(0)
+    if x.size < 2:
         return 0.0
-    mean = statistics.fmean(samples)
-    return statistics.stdev(samples) / mean if mean else 0.0
+    mean = float(x.mean())
+    return float(x.std(ddof=1)) / mean if mean else 0.0
 
 
 # ------------------------------------------------------------------ fed from the store
@@ -171,18 +173,18 @@ def _cv(samples: Sequence[int]) -> float:
 
 def records(store, cell_id: int) -> list[TrialRecord]:
     """The cell's trials as the pure functions want them (a store from before this feature: all clean)."""
-    by_trial = store.samples(cell_id)
+    by_trial = store.sample_arrays(cell_id)
     out = []
     for row in store.trials(cell_id):
         keys = row.keys()
         summary = json.loads(row["interference"]) if "interference" in keys and row["interference"] else {}
         out.append(TrialRecord(
-            trial=row["trial"], samples_ns=by_trial.get(row["trial"], []),
+            trial=row["trial"], samples_ns=by_trial.get(row["trial"], ()),
             disturbed=bool(row["disturbed"]) if "disturbed" in keys and row["disturbed"] else False,
             interference_share=row["interference_share"] if "interference_share" in keys else None,
             why=describe(summary) if summary else "",
         ))
-    return [r for r in out if r.samples_ns]
+    return [r for r in out if len(r.samples_ns)]
 
 
 class TrialPlan:

@@ -33,6 +33,7 @@ from qbench.report.data import (
     trial_samples,
 )
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
+from qbench.results.store import ResultsStore
 
 # (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
 METRICS = (
@@ -297,7 +298,7 @@ def _ci_label(result: CompareResult) -> str:
 
 
 def compare_runs(
-    db_path: str | Path,
+    db_path: str | Path | ResultsStore,
     base_run: str,
     new_run: str,
     threshold: float = 0.05,
@@ -314,7 +315,8 @@ def compare_runs(
     top1_drop: absolute drop of top-1 agreement (0.01 = one point); growth: relative .pte size /
     peak RSS / arena growth. Runs of different suites are compared with a warning.
     """
-    store = open_store(db_path)
+    given = isinstance(db_path, ResultsStore)  # an open store: the run that just finished
+    store = db_path if given else open_store(db_path)
     try:
         check_runs(store, [base_run, new_run])
         base_info, new_info = store.run(base_run), store.run(new_run)
@@ -354,7 +356,8 @@ def compare_runs(
             settings_differ=differ,
         )
     finally:
-        store.close()
+        if not given:
+            store.close()
 
 
 # benchmark settings that change what a latency means (not `trials`: more trials only narrow the CI)

@@ -101,8 +101,8 @@ def trial_samples(store: ResultsStore, cell_id: int) -> tuple[list[int], list[in
     out when the cell has clean ones (the same samples its figures come from)."""
     values: list[int] = []
     labels: list[int] = []
-    for trial, ns in store.used_samples(cell_id).items():
-        values.extend(ns)
+    for trial, ns in store.used_sample_arrays(cell_id).items():
+        values.extend(ns.tolist())
         labels.extend([trial] * len(ns))
     return values, labels
 

@@ -14,6 +14,7 @@ import numpy as np
 from qbench.report import data
 from qbench.report.svg import box_stats
 from qbench.report.views import cell_views
+from qbench.results.store import ResultsStore
 
 
 @dataclass
@@ -33,9 +34,13 @@ class ReportData:
         return [c for c in self.cells if c["run_id"] == run_id]
 
 
-def gather(db_path: str | Path, run_ids: list[str], *, threshold: float = 0.05, ops_top: int = 8) -> ReportData:
+def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold: float = 0.05,
+           ops_top: int = 8) -> ReportData:
+    """db_path: a store's path or URL, or a store already open (the run that just finished: its
+    samples and speedup CIs are in memory already)."""
     run_ids = list(dict.fromkeys(run_ids))  # the same run twice adds nothing
-    store = data.open_store(db_path)
+    given = isinstance(db_path, ResultsStore)
+    store = db_path if given else data.open_store(db_path)
     try:
         data.check_runs(store, run_ids)
         runs = [data.run_info(store, r) for r in run_ids]
@@ -46,12 +51,13 @@ def gather(db_path: str | Path, run_ids: list[str], *, threshold: float = 0.05, 
         devices = _devices(runs, cells)
         layers = [dict(r) for r in store.layers(run_ids[-1])]
     finally:
-        store.close()
+        if not given:
+            store.close()
     comparisons = []
     if len(run_ids) > 1:
         from qbench.report.compare import compare_runs
 
-        comparisons = [compare_runs(db_path, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
+        comparisons = [compare_runs(store.target if given else db_path, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
     return ReportData(runs=runs, cells=cells, devices=devices, comparisons=comparisons, layers=layers)
 
 

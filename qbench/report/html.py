@@ -16,16 +16,28 @@ from pathlib import Path
 from markupsafe import Markup
 
 from qbench.report import data, fmt, plots, table
+from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
+from qbench.report.winners import winners
+from qbench.results.store import ResultsStore
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def write_report(db_path: str | Path, run_ids: list[str], out: Path, *, threshold: float = 0.05) -> Path:
+def write_report(db_path: str | Path | ResultsStore, run_ids: list[str], out: Path, *, threshold: float = 0.05,
+                 comparison=None) -> Path:
     """Write the report of `run_ids` (the last is the primary run; later runs are compared with the
-    first) to `out` and return its path. Raises UsageError for a missing store or unknown run id."""
-    html = render(gather(db_path, run_ids, threshold=threshold))
+    first) to `out` and return its path. Raises UsageError for a missing store or unknown run id.
+    db_path: a store's path or URL, or an open store (the run that just finished: its samples and
+    speedup CIs are in memory already).
+
+    `comparison`: a CompareResult of the primary run against a baseline that the page does not show
+    (the nightly page: `qbench run --baseline`); the page then opens with what changed."""
+    rd = gather(db_path, run_ids, threshold=threshold)
+    if comparison is not None:
+        rd.comparisons.append(comparison)
+    html = render(rd)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -57,8 +69,10 @@ def context(rd: ReportData) -> dict:
         "summary": _summary(cells, rd.comparisons[-1] if rd.comparisons else None),
         "devices": rd.devices,
         "settings": _settings(rd.runs),
-        "columns": cols, "groups": table.column_groups(cols),
-        "rows": [table.row(c) for c in rd.cells],
+        "columns": cols, "groups": table.foldable_groups(cols), "col_class": _column_classes(cols),
+        "answers": answers(rd.comparisons[-1], rd.cells) if rd.comparisons else None,
+        "winners": winners(cells, colours, shapes), "recipe_legend": recipe_legend,
+        "rows": _short_run_ids([table.row(c) for c in rd.cells], run_ids),
         "outputs": table.output_rows(rd.cells),
         "comparisons": [_comparison(r) for r in rd.comparisons],
         "plots": _plots(rd, cells, colours, run_colours, shapes, recipe_legend),
@@ -66,6 +80,23 @@ def context(rd: ReportData) -> dict:
         "css": _asset("report.css"), "js": _asset("report.js"),
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _short_run_ids(rows: list[dict], run_ids: list[str]) -> list[dict]:
+    """With several runs, the cells table names each by the last part of its id (`…ab12`, the full id on
+    hover) when those parts tell the runs apart: the full ids would push accuracy off a laptop screen."""
+    tails = {r: r.rsplit("-", 1)[-1] for r in run_ids}
+    if len(run_ids) < 2 or len(set(tails.values())) < len(run_ids) or any(t == r for r, t in tails.items()):
+        return rows
+    for row in rows:
+        full = row["values"]["run"]
+        full.update(text="…" + tails[full["sort"]], title=full["sort"])
+    return rows
+
+
+def _column_classes(cols) -> dict[str, str]:
+    """Each column's classes in the cells table: its group (for the fold toggles) and whether folding hides it."""
+    return {c.key: f"g-{table.group_id(c.group)}" + (" detail folded" if c.key in table.DETAIL else "") for c in cols}
 
 
 def _asset(name: str) -> Markup:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -37,12 +38,24 @@ def _client(tracking_uri: str | None):
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise UsageError(PIP_HINT) from None
-    return MlflowClient(tracking_uri=tracking_uri)
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except Exception as exc:  # an unsupported URI scheme fails here, before any request
+        raise _mlflow_error(tracking_uri, exc) from None
+
+
+def _mlflow_error(tracking_uri: str | None, exc: Exception) -> UsageError:
+    """MLflow's own errors (unreachable server, bad URI) in one line."""
+    return UsageError(f"MLflow ({tracking_uri or 'default tracking URI'}): {type(exc).__name__}: "
+                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
 
 
 def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: str | None = None,
-               with_pte: bool = False, replace: bool = False) -> dict:
-    """Export `run_id` from the store at `db`; returns {"experiment_id", "parent_run_id", "cells": {...}}."""
+               with_pte: bool = False, replace: bool = False, report: Path | None = None) -> dict:
+    """Export `run_id` from the store at `db`; returns {"experiment_id", "parent_run_id", "cells": {...}}.
+
+    `report`: a page already written for this run (`qbench run` passes its index.html, which holds the
+    comparison with the baseline), logged as report.html instead of writing the report again."""
     from qbench.report.data import check_runs, json_field, open_store
 
     client = _client(tracking_uri)
@@ -71,9 +84,14 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
         params["cells"] = len(cells)
         _log(client, pid, params, _run_metrics(cells), start)
         with tempfile.TemporaryDirectory(prefix="qbench-mlflow-") as tmp:
-            from qbench.report.html import write_report
+            page = Path(tmp) / "report.html"
+            if report is not None and Path(report).is_file():
+                shutil.copyfile(report, page)
+            else:
+                from qbench.report.html import write_report
 
-            client.log_artifact(pid, str(write_report(db, [run_id], Path(tmp) / "report.html")))
+                write_report(db, [run_id], page)
+            client.log_artifact(pid, str(page))
         out = {}
         for cell in cells:
             label = " · ".join(p for p in (cell["model"], cell["recipe"], cell["device"], cell.get("sweep")) if p)
@@ -96,8 +114,7 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
     except QbenchError:
         raise
     except Exception as exc:  # MLflow's own errors (unreachable server, bad URI) in one line
-        raise UsageError(f"MLflow ({tracking_uri or 'default tracking URI'}): {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise _mlflow_error(tracking_uri, exc) from None
     return {"experiment_id": exp_id, "experiment": name, "parent_run_id": pid, "cells": out}
 
 

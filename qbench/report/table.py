@@ -1,6 +1,7 @@
 """The cells table: one spec of its columns, rendered by every table qbench prints or writes.
 
-The HTML report shows every column (grouped, with hints and sort keys); the terminal/CI summary
+The HTML report shows every column (grouped, with hints and sort keys; a folded group shows only
+its columns not in DETAIL, so the table fits a laptop screen); the terminal/CI summary
 (cli/summary.py), the Markdown summary (markdown.py) and the minimal run page (summary_page.py)
 pick their columns from the same spec by key (SUMMARY, MARKDOWN, PAGE below). A column is added
 here once. `plain` gives a column's figure for text tables, in the unit its `flat` header names
@@ -86,11 +87,16 @@ COLUMNS = [
            plain=_fixed(lambda c: c["peak_rss_bytes"] / 2**20 if c.get("peak_rss_bytes") else None, 1)),
     Column("arena", "arena", "Size & memory", hint="planned memory arena of the program"),
     Column("energy", "mJ / inf.", "Energy", hint="energy per inference, net of idle power, ±1σ"),
-    Column("sqnr", "SQNR", "Accuracy vs fp32", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager",
+    Column("accuracy", "accuracy", "Task accuracy",
+           hint="on the dataset's eval split (the model's own metric when it has one), and the change from the "
+                "fp32 cell on the same device",
+           plain=_fixed(lambda c: _task_accuracy(c)[0], 4)),
+    Column("sqnr", "SQNR", "Numerics", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager",
            flat="SQNR dB", plain=_fixed(lambda c: c.get("sqnr_db"), 1)),
-    Column("top1", "top-1", "Accuracy vs fp32", hint="share of inputs whose top-1 class matches fp32",
+    Column("top1", "top-1 agr.", "Numerics", hint="share of inputs whose top-1 class matches fp32",
+           flat="top-1",
            plain=_fixed(lambda c: c.get("top1_agreement"), 2)),
-    Column("on_device", "on device", "Accuracy vs fp32",
+    Column("on_device", "on device", "Numerics",
            hint="SQNR of the measured device's own outputs vs fp32; ⚠ = disagrees with the host's figures"),
     Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops",
            plain=lambda c: f"{c['delegated_ops']}/{c['total_ops']}" if c.get("total_ops") else ""),
@@ -133,6 +139,9 @@ def with_sweep(cols: list[Column], cells: list[dict]) -> list[Column]:
 SUMMARY = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
            "top1", "delegated", "status"]
 MARKDOWN = ["model", "recipe", "device", "status", "median", "p90", "cv", "sqnr", "top1", "pte", "rss"]
+# Columns a folded group hides in the HTML table (groups start folded; a toggle per group unfolds it).
+# A group with only DETAIL columns disappears while folded; its toggle says how many columns it holds.
+DETAIL = {"p90", "p99", "min", "mean", "cv", "n", "load", "first", "arena", "top1", "on_device", "delegated", "runner"}
 PAGE = ["model", "recipe", "device", "status", "median", "p90", "cv", "stability", "speedup", "pte", "sqnr",
         "top1", "on_device", "delegated", "runner"]
 
@@ -169,6 +178,27 @@ def column_groups(cols: list[Column]) -> list[tuple[str, int]]:
     return groups
 
 
+def cell_anchor(cell: dict) -> str | None:
+    """The id of a cell's row in the HTML table (cell ids are unique in a store), for links to it."""
+    return f"cell-{cell['cell_id']}" if cell.get("cell_id") is not None else None
+
+
+def group_id(label: str) -> str:
+    """'Size & memory' -> 'size-memory': the group's class on its cells and its toggle's key."""
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in label.lower()).split())
+
+
+def foldable_groups(cols: list[Column]) -> list[dict]:
+    """The group header row with folding: per group its id, full span and span while folded."""
+    out = []
+    for label, span in column_groups(cols):
+        members = [c for c in cols if c.group == label]
+        folded = sum(1 for c in members if c.key not in DETAIL)
+        out.append({"label": label, "id": group_id(label), "span": span, "folded_span": folded,
+                    "foldable": folded < span})
+    return out
+
+
 def _v(text: str, sort=None, *, title: str = "", muted: bool = False) -> dict:
     return {"text": text, "sort": "" if fmt.missing(sort) else sort, "title": title, "muted": muted}
 
@@ -200,6 +230,7 @@ def row(cell: dict) -> dict:
         "rss": _bytes(cell.get("peak_rss_bytes")),
         "arena": _bytes(cell.get("arena_bytes")),
         "energy": _energy(e),
+        "accuracy": _accuracy(cell),
         "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None,
                    title=_outputs_title(cell)),
         "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
@@ -209,10 +240,29 @@ def row(cell: dict) -> dict:
         "runner": _v(_runner(cell), cell.get("runner") or "", muted=not cell.get("runner")),
     }
     vals.update({c.key: _v(c.plain(cell), _sweep_value(cell, c.key)) for c in SWEEP_COLUMNS})  # shown if swept
-    return {"values": vals, "status": cell["status"], "error": cell.get("error"),
+    return {"values": vals, "status": cell["status"], "error": cell.get("error"), "anchor": cell_anchor(cell),
             "error_head": fmt.first_line(cell.get("error"), 90),
             "attrs": {"run": cell.get("run_id", ""), "model": cell["model"], "recipe": cell["recipe"],
                       "device": cell["device"], "status": cell["status"]}}
+
+
+def _task_accuracy(cell: dict) -> tuple[float | None, float | None, str]:
+    """(value, change vs fp32, which): top-1 on the eval split, else the model's metric."""
+    for name in ("top1", "metric"):
+        if cell.get(f"accuracy_{name}") is not None:
+            return cell[f"accuracy_{name}"], cell.get(f"accuracy_{name}_delta_vs_fp32"), name
+    return None, None, ""
+
+
+def _accuracy(cell: dict) -> dict:
+    value, delta, name = _task_accuracy(cell)
+    if value is None:
+        return _v(fmt.DASH, None, title="not scored: the suite gives this model no dataset", muted=True)
+    if name == "top1":
+        text = fmt.share(value) + (f" ({delta * 100:+.1f} pt)".replace("-", "−") if delta else "")
+        return _v(text, value, title="top-1 on the eval split; in brackets: change from fp32 in points")
+    text = fmt.num(value, 4) + (f" ({delta:+.4f})".replace("-", "−") if delta else "")
+    return _v(text, value, title="the model's metric on the eval split; in brackets: change from fp32")
 
 
 def _stability(s: dict | None) -> dict:

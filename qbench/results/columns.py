@@ -57,7 +57,9 @@ def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device
     medians, and the median's stability (verdict, reason, CI, trials used/replaced, interference)."""
     from qbench.results.latency import summary_stats
 
-    stats = summary_stats([ns for t in sorted(samples_by_trial) for ns in samples_by_trial[t]])
+    import numpy as np
+
+    stats = summary_stats(np.concatenate([np.asarray(samples_by_trial[t]) for t in sorted(samples_by_trial)]))
 
     def med(col):
         vals = [r[col] for r in trials if r[col] is not None]

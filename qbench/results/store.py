@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -183,6 +184,13 @@ class ResultsStore:
         self.path = backends.redact(self.target) if backends.is_url(self.target) else Path(self.target)  # what messages show
         self.readonly = readonly
         self._lock = threading.RLock()  # one worker thread per device writes here
+        # cell_id -> {trial: int64 array}: every view of a run (adaptive stopping after each trial, the
+        # stability verdict, summary, speedup CIs, report) reads the same samples, and a 3 µs model
+        # has 300k of them a trial. Only add_trial writes samples, and it keeps this in step.
+        self._sample_memo: OrderedDict[int, dict[int, Any]] = OrderedDict()
+        # figures computed from samples (e.g. a cell's speedup CI): every view of a run wants them; a
+        # new trial clears them
+        self.derived: dict[Any, Any] = {}
         self.backend = backends.connect(self.target, self._lock, readonly=readonly)
         self.db = self.backend.conn
         try:
@@ -350,6 +358,11 @@ class ResultsStore:
                 "INSERT INTO samples (cell_id, trial, iteration, latency_ns, thread_cpu_ns) VALUES (?,?,?,?,?)",
                 [(cell_id, trial, i, int(ns), c) for i, (ns, c) in enumerate(zip(samples, cpu))],
             )
+        self.derived.clear()
+        if cell_id in self._sample_memo:  # committed: the memo follows
+            import numpy as np
+
+            self._sample_memo[cell_id][trial] = np.asarray(samples, dtype=np.int64)
 
     def done_trials(self, cell_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=?", (cell_id,))}
@@ -358,18 +371,43 @@ class ResultsStore:
         return self.db.execute("SELECT * FROM trials WHERE cell_id=? ORDER BY trial", (cell_id,)).fetchall()
 
     def samples(self, cell_id: int) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for trial, ns in self.db.execute(
-            "SELECT trial, latency_ns FROM samples WHERE cell_id=? ORDER BY trial, iteration", (cell_id,)
-        ):
-            out.setdefault(trial, []).append(ns)
-        return out
+        """{trial: latency samples in ns} as plain lists (what travels as JSON)."""
+        return {t: a.tolist() for t, a in self.sample_arrays(cell_id).items()}
+
+    def sample_arrays(self, cell_id: int) -> dict[int, Any]:
+        """{trial: int64 array of latency samples in ns}, in trial order. Read once per cell and kept
+        (see _sample_memo): callers must not modify the arrays."""
+        with self._lock:
+            if cell_id in self._sample_memo:
+                self._sample_memo.move_to_end(cell_id)
+                return dict(self._sample_memo[cell_id])
+            import numpy as np
+
+            rows = self.db.execute(
+                "SELECT trial, latency_ns FROM samples WHERE cell_id=? ORDER BY trial, iteration", (cell_id,)
+            ).fetchall()
+            pairs = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 2)
+            trials, starts = np.unique(pairs[:, 0], return_index=True)
+            out = {int(t): a for t, a in zip(trials, np.split(pairs[:, 1], starts[1:]))}
+            self._sample_memo[cell_id] = out
+            while len(self._sample_memo) > 1 and self._memo_bytes() > self._SAMPLE_MEMO_BYTES:
+                self._sample_memo.popitem(last=False)
+            return dict(out)
+
+    _SAMPLE_MEMO_BYTES = 256 << 20  # a run of 3 µs models (300k samples a trial) keeps ~35 cells
+
+    def _memo_bytes(self) -> int:
+        return sum(a.nbytes for trials in self._sample_memo.values() for a in trials.values())
 
     def used_samples(self, cell_id: int) -> dict[int, list[int]]:
         """Samples of the trials the cell's figures use: the clean ones, or all if none was clean."""
+        return {t: a.tolist() for t, a in self.used_sample_arrays(cell_id).items()}
+
+    def used_sample_arrays(self, cell_id: int) -> dict[int, Any]:
+        """used_samples as int64 arrays (not to be modified)."""
         clean = {r[0] for r in self.db.execute(
             "SELECT trial FROM trials WHERE cell_id=? AND (disturbed IS NULL OR disturbed=0)", (cell_id,))}
-        by_trial = self.samples(cell_id)
+        by_trial = self.sample_arrays(cell_id)
         return {t: s for t, s in by_trial.items() if t in clean} or by_trial
 
     def replace_power_samples(self, cell_id: int, samples: list[tuple[float, float, dict | None]]) -> None:

@@ -220,9 +220,16 @@ def test_interrupted_run_keeps_finished_trials_and_resume_completes_without_dupl
 
 
 def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e, tmp_path):
-    """A baseline whose samples are twice as fast as today's: every measured cell is 'slower'."""
+    """A baseline whose fp32 samples are twice as fast as today's: that cell is 'slower'. The run's page
+    opens with it, and --mlflow-tracking-uri exports the run (page included) to a real sqlite MLflow store."""
+    import re
     import shutil
     import xml.etree.ElementTree as ET
+
+    mlflow = pytest.importorskip("mlflow", reason="the `mlflow` extra (in `test`) is needed")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    client.create_experiment("qbench/e2e", artifact_location=(tmp_path / "mlartifacts").as_uri())  # not ./mlruns
 
     db = tmp_path / "nightly.db"
     shutil.copy(e2e["db"], db)
@@ -234,10 +241,25 @@ def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e,
     con.close()
     out = tmp_path / "reports"
     proc = qbench("run", e2e["suite"], "--db", db, "--reports-dir", out, "--baseline", base,
-                  "--fail-on-regression", "5%", "--json")
+                  "--fail-on-regression", "5%", "--json", "--mlflow-tracking-uri", uri)
     assert proc.returncode == 3, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     assert "tiny_mlp/fp32@host" in doc["baseline"]["regressions"]
+    # the comparison reached the run's own page, the injected regression first
+    page = Path(doc["report"]).read_text(encoding="utf-8")
+    assert f"What changed since <code>{base}</code>" in page
+    first = re.search(r'id="answers-regressions">\s*<li class="regression"><a href="#(cell-\d+)"><b class="cellname">'
+                      r'([^<]*)</b>', page)
+    assert first and first.group(2) == "tiny_mlp · fp32 · host", page[page.find('id="answers"'):][:1500]
+    assert f'id="{first.group(1)}" data-run=' in page
+    # ... and the run, with that page, reached MLflow
+    parent = client.get_run(doc["mlflow"]["parent_run_id"])
+    assert parent.data.tags["qbench.run_id"] == doc["run_id"]
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == len(doc["cells"])
+    exported = client.download_artifacts(parent.info.run_id, "report.html", str(tmp_path))
+    assert f"What changed since <code>{base}</code>" in Path(exported).read_text(encoding="utf-8")
     junit = ET.parse(doc["baseline"]["junit"]).getroot()
     cases = junit.findall(".//testcase")
     assert len(cases) == len(doc["cells"])

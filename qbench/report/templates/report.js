@@ -62,4 +62,30 @@
   });
   text.addEventListener("input", applyFilter);
   applyFilter();
+
+  // ---- column groups fold to their headline columns (the table then fits a laptop screen)
+  function setGroup(button, open) {
+    const group = button.dataset.group;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    table.querySelectorAll(".g-" + group + ".detail").forEach((el) => el.classList.toggle("folded", !open));
+    const head = table.querySelector('tr.groups th[data-group="' + group + '"]');
+    const span = Number(open ? head.dataset.span : head.dataset.foldedSpan);
+    head.hidden = span === 0;
+    head.colSpan = Math.max(span, 1);
+  }
+
+  document.querySelectorAll("button.col-toggle").forEach((button) => {
+    button.addEventListener("click", () => setGroup(button, button.getAttribute("aria-expanded") !== "true"));
+  });
+
+  // a link to a cell (the answers at the top) unfolds nothing but must not land on a filtered-out row
+  window.addEventListener("hashchange", () => {
+    const row = document.getElementById(location.hash.slice(1));
+    if (row && row.hidden && table.contains(row)) {
+      text.value = "";
+      selects.forEach((s) => { s.value = ""; });
+      applyFilter();
+      row.scrollIntoView();
+    }
+  });
 })();
