@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from qbench.report import fmt
 from qbench.report.compare import CellComparison, CompareResult, describe_latency
+from qbench.report.data import cell_key
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.table import cell_anchor
 
@@ -22,7 +23,7 @@ SHOWN = 12  # answers listed per kind; the rest are in the comparison table belo
 def answers(result: CompareResult, cells: list[dict]) -> dict:
     """{"counts", "regressions", "improvements", "confidence", ...} for the template; `cells` are the
     gathered cells of the page (those of `result.new_run` are linked to)."""
-    anchors = {(c["model"], c["recipe"], c["device"]): cell_anchor(c) for c in cells
+    anchors = {cell_key(c): cell_anchor(c) for c in cells
                if c.get("run_id") == result.new_run and c.get("cell_id") is not None}
     n = result.counts()
     regressions = sorted(result.regressions, key=_severity)
@@ -62,7 +63,7 @@ def _row(c: CellComparison, anchors: dict, kind: str) -> dict:
     else:
         headline, others = "; ".join(flags), []
     return {
-        "model": c.model, "recipe": c.recipe, "device": c.device, "kind": kind,
+        "model": c.model, "recipe": c.recipe, "device": c.device, "sweep": c.sweep, "kind": kind,
         "href": "#" + anchors[c.key] if c.key in anchors else "#compare",
         "headline": headline, "others": others,
         "latency": (f"{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, ratio {describe_latency(lat)}"

@@ -49,15 +49,17 @@ def accuracy_basis(cells: list[dict]) -> Basis | None:
 
 
 def winners(cells: list[dict], colours: dict[str, str], shapes: dict[str, str]) -> list[dict]:
-    """One card per model × device with measured cells, in suite order."""
+    """One card per model × device (× sweep point: recipes compete at the same threads and batch) with
+    measured cells, in suite order."""
     ok = [c for c in cells if c["status"] == "ok" and c.get("latency_ms")]
     cards = []
     for model in dict.fromkeys(c["model"] for c in ok):
         basis = accuracy_basis([c for c in ok if c["model"] == model])
         for device in dict.fromkeys(c["device"] for c in ok):
-            group = [c for c in ok if (c["model"], c["device"]) == (model, device)]
-            if group:
-                cards.append(_card(model, device, group, basis, colours, shapes))
+            for point in dict.fromkeys(c.get("sweep") or "" for c in ok):
+                group = [c for c in ok if (c["model"], c["device"], c.get("sweep") or "") == (model, device, point)]
+                if group:
+                    cards.append({**_card(model, device, group, basis, colours, shapes), "sweep": point})
     return cards
 
 
