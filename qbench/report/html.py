@@ -113,7 +113,9 @@ def _summary(cells: list[dict], comparison) -> list[dict]:
     cards = [
         {"label": "cells", "value": len(cells),
          "detail": f"{len({c['model'] for c in cells})} models · {len({c['recipe'] for c in cells})} recipes · "
-                   f"{len({c['device'] for c in cells})} devices"},
+                   f"{len({c['device'] for c in cells})} devices"
+                   + (f" · {len(points)} sweep points" if len(points := {c.get('sweep') or '' for c in cells}) > 1
+                      else "")},
         {"label": "ok", "value": status.count("ok"), "tone": "good" if status.count("ok") == len(cells) else ""},
         {"label": "failed", "value": status.count("failed"), "tone": "bad" if "failed" in status else ""},
     ]

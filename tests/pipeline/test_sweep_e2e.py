@@ -119,6 +119,7 @@ def test_the_report_draws_speedup_vs_threads(sweep, browser):  # noqa: F811
     heads = browser.evaluate("Array.from(document.querySelectorAll('#cells-table thead tr:last-child th'))"
                              ".map((th) => th.dataset.key)")
     assert heads[heads.index("device") + 1: heads.index("device") + 3] == ["threads", "batch"]
+    assert "1 devices · 4 sweep points" in report.read_text()
 
 
 def test_an_affinity_sweep_pins_each_point_to_its_cores(sweep):
