@@ -143,9 +143,13 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         session.open()
         from qbench.pipeline.placement import resolve_placement
 
-        # cluster names -> cores, on the device; one placement per sweep point's (threads, affinity)
-        placements = {(c.threads, c.affinity): resolve_placement(session, profile, bench, c.threads, c.affinity)
-                      for c in cells}
+        # cluster names -> cores, on the device; one placement per sweep point's (threads, affinity), and
+        # what each resolved to (device_info.placement) kept for that point's cells
+        placements, placed = {}, {}
+        for c in cells:
+            if (c.threads, c.affinity) not in placements:
+                placements[(c.threads, c.affinity)] = resolve_placement(session, profile, bench, c.threads, c.affinity)
+                placed[(c.threads, c.affinity)] = session.info.get("placement")
     except Exception as exc:  # this device's cells fail with the cause; other devices go on
         if isinstance(exc, CellError):
             err = exc
@@ -203,7 +207,9 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                              + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
             if finished:
                 note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
-                finalize_cell(store, cid, session.info, runner_note=note, policy=policy)
+                point_info = placed[(cell.threads, cell.affinity)]
+                finalize_cell(store, cid, {**session.info, "placement": point_info} if point_info else session.info,
+                              runner_note=note, policy=policy)
                 device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)
                 progress.cell_done(cell.label, dict(store.cell(cid)))
                 if bench.profile_ops and art.kind == "pte":

@@ -389,7 +389,8 @@ def describe_settings_differ(differ: dict[str, dict], limit: int = 8) -> str:
 
 def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:
     out = CellComparison(
-        new["model"], new["recipe"], new["device"], sweep=cell_sweep(new), base_status=_status(base), new_status=_status(new),
+        new["model"], new["recipe"], new["device"], sweep=cell_sweep(new),
+        base_status=_status(base), new_status=_status(new),
         base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
         base_error=cell_error(base), new_error=cell_error(new),
     )

@@ -86,7 +86,8 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
     for r, view in zip(rows, views):
         key = cell_key(r)
         cells = [md(v) for v in table.texts(view, cols, plain=True)]
-        cells[status_at] = "**failed**" if r["status"] == "failed" else ("not measured" if r["status"] == "pending" else "ok")
+        cells[status_at] = ("**failed**" if r["status"] == "failed"
+                            else "not measured" if r["status"] == "pending" else "ok")
         if comparison is not None:
             c = matched.get(key)
             if c is None:

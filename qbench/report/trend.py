@@ -136,7 +136,8 @@ def _against(ref, ns, trials, median_ms, threshold, n_boot, seed) -> dict:
 
 
 def _used_samples(frame) -> dict[tuple, tuple]:
-    """(run_id, model, recipe, device, sweep) -> (latency_ns array, trial labels): the clean trials, or all when none was clean
+    """(run_id, model, recipe, device, sweep) -> (latency_ns array, trial labels): the clean trials, or all
+    when none was clean
     (what the cell's own figures use, see ResultsStore.used_samples)."""
     import numpy as np
 

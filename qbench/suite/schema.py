@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema,
+                      field_validator, model_validator)
 
 from qbench.suite.sweep import ClusterName, check_sweep
 
@@ -209,7 +210,8 @@ class BenchmarkSpec(Strict):
     # disturbed, and another is run in its place (within max_trials).
     interference_threshold: float = Field(0.10, gt=0, le=1)
     quiet_start: QuietStartSpec = QuietStartSpec()
-    threads: Union[PositiveInt, Literal["auto"], list[Union[PositiveInt, Literal["auto"]]]] = 1  # auto: one per core of the affinity's cores
+    # auto: one thread per core of the affinity's cores
+    threads: Union[PositiveInt, Literal["auto"], list[Union[PositiveInt, Literal["auto"]]]] = 1
     # CPU ids, or a cluster by name (devices/clusters.py); None = leave to the OS (recorded either way)
     affinity: Union[list[int], ClusterName, None, list[Union[list[int], ClusterName]]] = None
     # The first dimension of every model input (None: as each model's `inputs:` declare it).

@@ -36,7 +36,8 @@ def test_points_are_lines_of_their_own(tmp_path):
     df = qbench.results.trend(db)
     assert len(df) == RUNS * 2 and sorted(df["sweep"].unique()) == ["threads=1", "threads=4"]
     moved = df[df["change_point"]]
-    assert [(r.sweep, r.run_id, r.verdict) for r in moved.itertuples()] == [("threads=4", f"r{REGRESSION_AT}", "slower")]
+    assert [(r.sweep, r.run_id, r.verdict) for r in moved.itertuples()] == [
+        ("threads=4", f"r{REGRESSION_AT}", "slower")]
     path, _ = write_trend(db, tmp_path / "trend.html")
     html = path.read_text()
     assert html.count('data-sweep="threads=4"') == 1 and html.count('data-sweep="threads=1"') == 1

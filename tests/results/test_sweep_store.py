@@ -11,7 +11,8 @@ import pytest
 import qbench.results
 from qbench.report.compare import compare_runs
 from qbench.results.store import SCHEMA_VERSION, ResultsStore
-from tests.datasets.test_accuracy_columns import OLD_CELLS  # a schema-1 store: cells UNIQUE (run, model, recipe, device)
+# a schema-1 store: cells UNIQUE (run, model, recipe, device)
+from tests.datasets.test_accuracy_columns import OLD_CELLS
 
 
 def _measure(store, cid, median_ns=1_000_000):
