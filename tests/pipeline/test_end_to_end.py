@@ -185,7 +185,8 @@ def test_interrupted_run_keeps_finished_trials_and_resume_completes_without_dupl
     shutil.copytree(REPO / "suites" / "models", root / "models")
     # only tiny_mlp (the sorter model would fail anyway), three trials
     without_sorter = SUITE.split("  - name: sorter")[0] + "recipes:" + SUITE.split("recipes:")[1]
-    suite = write_suite(root, without_sorter.replace("trials: 2", "trials: 3"))
+    # trials of a second each: tiny trials all landed between two polls once the harness got quicker
+    suite = write_suite(root, without_sorter.replace("trials: 2", "trials: 3").replace("min_seconds: 0", "min_seconds: 1.0"))
     db = root / "q.db"
     proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
                              str(root / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
