@@ -76,6 +76,19 @@ def security(args):
                     tls_scheduler_cert=args.tls_cert, tls_scheduler_key=args.tls_key, require_encryption=True)
 
 
+def farm_security(args, address: str):
+    """security(args), after checking that a tls:// scheduler gets certificates (Dask's own message
+    for a missing one is a TypeError deep in its connect code)."""
+    sec = security(args)
+    if sec is None and address.startswith("tls://"):
+        import dask
+
+        if not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise UsageError(f"the scheduler {address} speaks TLS: give --tls-ca, --tls-cert and --tls-key (the "
+                             "farm's CA and this host's certificate and key)")
+    return sec
+
+
 def cmd_worker(args) -> int:
     from qbench.farm.worker import run_worker
 
@@ -89,7 +102,8 @@ def cmd_worker(args) -> int:
 
     try:
         run_worker(args.scheduler, devices, args.prepare, name=args.name, cache_dir=args.cache_dir,
-                   profiles=args.profiles, check_interval=args.check_interval, security=security(args),
+                   profiles=args.profiles, check_interval=args.check_interval,
+                   security=farm_security(args, args.scheduler),
                    host=args.host, say=say)
     except OSError as exc:
         raise UsageError(f"cannot join the scheduler {args.scheduler}: {exc}") from None
@@ -121,7 +135,7 @@ def open_farm(args, console, devices: list[str]):
     cluster = None
     try:
         if args.cluster:
-            client = Client(args.cluster, security=security(args), timeout="15s")
+            client = Client(args.cluster, security=farm_security(args, args.cluster), timeout="15s")
         else:
             from distributed import LocalCluster
 
