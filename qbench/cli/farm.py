@@ -146,8 +146,7 @@ def open_farm(args, console, devices: list[str]):
         raise UsageError(f"cannot reach the scheduler {args.cluster}: {exc}") from None
     where = args.cluster or f"{args.jobs} local prepare process(es)"
     console.print(f"farm: {where} · {len(client.scheduler_info(n_workers=-1)['workers'])} worker(s)", highlight=False)
-    engine = FarmEngine(client, lost_wait=args.lost_worker_wait, db_wait=args.db_wait,
-                        local_devices=cluster is not None)
+    engine = FarmEngine(client, lost_wait=args.lost_worker_wait, local_devices=cluster is not None)
     engine.cluster = cluster
     try:
         engine.check_devices(devices)

@@ -126,7 +126,8 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     bar = console.is_terminal and not console.quiet
     try:
         with (RichProgress(console) if bar else LineProgress(quiet=console.quiet)) as progress:
-            outcome = execute(checked, store, run_id, cache, progress, models=models, engine=engine)
+            outcome = execute(checked, store, run_id, cache, progress, models=models, engine=engine,
+                              db_wait=args.db_wait)
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"

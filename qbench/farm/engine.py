@@ -6,8 +6,8 @@ Faults, each bounded:
   remaining cells fail with that cause; trials already committed stay; other devices go on.
   A worker back within the wait picks the task up again (Dask re-runs it).
 - a worker dies while preparing: Dask re-runs the prepare task on another prepare slot.
-- the results database stops answering: events stay queued and are retried for `db_wait` seconds,
-  then the run stops with StoreUnavailable (everything committed so far is kept).
+- the results database stops answering: the run's store (results/hold.py) holds each event and
+  retries it for `--db-wait` seconds, then the run stops with StoreUnavailable (what was committed stays).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 import time
 from typing import Iterator
 
-from qbench.errors import CellError, DeviceError, ExitCode, QbenchError, UsageError
+from qbench.errors import CellError, DeviceError, UsageError
 from qbench.farm import PREPARE, device_resource
 
 log = logging.getLogger(__name__)
@@ -25,19 +25,12 @@ log = logging.getLogger(__name__)
 HEARTBEAT_STALE_S = 5.0  # workers report every ~0.5 s; silence this long starts the lost-worker wait
 
 
-class StoreUnavailable(QbenchError):
-    """The results database stopped answering for longer than the bounded wait: the run stops
-    unfinished (like Ctrl-C, it can be resumed)."""
-
-    exit_code = ExitCode.INTERRUPTED
-
-
 class FarmEngine:
-    def __init__(self, client, *, lost_wait: float = 60.0, db_wait: float = 60.0, cache_dir: str | None = None,
+    def __init__(self, client, *, lost_wait: float = 60.0, cache_dir: str | None = None,
                  local_devices: bool = False):
         """`local_devices`: measure on this host's threads (`--jobs`: the cluster only prepares)."""
         self.client = client
-        self.lost_wait, self.db_wait = lost_wait, db_wait
+        self.lost_wait = lost_wait
         self.cache_dir = cache_dir
         self.local_devices = local_devices
         self.cluster = None  # a LocalCluster this engine owns (--jobs)
@@ -192,33 +185,7 @@ class FarmEngine:
             if not batch:
                 return
             for text in batch:
-                self._commit(store, decode(text), progress, apply)
-
-    def _commit(self, store, event, progress, apply) -> None:
-        """Write one event; while the database does not answer, retry (bounded), then stop the run."""
-        started = None
-        while True:
-            try:
-                apply(store, event, progress)
-                return
-            except Exception as exc:
-                if not store.backend.is_transient(exc):
-                    raise
-                started = started or time.monotonic()
-                waited = time.monotonic() - started
-                if waited > self.db_wait:
-                    gone = StoreUnavailable(
-                        f"the results database {store.path} did not answer for {self.db_wait:.0f} s "
-                        f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); the run "
-                        "stopped. Everything committed before is kept: resume with --resume RUN_ID")
-                    store.backend.give_up(gone)  # the run's closing writes fail fast with the same message
-                    raise gone from None
-                progress.log(f"[db] results database not answering ({waited:.0f}s): holding results, retrying")
-                time.sleep(min(2.0, self.db_wait / 10))
-                try:
-                    store.backend.reconnect()
-                except Exception:  # noqa: BLE001 - next round reports it
-                    pass
+                apply(store, decode(text), progress)  # the run's store holds it through an outage
 
     def _fail_rest(self, run, cells, err: CellError) -> None:
         left = [c for c in cells if run.store.cell(run.cell_ids[c])["status"] == "pending"]
