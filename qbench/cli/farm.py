@@ -18,7 +18,10 @@ before it is advertised, withdrawn while it does not answer) and N slots for qua
   qbench run suites/mobile.yaml --cluster tcp://sched:8786 --db postgresql://qbench@db/qbench
 
 Device names are profiles on this host (device_profiles/NAME.yaml, --profiles, $QBENCH_PROFILES).
-With --tls-* every connection is TLS with these certificates (the scheduler needs the same).
+With --tls-* every connection is mutual TLS with certificates signed by the farm's CA; the scheduler:
+  dask scheduler --protocol tls --tls-ca-file ca.pem --tls-cert sched.pem --tls-key sched.key
+Anyone who can connect to the scheduler can run code on its workers (Dask runs what it is sent):
+use TLS, or keep the farm on a network only its hosts reach.
 """
 
 
@@ -38,7 +41,7 @@ def add_run_options(run) -> None:
                       help="how long a device's worker may be unreachable before its remaining cells fail (default 60)")
     farm.add_argument("--db-wait", type=float, default=60.0, metavar="SECONDS",
                       help="how long results are held while the database does not answer before the run stops "
-                           "(default 60)")
+                           "(default 60; local runs too)")
     add_tls_options(run)
 
 
