@@ -31,7 +31,8 @@ models:
 recipes:
   - {{name: fp32, kind: fp32}}
 devices: [slow]
-benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 3, threads: 1, timeout_seconds: 60}}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, threads: 1, timeout_seconds: 60,
+            quiet_start: {{max_wait_s: 0}}}}
 """
 
 SLOW_BUILD = """
@@ -42,7 +43,7 @@ from torch import nn
 
 
 def slow_mlp():
-    time.sleep(10)  # a build long enough to kill the worker doing it
+    time.sleep(5)  # a build long enough to kill the worker doing it
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 """
@@ -109,8 +110,8 @@ def dask_client(farm):
 
 
 def test_a_worker_killed_while_preparing_leaves_the_prepare_to_the_other(farm):
-    suite = write_suite(farm["root"], SUITE.format(name="prep", model="slow_mlp", source="slow_build.py:slow_mlp"),
-                        "prep.yaml")
+    text = SUITE.format(name="prep", model="slow_mlp", source="slow_build.py:slow_mlp", trials=1)
+    suite = write_suite(farm["root"], text, "prep.yaml")
     proc = start(farm, "run", suite, "--cluster", farm["farm"].address, "--db", "prep.db", "--json")
     with dask_client(farm) as client:
         def preparing_worker():
@@ -119,18 +120,18 @@ def test_a_worker_killed_while_preparing_leaves_the_prepare_to_the_other(farm):
                 if any(str(k).startswith("qbench-prepare-") for k in keys):
                     return names[addr]
         victim = wait_until("a prepare task on a worker", preparing_worker, proc)
-    time.sleep(2)  # inside its 10 s build
+    time.sleep(1)  # inside its build (5 s, after torch is imported)
     farm["farm"].kill_worker(victim)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     other = {"P1": "P2", "P2": "P1"}[victim]
     assert f"[prepared] slow_mlp/fp32 on {other}" in err, err[-3000:]
     (cell,) = json.loads(out)["cells"]
-    assert cell["status"] == "ok" and cell["latency_ms"]["trials"] == 3
+    assert cell["status"] == "ok" and cell["latency_ms"]["trials"] == 1
 
 
 def test_a_worker_killed_mid_trial_and_back_within_the_wait_finishes_its_cells(farm):
-    suite = write_suite(farm["root"], SUITE.format(name="back", model="tiny_mlp", source="tiny.py:tiny_mlp"),
+    suite = write_suite(farm["root"], SUITE.format(name="back", model="tiny_mlp", source="tiny.py:tiny_mlp", trials=3),
                         "back.yaml")
     db = farm["root"] / "back.db"
     proc = start(farm, "run", suite, "--cluster", farm["farm"].address, "--db", db, "--json",
@@ -148,7 +149,7 @@ def test_a_worker_killed_mid_trial_and_back_within_the_wait_finishes_its_cells(f
 def test_the_scheduler_killed_mid_run_interrupts_and_resume_completes(farm):
     from qbench.results.store import ResultsStore
 
-    suite = write_suite(farm["root"], SUITE.format(name="sched", model="tiny_mlp", source="tiny.py:tiny_mlp"),
+    suite = write_suite(farm["root"], SUITE.format(name="sched", model="tiny_mlp", source="tiny.py:tiny_mlp", trials=3),
                         "sched.yaml")
     db = farm["root"] / "sched.db"
     address = farm["farm"].address

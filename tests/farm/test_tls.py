@@ -24,7 +24,8 @@ models:
 recipes:
   - {name: fp32, kind: fp32}
 devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1, timeout_seconds: 60}
+benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1, timeout_seconds: 60,
+            quiet_start: {max_wait_s: 0}}
 """
 
 
