@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from qbench.errors import ExitCode
+from qbench.results.backends import DB_HELP, db_target
 
 
 def add_parsers(sub) -> None:
@@ -28,7 +28,7 @@ def add_parsers(sub) -> None:
     ml.add_argument("--experiment", default=None, help="experiment name (default: qbench/<suite>)")
     ml.add_argument("--pte", action="store_true", help="also log each cell's .pte from the local artifact cache")
     ml.add_argument("--replace", action="store_true", help="delete an earlier export of this run first")
-    ml.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    ml.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     ml.add_argument("--json", action="store_true", help="print the MLflow ids as JSON")
 
 

@@ -18,7 +18,10 @@ before it is advertised, withdrawn while it does not answer) and N slots for qua
   qbench run suites/mobile.yaml --cluster tcp://sched:8786 --db postgresql://qbench@db/qbench
 
 Device names are profiles on this host (device_profiles/NAME.yaml, --profiles, $QBENCH_PROFILES).
-With --tls-* every connection is TLS with these certificates (the scheduler needs the same).
+With --tls-* every connection is mutual TLS with certificates signed by the farm's CA; the scheduler:
+  dask scheduler --protocol tls --tls-ca-file ca.pem --tls-cert sched.pem --tls-key sched.key
+Anyone who can connect to the scheduler can run code on its workers (Dask runs what it is sent):
+use TLS, or keep the farm on a network only its hosts reach.
 """
 
 
@@ -38,7 +41,7 @@ def add_run_options(run) -> None:
                       help="how long a device's worker may be unreachable before its remaining cells fail (default 60)")
     farm.add_argument("--db-wait", type=float, default=60.0, metavar="SECONDS",
                       help="how long results are held while the database does not answer before the run stops "
-                           "(default 60)")
+                           "(default 60; local runs too)")
     add_tls_options(run)
 
 
@@ -76,6 +79,19 @@ def security(args):
                     tls_scheduler_cert=args.tls_cert, tls_scheduler_key=args.tls_key, require_encryption=True)
 
 
+def farm_security(args, address: str):
+    """security(args), after checking that a tls:// scheduler gets certificates (Dask's own message
+    for a missing one is a TypeError deep in its connect code)."""
+    sec = security(args)
+    if sec is None and address.startswith("tls://"):
+        import dask
+
+        if not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise UsageError(f"the scheduler {address} speaks TLS: give --tls-ca, --tls-cert and --tls-key (the "
+                             "farm's CA and this host's certificate and key)")
+    return sec
+
+
 def cmd_worker(args) -> int:
     from qbench.farm.worker import run_worker
 
@@ -89,7 +105,8 @@ def cmd_worker(args) -> int:
 
     try:
         run_worker(args.scheduler, devices, args.prepare, name=args.name, cache_dir=args.cache_dir,
-                   profiles=args.profiles, check_interval=args.check_interval, security=security(args),
+                   profiles=args.profiles, check_interval=args.check_interval,
+                   security=farm_security(args, args.scheduler),
                    host=args.host, say=say)
     except OSError as exc:
         raise UsageError(f"cannot join the scheduler {args.scheduler}: {exc}") from None
@@ -121,7 +138,7 @@ def open_farm(args, console, devices: list[str]):
     cluster = None
     try:
         if args.cluster:
-            client = Client(args.cluster, security=security(args), timeout="15s")
+            client = Client(args.cluster, security=farm_security(args, args.cluster), timeout="15s")
         else:
             from distributed import LocalCluster
 
@@ -132,8 +149,7 @@ def open_farm(args, console, devices: list[str]):
         raise UsageError(f"cannot reach the scheduler {args.cluster}: {exc}") from None
     where = args.cluster or f"{args.jobs} local prepare process(es)"
     console.print(f"farm: {where} · {len(client.scheduler_info(n_workers=-1)['workers'])} worker(s)", highlight=False)
-    engine = FarmEngine(client, lost_wait=args.lost_worker_wait, db_wait=args.db_wait,
-                        local_devices=cluster is not None)
+    engine = FarmEngine(client, lost_wait=args.lost_worker_wait, local_devices=cluster is not None)
     engine.cluster = cluster
     try:
         engine.check_devices(devices)

@@ -132,14 +132,20 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     bar = console.is_terminal and not console.quiet
     try:
         with (RichProgress(console) if bar else LineProgress(quiet=console.quiet)) as progress:
-            outcome = execute(checked, store, run_id, cache, progress, models=models, engine=engine)
+            outcome = execute(checked, store, run_id, cache, progress, models=models, engine=engine,
+                              db_wait=args.db_wait)
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
-        if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database went away: stop, resumable
+        if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database or the scheduler went away
+            try:
+                kept = f"{_finished_cells(store, run_id)} cells finished and kept"
+            except Exception:  # noqa: BLE001 - the database is what went away
+                kept = "what was committed is kept"
+            sys.stderr.write(f"stopped: {kept}. Resume with:\n{resume}\n")
             raise
         return _run_failed(console, store, run_id, resume, exc, as_json=args.json)
     doc = run_document(store, run_id)

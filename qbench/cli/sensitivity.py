@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import CellError, ExitCode, QbenchError
+from qbench.results.backends import DB_HELP, db_target
 
 HELP = """\
 For one model × recipe of a suite: compare every quantized layer's output with fp32 (torchao's PT2E
@@ -46,7 +47,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--measure", action="store_true",
                    help="also lower and run fp32, the recipe and the mixed recipe on the suite's devices")
     p.add_argument("--device", action="append", metavar="NAME", help="with --measure: this device instead of the suite's")
-    p.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    p.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     p.add_argument("--cache-dir", type=Path, default=None, help="artifact cache for --measure")
     p.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports/<run_id>/ go")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -69,7 +70,7 @@ def sensitivity_command(args) -> int:
 
     from qbench.pipeline.check import check_suite
     from qbench.results.frame import default_db
-    from qbench.results.store import ResultsStore
+    from qbench.results.store import open_store
     from qbench.sensitivity.analysis import analyze, find_cell, open_cell
     from qbench.sensitivity.target import parse_target
     from qbench.suite.loader import load_suite
@@ -78,7 +79,7 @@ def sensitivity_command(args) -> int:
     target = parse_target(args.target)  # before anything slow
     checked = check_suite(load_suite(args.suite), devices=args.device if args.measure else None, preflight=False)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
-    store = ResultsStore(args.db or default_db())
+    store = open_store(args.db or default_db(), create=True)
     with console.status("sensitivity…") as status:
         def progress(text: str) -> None:
             status.update(f"{args.model} · {args.recipe}: {text}")

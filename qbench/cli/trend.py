@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from qbench.errors import ExitCode
+from qbench.results.backends import DB_HELP, db_target
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +23,7 @@ def add_parsers(sub) -> None:
     window = p.add_mutually_exclusive_group()
     window.add_argument("--last", type=int, metavar="N", help="the newest N runs (default: all)")
     window.add_argument("--since", metavar="DATE", help="runs started on or after DATE (e.g. 2026-03-01)")
-    p.add_argument("--db", type=Path, default=None, help="results store (default: reports/qbench.db)")
+    p.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     p.add_argument("--threshold", default="5%", help="latency change that counts as a move (default 5%%)")
     p.add_argument("-o", "--output", type=Path, default=None, help="HTML file (default: reports/trend.html)")
     p.add_argument("--json", action="store_true", help="also print the change points as JSON on stdout")
@@ -32,10 +33,12 @@ def cmd_trend(args) -> int:
     from qbench.cli.outputs import check_output_file
     from qbench.report.compare import parse_threshold
     from qbench.report.trend_page import write_trend
+    from qbench.results.backends import is_url
     from qbench.results.frame import default_db
 
     db = args.db or default_db()
-    out = check_output_file(args.output, "-o") if args.output else db.parent / "trend.html"
+    beside = Path("reports") if is_url(db) else db.parent  # a database server: the reports folder
+    out = check_output_file(args.output, "-o") if args.output else beside / "trend.html"
     path, df = write_trend(db, out, args.suite, last=args.last, since=args.since,
                            threshold=parse_threshold(args.threshold))
     moved = df[df["change_point"]]

@@ -4,10 +4,14 @@ each device, and write what comes back to the store (this process stays the only
 Faults, each bounded:
 - a device's worker is gone (killed, cut off, device withdrawn) for `lost_wait` seconds: its
   remaining cells fail with that cause; trials already committed stay; other devices go on.
-  A worker back within the wait picks the task up again (Dask re-runs it).
+  A worker back within the wait picks the task up again (Dask re-runs it): each run of a measure task
+  first asks for the device's committed trials (`hello` -> seed), and events of an earlier run of it
+  are dropped, so no trial is measured or committed twice.
 - a worker dies while preparing: Dask re-runs the prepare task on another prepare slot.
-- the results database stops answering: events stay queued and are retried for `db_wait` seconds,
-  then the run stops with StoreUnavailable (everything committed so far is kept).
+- the scheduler goes away (restarted, killed): Dask cancels every task of this client; the run stops
+  as `interrupted` (SchedulerLost) and `--resume` continues it on the cluster.
+- the results database stops answering: the run's store (results/hold.py) holds each event and
+  retries it for `--db-wait` seconds, then the run stops with StoreUnavailable (what was committed stays).
 """
 
 from __future__ import annotations
@@ -25,25 +29,27 @@ log = logging.getLogger(__name__)
 HEARTBEAT_STALE_S = 5.0  # workers report every ~0.5 s; silence this long starts the lost-worker wait
 
 
-class StoreUnavailable(QbenchError):
-    """The results database stopped answering for longer than the bounded wait: the run stops
-    unfinished (like Ctrl-C, it can be resumed)."""
+class SchedulerLost(QbenchError):
+    """The scheduler went away mid-run (Dask cancelled this client's tasks): the run stops unfinished."""
 
     exit_code = ExitCode.INTERRUPTED
 
 
 class FarmEngine:
-    def __init__(self, client, *, lost_wait: float = 60.0, db_wait: float = 60.0, cache_dir: str | None = None,
+    def __init__(self, client, *, lost_wait: float = 60.0, cache_dir: str | None = None,
                  local_devices: bool = False):
         """`local_devices`: measure on this host's threads (`--jobs`: the cluster only prepares)."""
         self.client = client
-        self.lost_wait, self.db_wait = lost_wait, db_wait
+        self.lost_wait = lost_wait
         self.cache_dir = cache_dir
         self.local_devices = local_devices
         self.cluster = None  # a LocalCluster this engine owns (--jobs)
         self.token = secrets.token_hex(4)
         self.bundle = None
         self.payloads: dict[str, object] = {}  # variant label -> future of its ArtifactPayload
+        self.attempts: dict[str, str] = {}  # device -> the run of its measure task whose events count
+        self.address = getattr(client.scheduler, "address", "the scheduler")
+        self.scheduler_id = client.scheduler_info()["id"]
 
     # the cluster --------------------------------------------------------------------------------
     def workers(self) -> dict[str, dict]:
@@ -74,8 +80,9 @@ class FarmEngine:
 
         checked, cache, progress = run.checked, run.cache, run.progress
         self.check_devices(checked.device_names)
-        if self.bundle is None:
-            self.bundle = self.client.scatter(pack(checked.loaded.path), hash=False)
+        if self.bundle is None:  # a task's result, not scattered data: Dask rebuilds it when its holder dies
+            self.bundle = self.client.submit(tasks.suite_bundle, pack(checked.loaded.path),
+                                             key=f"qbench-bundle-{self.token}")
         full, small = {}, {}
         for v in variants:  # all at once: prepare slots work in parallel
             full[v] = self.client.submit(tasks.prepare_task, self.bundle, v.model.name, v.recipe.name, self.cache_dir,
@@ -116,16 +123,35 @@ class FarmEngine:
             try:
                 return future.result(timeout=1.0)
             except (DaskTimeout, TimeoutError):
-                pass
+                self._check_scheduler(future)
             except Exception as exc:  # noqa: BLE001 - the task failed or its workers kept dying
+                self._check_scheduler(future)
                 return CellError("prepare", f"{what} failed on the cluster: {type(exc).__name__}: {exc}")
-            if self.owners(resource):
+            try:
+                owned = bool(self.owners(resource))
+            except Exception:  # noqa: BLE001 - the scheduler does not answer now: the next round sees
+                continue
+            if owned:
                 missing_since = None
             elif missing_since is None:
                 missing_since = time.monotonic()
             elif time.monotonic() - missing_since > self.lost_wait:
                 future.cancel()
                 return CellError("prepare", f"{what}: no worker with prepare slots for {self.lost_wait:.0f} s")
+
+    def _check_scheduler(self, future) -> None:
+        """A task cancelled while the scheduler is unreachable or another one: the scheduler was lost."""
+        if future.status != "cancelled":
+            return
+        same = self.client.status == "running"  # not reconnecting, not given up
+        try:
+            same = same and self.client.scheduler_info()["id"] == self.scheduler_id
+        except Exception:  # noqa: BLE001 - unreachable
+            same = False
+        if not same:
+            raise SchedulerLost(f"the scheduler {self.address} went away mid-run (restarted or killed): the run "
+                                "stopped. Everything committed is kept: resume with --resume RUN_ID once the "
+                                "scheduler and its workers are back")
 
     # measure ------------------------------------------------------------------------------------
     def measure(self, run, jobs, artifacts, measure_device=None) -> None:
@@ -139,28 +165,29 @@ class FarmEngine:
         from distributed import Event, Queue
 
         from qbench.farm import tasks
-        from qbench.farm.relay import seed_for
 
         queue_name, stop_name = f"qbench-events-{self.token}", f"qbench-stop-{self.token}"
         queue, stop = Queue(queue_name, client=self.client), Event(stop_name, client=self.client)
         running: dict[str, object] = {}
         cells_of = {d: cs for d, cs in jobs}
+        self.attempts.clear()
         for device, cells in jobs:
-            run_id = store.cell(ids[cells[0]])["run_id"]
             spec = [(c.variant.model.name, c.variant.recipe.name, ids[c], c.sweep) for c in cells]
             payloads = {c.variant.label: self.payloads[c.variant.label] for c in cells}
-            seed = seed_for(store, run_id, [ids[c] for c in cells])
             running[device] = self.client.submit(
-                tasks.measure_task, self.bundle, device, spec, payloads, seed, queue_name, stop_name, self.cache_dir,
+                tasks.measure_task, self.bundle, device, spec, payloads, queue_name, stop_name, self.cache_dir,
                 resources={device_resource(device): 1}, key=f"qbench-measure-{device}-{self.token}", retries=0)
         watch = _Watch(self, running)
         try:
             while running:
-                self._drain(queue, store, progress)
+                for fut in running.values():
+                    self._check_scheduler(fut)
+                self._drain(queue, store, progress, run, cells_of)
                 watch.refresh()  # one scheduler query per second at most
                 for device, fut in list(running.items()):
                     if fut.done():
-                        self._drain(queue, store, progress)  # what it sent before it returned
+                        self._check_scheduler(fut)
+                        self._drain(queue, store, progress, run, cells_of)  # what it sent before it returned
                         cause = (f"measuring on the cluster failed: {_cause(fut)}" if fut.status == "error" else
                                  f"its measure task ended ({fut.status}) before these cells were measured")
                         self._fail_rest(run, cells_of[device], DeviceError(device, cause))
@@ -170,7 +197,7 @@ class FarmEngine:
                         self._fail_rest(run, cells_of[device], DeviceError(device, lost))
                         del running[device]
                 time.sleep(0.1)
-            self._drain(queue, store, progress)
+            self._drain(queue, store, progress, run, cells_of)
         except BaseException:
             run.stop.set()
             try:
@@ -180,7 +207,7 @@ class FarmEngine:
             self.client.cancel(list(running.values()))
             raise
 
-    def _drain(self, queue, store, progress) -> None:
+    def _drain(self, queue, store, progress, run, cells_of) -> None:
         from qbench.farm.relay import apply, decode
 
         while True:
@@ -192,33 +219,23 @@ class FarmEngine:
             if not batch:
                 return
             for text in batch:
-                self._commit(store, decode(text), progress, apply)
+                event = decode(text)
+                device, attempt = event.pop("device", None), event.pop("attempt", None)
+                if event["op"] == "hello":  # a run of a device's measure task starts: send it what is committed
+                    self.attempts[device] = attempt
+                    self._send_seed(store, run, cells_of[device], event["reply"])
+                elif attempt == self.attempts.get(device):
+                    apply(store, event, progress)  # the run's store holds it through an outage
+                else:
+                    log.info("farm: dropped an event of an earlier run of %s's measure task", device)
 
-    def _commit(self, store, event, progress, apply) -> None:
-        """Write one event; while the database does not answer, retry (bounded), then stop the run."""
-        started = None
-        while True:
-            try:
-                apply(store, event, progress)
-                return
-            except Exception as exc:
-                if not store.backend.is_transient(exc):
-                    raise
-                started = started or time.monotonic()
-                waited = time.monotonic() - started
-                if waited > self.db_wait:
-                    gone = StoreUnavailable(
-                        f"the results database {store.path} did not answer for {self.db_wait:.0f} s "
-                        f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); the run "
-                        "stopped. Everything committed before is kept: resume with --resume RUN_ID")
-                    store.backend.give_up(gone)  # the run's closing writes fail fast with the same message
-                    raise gone from None
-                progress.log(f"[db] results database not answering ({waited:.0f}s): holding results, retrying")
-                time.sleep(min(2.0, self.db_wait / 10))
-                try:
-                    store.backend.reconnect()
-                except Exception:  # noqa: BLE001 - next round reports it
-                    pass
+    def _send_seed(self, store, run, cells, reply: str) -> None:
+        from distributed import Queue
+
+        from qbench.farm.relay import encode, seed_for
+
+        seed = seed_for(store, run.run_id, [run.cell_ids[c] for c in cells])
+        Queue(reply, client=self.client).put(encode(seed))
 
     def _fail_rest(self, run, cells, err: CellError) -> None:
         left = [c for c in cells if run.store.cell(run.cell_ids[c])["status"] == "pending"]
@@ -244,7 +261,10 @@ class _Watch:
         if now - self.refreshed < 1.0:
             return
         self.refreshed = now
-        self.workers = self.engine.workers()
+        try:
+            self.workers = self.engine.workers()
+        except Exception:  # noqa: BLE001 - the scheduler does not answer now: keep what we knew
+            return
         for addr, w in self.workers.items():
             seen = w.get("last_seen", 0)
             prev = self.last_seen.get(addr)

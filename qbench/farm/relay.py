@@ -140,17 +140,37 @@ def apply(store: ResultsStore, event: dict, progress) -> None:
 
 class Outbox:
     """Events from a worker to the orchestrator through a Dask queue; held and retried while the
-    scheduler is unreachable (a cut-off worker keeps what it measured until the link is back)."""
+    scheduler is unreachable (a cut-off worker keeps what it measured until the link is back).
+    Each event names the device and this run of its task (`attempt`): the orchestrator keeps only the
+    events of the run it last sent a seed to."""
 
-    def __init__(self, queue_name: str):
+    def __init__(self, queue_name: str, device: str):
+        import secrets
+
         from distributed import Queue
 
+        self.queue_name, self.device, self.attempt = queue_name, device, secrets.token_hex(6)
         self.queue = Queue(queue_name)
         self.held: list[str] = []
 
     def __call__(self, event: dict) -> None:
-        self.held.append(encode(event))
+        self.held.append(encode({**event, "device": self.device, "attempt": self.attempt}))
         self.flush(timeout=0)
+
+    def ask_seed(self, stop) -> dict | None:
+        """Say hello and wait for the seed (the device's committed cells and trials); None if told to stop."""
+        from distributed import Queue
+
+        reply = f"{self.queue_name}-seed-{self.attempt}"
+        self({"op": "hello", "reply": reply})
+        answers = Queue(reply)
+        while not stop.is_set():
+            self.flush(timeout=0)
+            try:
+                return decode(answers.get(timeout=2))
+            except Exception:  # noqa: BLE001 - not yet (a timeout), or the scheduler is unreachable: ask again
+                continue
+        return None
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -1,5 +1,7 @@
 """The functions a farm's workers run; nothing else of qbench's is sent to them.
 
+suite_bundle   the packed suite folder, as a task result every other task depends on
+
 prepare_task   quantize + export one variant (the worker's cache first), return its bytes + hashes
 measure_task   one device's cells, measured by the same function a local run uses, with a store
                whose writes stream back to the orchestrator
@@ -53,6 +55,11 @@ def _cache(cache_dir: str | None):
     return root, ArtifactCache(root)
 
 
+def suite_bundle(bundle):
+    """The suite folder as a task's result (any worker may hold it; lost with it, it is made again)."""
+    return bundle
+
+
 def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None,
                  batch: int | None = None) -> ArtifactPayload | PrepareFailure:
     from qbench.errors import CellError
@@ -75,10 +82,13 @@ def summary(payload: ArtifactPayload | PrepareFailure):
     return ArtifactPayload(payload.meta, {}, dict(payload.sha256), payload.cached, payload.prepared_by)
 
 
-def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payloads: dict[str, ArtifactPayload],
-                 seed: dict, queue_name: str, stop_name: str, cache_dir: str | None = None,
+def measure_task(bundle, device: str, cells: list[tuple[str, str, int, str]], payloads: dict[str, ArtifactPayload],
+                 queue_name: str, stop_name: str, cache_dir: str | None = None,
                  flush_timeout: float = 300.0) -> dict:
-    """Measure `cells` [(model, recipe, cell_id, sweep)] on this worker's `device`; writes stream to `queue_name`."""
+    """Measure `cells` [(model, recipe, cell_id, sweep)] on this worker's `device`; writes stream to `queue_name`.
+
+    Each run of this task (Dask runs it again when its worker died) starts by asking the orchestrator
+    for the device's committed trials, so it measures only what is missing."""
     from qbench.farm.artifacts import materialize
     from qbench.farm.relay import Outbox, RelayProgress, RelayStore
     from qbench.pipeline import grid
@@ -88,7 +98,11 @@ def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payload
 
     root, cache = _cache(cache_dir)
     checked = _suite(bundle, root, devices=[device])
-    outbox = Outbox(queue_name)
+    stop = StopFlag(stop_name)
+    outbox = Outbox(queue_name, device)
+    seed = outbox.ask_seed(stop)
+    if seed is None:
+        return {"device": device, "worker": _worker_name(), "undelivered": 0}  # told to stop before starting
     artifacts, ids, todo = {}, {}, []
     grid_cells = {(c.variant.model.name, c.variant.recipe.name, c.sweep): c for c in grid.cells(checked)
                   if c.device == device}  # the same cells (sweep points included) the orchestrator made
@@ -103,7 +117,7 @@ def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payload
     busy_devices.add(device)
     try:
         run = Run(checked, store, seed["run_id"], cache, BuiltModels(), RelayProgress(outbox),
-                  stop=StopFlag(stop_name), cell_ids=ids)  # the relay store stands in for the run's store
+                  stop=stop, cell_ids=ids)  # the relay store stands in for the run's store
         measure_device(run, device, todo, artifacts)
     finally:
         busy_devices.discard(device)
@@ -114,7 +128,8 @@ def measure_task(bundle, device: str, cells: list[tuple[str, str, int]], payload
 
 class StopFlag:
     """`stop.is_set()` for the measuring loop: the orchestrator said stop (Ctrl-C), or forgot the task
-    (it died or gave up on this worker), so the device is not held for nobody."""
+    (it died or gave up on this worker), or this worker lost its scheduler (nobody would receive the
+    results; the task runs again from the committed trials), so the device is not held for nobody."""
 
     def __init__(self, name: str):
         from distributed.worker import get_worker, thread_state
@@ -126,13 +141,17 @@ class StopFlag:
     def is_set(self) -> bool:
         from distributed import Event
 
+        if self.worker.status.name in ("closing", "closing_gracefully", "closed", "failed"):
+            return True
         try:
             if Event(self.name).is_set():
                 return True
         except Exception:  # noqa: BLE001 - scheduler unreachable: go on, the outbox holds the results
             return False
-        ts = self.worker.state.tasks.get(self.key) if self.key is not None else None
-        return ts is not None and ts.state in ("cancelled", "released", "forgotten")
+        if self.key is None:
+            return False
+        ts = self.worker.state.tasks.get(self.key)
+        return ts is None or ts.state in ("cancelled", "released", "forgotten")
 
     def set(self) -> None:  # the local loop's interface; a worker never sets it
         raise NotImplementedError

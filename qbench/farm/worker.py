@@ -3,7 +3,7 @@
 Each device passes `qbench doctor`'s checks (pipeline/doctor.py) before it is advertised (one task at
 a time on it), and is re-checked every `check_interval` seconds while idle: a device that fails them
 is withdrawn (resource 0, so nothing new is sent to it) and advertised again when it passes. `--prepare N` adds N slots for
-quantize + export work.
+quantize + export work. When the scheduler goes away (restarted), the worker waits for it and joins again.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 
 from qbench.farm import PREPARE, device_resource
@@ -50,7 +51,10 @@ def run_worker(scheduler: str, devices: list[str], prepare: int = 0, *, name: st
         reason = check_device(d)
         healthy[d] = reason is None
         say(f"device {d}: " + ("ok, advertised" if reason is None else f"not advertised ({reason})"))
-    asyncio.run(_serve(scheduler, devices, healthy, prepare, name, check_interval, security, host, say))
+    while True:  # a Dask worker closes when its scheduler goes away; this one joins it again when it is back
+        asyncio.run(_serve(scheduler, devices, healthy, prepare, name, check_interval, security, host, say))
+        say(f"lost the scheduler {scheduler}; joining it again as soon as it answers (Ctrl-C stops)")
+        time.sleep(1.0)
 
 
 async def _serve(scheduler, devices, healthy, prepare, name, check_interval, security, host, say) -> None:

@@ -67,14 +67,18 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 
 
 def execute(checked: CheckedSuite, store: ResultsStore, run_id: str, cache: ArtifactCache,
-            progress: Progress | None = None, models=None, engine=None) -> RunOutcome:
+            progress: Progress | None = None, models=None, engine=None, db_wait: float = 60.0) -> RunOutcome:
     """Run every pending cell; `models` is the run's BuiltModels (the suite check may have filled it).
     `engine` prepares variants and measures devices (pipeline/engine.py): this process by default,
-    a Dask cluster for `--cluster`/`--jobs` (qbench/farm/). Either way this process is the only writer."""
+    a Dask cluster for `--cluster`/`--jobs` (qbench/farm/). Either way this process is the only writer.
+    `db_wait`: how long a database outage is held out before the run stops (results/hold.py)."""
     from qbench.models.loading import BuiltModels
     from qbench.pipeline.engine import LocalEngine
+    from qbench.results.hold import HoldingStore
 
-    run = Run(checked, store, run_id, cache, models or BuiltModels(), progress or Progress())
+    progress = progress or Progress()
+    store = HoldingStore(store, db_wait, progress.log)  # every write of the run, local or farm
+    run = Run(checked, store, run_id, cache, models or BuiltModels(), progress)
     engine = engine or LocalEngine()
     outcome = RunOutcome(run_id)
     batch_set = checked.suite.benchmark.batch is not None  # then each cell records the batch it ran
@@ -129,7 +133,6 @@ def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]
 def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts: dict[grid.Variant, Artifact]) -> None:
     """Every trial of one device's cells, interleaved; then per cell its summary, op profile and energy."""
     from qbench.devices.profiles import load_profile
-    from qbench.pipeline import device_numerics  # outputs of the device that was timed
     from qbench.pipeline.adaptive import Policy, TrialPlan, judge_trial
     from qbench.pipeline.device_session import DeviceSession
     from qbench.pipeline.power import PowerMeter
@@ -178,6 +181,11 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
     try:
         power.probe()
         quiet_start(session, bench.quiet_start, [run.cell_ids[c] for c in cells], store, progress)
+        for cell in cells:  # resumed: every trial was stored, but the run stopped before the cell's summary
+            if plan.finished(cell):
+                art, point = artifacts[cell.variant], (cell.threads, cell.affinity)
+                _finish_cell(run, session, art, settings_of[point], cell, session.runner_for(art), policy, power,
+                             placed[point])
         for trial, cell in plan:
             if run.stop.is_set():
                 return
@@ -206,18 +214,27 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                 progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
                              + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
             if finished:
-                note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
-                point_info = placed[(cell.threads, cell.affinity)]
-                finalize_cell(store, cid, {**session.info, "placement": point_info} if point_info else session.info,
-                              runner_note=note, policy=policy)
-                device_numerics.record(session, art, settings, store, cid, cell.label, progress.log)
-                progress.cell_done(cell.label, dict(store.cell(cid)))
-                if bench.profile_ops and art.kind == "pte":
-                    _profile_ops(run, session, art, settings, cell)
-                if power.enabled and art.kind == "pte":
-                    _measure_power(run, power, session, art, settings, cell)
+                _finish_cell(run, session, art, settings, cell, runner, policy, power,
+                             placed[(cell.threads, cell.affinity)])
     finally:
         session.close()
+
+
+def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, placement: dict | None) -> None:
+    """A cell whose trials are all in: its summary, device numerics, then op profile and energy.
+    `placement`: what the cell's sweep point (threads, affinity) resolved to on the device."""
+    from qbench.pipeline import device_numerics  # outputs of the device that was timed
+
+    store, cid = run.store, run.cell_ids[cell]
+    note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
+    finalize_cell(store, cid, {**session.info, "placement": placement} if placement else session.info,
+                  runner_note=note, policy=policy)
+    device_numerics.record(session, art, settings, store, cid, cell.label, run.progress.log)
+    run.progress.cell_done(cell.label, dict(store.cell(cid)))
+    if run.bench.profile_ops and art.kind == "pte":
+        _profile_ops(run, session, art, settings, cell)
+    if power.enabled and art.kind == "pte":
+        _measure_power(run, power, session, art, settings, cell)
 
 
 def _trial_with_retries(session, art, settings, cooldown, profile, progress, cell):

@@ -10,6 +10,8 @@ import logging
 import sqlite3
 from datetime import datetime, timezone
 
+from qbench.errors import ExitCode
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,8 @@ def record_run_end(store, run_id: str, cell_ids, exc: BaseException | None = Non
     """
     error = None
     try:
-        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, and SIGTERM (the CLI raises it as one)
+        if isinstance(exc, KeyboardInterrupt) or getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:
+            # Ctrl-C, SIGTERM (the CLI raises it as one), or a stop that --resume continues (the scheduler was lost)
             status = "interrupted"
         elif exc is not None:
             status, error = "failed", describe_exception(exc)

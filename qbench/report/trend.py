@@ -48,7 +48,7 @@ def select_runs(db: str | Path | None, suite: str | None = None, *, last: int | 
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
 
-    store = open_store(Path(db or default_db()), readonly=True)
+    store = open_store(db or default_db(), readonly=True)
     try:
         rows = [dict(r) for r in store.runs()]
     finally:

@@ -18,10 +18,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
+def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, seconds: float, what: str, after: int = 0) -> None:
+    """`text` written to `log` past its first `after` characters."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if log.is_file() and text in log.read_text(errors="replace"):
+        if log.is_file() and text in log.read_text(errors="replace")[after:]:
             return
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
@@ -30,30 +31,36 @@ def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, seconds: float,
 
 
 class Farm:
-    def __init__(self, folder: Path, host: str = "127.0.0.1", env: dict | None = None):
-        self.folder, self.host = Path(folder), host
+    def __init__(self, folder: Path, host: str = "127.0.0.1", env: dict | None = None, tls=None):
+        """`tls`: qbench.testing.tls.TlsFiles; then every process speaks TLS with them (tls:// address)."""
+        self.folder, self.host, self.tls = Path(folder), host, tls
         self.folder.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, **(env or {})}
         self.scheduler: subprocess.Popen | None = None
         self.address = ""
         self.workers: dict[str, subprocess.Popen] = {}
 
-    def start_scheduler(self) -> str:
-        port = free_port(self.host)
+    def start_scheduler(self, port: int | None = None) -> str:
+        """Started (again, on the same port when given: a scheduler restart)."""
+        port = port or free_port(self.host)
         log = self.folder / "scheduler.log"
+        protocol = "tls" if self.tls else "tcp"
+        tls = self.tls.scheduler_options() if self.tls else []
+        before = len(log.read_text(errors="replace")) if log.is_file() else 0
         # the scheduler unpickles task graphs: it needs the same qbench as the workers (same env)
         self.scheduler = subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", self.host, "--port", str(port),
-             "--no-dashboard"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=self.env)
-        self.address = f"tcp://{self.host}:{port}"
-        _wait_for_line(log, "Scheduler at", self.scheduler, 60, "dask scheduler")
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", f"{protocol}://{self.host}",
+             "--port", str(port), "--no-dashboard", *tls], stdout=log.open("a"), stderr=subprocess.STDOUT, env=self.env)
+        self.address = f"{protocol}://{self.host}:{port}"
+        _wait_for_line(log, "Scheduler at", self.scheduler, 60, "dask scheduler", after=before)
         return self.address
 
     def start_worker(self, name: str, devices: list[str] = (), prepare: int = 0, *, prefix: list[str] = (),
                      listen: str | None = None, extra: list[str] = (), env: dict | None = None) -> subprocess.Popen:
         log = self.folder / f"worker-{name}.log"
         cmd = [*prefix, sys.executable, "-m", "qbench", "worker", self.address, "--name", name,
-               "--devices", ",".join(devices), "--prepare", str(prepare), *extra]
+               "--devices", ",".join(devices), "--prepare", str(prepare), *extra,
+               *(self.tls.qbench_options() if self.tls else [])]
         if listen:
             cmd += ["--host", listen]
         proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
@@ -65,6 +72,14 @@ class Farm:
     def log(self, name: str) -> str:
         path = self.folder / (f"worker-{name}.log" if name != "scheduler" else "scheduler.log")
         return path.read_text(errors="replace") if path.is_file() else ""
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    def kill_scheduler(self) -> None:
+        self.scheduler.send_signal(signal.SIGKILL)
+        self.scheduler.wait(timeout=30)
 
     def kill_worker(self, name: str) -> None:
         proc = self.workers.pop(name)

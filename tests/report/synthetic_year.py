@@ -40,7 +40,8 @@ def build_year_db(path, *, runs: int = 365, models: list[str] = MODELS_8, recipe
     rng = np.random.default_rng(seed)
     base = {m: 2.0 + 3.0 * i for i, m in enumerate(models)}
     store = ResultsStore(path)
-    store.db.execute("PRAGMA synchronous=OFF")
+    if not str(path).startswith("postgresql://"):
+        store.db.execute("PRAGMA synchronous=OFF")
     ids = []
     try:
         for i in range(runs):

@@ -145,3 +145,19 @@ def test_screenshot_artifact(page, trend_page):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     (ARTIFACTS / "trend.png").write_bytes(png)
     shutil.copyfile(trend_page, ARTIFACTS / "trend.html")
+
+
+def test_cli_reads_a_postgresql_store_by_url_and_by_qbench_db(pg_url, tmp_path):
+    import os
+
+    build_year_db(pg_url, runs=6, models=["resnet18"], recipes=["fp32", "ptq_int8"], devices=["pixel8"],
+                  samples=5, regression_at=4, improvement_at=2)
+    by_flag = subprocess.run([sys.executable, "-m", "qbench", "trend", "--db", pg_url, "-o", str(tmp_path / "a.html"),
+                              "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert by_flag.returncode == 0, by_flag.stderr
+    assert json.loads(by_flag.stdout)["runs"] == 6 and (tmp_path / "a.html").exists()
+    by_env = subprocess.run([sys.executable, "-m", "qbench", "trend", "--json"], capture_output=True, text=True,
+                            cwd=tmp_path, env={**os.environ, "QBENCH_DB": pg_url})
+    assert by_env.returncode == 0, by_env.stderr
+    assert json.loads(by_env.stdout)["page"] == "reports/trend.html"  # a server has no folder: the reports one
+    assert (tmp_path / "reports" / "trend.html").exists()

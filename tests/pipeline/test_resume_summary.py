@@ -1,0 +1,56 @@
+"""A run that stopped after a cell's last trial was stored but before its summary (the database
+went away, the process died): --resume finishes that cell from its stored trials, measuring none again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import write_suite
+
+pytestmark = pytest.mark.slow
+
+SUITE = """
+name: summary
+models:
+  - name: tiny_mlp
+    source: python:models/tiny.py:tiny_mlp
+    inputs: [{shape: [1, 64]}]
+recipes:
+  - {name: fp32, kind: fp32}
+devices: [host]
+benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, threads: 1, timeout_seconds: 60,
+            quiet_start: {max_wait_s: 0}}
+"""
+
+
+def qbench(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd, env=os.environ)
+
+
+def test_resume_summarizes_a_cell_whose_trials_are_all_stored(suite_dir, isolated_cache):
+    from qbench.results.store import ResultsStore
+
+    suite = write_suite(suite_dir, SUITE)
+    first = qbench(suite_dir, "run", suite, "--db", "s.db", "--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_id = json.loads(first.stdout)["run_id"]
+    store = ResultsStore(suite_dir / "s.db")
+    (cell,) = store.cells(run_id)
+    stored = [(t["trial"], t["finished_at"]) for t in store.trials(cell["cell_id"])]
+    # what the store holds when the run stopped between the last trial and the summary
+    store.update_cell(cell["cell_id"], status="pending", latency_median_ms=None)
+    store.finish_run(run_id, "interrupted", "2026-01-01T00:00:00+00:00")
+    store.close()
+    again = qbench(suite_dir, "run", suite, "--db", "s.db", "--resume", run_id, "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    (done,) = json.loads(again.stdout)["cells"]
+    assert done["status"] == "ok" and done["latency_ms"]["trials"] == 2
+    store = ResultsStore(suite_dir / "s.db")
+    assert [(t["trial"], t["finished_at"]) for t in store.trials(cell["cell_id"])] == stored  # none measured again
+    assert store.cell(cell["cell_id"])["latency_median_ms"] is not None and store.run(run_id)["status"] == "complete"
