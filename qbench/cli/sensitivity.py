@@ -11,14 +11,18 @@ from qbench.errors import CellError, ExitCode, QbenchError
 
 HELP = """\
 For one model × recipe of a suite: compare every quantized layer's output with fp32 (torchao's PT2E
-numeric debugger), re-quantize with each layer kept fp32 in turn (the most suspicious layers first,
-at most --max-layers), rank the layers by how much that recovers, then keep the most sensitive layers
-fp32 one by one until --target is met. Prints the per-layer table and the mixed recipe as a YAML line
-for the suite's `recipes:`; stores the table in the results store (qbench.results.load_layers) and
-writes reports/<run_id>/index.html with SQNR by layer. --measure also lowers and runs fp32, the full
-recipe and the mixed one on the suite's devices, so you see what the fix costs.
+numeric debugger), re-quantize once per layer (the most suspicious layers first, at most --max-layers)
+with that layer alone kept fp32 (--method fp32-one) or alone quantized (quantize-one), and rank the
+layers by it. Then search the fp32 layers that meet --target: each step re-evaluates the --candidates
+best-ranked layers and every role group (`layer.*.attention.self`: the same module in each repeated
+block) on top of the layers already chosen, keeps the best, and finally drops what the target does not
+need. Prints the per-layer table and the mixed recipe as a YAML line for the suite's `recipes:`;
+stores the table in the results store (qbench.results.load_layers) and writes
+reports/<run_id>/index.html with SQNR by layer. --measure also lowers and runs fp32, the full recipe
+and the mixed one on the suite's devices, so you see what the fix costs.
 
 targets: sqnr>=DB · cosine>=X · accuracy>=X · accuracy_drop<=X% (the last two need the model's dataset)
+recipes: kinds ptq, dynamic and qat (qat trains once per variant); int4-weight is not a PT2E graph
 """
 
 EPILOG = """\
@@ -33,16 +37,23 @@ examples:
 def add_parsers(sub) -> None:
     import argparse
 
+    from qbench.sensitivity.analysis import DEFAULT_CANDIDATES, DEFAULT_METHOD, METHODS
+
     p = sub.add_parser("sensitivity", help="per-layer quantization sensitivity and a mixed-precision suggestion",
                        description=HELP, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", type=Path, help="the suite YAML")
     p.add_argument("--model", required=True, help="a model name from the suite")
-    p.add_argument("--recipe", required=True, help="a ptq or dynamic recipe name from the suite")
+    p.add_argument("--recipe", required=True, help="a ptq, dynamic or qat recipe name from the suite")
     p.add_argument("--target", default="sqnr>=30", help='what the mixed recipe must reach (default "sqnr>=30")')
     p.add_argument("--max-layers", type=_positive, default=None, metavar="N",
                    help="try at most N layers in fp32 (the ones losing most SQNR first); default: all")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S",
-                   help="stop trying further layers after S seconds (those tried so far are ranked)")
+                   help="stop trying further layers, and the search, after S seconds (what was tried is used)")
+    p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                   help="which single-layer variants rank the layers: " + "; ".join(f"{k}: {v}" for k, v in METHODS.items())
+                   + f" (default {DEFAULT_METHOD})")
+    p.add_argument("--candidates", type=_positive, default=DEFAULT_CANDIDATES, metavar="K",
+                   help=f"best-ranked single layers re-evaluated at each search step (default {DEFAULT_CANDIDATES})")
     p.add_argument("--measure", action="store_true",
                    help="also lower and run fp32, the recipe and the mixed recipe on the suite's devices")
     p.add_argument("--device", action="append", metavar="NAME", help="with --measure: this device instead of the suite's")
@@ -85,7 +96,7 @@ def sensitivity_command(args) -> int:
 
         try:
             cell = open_cell(checked, model_spec, recipe, target, progress)
-            doc = analyze(cell, target, args.max_layers, progress, args.max_seconds)
+            doc = analyze(cell, target, args.max_layers, progress, args.max_seconds, args.method, args.candidates)
         except QbenchError:
             raise
         except Exception as exc:  # a model or quantizer failure: one line, like a failed cell
@@ -126,7 +137,7 @@ def _record(store, checked, model_spec, recipe, doc, target, args, console) -> s
     from qbench.pipeline.orchestrator import begin_run
 
     run_id = begin_run(checked, store)
-    rows = [{**row, "position": i, "target": target.text, "metric_name": target.key,
+    rows = [{**row, "position": i, "target": target.text, "metric_name": target.key, "method": doc["method"],
              "sensitivity_rank": row.get("rank"), "kept_fp32": int(row["kept_fp32"])}
             for i, row in enumerate(doc["layers"])]
     store.replace_layers(run_id, model_spec.name, recipe.name, rows)
@@ -161,7 +172,8 @@ def print_table(console, doc: dict) -> None:
     table = Table(title=f"{doc['model']} · {doc['recipe']} — per layer, graph order (target {doc['target']})",
                   title_justify="left")
     for col, just in [("#", "right"), ("module", "left"), ("op", "left"), ("SQNR dB", "right"), ("cosine", "right"),
-                      ("max |err|", "right"), (f"{key} if fp32", "right"), ("rank", "right"), ("fp32", "left")]:
+                      ("max |err|", "right"), (f"{key} if fp32", "right"), (f"{key} if alone int8", "right"),
+                      ("rank", "right"), ("fp32", "left")]:
         table.add_column(col, justify=just)
 
     def f(v, spec):
@@ -170,12 +182,13 @@ def print_table(console, doc: dict) -> None:
     for i, row in enumerate(doc["layers"]):
         table.add_row(str(i), _escape(row["module"]), _escape(row["op"]), f(row["sqnr_db"], ".1f"),
                       f(row["cosine"], ".4f"), f(row["max_abs_error"], ".3g"), f(row["metric_if_fp32"], ".4g"),
-                      str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
+                      f(row["metric_if_only_quantized"], ".4g"), str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
     console.print(table)
     base, s = doc["baseline"]["int8"], doc["suggestion"]
     console.print(f"full {doc['recipe']}: {key} = {base[key]:.4g}; with {len(s['skip'])} layer(s) fp32: "
                   f"{key} = {s['predicted'][key]:.4g} — target {doc['target']} "
-                  + ("[green]met[/]" if s["met"] else "[red]not met[/] (try a larger --max-layers)"))
+                  + ("[green]met[/]" if s["met"] else f"[red]not met[/] ({s['stopped']}; try a larger --max-layers, "
+                                                        "--candidates or --max-seconds)"))
     console.print("mixed recipe for the suite's `recipes:`:")
     console.print(s["recipe_yaml"].rstrip(), markup=False, highlight=False)
     for m in doc.get("measured") or []:
