@@ -46,7 +46,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--recipe", required=True, help="a ptq, dynamic or qat recipe name from the suite")
     p.add_argument("--target", default="sqnr>=30", help='what the mixed recipe must reach (default "sqnr>=30")')
     p.add_argument("--max-layers", type=_positive, default=None, metavar="N",
-                   help="try at most N layers in fp32 (the ones losing most SQNR first); default: all")
+                   help="screen at most N layers one at a time (the ones losing most SQNR first); default: all")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S",
                    help="stop trying further layers, and the search, after S seconds (what was tried is used)")
     p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,

@@ -259,8 +259,9 @@ def analyze(cell: CellUnderTest, target: Target, max_layers: int | None = None,
     for position, row in enumerate(ranked, 1):
         row["rank"] = position
 
+    modules = [r["module"] for r in layers]
     suggestion = search(cell, target, full_eval, [r["module"] for r in ranked if r in screened], single,
-                        role_groups([r["module"] for r in layers]), clock, candidates, progress)
+                        role_groups(modules), clock, candidates, progress, modules)
     chosen = set(suggestion["skip"])
     for row in layers:
         row["kept_fp32"] = row["module"] in chosen
@@ -320,10 +321,11 @@ def _covered(module: str, skip: list[str]) -> bool:
 
 
 def search(cell, target: Target, full_eval: dict, ranked: list[str], single: dict, groups: list[dict],
-           clock: _Clock, width: int, progress) -> dict:
+           clock: _Clock, width: int, progress, modules: list[str] = ()) -> dict:
     """Greedy with re-evaluation: each step tries, on top of the layers already fp32, the `width`
     best-ranked layers not yet fp32 and every role group (role_groups), each as a real variant, and
-    keeps the one that improves the metric most (a tie goes to fewer modules). It stops when the target
+    keeps the one that improves the metric most (a tie goes to the one covering fewer layers: a parent
+    module's skip keeps its children fp32 too). It stops when the target
     is met, nothing improves, or --max-seconds is spent; then drops, last added first, every module
     the target does not need. One-at-a-time figures mislead when layers only matter together (two
     outliers: fixing either alone leaves the other's error); re-evaluating given the current set
@@ -354,9 +356,12 @@ def search(cell, target: Target, full_eval: dict, ranked: list[str], single: dic
             else:
                 result = evaluate(cell, quantize(cell, skip + unit), target)
             tried.append((unit, result))
+        def cost(unit):  # layers this unit keeps fp32, children included
+            return sum(_covered(m, unit) for m in modules) or len(unit)
+
         unit, best = tried[0]
         for u, r in tried[1:]:
-            if target.better(r[key], best[key]) or (r[key] == best[key] and len(u) < len(unit)):
+            if target.better(r[key], best[key]) or (r[key] == best[key] and cost(u) < cost(unit)):
                 unit, best = u, r
         if not target.better(best[key], current[key]):
             stopped = "no candidate improves the metric"
