@@ -164,9 +164,8 @@ def _report(store, run_id: str, args, console) -> Path:
 
 
 def print_table(console, doc: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
-
-    from qbench.cli.run import _escape
 
     key = doc["metric"]
     table = Table(title=f"{doc['model']} · {doc['recipe']} — per layer, graph order (target {doc['target']})",
@@ -180,7 +179,7 @@ def print_table(console, doc: dict) -> None:
         return "" if v is None else format(v, spec)
 
     for i, row in enumerate(doc["layers"]):
-        table.add_row(str(i), _escape(row["module"]), _escape(row["op"]), f(row["sqnr_db"], ".1f"),
+        table.add_row(str(i), escape(row["module"]), escape(row["op"]), f(row["sqnr_db"], ".1f"),
                       f(row["cosine"], ".4f"), f(row["max_abs_error"], ".3g"), f(row["metric_if_fp32"], ".4g"),
                       f(row["metric_if_only_quantized"], ".4g"), str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
     console.print(table)

@@ -1,5 +1,6 @@
-"""The search behind the suggestion, in process on tiny models: two layers that only matter together
-(pair_model.py), the headline leaf of a model returning a dict, and a QAT recipe."""
+"""The search behind the suggestion, in process on tiny models (bad_layer_model.py): two layers that
+only matter together (pair_net), the headline leaf of a model returning a dict (dict_net), and a QAT
+recipe."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ HERE = Path(__file__).parent
 SUITE = """
 name: search
 models:
-  - {name: pairnet, source: "python:pair_model.py:pair_net", inputs: [{shape: [4, 16]}], task: other}
-  - {name: dictnet, source: "python:dict_model.py:dict_net", inputs: [{shape: [4, 16]}], task: other, output: out}
+  - {name: pairnet, source: "python:bad_layer_model.py:pair_net", inputs: [{shape: [4, 16]}], task: other}
+  - {name: dictnet, source: "python:bad_layer_model.py:dict_net", inputs: [{shape: [4, 16]}], task: other, output: out}
 calibration: {kind: random, samples: 8, seed: 1}
 numerics: {samples: 4}
 recipes:
@@ -25,23 +26,6 @@ recipes:
   - {name: qat, kind: qat, steps: 2, lr: 1.0e-9}
 devices: [host]
 """
-DICT_MODEL = '''
-from bad_layer_model import BadLayerNet, bad_layer_net
-
-
-class DictNet(BadLayerNet):
-    """The bad-layer MLP returning {"aux": its first layer's output, "out": the MLP's output}: the
-    first leaf quantizes well, the headline (`output: out`) does not."""
-
-    def forward(self, x):
-        return {"aux": self.stem(x), "out": super().forward(x)}
-
-
-def dict_net():
-    model = bad_layer_net()
-    model.__class__ = DictNet  # same weights and module names
-    return model
-'''
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +34,7 @@ def checked(tmp_path_factory):
     from qbench.suite.loader import load_suite
 
     root = tmp_path_factory.mktemp("search")
-    for name in ("bad_layer_model.py", "pair_model.py"):
-        shutil.copy(HERE / name, root / name)
-    (root / "dict_model.py").write_text(DICT_MODEL)
+    shutil.copy(HERE / "bad_layer_model.py", root / "bad_layer_model.py")
     return check_suite(load_suite(write_suite(root, SUITE)), preflight=False)
 
 
