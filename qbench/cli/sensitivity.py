@@ -78,16 +78,14 @@ def _positive(text: str) -> int:
 def sensitivity_command(args) -> int:
     from rich.console import Console
 
-    from qbench.pipeline.check import check_suite
     from qbench.results.frame import default_db
     from qbench.results.store import ResultsStore
     from qbench.sensitivity.analysis import analyze, find_cell, open_cell
     from qbench.sensitivity.target import parse_target
-    from qbench.suite.loader import load_suite
 
     console = Console(stderr=True)
     target = parse_target(args.target)  # before anything slow
-    checked = check_suite(load_suite(args.suite), devices=args.device if args.measure else None, preflight=False)
+    checked = load_checked(args.suite, args.device if args.measure else None)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
     store = ResultsStore(args.db or default_db())
     with console.status("sensitivity…") as status:
@@ -117,6 +115,16 @@ def sensitivity_command(args) -> int:
     else:
         print_table(console, doc)
     return ExitCode.CELLS_FAILED if failed else ExitCode.OK
+
+
+def load_checked(path: Path, devices: list[str] | None):
+    """The suite, checked. Loaded by its absolute path: --measure checks a suite derived from this one,
+    and a relative suite's resolved paths (suites/../examples/m.py) would be resolved against its
+    folder a second time."""
+    from qbench.pipeline.check import check_suite
+    from qbench.suite.loader import load_suite
+
+    return check_suite(load_suite(path.absolute()), devices=devices, preflight=False)
 
 
 def _finite(value):

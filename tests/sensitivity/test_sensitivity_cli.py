@@ -182,3 +182,21 @@ def test_max_layers_tries_the_layer_that_loses_most_sqnr_first(tmp_path):
     tried = {r["module"]: r["metric_if_fp32"] for r in doc["layers"] if r["metric_if_fp32"] is not None}
     assert list(tried) == ["spiky"] and doc["screened_layers"] == 1
     assert doc["suggestion"]["skip"] == ["spiky"] and doc["suggestion"]["met"]
+
+
+def test_measure_derives_its_suite_from_a_relative_suite_path(tmp_path, monkeypatch):
+    """`qbench sensitivity suites/x.yaml --measure`: the derived suite (fp32, recipe, mixed) is checked
+    again, and its model paths must not be resolved against the suite's folder twice."""
+    from qbench.cli.sensitivity import load_checked
+    from qbench.sensitivity.analysis import find_cell
+    from qbench.sensitivity.measure import measured_suite
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(HERE / "bad_layer_model.py", tmp_path / "models" / "bad_layer_model.py")
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "s.yaml").write_text(SUITE.replace("python:bad_layer_model.py", "python:../models/bad_layer_model.py"))
+    monkeypatch.chdir(tmp_path)
+    checked = load_checked(Path("suites/s.yaml"), None)
+    model, recipe = find_cell(checked, "badnet", "int8")
+    derived = measured_suite(checked, model, recipe, ["spiky"])
+    assert [r.name for r in derived.recipes] == ["fp32", "int8", "int8-mixed"]
