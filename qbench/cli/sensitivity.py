@@ -12,14 +12,18 @@ from qbench.results.backends import DB_HELP, db_target
 
 HELP = """\
 For one model × recipe of a suite: compare every quantized layer's output with fp32 (torchao's PT2E
-numeric debugger), re-quantize with each layer kept fp32 in turn (the most suspicious layers first,
-at most --max-layers), rank the layers by how much that recovers, then keep the most sensitive layers
-fp32 one by one until --target is met. Prints the per-layer table and the mixed recipe as a YAML line
-for the suite's `recipes:`; stores the table in the results store (qbench.results.load_layers) and
-writes reports/<run_id>/index.html with SQNR by layer. --measure also lowers and runs fp32, the full
-recipe and the mixed one on the suite's devices, so you see what the fix costs.
+numeric debugger), re-quantize once per layer (the most suspicious layers first, at most --max-layers)
+with that layer alone kept fp32 (--method fp32-one) or alone quantized (quantize-one), and rank the
+layers by it. Then search the fp32 layers that meet --target: each step re-evaluates the --candidates
+best-ranked layers and every role group (`layer.*.attention.self`: the same module in each repeated
+block) on top of the layers already chosen, keeps the best, and finally drops what the target does not
+need. Prints the per-layer table and the mixed recipe as a YAML line for the suite's `recipes:`;
+stores the table in the results store (qbench.results.load_layers) and writes
+reports/<run_id>/index.html with SQNR by layer. --measure also lowers and runs fp32, the full recipe
+and the mixed one on the suite's devices, so you see what the fix costs.
 
 targets: sqnr>=DB · cosine>=X · accuracy>=X · accuracy_drop<=X% (the last two need the model's dataset)
+recipes: kinds ptq, dynamic and qat (qat trains once per variant); int4-weight is not a PT2E graph
 """
 
 EPILOG = """\
@@ -34,16 +38,23 @@ examples:
 def add_parsers(sub) -> None:
     import argparse
 
+    from qbench.sensitivity.analysis import DEFAULT_CANDIDATES, DEFAULT_METHOD, METHODS
+
     p = sub.add_parser("sensitivity", help="per-layer quantization sensitivity and a mixed-precision suggestion",
                        description=HELP, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", type=Path, help="the suite YAML")
     p.add_argument("--model", required=True, help="a model name from the suite")
-    p.add_argument("--recipe", required=True, help="a ptq or dynamic recipe name from the suite")
+    p.add_argument("--recipe", required=True, help="a ptq, dynamic or qat recipe name from the suite")
     p.add_argument("--target", default="sqnr>=30", help='what the mixed recipe must reach (default "sqnr>=30")')
     p.add_argument("--max-layers", type=_positive, default=None, metavar="N",
-                   help="try at most N layers in fp32 (the ones losing most SQNR first); default: all")
+                   help="screen at most N layers one at a time (the ones losing most SQNR first); default: all")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S",
-                   help="stop trying further layers after S seconds (those tried so far are ranked)")
+                   help="stop trying further layers, and the search, after S seconds (what was tried is used)")
+    p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                   help="which single-layer variants rank the layers: " + "; ".join(f"{k}: {v}" for k, v in METHODS.items())
+                   + f" (default {DEFAULT_METHOD})")
+    p.add_argument("--candidates", type=_positive, default=DEFAULT_CANDIDATES, metavar="K",
+                   help=f"best-ranked single layers re-evaluated at each search step (default {DEFAULT_CANDIDATES})")
     p.add_argument("--measure", action="store_true",
                    help="also lower and run fp32, the recipe and the mixed recipe on the suite's devices")
     p.add_argument("--device", action="append", metavar="NAME", help="with --measure: this device instead of the suite's")
@@ -68,16 +79,14 @@ def _positive(text: str) -> int:
 def sensitivity_command(args) -> int:
     from rich.console import Console
 
-    from qbench.pipeline.check import check_suite
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
     from qbench.sensitivity.analysis import analyze, find_cell, open_cell
     from qbench.sensitivity.target import parse_target
-    from qbench.suite.loader import load_suite
 
     console = Console(stderr=True)
     target = parse_target(args.target)  # before anything slow
-    checked = check_suite(load_suite(args.suite), devices=args.device if args.measure else None, preflight=False)
+    checked = load_checked(args.suite, args.device if args.measure else None)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
     store = open_store(args.db or default_db(), create=True)
     with console.status("sensitivity…") as status:
@@ -86,7 +95,7 @@ def sensitivity_command(args) -> int:
 
         try:
             cell = open_cell(checked, model_spec, recipe, target, progress)
-            doc = analyze(cell, target, args.max_layers, progress, args.max_seconds)
+            doc = analyze(cell, target, args.max_layers, progress, args.max_seconds, args.method, args.candidates)
         except QbenchError:
             raise
         except Exception as exc:  # a model or quantizer failure: one line, like a failed cell
@@ -109,6 +118,16 @@ def sensitivity_command(args) -> int:
     return ExitCode.CELLS_FAILED if failed else ExitCode.OK
 
 
+def load_checked(path: Path, devices: list[str] | None):
+    """The suite, checked. Loaded by its absolute path: --measure checks a suite derived from this one,
+    and a relative suite's resolved paths (suites/../examples/m.py) would be resolved against its
+    folder a second time."""
+    from qbench.pipeline.check import check_suite
+    from qbench.suite.loader import load_suite
+
+    return check_suite(load_suite(path.absolute()), devices=devices, preflight=False)
+
+
 def _finite(value):
     """JSON has no NaN/Infinity: a non-finite figure (an all-zero output) becomes null."""
     import math
@@ -127,7 +146,7 @@ def _record(store, checked, model_spec, recipe, doc, target, args, console) -> s
     from qbench.pipeline.orchestrator import begin_run
 
     run_id = begin_run(checked, store)
-    rows = [{**row, "position": i, "target": target.text, "metric_name": target.key,
+    rows = [{**row, "position": i, "target": target.text, "metric_name": target.key, "method": doc["method"],
              "sensitivity_rank": row.get("rank"), "kept_fp32": int(row["kept_fp32"])}
             for i, row in enumerate(doc["layers"])]
     store.replace_layers(run_id, model_spec.name, recipe.name, rows)
@@ -154,29 +173,30 @@ def _report(store, run_id: str, args, console) -> Path:
 
 
 def print_table(console, doc: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
-
-    from qbench.cli.run import _escape
 
     key = doc["metric"]
     table = Table(title=f"{doc['model']} · {doc['recipe']} — per layer, graph order (target {doc['target']})",
                   title_justify="left")
     for col, just in [("#", "right"), ("module", "left"), ("op", "left"), ("SQNR dB", "right"), ("cosine", "right"),
-                      ("max |err|", "right"), (f"{key} if fp32", "right"), ("rank", "right"), ("fp32", "left")]:
+                      ("max |err|", "right"), (f"{key} if fp32", "right"), (f"{key} if alone int8", "right"),
+                      ("rank", "right"), ("fp32", "left")]:
         table.add_column(col, justify=just)
 
     def f(v, spec):
         return "" if v is None else format(v, spec)
 
     for i, row in enumerate(doc["layers"]):
-        table.add_row(str(i), _escape(row["module"]), _escape(row["op"]), f(row["sqnr_db"], ".1f"),
+        table.add_row(str(i), escape(row["module"]), escape(row["op"]), f(row["sqnr_db"], ".1f"),
                       f(row["cosine"], ".4f"), f(row["max_abs_error"], ".3g"), f(row["metric_if_fp32"], ".4g"),
-                      str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
+                      f(row["metric_if_only_quantized"], ".4g"), str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
     console.print(table)
     base, s = doc["baseline"]["int8"], doc["suggestion"]
     console.print(f"full {doc['recipe']}: {key} = {base[key]:.4g}; with {len(s['skip'])} layer(s) fp32: "
                   f"{key} = {s['predicted'][key]:.4g} — target {doc['target']} "
-                  + ("[green]met[/]" if s["met"] else "[red]not met[/] (try a larger --max-layers)"))
+                  + ("[green]met[/]" if s["met"] else f"[red]not met[/] ({s['stopped']}; try a larger --max-layers, "
+                                                        "--candidates or --max-seconds)"))
     console.print("mixed recipe for the suite's `recipes:`:")
     console.print(s["recipe_yaml"].rstrip(), markup=False, highlight=False)
     for m in doc.get("measured") or []:

@@ -19,6 +19,17 @@ class SkipSpec(BaseModel):
         return bool(self.module_types or self.modules)
 
 
+class QuantizeOnly(SkipSpec):
+    """Not suite syntax: `qbench sensitivity`'s "only this layer quantized" variants. Every node whose
+    innermost module is not one of `layers` stays fp32 (a name here is exact, not a prefix: quantizing
+    only `spiky` leaves its child `spiky.up` fp32). Passed in place of a recipe's `skip:`."""
+
+    layers: list[str] = Field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return True
+
+
 def _type_matches(type_name: str, wanted: str) -> bool:
     """`Linear` matches by class name; a dotted name matches the class it imports to (torch.nn.Linear is
     torch.nn.modules.linear.Linear)."""
@@ -48,6 +59,8 @@ def _normalize(path: str) -> str:
 
 def node_filter(skip: SkipSpec):
     """For XNNPACKQuantizer.set_filter_function: True = quantize this node."""
+    if isinstance(skip, QuantizeOnly):
+        return lambda node: innermost_module(node) in skip.layers
 
     def keep(node) -> bool:
         for path, type_name in node.meta.get("nn_module_stack", {}).values():
@@ -59,6 +72,15 @@ def node_filter(skip: SkipSpec):
         return True
 
     return keep
+
+
+def innermost_module(node) -> str:
+    """The qualified name of the innermost module a graph node came from ('' for the root)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path, _ = list(stack.values())[-1]
+    return _normalize(path)
 
 
 def module_skipped(skip: SkipSpec, module, fqn: str) -> bool:

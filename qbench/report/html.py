@@ -180,7 +180,8 @@ def _layer_plots(rd: ReportData) -> list[dict]:
     return [{"id": "plot-layers", "title": "SQNR by layer",
              "caption": "Each quantized layer's output against fp32 (torchao PT2E numeric debugger), in graph order; "
                         "error accumulates down the graph. Highlighted: the layers the suggestion keeps in fp32. "
-                        "Hover a bar for the end-to-end metric with only that layer in fp32.",
+                        "Hover a bar for the end-to-end metric with only that layer in fp32 (and, with --method "
+                        "quantize-one or both, with only that layer quantized).",
              "legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
              "panels": plots.layer_panels(rd.layers), "empty": "No per-layer figures."}]
 

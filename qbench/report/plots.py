@@ -266,7 +266,11 @@ def layer_panels(layers: list[dict]):
             colour = KEPT_FP32_COLOUR if r["kept_fp32"] else LAYER_COLOUR
             tip = f"{r['module']} ({r['op']}): SQNR {fmt.sqnr(sqnr)}"
             if r["metric_if_fp32"] is not None:
-                tip += f"; {r['metric_name']} {r['metric_if_fp32']:.4g} with only this layer fp32 (rank {r['sensitivity_rank']})"
+                tip += f"; {r['metric_name']} {r['metric_if_fp32']:.4g} with only this layer fp32"
+            if r.get("metric_if_only_quantized") is not None:
+                tip += f"; {r['metric_name']} {r['metric_if_only_quantized']:.4g} with only this layer quantized"
+            if r["metric_if_fp32"] is not None or r.get("metric_if_only_quantized") is not None:
+                tip += f" (rank {r['sensitivity_rank']})"
             if r["kept_fp32"]:
                 tip += "; kept fp32 by the suggestion"
             label = f"{sqnr:.1f} dB" if sqnr is not None else "n/a"

@@ -74,7 +74,9 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
 
 def load_layers(db: str | Path | None = None, run_id: str | list[str] | None = None):
     """One row per quantized layer from `qbench sensitivity`: run_id, model, recipe, position (graph
-    order), module, op, sqnr_db, cosine, max_abs_error, metric_if_fp32, sensitivity_rank, kept_fp32."""
+    order), module, op, sqnr_db, cosine, max_abs_error, metric_if_fp32 (end-to-end metric with only this
+    layer fp32), metric_if_only_quantized (with only this layer quantized), method (which ranked them:
+    fp32-one | quantize-one | both), sensitivity_rank, kept_fp32."""
     from qbench.results.store import ResultsStore
 
     ids = [run_id] if isinstance(run_id, str) else list(run_id or [])

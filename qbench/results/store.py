@@ -64,6 +64,8 @@ ADDED_COLUMNS = {
     "runs": ADDED_RUN_COLUMNS,
     "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON"},
     "samples": {"thread_cpu_ns": "INTEGER"},
+    # qbench sensitivity --method quantize-one|both: the metric with only this layer quantized
+    "layer_sensitivity": {"metric_if_only_quantized": "REAL", "method": "TEXT"},
 }
 
 SCHEMA = """
@@ -141,6 +143,8 @@ CREATE TABLE IF NOT EXISTS layer_sensitivity (
     sqnr_db REAL, cosine REAL, max_abs_error REAL, input_sqnr_db REAL,
     target TEXT, metric_name TEXT,     -- e.g. sqnr>=30, sqnr_db
     metric_if_fp32 REAL,               -- end-to-end metric with only this layer kept fp32 (NULL = not tried)
+    metric_if_only_quantized REAL,     -- end-to-end metric with only this layer quantized (NULL = not tried)
+    method TEXT,                       -- which of the two ranked the layers: fp32-one | quantize-one | both
     sensitivity_rank INTEGER,          -- 1 = keeping it fp32 helps most
     kept_fp32 INTEGER NOT NULL,        -- 1 = in the suggested skip:
     PRIMARY KEY (run_id, model, recipe, position)
@@ -157,7 +161,7 @@ CELL_COLUMNS = {
     *ADDED_CELL_COLUMNS,
 }
 LAYER_COLUMNS = ["position", "module", "op", "sqnr_db", "cosine", "max_abs_error", "input_sqnr_db", "target",
-                 "metric_name", "metric_if_fp32", "sensitivity_rank", "kept_fp32"]
+                 "metric_name", "metric_if_fp32", "metric_if_only_quantized", "method", "sensitivity_rank", "kept_fp32"]
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
                  "thermal_before", "thermal_after", "interference"}
 

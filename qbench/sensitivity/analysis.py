@@ -1,5 +1,6 @@
-"""Sensitivity of one cell (model × recipe): which layer, kept fp32, recovers the metric; and the
-greedy mixed-precision `skip:` that meets a target.
+"""Sensitivity of one cell (model × recipe): which layer, kept fp32, recovers the metric (or, alone
+quantized, loses it); and the mixed-precision `skip:` that meets a target, found by a greedy search
+that re-evaluates its candidates at every step.
 
 Every variant is the PT2E graph quantized by the suite's own recipe with extra `skip:` modules and
 evaluated in PyTorch (the converted graph, not a lowered .pte): fast enough to try one variant per
@@ -18,9 +19,23 @@ from typing import Callable
 from qbench.errors import UsageError
 from qbench.sensitivity.target import Target
 
-# Recipes whose graph is a PT2E graph (what the numeric debugger reads) and that quantize without
-# training (QAT would train once per variant).
-SUPPORTED_KINDS = ("ptq", "dynamic")
+# Recipes whose quantized graph is a PT2E graph (what the numeric debugger reads). QAT trains once
+# per variant (its `steps`/`epochs` as the suite sets them), so it is the slowest of the three.
+SUPPORTED_KINDS = ("ptq", "dynamic", "qat")
+# int4-weight is refused, and why (find_cell's message; docs/quantization-quality.md says the same)
+INT4_REFUSAL = ("is kind int4-weight, which torchao applies to the eager model (quantize_ with tensor "
+                "subclasses), not as a PT2E graph: the numeric debugger has no fp32 node to pair each int4 "
+                "linear with. Measure it with `qbench run`, and use skip: {modules: [...]} on it by hand; "
+                "sensitivity works on the same model's ptq, dynamic or qat recipe")
+
+# Which single-layer variants rank the layers (--method)
+METHODS = {
+    "fp32-one": "each layer alone kept fp32, the rest quantized (metric_if_fp32)",
+    "quantize-one": "each layer alone quantized, the rest fp32 (metric_if_only_quantized)",
+    "both": "both variants per layer (twice the work)",
+}
+DEFAULT_METHOD = "fp32-one"
+DEFAULT_CANDIDATES = 4  # single layers re-evaluated per search step (besides the layer groups)
 
 
 @dataclass
@@ -49,19 +64,23 @@ def find_cell(checked, model: str, recipe: str):
     if recipe not in recipes:
         raise UsageError(f"{checked.loaded.path}: no recipe {recipe!r}; choose one of: {', '.join(recipes)}")
     chosen = recipes[recipe]
+    if chosen.kind == "int4-weight":
+        usable = [r.name for r in checked.recipes if r.kind in SUPPORTED_KINDS] or ["none in this suite"]
+        raise UsageError(f"recipe {recipe!r} {INT4_REFUSAL} ({', '.join(usable)})")
     if chosen.kind not in SUPPORTED_KINDS:
         usable = [r.name for r in checked.recipes if r.kind in SUPPORTED_KINDS] or ["none in this suite"]
-        raise UsageError(f"recipe {recipe!r} is kind {chosen.kind}; sensitivity needs a post-training PT2E recipe "
-                         f"(kind {' or '.join(SUPPORTED_KINDS)}): {', '.join(usable)}")
+        raise UsageError(f"recipe {recipe!r} is kind {chosen.kind}; sensitivity needs a PT2E recipe "
+                         f"(kind {', '.join(SUPPORTED_KINDS)}): {', '.join(usable)}")
     return models[model], chosen
 
 
 def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text: None) -> CellUnderTest:
     import torch
 
-    from qbench.collectors.numerics import first_output, looks_like_classifier
+    from qbench.collectors.numerics import looks_like_classifier
     from qbench.inputs import example_inputs
     from qbench.models.loading import build_model
+    from qbench.models.outputs import select_output
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
     dataset = checked.dataset_for(model_spec)
@@ -72,12 +91,14 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
     model = build_model(model_spec)
     example = example_inputs(model_spec.inputs)
     progress("data")
+    splits = ("eval", "train") if recipe.kind == "qat" else ("eval", "calibration")  # as a run needs them
     if dataset is not None:
-        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, ("eval", "calibration"))
+        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, splits)
     else:
         calibration = model_spec.calibration or checked.suite.calibration
         data = load_input_data(calibration, model_spec.inputs, checked.suite.numerics)
     data.example, data.progress = example, progress
+    data.output = model_spec.output  # the leaf QAT's loss uses
     metric = None
     if model_spec.metric:
         from qbench.user_code import load_callable
@@ -85,8 +106,8 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
         metric = load_callable(model_spec.metric.removeprefix("python:"))
     progress("export")
     graph = torch.export.export(copy.deepcopy(model), example).module()
-    with torch.no_grad():
-        refs = [first_output(model(*b)) for b in data.held_out]
+    with torch.no_grad():  # the headline output (the suite's `output:`, else the first tensor leaf)
+        refs = [select_output(model(*b), model_spec.output) for b in data.held_out]
     task = model_spec.task
     cell = CellUnderTest(model_spec, recipe, model, graph, data, metric,
                          classifier=task == "classifier" or (task == "auto" and looks_like_classifier(refs[0])),
@@ -104,10 +125,28 @@ def options_with_skip(recipe, modules: list[str]):
     return recipe.options.model_copy(update={"skip": skip.model_copy(update={"modules": merged})})
 
 
-def quantize(cell: CellUnderTest, keep_fp32: list[str]):
+def options_quantizing_only(recipe, layers: list[str]):
+    """The recipe's options with every node outside `layers` (exact innermost modules) kept fp32."""
+    from qbench.quantize.skip import QuantizeOnly
+
+    return recipe.options.model_copy(update={"skip": QuantizeOnly(layers=list(layers))})
+
+
+def _variant_options(cell: CellUnderTest, options):
+    """QAT with a dataset trains at the model's declared batch here: a larger training batch re-exports
+    the model (qat_train._export_dynamic_batch), and the debugger pairs nodes of one export only."""
+    if cell.recipe.kind == "qat" and cell.data.train is not None:
+        return options.model_copy(update={"batch_size": cell.data.example[0].shape[0]})
+    return options
+
+
+def quantize(cell: CellUnderTest, keep_fp32: list[str], only: list[str] | None = None):
+    """A variant of the cell: the recipe with `keep_fp32` added to its skip; or, with `only`, the recipe
+    quantizing those layers and nothing else."""
     t0 = time.perf_counter()
     graph = copy.deepcopy(cell.graph)  # the variant keeps the graph's node sources (the debugger's keys)
-    out, _record = cell.recipe.recipe.apply(graph, options_with_skip(cell.recipe, keep_fp32), cell.data, cell.model)
+    options = options_quantizing_only(cell.recipe, only) if only is not None else options_with_skip(cell.recipe, keep_fp32)
+    out, _record = cell.recipe.recipe.apply(graph, _variant_options(cell, options), cell.data, cell.model)
     cell.variants += 1
     cell.seconds += time.perf_counter() - t0
     return out
@@ -118,17 +157,19 @@ def evaluate(cell: CellUnderTest, quantized, target: Target) -> dict:
     against fp32 on the held-out inputs; with a dataset target, the task metric and its drop."""
     import torch
 
-    from qbench.collectors.numerics import compare_outputs, first_output
+    from qbench.collectors.numerics import compare_outputs
+    from qbench.models.outputs import select_output
 
     with torch.no_grad():
-        outs = [first_output(quantized(*b)) for b in cell.data.held_out]
+        outs = [select_output(quantized(*b), cell.model_spec.output) for b in cell.data.held_out]
     c = compare_outputs(cell.references, outs, cell.classifier)
     result = {"sqnr_db": _json_number(c["sqnr_db"]), "cosine": c["cosine_similarity"],
               "max_abs_error": c["max_abs_error"]}
     if c.get("top1_agreement") is not None:
         result["top1_agreement"] = c["top1_agreement"]
     if target.needs_dataset:
-        acc = _task_metric(cell, lambda b: quantized(*b))
+        output = cell.model_spec.output
+        acc = _task_metric(cell, lambda b: select_output(quantized(*b), output))
         result["accuracy"] = acc
         result["accuracy_drop"] = None if acc is None or cell.fp32_accuracy is None else cell.fp32_accuracy - acc
     return result
@@ -165,14 +206,28 @@ def screening_order(layers: list[dict]) -> list[dict]:
     return sorted(layers, key=drop, reverse=True)
 
 
+class _Clock:
+    """--max-seconds, shared by the screen and the search."""
+
+    def __init__(self, max_seconds: float | None):
+        self.started, self.max_seconds = time.monotonic(), max_seconds
+
+    def spent(self) -> bool:
+        return self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds
+
+
 def analyze(cell: CellUnderTest, target: Target, max_layers: int | None = None,
-            progress=lambda text: None, max_seconds: float | None = None) -> dict:
-    """The per-layer table (graph order), each screened layer's metric when kept fp32, and the greedy
-    suggestion. Returns the JSON document of `qbench sensitivity --json` (without run/measure keys).
-    `max_seconds` stops trying further layers once spent (the layers tried so far are ranked)."""
+            progress=lambda text: None, max_seconds: float | None = None, method: str = DEFAULT_METHOD,
+            candidates: int = DEFAULT_CANDIDATES) -> dict:
+    """The per-layer table (graph order), each screened layer's single-layer variants (`method`), the
+    ranking, and the searched suggestion. Returns the JSON document of `qbench sensitivity --json`
+    (without run/measure keys). `max_seconds` stops the screen (the layers tried so far are ranked)
+    and the search (the best skip found so far is the suggestion)."""
     from qbench.sensitivity.layers import layer_numerics
 
-    started = time.monotonic()
+    if method not in METHODS:
+        raise UsageError(f"--method {method!r}: choose one of: {', '.join(METHODS)}")
+    clock = _Clock(max_seconds)
     key = target.key
     progress("quantize (full)")
     full = quantize(cell, [])
@@ -180,35 +235,63 @@ def analyze(cell: CellUnderTest, target: Target, max_layers: int | None = None,
     progress("per-layer numerics")
     layers = layer_numerics(cell.graph, full, cell.data.held_out)
     for row in layers:
-        row["metric_if_fp32"] = None
+        row["metric_if_fp32"] = row["metric_if_only_quantized"] = None
     screened = screening_order(layers)[: max_layers if max_layers else len(layers)]
-    single: dict[str, dict] = {}
+    single: dict[str, dict] = {}  # module -> evaluation with only it fp32 (reused by the search)
+    tried = []
     for i, row in enumerate(screened, 1):
-        if max_seconds is not None and i > 1 and time.monotonic() - started > max_seconds:
-            screened = screened[: i - 1]
+        if i > 1 and clock.spent():
             break
-        progress(f"layer {i}/{len(screened)} fp32: {row['module']}")
-        single[row["module"]] = evaluate(cell, quantize(cell, [row["module"]]), target)
-        row["metric_if_fp32"] = single[row["module"]][key]
+        module = row["module"]
+        if method in ("fp32-one", "both"):
+            progress(f"layer {i}/{len(screened)} fp32: {module}")
+            single[module] = evaluate(cell, quantize(cell, [module]), target)
+            row["metric_if_fp32"] = single[module][key]
+        if method in ("quantize-one", "both"):
+            progress(f"layer {i}/{len(screened)} alone quantized: {module}")
+            row["metric_if_only_quantized"] = evaluate(cell, quantize(cell, [], only=[module]), target)[key]
+        tried.append(row)
+    screened = tried
 
-    # rank: the layer whose fp32 copy gives the best metric first; unscreened layers after, worst SQNR first
-    ranked = sorted(screened, key=lambda r: _sort_key(target, r["metric_if_fp32"]))
+    ranked = rank(screened, target, method, full_eval[key])
+    # unscreened layers after the screened ones, worst SQNR first
     ranked += sorted((r for r in layers if r not in screened), key=lambda r: (r["sqnr_db"] is None, r["sqnr_db"]))
-    for rank, row in enumerate(ranked, 1):
-        row["rank"] = rank
+    for position, row in enumerate(ranked, 1):
+        row["rank"] = position
 
-    suggestion = _greedy(cell, target, full_eval, [r for r in ranked if r in screened], single, progress)
+    modules = [r["module"] for r in layers]
+    suggestion = search(cell, target, full_eval, [r["module"] for r in ranked if r in screened], single,
+                        role_groups(modules), clock, candidates, progress, modules)
     chosen = set(suggestion["skip"])
     for row in layers:
         row["kept_fp32"] = row["module"] in chosen
     return {
         "model": cell.model_spec.name, "recipe": cell.recipe.name, "recipe_kind": cell.recipe.kind,
-        "target": target.text, "metric": key, "held_out_samples": len(cell.data.held_out),
+        "target": target.text, "metric": key, "method": method, "held_out_samples": len(cell.data.held_out),
         "baseline": {"int8": full_eval, "fp32_accuracy": cell.fp32_accuracy},
         "layers": layers, "suggestion": suggestion,
         "variants_quantized": cell.variants, "quantize_seconds": round(cell.seconds, 1),
         "screened_layers": len(screened),
     }
+
+
+def rank(screened: list[dict], target: Target, method: str, full_value) -> list[dict]:
+    """Most sensitive first. fp32-one: the layer whose fp32 copy gives the best metric; quantize-one:
+    the layer that, quantized alone, loses the most; both: the layers whose fp32 copy helps (best
+    first), then the rest by what they lose alone."""
+    def by_fp32(r):
+        return _sort_key(target, r["metric_if_fp32"])
+
+    def by_alone(r):  # worst metric first; None (not tried) last
+        v = r["metric_if_only_quantized"]
+        return math.inf if v is None else (v if target.higher_is_better else -v)
+
+    if method == "fp32-one":
+        return sorted(screened, key=by_fp32)
+    if method == "quantize-one":
+        return sorted(screened, key=by_alone)
+    helps = [r for r in screened if target.better(r["metric_if_fp32"], full_value)]
+    return sorted(helps, key=by_fp32) + sorted((r for r in screened if r not in helps), key=by_alone)
 
 
 def _sort_key(target: Target, value):
@@ -217,22 +300,88 @@ def _sort_key(target: Target, value):
     return -value if target.higher_is_better else value
 
 
-def _greedy(cell, target: Target, full_eval: dict, ranked: list[dict], single: dict, progress) -> dict:
-    """Keep the most sensitive layers fp32, one more each step, until the target is met."""
+def role_groups(modules: list[str]) -> list[dict]:
+    """Layers with the same role in repeated blocks: the same path up to the first index
+    (`bert.encoder.layer.*.attention.self`, `features.*.block.1.0`). Errors that compound across
+    blocks are fixed by a whole role at once, which no single layer's figure shows."""
+    groups: dict[str, list[str]] = {}
+    for module in modules:
+        parts = module.split(".")
+        index = next((i for i, p in enumerate(parts) if p.isdigit()), None)
+        if index is None:
+            continue
+        pattern = ".".join([*parts[:index], "*", *parts[index + 1:]])
+        groups.setdefault(pattern, []).append(module)
+    return [{"group": g, "modules": m} for g, m in groups.items() if len(m) > 1]
+
+
+def _covered(module: str, skip: list[str]) -> bool:
+    """Already fp32: named in skip, or inside a skipped module."""
+    return any(module == s or module.startswith(s + ".") for s in skip)
+
+
+def search(cell, target: Target, full_eval: dict, ranked: list[str], single: dict, groups: list[dict],
+           clock: _Clock, width: int, progress, modules: list[str] = ()) -> dict:
+    """Greedy with re-evaluation: each step tries, on top of the layers already fp32, the `width`
+    best-ranked layers not yet fp32 and every role group (role_groups), each as a real variant, and
+    keeps the one that improves the metric most (a tie goes to the one covering fewer layers: a parent
+    module's skip keeps its children fp32 too). It stops when the target
+    is met, nothing improves, or --max-seconds is spent; then drops, last added first, every module
+    the target does not need. One-at-a-time figures mislead when layers only matter together (two
+    outliers: fixing either alone leaves the other's error); re-evaluating given the current set
+    finds them."""
     key = target.key
     skip: list[str] = []
-    current = full_eval
-    steps = []
-    helpful = [r for r in ranked if target.better(single[r["module"]][key], full_eval[key])]
-    for row in helpful:
-        if target.met(current[key]):
+    current, steps, stopped = full_eval, [], None
+    while not target.met(current[key]):
+        if clock.spent():
+            stopped = "max-seconds"
             break
-        skip.append(row["module"])
-        progress(f"greedy: {len(skip)} layer(s) fp32")
-        current = single[row["module"]] if len(skip) == 1 else evaluate(cell, quantize(cell, skip), target)
-        steps.append({"skip": list(skip), key: current[key]})
+        units = [[m] for m in ranked if not _covered(m, skip)][:width]
+        for g in groups:
+            rest = [m for m in g["modules"] if not _covered(m, skip)]
+            if len(rest) > 1 and rest not in units:
+                units.append(rest)
+        if not units:
+            stopped = "no candidates left"
+            break
+        tried = []
+        for i, unit in enumerate(units):
+            if i and clock.spent():
+                break
+            progress(f"search step {len(steps) + 1}: {len(skip)} fp32 + {unit[0]}"
+                     + (f" (+{len(unit) - 1})" if len(unit) > 1 else ""))
+            if not skip and len(unit) == 1 and unit[0] in single:
+                result = single[unit[0]]
+            else:
+                result = evaluate(cell, quantize(cell, skip + unit), target)
+            tried.append((unit, result))
+        def cost(unit):  # layers this unit keeps fp32, children included
+            return sum(_covered(m, unit) for m in modules) or len(unit)
+
+        unit, best = tried[0]
+        for u, r in tried[1:]:
+            if target.better(r[key], best[key]) or (r[key] == best[key] and cost(u) < cost(unit)):
+                unit, best = u, r
+        if not target.better(best[key], current[key]):
+            stopped = "no candidate improves the metric"
+            break
+        skip, current = skip + unit, best
+        steps.append({"added": unit, "skip": list(skip), key: current[key],
+                      "tried": [{"add": u, key: r[key]} for u, r in tried]})
+    pruned = []
+    if target.met(current[key]) and len(skip) > 1:
+        for module in reversed(list(skip)):
+            if clock.spent():
+                break
+            trial = [m for m in skip if m != module]
+            progress(f"prune: without {module}")
+            result = evaluate(cell, quantize(cell, trial), target)
+            if target.met(result[key]):
+                skip, current = trial, result
+                pruned.append(module)
     return {"skip": skip, "met": target.met(current[key]), "predicted": current, "steps": steps,
-            "recipe_yaml": recipe_yaml(cell.recipe, skip)}
+            "pruned": pruned, "stopped": stopped, "recipe_yaml": recipe_yaml(cell.recipe, skip)}
 
 
 def recipe_yaml(recipe, skip: list[str]) -> str:

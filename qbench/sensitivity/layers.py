@@ -30,16 +30,6 @@ def _is_qdq(node) -> bool:
                                            or "dequantize_affine" in name or "quantize_affine" in name)
 
 
-def _module_path(node) -> str:
-    from qbench.quantize.skip import _normalize
-
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return ""
-    path, _ = list(stack.values())[-1]
-    return _normalize(path)
-
-
 def _op_name(node) -> str:
     """`aten.conv2d.default` -> `conv2d`."""
     target = node.target
@@ -59,11 +49,13 @@ def quantized_layers(quantized) -> list[dict]:
     (`op` is its first annotated op; `nodes` every op of the module). Ops that merely read an int8
     tensor in fp32 (layer_norm, gelu) make no layer: keeping them fp32 would change nothing. The
     module root ('') is never a layer (skipping it would keep the whole model fp32)."""
+    from qbench.quantize.skip import innermost_module
+
     layers: dict[str, dict] = {}
     for node in quantized.graph.nodes:
         if node.op != "call_function" or _is_qdq(node):
             continue
-        path = _module_path(node)
+        path = innermost_module(node)
         if not path:
             continue
         if path in layers:

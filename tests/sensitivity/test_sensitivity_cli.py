@@ -31,6 +31,7 @@ recipes:
   - {name: fp32, kind: fp32}
   - {name: int8, kind: ptq, per_channel: true}
   - {name: qat, kind: qat, steps: 2}
+  - {name: int4, kind: int4-weight, group_size: 16}
 devices: [host]
 benchmark: {warmup: 1, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1}
 """
@@ -50,7 +51,7 @@ def analysed(tmp_path_factory):
     suite = write_suite(root, SUITE)
     db = root / "q.db"
     proc = qbench("sensitivity", suite, "--model", "badnet", "--recipe", "int8", "--target", "sqnr>=30",
-                  "--measure", "--json", "--db", db, "--reports-dir", root / "reports")
+                  "--method", "both", "--measure", "--json", "--db", db, "--reports-dir", root / "reports")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"root": root, "db": db, "doc": json.loads(proc.stdout), "stderr": proc.stderr}
 
@@ -68,13 +69,26 @@ def test_the_bad_layer_ranks_first_and_keeping_it_fp32_recovers_the_sqnr(analyse
     assert layers["spiky"]["kept_fp32"] and not layers["head"]["kept_fp32"]
 
 
+def test_quantizing_one_layer_alone_names_the_outlier_too(analysed):
+    """--method both: the cheaper direction (only that layer int8, everything else fp32) loses the
+    SQNR exactly where the outlier's activation is quantized (the bad block and its output linear);
+    every other layer alone stays far above the full recipe's SQNR."""
+    doc = analysed["doc"]
+    alone = {row["module"]: row["metric_if_only_quantized"] for row in doc["layers"]}
+    assert doc["method"] == "both" and all(isinstance(v, float) for v in alone.values())
+    worst = sorted(alone, key=alone.get)[:2]
+    assert set(worst) == {"spiky", "spiky.down"} and max(alone[m] for m in worst) < 25
+    assert min(v for m, v in alone.items() if m not in worst) > 40
+
+
 def test_json_has_the_contract_shape_in_graph_order(analysed):
     doc = analysed["doc"]
     assert [row["module"] for row in doc["layers"]] == GRAPH_ORDER
     assert [row["op"] for row in doc["layers"]] == ["linear", "linear", "relu", "linear", "linear", "linear"]
     for row in doc["layers"]:
-        assert {"module", "op", "sqnr_db", "cosine", "max_abs_error", "metric_if_fp32"} <= set(row)
-        assert all(isinstance(row[k], float) for k in ("sqnr_db", "cosine", "max_abs_error", "metric_if_fp32"))
+        assert {"module", "op", "sqnr_db", "cosine", "max_abs_error", "metric_if_fp32", "metric_if_only_quantized"} <= set(row)
+        assert all(isinstance(row[k], float) for k in ("sqnr_db", "cosine", "max_abs_error", "metric_if_fp32",
+                                                       "metric_if_only_quantized"))
     assert {"skip", "predicted"} <= set(doc["suggestion"])
     assert {"sqnr_db", "cosine", "max_abs_error"} <= set(doc["suggestion"]["predicted"])
     assert doc["metric"] == "sqnr_db" and doc["target"] == "sqnr>=30"
@@ -111,16 +125,22 @@ def test_layers_are_stored_loadable_as_a_dataframe_and_charted(analysed):
     assert list(df["module"]) == GRAPH_ORDER and list(df["position"]) == list(range(6))
     assert list(df.loc[df["kept_fp32"], "module"]) == ["spiky"]
     assert df.loc[df["module"] == "spiky", "sensitivity_rank"].item() == 1
-    assert set(df["metric_name"]) == {"sqnr_db"} and set(df["target"]) == {"sqnr>=30"}
+    assert set(df["metric_name"]) == {"sqnr_db"} and set(df["target"]) == {"sqnr>=30"} and set(df["method"]) == {"both"}
+    by_module = {r["module"]: r for r in doc["layers"]}
+    assert list(df["metric_if_only_quantized"]) == pytest.approx([by_module[m]["metric_if_only_quantized"]
+                                                                  for m in GRAPH_ORDER])
     html = Path(doc["report"]).read_text()
     assert 'id="plot-layers"' in html and "badnet · int8: SQNR by layer" in html
     assert html.count("· fp32</text>") == 1  # exactly one bar labelled as kept fp32
+    assert "with only this layer quantized" in html
 
 
 @pytest.mark.parametrize("args, says", [
     (["--model", "nope", "--recipe", "int8"], "no model 'nope'; choose one of: badnet"),
-    (["--model", "badnet", "--recipe", "nope"], "no recipe 'nope'; choose one of: fp32, int8, qat"),
-    (["--model", "badnet", "--recipe", "qat"], "recipe 'qat' is kind qat; sensitivity needs a post-training"),
+    (["--model", "badnet", "--recipe", "nope"], "no recipe 'nope'; choose one of: fp32, int8, qat, int4"),
+    (["--model", "badnet", "--recipe", "fp32"], "recipe 'fp32' is kind fp32; sensitivity needs a PT2E recipe"),
+    (["--model", "badnet", "--recipe", "int4"], "recipe 'int4' is kind int4-weight, which torchao applies to the "
+                                                "eager model"),
     (["--model", "badnet", "--recipe", "int8", "--target", "sqnr=30"], "--target 'sqnr=30': expected METRIC>=VALUE"),
     (["--model", "badnet", "--recipe", "int8", "--target", "accuracy_drop<=0.5%"], "has no `dataset:`"),
 ])
@@ -141,6 +161,9 @@ def test_bad_max_layers_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--max-layers", "0"])
     assert exit_.value.code == 2 and "--max-layers: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--method", "all"])
+    assert exit_.value.code == 2 and "invalid choice: 'all'" in capsys.readouterr().err
 
 
 def test_max_layers_tries_the_layer_that_loses_most_sqnr_first(tmp_path):
@@ -159,3 +182,21 @@ def test_max_layers_tries_the_layer_that_loses_most_sqnr_first(tmp_path):
     tried = {r["module"]: r["metric_if_fp32"] for r in doc["layers"] if r["metric_if_fp32"] is not None}
     assert list(tried) == ["spiky"] and doc["screened_layers"] == 1
     assert doc["suggestion"]["skip"] == ["spiky"] and doc["suggestion"]["met"]
+
+
+def test_measure_derives_its_suite_from_a_relative_suite_path(tmp_path, monkeypatch):
+    """`qbench sensitivity suites/x.yaml --measure`: the derived suite (fp32, recipe, mixed) is checked
+    again, and its model paths must not be resolved against the suite's folder twice."""
+    from qbench.cli.sensitivity import load_checked
+    from qbench.sensitivity.analysis import find_cell
+    from qbench.sensitivity.measure import measured_suite
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(HERE / "bad_layer_model.py", tmp_path / "models" / "bad_layer_model.py")
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "s.yaml").write_text(SUITE.replace("python:bad_layer_model.py", "python:../models/bad_layer_model.py"))
+    monkeypatch.chdir(tmp_path)
+    checked = load_checked(Path("suites/s.yaml"), None)
+    model, recipe = find_cell(checked, "badnet", "int8")
+    derived = measured_suite(checked, model, recipe, ["spiky"])
+    assert [r.name for r in derived.recipes] == ["fp32", "int8", "int8-mixed"]
