@@ -3,7 +3,8 @@ log file (reports/<run_id>/qbench.log) gets everything qbench logs, whatever the
 
     -q    errors only (stdout keeps the summary)
           qbench's warnings, progress lines, the run header
-    -v    + qbench's info lines (keys created, artifacts cached, runner chosen...)
+    -v    + qbench's info lines (keys created, artifacts cached, runner chosen...) and Dask's
+          warnings (a farm's reconnects and comm errors; qbench says what they mean without -v)
     -vv   + qbench's debug lines and the runtime's own log (logger `qbench.runtime`)
 
 Progress lines are drawn by the progress display and also logged to `qbench.progress`, which only
@@ -37,6 +38,9 @@ class _ConsoleFilter(logging.Filter):
             return False
         if _is(record.name, RUNTIME):
             return self.verbosity >= 2
+        if _is(record.name, "distributed") or _is(record.name, "tornado"):
+            # Dask's own lines (reconnecting, comm errors): qbench says what they mean; -v shows them
+            return self.verbosity >= 1 and record.levelno >= logging.WARNING
         if _is(record.name, "qbench"):
             floor = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
         else:  # other libraries (torch, warnings): their warnings, unless -q

@@ -50,6 +50,7 @@ class FarmEngine:
         self.attempts: dict[str, str] = {}  # device -> the run of its measure task whose events count
         self.address = getattr(client.scheduler, "address", "the scheduler")
         self.scheduler_id = client.scheduler_info()["id"]
+        self.unreachable = False  # the event queue did not answer last time (said once per outage)
 
     # the cluster --------------------------------------------------------------------------------
     def workers(self) -> dict[str, dict]:
@@ -214,8 +215,15 @@ class FarmEngine:
             try:
                 batch = queue.get(batch=True)
             except Exception as exc:  # noqa: BLE001 - the scheduler is unreachable: try again next round
-                log.warning("farm: event queue unreachable: %s", exc)
+                if not self.unreachable:  # said once per outage, not once per round
+                    log.warning("the scheduler %s does not answer; waiting for it (the workers hold their results)",
+                                self.address)
+                self.unreachable = True
+                log.debug("farm: event queue unreachable: %s", exc)
                 return
+            if self.unreachable:
+                log.info("the scheduler %s answers again", self.address)
+                self.unreachable = False
             if not batch:
                 return
             for text in batch:

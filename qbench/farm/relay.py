@@ -9,6 +9,7 @@ stays the only writer and every trial is committed as it arrives.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import tempfile
@@ -142,7 +143,11 @@ class Outbox:
     """Events from a worker to the orchestrator through a Dask queue; held and retried while the
     scheduler is unreachable (a cut-off worker keeps what it measured until the link is back).
     Each event names the device and this run of its task (`attempt`): the orchestrator keeps only the
-    events of the run it last sent a seed to."""
+    events of the run it last sent a seed to.
+
+    A worker that lost its scheduler closes (and `qbench worker` joins again as a new one): the Dask
+    client this run's queue speaks through is closed with it, so nothing it holds can be delivered any
+    more; the task runs again on the new worker from the committed trials."""
 
     def __init__(self, queue_name: str, device: str):
         import secrets
@@ -152,6 +157,13 @@ class Outbox:
         self.queue_name, self.device, self.attempt = queue_name, device, secrets.token_hex(6)
         self.queue = Queue(queue_name)
         self.held: list[str] = []
+        self.holding = False  # an outage is going on (said once, not once per retry)
+        try:
+            from distributed import get_worker
+
+            self.worker = get_worker()
+        except ValueError:  # not on a worker (tests)
+            self.worker = None
 
     def __call__(self, event: dict) -> None:
         self.held.append(encode({**event, "device": self.device, "attempt": self.attempt}))
@@ -172,16 +184,41 @@ class Outbox:
                 continue
         return None
 
+    def worker_gone(self) -> bool:
+        """The worker running this task closed (it lost its scheduler): its client can reach nobody."""
+        return self.worker is not None and self.worker.status.name in ("closing", "closing_gracefully", "closed",
+                                                                       "failed")
+
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while self.held:
+            if self.worker_gone():
+                log.info("%d event(s) of %s's measure task dropped: this worker lost its scheduler (the task "
+                         "runs again from the committed trials)", len(self.held), self.device)
+                return False
             try:
-                self.queue.put(self.held[0], timeout=10)
+                self._put(self.held[0])
             except Exception as exc:  # noqa: BLE001 - any comm failure: keep it, try again later
-                log.warning("qbench: event held (scheduler unreachable: %s)", exc)
+                if not self.holding:
+                    self.holding = True
+                    log.warning("the scheduler does not answer; %s's results are held and sent when it is "
+                                "back", self.device)
+                log.debug("event held (scheduler unreachable: %s)", exc)
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(1.0)
                 continue
             self.held.pop(0)
+            if self.holding and not self.held:
+                self.holding = False
+                log.info("the scheduler answers again; %s's held results were sent", self.device)
         return True
+
+    def _put(self, text: str) -> None:
+        client = self.queue.client
+        if client is None or client.status in ("closing", "closed") or client.scheduler is None:
+            raise ConnectionError("this worker's client to the scheduler is closed")
+        sent = self.queue.put(text, timeout=10)
+        if inspect.isawaitable(sent):  # a client whose event loop stopped hands back the coroutine unsent
+            sent.close()
+            raise ConnectionError("this worker's client to the scheduler has no running event loop")

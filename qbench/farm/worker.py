@@ -51,8 +51,22 @@ def run_worker(scheduler: str, devices: list[str], prepare: int = 0, *, name: st
         reason = check_device(d)
         healthy[d] = reason is None
         say(f"device {d}: " + ("ok, advertised" if reason is None else f"not advertised ({reason})"))
+    rejoining, refused = False, None
     while True:  # a Dask worker closes when its scheduler goes away; this one joins it again when it is back
-        asyncio.run(_serve(scheduler, devices, healthy, prepare, name, check_interval, security, host, say))
+        try:
+            asyncio.run(_serve(scheduler, devices, healthy, prepare, name, check_interval, security, host, say))
+        except (OSError, RuntimeError, ValueError, asyncio.TimeoutError) as exc:
+            if not rejoining:
+                raise  # the first join: the caller says why (wrong address, TLS...)
+            # e.g. "name taken": the scheduler still lists this worker's earlier self (cut off, not yet dropped)
+            why = str(exc.__cause__ or exc)
+            if why != refused:
+                say(f"the scheduler {scheduler} refused this worker for now ({why}); trying again")
+            refused = why
+            log.debug("joining %s failed", scheduler, exc_info=True)
+            time.sleep(5.0)
+            continue
+        rejoining, refused = True, None
         say(f"lost the scheduler {scheduler}; joining it again as soon as it answers (Ctrl-C stops)")
         time.sleep(1.0)
 
