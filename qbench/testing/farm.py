@@ -69,11 +69,11 @@ class Farm:
         _wait_for_line(log, f"worker {name} at", proc, 120, f"qbench worker {name}")
         return proc
 
-    def wait_for_rejoin(self, name: str, after: int, seconds: float = 400.0) -> None:
-        """Worker `name` announced itself again past the first `after` characters of its log (it lost the
-        scheduler and joined it again; the scheduler drops the old entry within its worker TTL)."""
-        _wait_for_line(self.folder / f"worker-{name}.log", f"worker {name} at", self.workers[name], seconds,
-                       f"qbench worker {name} (rejoining)", after=after)
+    def wait_for_log(self, name: str, text: str, after: int = 0, seconds: float = 180.0) -> int:
+        """`text` in worker `name`'s log past its first `after` characters; returns the log's length then."""
+        _wait_for_line(self.folder / f"worker-{name}.log", text, self.workers[name], seconds,
+                       f"qbench worker {name} ({text!r})", after=after)
+        return len(self.log(name))
 
     def log(self, name: str) -> str:
         path = self.folder / (f"worker-{name}.log" if name != "scheduler" else "scheduler.log")

@@ -222,7 +222,8 @@ def test_database_gone_mid_run_stops_clearly_and_keeps_what_was_committed(farm):
 
 
 def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_url):
-    """Worker B is cut off (its cable restored at the end: B joins the scheduler again by itself)."""
+    """Worker B is cut off; at the end its cable is back and B joins the scheduler again by itself (the
+    next test measures on it)."""
     suite = write_suite(farm["root"] / "suite", SUITE.format(min_seconds=0, trials=4).replace(
         "[host, pi, bench]", "[host, pi, slowbench]"), "cut.yaml")
     proc = start(farm, "run", suite, "--cluster", farm["farm"].address, "--db", pg_url, "--json",
@@ -236,10 +237,11 @@ def test_worker_cut_off_mid_run_fails_its_cells_and_the_others_finish(farm, pg_u
     cut_at = time.strftime("%H:%M:%S", time.gmtime())
     try:
         out, err = proc.communicate(timeout=600)
-    finally:  # later tests measure on B again
-        if farm["ns"]:
+    finally:  # later tests measure on B again: the cable stays out until B gave its scheduler up, then B
+        if farm["ns"]:  # (`qbench worker`) joins it again by itself as a new Dask worker
+            lost = farm["farm"].wait_for_log("B", "lost the scheduler", after=log_b)
             farm["ns"].reconnect()
-            farm["farm"].wait_for_rejoin("B", after=log_b)  # `qbench worker` joins the scheduler again by itself
+            farm["farm"].wait_for_log("B", "worker B at", after=lost, seconds=400)
         else:
             farm["farm"].start_worker("B", ["bench", "slowbench"], listen=farm["farm"].host,
                                       env={"QBENCH_CACHE": str(farm["cache_b"])})
