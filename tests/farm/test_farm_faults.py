@@ -161,6 +161,8 @@ def test_the_scheduler_killed_mid_run_interrupts_and_resume_completes(farm):
     lines = err.strip().splitlines()
     assert lines[-1].startswith(f"qbench: the scheduler {address} went away mid-run") and "--resume" in lines[-1]
     assert "Traceback" not in err, err
+    assert not [line for line in lines if line.startswith(("distributed", "tornado"))], err  # Dask's own: -v only
+    assert sum("does not answer" in line for line in lines) <= 1, err  # said once, not once per retry
     (run,) = ResultsStore(db).runs()
     assert run["status"] == "interrupted"
     assert f"qbench run {suite} --resume {run['run_id']} --db {db}" in [line.strip() for line in lines]
