@@ -25,6 +25,8 @@ from tests.conftest import REPO, write_suite
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"),
                                                    reason="needs OpenSSH's sshd")]
 
+# interference_threshold 1.0: these tests are about where cells run, not noise; on a busy CI machine
+# disturbed trials would otherwise be left out of latency_ms.trials
 SUITE = """
 name: farm
 models:
@@ -38,7 +40,7 @@ calibration: {{kind: random, samples: 4, seed: 0}}
 numerics: {{samples: 2}}
 devices: [host, pi, bench]
 benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, threads: 1,
-            timeout_seconds: 60}}
+            timeout_seconds: 60, interference_threshold: 1.0}}
 """
 
 
