@@ -29,7 +29,7 @@ from qbench.report.data import (
     key_dict,
     key_label,
     make_key,
-    open_store,
+    reading,
     trial_samples,
 )
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
@@ -315,9 +315,7 @@ def compare_runs(
     top1_drop: absolute drop of top-1 agreement (0.01 = one point); growth: relative .pte size /
     peak RSS / arena growth. Runs of different suites are compared with a warning.
     """
-    given = isinstance(db_path, ResultsStore)  # an open store: the run that just finished
-    store = db_path if given else open_store(db_path)
-    try:
+    with reading(db_path) as store:
         check_runs(store, [base_run, new_run])
         base_info, new_info = store.run(base_run), store.run(new_run)
         warnings = []
@@ -355,9 +353,6 @@ def compare_runs(
             warnings=warnings,
             settings_differ=differ,
         )
-    finally:
-        if not given:
-            store.close()
 
 
 # benchmark settings that change what a latency means (not `trials`: more trials only narrow the CI)

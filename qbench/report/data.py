@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from qbench.errors import UsageError
 from qbench.results.store import ResultsStore
@@ -19,6 +20,20 @@ from qbench.results.store import ResultsStore
 # three-part key it always had.
 CellKey = tuple[str, ...]
 KEY_FIELDS = ("model", "recipe", "device", "sweep")
+
+
+@contextmanager
+def reading(db_path: str | Path | ResultsStore) -> Iterator[ResultsStore]:
+    """The store to read from: db_path opened (and closed after), or a store already open (the run
+    that just finished: its samples and speedup CIs are in memory already), left open."""
+    if isinstance(db_path, ResultsStore):
+        yield db_path
+        return
+    store = open_store(db_path)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def open_store(db_path: str | Path) -> ResultsStore:

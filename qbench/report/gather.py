@@ -39,9 +39,7 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
     """db_path: a store's path or URL, or a store already open (the run that just finished: its
     samples and speedup CIs are in memory already)."""
     run_ids = list(dict.fromkeys(run_ids))  # the same run twice adds nothing
-    given = isinstance(db_path, ResultsStore)
-    store = db_path if given else data.open_store(db_path)
-    try:
+    with data.reading(db_path) as store:
         data.check_runs(store, run_ids)
         runs = [data.run_info(store, r) for r in run_ids]
         cells = []
@@ -50,14 +48,11 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
                 cells.append(_cell(store, run_id, view, row, ops_top))
         devices = _devices(runs, cells)
         layers = [dict(r) for r in store.layers(run_ids[-1])]
-    finally:
-        if not given:
-            store.close()
-    comparisons = []
-    if len(run_ids) > 1:
-        from qbench.report.compare import compare_runs
+        comparisons = []
+        if len(run_ids) > 1:
+            from qbench.report.compare import compare_runs
 
-        comparisons = [compare_runs(store.target if given else db_path, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
+            comparisons = [compare_runs(store, run_ids[0], r, threshold=threshold) for r in run_ids[1:]]
     return ReportData(runs=runs, cells=cells, devices=devices, comparisons=comparisons, layers=layers)
 
 
