@@ -1,5 +1,6 @@
-"""Wall time of `qbench run suites/smoke.yaml`: cold (empty artifact cache) and cached rerun, and
-how many model builds each needed.
+"""Wall time of `qbench run suites/smoke.yaml`: cold (empty artifact cache) and cached rerun, how
+many model builds each needed, and how much of the wall time was spent inside the runner's trial
+processes (set by the suite's `benchmark:` and the runner, not by qbench's own work around them).
 
     .venv/bin/python benchmarks/smoke_timing.py [--checkout DIR] [--repeat N]
 
@@ -12,8 +13,10 @@ copy of suites/, so the count means the same for any version.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-def run(checkout: Path, suite: Path, cache: Path, db: Path, counter: Path) -> float:
+def run(checkout: Path, suite: Path, cache: Path, db: Path, counter: Path) -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "QBENCH_CACHE": str(cache), "QBENCH_BUILD_COUNT": str(counter)}
     t0 = time.perf_counter()
     # cwd = the checkout: `python -m` puts the working folder first on sys.path, before PYTHONPATH
@@ -32,7 +35,15 @@ def run(checkout: Path, suite: Path, cache: Path, db: Path, counter: Path) -> fl
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"qbench run failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return wall
+    return wall, json.loads(proc.stdout)["run_id"]
+
+
+def trial_seconds(db: Path, run_id: str) -> float:
+    """Wall time of the run's trial processes, as each trial row recorded it."""
+    with sqlite3.connect(db) as con:
+        (total,) = con.execute("SELECT sum(t.wall_s) FROM trials t JOIN cells c USING (cell_id) WHERE c.run_id=?",
+                               (run_id,)).fetchone()
+    return total or 0.0
 
 
 def builds(counter: Path) -> int:
@@ -66,10 +77,12 @@ def main() -> int:
             subprocess.run([sys.executable, "-m", "qbench", "runner", "build"], check=True, capture_output=True,
                            env={**os.environ, "PYTHONPATH": str(checkout), "QBENCH_CACHE": str(cache)}, cwd=checkout)
             cold_count, warm_count = tmp / "cold.count", tmp / "warm.count"
-            cold = run(checkout, suite_dir / "smoke.yaml", cache, db, cold_count)
-            warm = run(checkout, suite_dir / "smoke.yaml", cache, db, warm_count)
-            print(f"{checkout.name}: cold {cold:6.1f} s ({builds(cold_count)} model builds) · "
-                  f"cached {warm:6.1f} s ({builds(warm_count)} model builds)", flush=True)
+            cold, cold_id = run(checkout, suite_dir / "smoke.yaml", cache, db, cold_count)
+            warm, warm_id = run(checkout, suite_dir / "smoke.yaml", cache, db, warm_count)
+            cold_trials, warm_trials = trial_seconds(db, cold_id), trial_seconds(db, warm_id)
+            print(f"{checkout.name}: cold {cold:6.1f} s ({builds(cold_count)} model builds, trials {cold_trials:.1f} s, "
+                  f"the rest {cold - cold_trials:.1f} s) · cached {warm:6.1f} s ({builds(warm_count)} model builds, "
+                  f"trials {warm_trials:.1f} s, the rest {warm - warm_trials:.1f} s)", flush=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0

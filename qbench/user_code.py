@@ -79,6 +79,11 @@ def check_callable(ref: str) -> str | None:
 
 def callable_fingerprint(ref: str) -> str:
     target, attr = split_callable(ref)
+    if target.endswith(".py"):  # the file is what runs: hashed without importing it (and torch with it)
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        return f"python:{file_sha256(path)}:{attr}"
     module = import_target(target)
     source = getattr(module, "__file__", None)
     digest = file_sha256(Path(source)) if source else target

@@ -86,6 +86,17 @@ def configure(verbosity: int) -> None:
     root.addHandler(_console)
     logging.getLogger("qbench").setLevel(logging.DEBUG)  # handlers decide what is shown
     logging.captureWarnings(True)  # Python warnings (torch's) obey -q and reach the run log
+    # torch's loggers write through torch's own handler (not propagated here). torchao, as pinned,
+    # registers its enums with torch's pytree on import, and torch says on every cold run that this is
+    # deprecated: a note for torchao's authors that no qbench user can act on.
+    pytree = logging.getLogger("torch.utils._pytree")
+    if not any(isinstance(f, _TorchaoEnumNote) for f in pytree.filters):
+        pytree.addFilter(_TorchaoEnumNote())
+
+
+class _TorchaoEnumNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is an Enum subclass and is now natively supported" not in str(record.msg)
 
 
 class _FileFilter(logging.Filter):

@@ -69,11 +69,9 @@ def first_outputs(raw: bytes, sets: int, outputs: list[dict], index: int = 0):
 
 def compare(reference, device, classifier: bool, eval_out=None, labels=None, valid=None) -> dict:
     """The `device_numerics` figures (agrees_with_host is filled by `judge`)."""
-    import torch
-
     from qbench.collectors.numerics import compare_outputs
 
-    num = compare_outputs([torch.from_numpy(r) for r in reference], [torch.from_numpy(d) for d in device], classifier)
+    num = compare_outputs(list(reference), list(device), classifier)
     result = {k: num.get(k) for k in ("sqnr_db", "max_abs_error", "cosine_similarity", "top1_agreement")}
     if result["sqnr_db"] is not None and math.isinf(result["sqnr_db"]):
         result["sqnr_db"] = 999.0  # JSON and SQLite have no infinity (as the host's column)

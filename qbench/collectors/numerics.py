@@ -14,27 +14,37 @@ from typing import Sequence
 
 
 def compare_outputs(reference: Sequence, outputs: Sequence, classifier: bool) -> dict:
-    """reference/outputs: one output tensor per held-out sample (one output leaf of the model)."""
-    import torch
+    """reference/outputs: one output per held-out sample (one output leaf of the model), as torch
+    tensors or numpy arrays. numpy (sums in float64): a device's outputs come back as bytes, and
+    judging them should not need torch's import."""
+    import numpy as np
 
-    ref = torch.cat([r.detach().float().reshape(r.shape[0] if r.dim() > 1 else 1, -1) for r in reference])
-    out = torch.cat([o.detach().float().reshape(o.shape[0] if o.dim() > 1 else 1, -1) for o in outputs])
+    ref = np.concatenate([_rows(r) for r in reference]).astype(np.float64)
+    out = np.concatenate([_rows(o) for o in outputs]).astype(np.float64)
     if ref.shape != out.shape:
         raise ValueError(f"output shapes differ: reference {tuple(ref.shape)} vs program {tuple(out.shape)}")
-    noise = (ref - out).pow(2).sum().item()
-    signal = ref.pow(2).sum().item()
+    diff = ref - out
+    noise, signal = float(np.square(diff).sum()), float(np.square(ref).sum())
     sqnr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
-    cos = torch.nn.functional.cosine_similarity(ref.flatten(), out.flatten(), dim=0).item()
+    norms = float(np.linalg.norm(ref)) * float(np.linalg.norm(out))
     result = {
         "sqnr_db": sqnr,
-        "max_abs_error": (ref - out).abs().max().item(),
-        "cosine_similarity": cos,
+        "max_abs_error": float(np.abs(diff).max()),
+        "cosine_similarity": float(ref.ravel() @ out.ravel()) / max(norms, 1e-8),  # eps as torch's
         "samples": len(reference),
         "top1_agreement": None,
     }
     if classifier:
-        result["top1_agreement"] = (ref.argmax(dim=1) == out.argmax(dim=1)).float().mean().item()
+        result["top1_agreement"] = float((ref.argmax(axis=1) == out.argmax(axis=1)).mean())
     return result
+
+
+def _rows(x):
+    """One output as float32 rows [batch, features] (a 0/1-dimensional output is one row)."""
+    import numpy as np
+
+    a = x.detach().float().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, dtype=np.float32)
+    return a.reshape(a.shape[0] if a.ndim > 1 else 1, -1)
 
 
 def compare_leaves(reference: Sequence[Sequence], outputs: Sequence[Sequence], names: Sequence[str],

@@ -12,7 +12,7 @@ of hanging the check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -60,8 +60,8 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                 models=None, prepared=None, resolve_devices: bool = True) -> CheckedSuite:
     """`models`: the run's BuiltModels, filled by the preflight so no model is built twice.
     `prepared(checked, model_spec)`: True when every variant of the model is already in the artifact
-    cache; such a model passed this check when it was prepared (its inputs are in the key) and is
-    not built at all. `resolve_devices=False`: device profiles live elsewhere (a farm's workers own
+    cache; such a model passed this check when it was prepared (its file and inputs are in the key)
+    and is neither imported nor built. `resolve_devices=False`: device profiles live elsewhere (a farm's workers own
     and check them)."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
@@ -75,17 +75,15 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     _unique(problems, "datasets", [d.name for d in suite.datasets])
     _check_datasets(problems, loaded)
 
+    sources = {}  # model index -> (source kind, ref), imported below unless cached
     for i, model in enumerate(suite.models):
         try:
             kind, ref = split_source(model.source)
             if kind not in SOURCES:
                 problems.add(["models", i, "source"], f"unknown source kind {kind!r}; choose one of: {', '.join(SOURCES.names())}")
-            else:  # imports the user's file: bounded like the build
-                with time_limit(limit, f"importing the source of model {model.name!r}"):
-                    problem = SOURCES.get(kind).check(ref)
-                if problem is not None:
-                    problems.add(["models", i, "source"], problem)
-        except (ValueError, TimeLimitExceeded) as exc:
+            else:
+                sources[i] = kind, ref
+        except ValueError as exc:
             problems.add(["models", i, "source"], str(exc))
         if model.weights and not Path(model.weights).is_file():
             problems.add(["models", i, "weights"], f"{model.weights}: no such file")
@@ -132,14 +130,28 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
         if profile.transport != "host" and any(r.kind == "eager" for r in resolved):
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
 
+    checked = CheckedSuite(loaded, resolved, device_names)
+    # a model whose every variant is cached passed this check when it was prepared (its file's
+    # contents are in the key): importing it again would only cost time (and torch's import)
+    cached = {i for i in sources if prepared is not None and prepared(checked, suite.models[i])}
+    for i, (kind, ref) in sources.items():
+        if i in cached:
+            continue
+        try:  # imports the user's file: bounded like the build
+            with time_limit(limit, f"importing the source of model {suite.models[i].name!r}"):
+                problem = SOURCES.get(kind).check(ref)
+        except TimeLimitExceeded as exc:
+            problem = str(exc)
+        if problem is not None:
+            problems.add(["models", i, "source"], problem)
     problems.raise_if_any(f"{loaded.path}: suite has problems")
     from qbench.pipeline.thread_count import host_warnings
 
-    checked = CheckedSuite(loaded, resolved, device_names, warnings=host_warnings(suite, profiles))
+    checked = replace(checked, warnings=host_warnings(suite, profiles))
     if preflight:
         from qbench.models.loading import BuiltModels
 
-        _preflight(checked, problems, models if models is not None else BuiltModels(), prepared)
+        _preflight(checked, problems, models if models is not None else BuiltModels(), cached)
         problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
     return checked
 
@@ -213,19 +225,21 @@ def _check_output(problems: Problems, i: int, spec, out) -> None:
         problems.add(["models", i, "output" if spec.output else "source"], f"model {spec.name!r}: {exc}")
 
 
-def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> None:
-    """Build each model and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
+def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[int]) -> None:
+    """Build each model not in `cached` (indices of models whose variants are all in the artifact
+    cache) and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
+    loaded = checked.loaded
+    if len(cached) == len(loaded.suite.models):
+        return  # nothing to build, nothing to import (torch included)
     import torch
 
     from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt
     from qbench.inputs import example_inputs
 
-    loaded = checked.loaded
-    built, skipped = [], 0
+    built = []
     limit = loaded.suite.benchmark.timeout_seconds
     for i, spec in enumerate(loaded.suite.models):
-        if prepared is not None and prepared(checked, spec):
-            skipped += 1
+        if i in cached:
             continue
         try:
             with time_limit(limit, f"building model {spec.name!r}"):
@@ -257,5 +271,5 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, prepared) -> N
             problems.add(["models", i, "inputs"], f"model {spec.name!r} does not accept inputs {shapes}: {first}")
             continue
         _check_output(problems, i, spec, out)
-    if not skipped and len(built) == len(loaded.suite.models):  # judged against every model, or not at all
+    if not cached and len(built) == len(loaded.suite.models):  # judged against every model, or not at all
         _check_skips(loaded, problems, checked.recipes, built)

@@ -15,10 +15,11 @@ from pathlib import Path
 def record(session, art, settings, store, cell_id: int, label: str, log) -> dict | None:
     """Measure, store in the cell's `extra`, and log a disagreement. Never raises."""
     from qbench.collectors import device_numerics as dn
+    from qbench.results.columns import device_numerics_extra, runner_flavour_extra
 
     runner = session.runner if art.kind == "pte" else None
     flavour = getattr(runner, "flavour", None) or getattr(runner, "name", None) or "eager"
-    store.merge_extra(cell_id, runner_flavour=flavour)
+    store.merge_extra(cell_id, **runner_flavour_extra(flavour))
     if art.kind != "pte" or not (art.dir / dn.HELDOUT).is_file():
         return None  # the eager reference, or an artifact cached before device numerics existed
     try:
@@ -32,7 +33,7 @@ def record(session, art, settings, store, cell_id: int, label: str, log) -> dict
         dn.judge(result, num, host_acc)
         if not result["agrees_with_host"]:
             log(f"[device numerics] {label}: DISAGREES with the host: {result['disagreement']}")
-    store.merge_extra(cell_id, device_numerics=result)
+    store.merge_extra(cell_id, **device_numerics_extra(result))
     return result
 
 

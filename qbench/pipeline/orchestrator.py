@@ -315,7 +315,7 @@ def _profile_ops(run: Run, session, art, settings, cell) -> None:
             table = op_table(local, art.etrecord_path)
         run.store.replace_ops(cell_id, table.to_dict("records"))
     except Exception as exc:  # the latency result stands; say why the profile is missing
-        run.store.merge_extra(cell_id, profile_error=str(exc).splitlines()[0][:300])
+        run.store.merge_extra(cell_id, **columns.profile_error_extra(str(exc)))
         run.progress.log(f"[profile] {cell.label}: {exc}")
 
 

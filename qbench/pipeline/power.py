@@ -88,10 +88,10 @@ class PowerMeter:
 
 def store_power(store, cell_id: int, result: dict) -> None:
     """Columns of the cell (the figures), raw samples in their own table, the full result in extra."""
-    from qbench.results.columns import power_columns
+    from qbench.results.columns import power_columns, power_extra
 
     samples = result.pop("raw_samples", None) or []
-    store.merge_extra(cell_id, power=result)
+    store.merge_extra(cell_id, **power_extra(result))
     store.update_cell(cell_id, **power_columns(result))
     if samples:
         store.replace_power_samples(cell_id, samples)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from qbench.collectors.interference import parse_proc_stat
+from qbench.results.columns import quiet_start_extra
 
 _SPLIT = "--qbench-quiet-split--"
 
@@ -76,5 +77,5 @@ def quiet_start(session, spec, cell_ids, store, progress) -> dict:
         progress.log(f"[quiet start] {session.name}: other processes still use {record['others_share'][-1]:.0%} "
                      f"of the cores after {record['waited_s']:g} s; measuring anyway (trials are judged one by one)")
     for cid in cell_ids:
-        store.merge_extra(cid, quiet_start=record)
+        store.merge_extra(cid, **quiet_start_extra(record))
     return record

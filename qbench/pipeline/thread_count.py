@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from qbench.results.columns import thread_warning_extra
+
 
 def threads_warning(threads: int, cores: int | None, affinity: list[int] | None, device: str) -> str | None:
     usable = len(set(affinity)) if affinity else cores
@@ -50,6 +52,6 @@ def warn_at_session_open(session, settings, cell_ids, store, log) -> None:
     if warning is None:
         return
     for cid in cell_ids:
-        store.merge_extra(cid, warnings=[warning])
+        store.merge_extra(cid, **thread_warning_extra(warning))
     if session.device.transport != "host":
         log(f"warning: {warning}")

@@ -51,9 +51,6 @@ FASTER: Verdict = "faster"
 NO_CHANGE: Verdict = "no significant change"
 
 _NS_PER_MS = 1e6
-# Bootstrap replicates are drawn in blocks of at most this many values (~32 MB of float64), so a
-# very fast model with 100k samples per trial does not need a 2000 x 300k matrix at once.
-_BLOCK_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------- per-cell statistics
@@ -170,60 +167,77 @@ def _bootstrap_medians(
 ) -> tuple[np.ndarray, bool]:
     """n_boot bootstrap medians of x; True if the resampling was hierarchical."""
     if labels is None:
-        return _flat_medians(x, n_boot, rng), False
+        return _resampled_medians(x, np.array([x.size]), n_boot, rng, pick_trials=False), False
     lab = np.asarray(labels).ravel()
     if lab.size != x.size:
         raise ValueError(f"{name}: {lab.size} labels for {x.size} samples")
     _, trial = np.unique(lab, return_inverse=True)
     counts = np.bincount(trial)
     if counts.size == 1:
-        return _flat_medians(x, n_boot, rng), False
-    return _hierarchical_medians(x[np.argsort(trial, kind="stable")], counts, n_boot, rng), True
+        return _resampled_medians(x, counts, n_boot, rng, pick_trials=False), False
+    return _resampled_medians(x[np.argsort(trial, kind="stable")], counts, n_boot, rng, pick_trials=True), True
 
 
-def _flat_medians(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    out = np.empty(n_boot)
-    block = max(1, _BLOCK_ELEMENTS // x.size)
-    for start in range(0, n_boot, block):
-        b = min(block, n_boot - start)
-        out[start : start + b] = np.median(x[rng.integers(0, x.size, size=(b, x.size))], axis=1)
-    return out
-
-
-def _hierarchical_medians(
-    x_by_trial: np.ndarray, counts: np.ndarray, n_boot: int, rng: np.random.Generator
+def _resampled_medians(
+    x_by_trial: np.ndarray, counts: np.ndarray, n_boot: int, rng: np.random.Generator, pick_trials: bool
 ) -> np.ndarray:
-    """Two-level bootstrap medians; x_by_trial holds the samples grouped trial by trial.
+    """Bootstrap medians; x_by_trial holds the samples grouped trial by trial (counts[j] of trial j).
 
-    Each replicate is a (k trials x max trial length) block; when trials have different lengths
-    the unused tail of a slot is +inf padding and each row's median is taken at its own length.
+    Each replicate fills k slots (k = number of trials): with `pick_trials`, each slot is a trial
+    drawn with replacement (level 1), else slot j is trial j; each slot then draws as many samples
+    as its trial has, with replacement, from within that trial (level 2).
+
+    A median needs only how many draws fall below each value, never the draws themselves. So the
+    replicate's median is found by bisection over the pooled sorted values: the draws of a slot
+    that lie in an interval split between its halves binomially, in proportion to how many of the
+    slot's trial values each half holds. That samples exactly the same distribution as drawing
+    every value (the counts of a multinomial, split interval by interval), in O(k log n) per
+    replicate instead of O(n): a 3 µs model's 300k samples a trial cost no more than 300.
+    An even-sized replicate needs two order statistics; they share a bracket until the draws
+    separate them, then each keeps its own (disjoint) interval, so every split is conditioned on
+    its nearest known counts and the pair stays jointly exact.
     """
-    k, width = counts.size, int(counts.max())
-    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    ragged = bool(np.any(counts != width))
-    pad = np.arange(width) if ragged else None
-    out = np.empty(n_boot)
-    block = max(1, _BLOCK_ELEMENTS // (k * width))
-    for start in range(0, n_boot, block):
-        b = min(block, n_boot - start)
-        pick = rng.integers(0, k, size=(b, k))  # level 1: which trials
-        n_pick = counts[pick][..., None]  # (b, k, 1)
-        # level 2: samples inside each picked trial (floor(u * n) is uniform on 0..n-1 and, unlike
-        # integers() with an array bound, costs no more than a scalar bound)
-        within = (rng.random((b, k, width)) * n_pick).astype(np.intp)
-        vals = x_by_trial[offsets[pick][..., None] + within]
-        if ragged:
-            vals[pad >= n_pick] = np.inf  # sorts past every real sample
-        out[start : start + b] = _row_medians(vals.reshape(b, k * width), n_pick.sum(axis=(1, 2)))
-    return out
+    k, n = counts.size, x_by_trial.size
+    owner = np.repeat(np.arange(k), counts)
+    order = np.argsort(x_by_trial, kind="stable")
+    pooled = x_by_trial[order]
+    # below[j, m]: how many of trial j's values sit at pooled positions < m
+    below = np.zeros((k, n + 1), dtype=np.int64)
+    np.cumsum(owner[order][None, :] == np.arange(k)[:, None], axis=1, out=below[:, 1:])
 
+    trial = rng.integers(0, k, size=(n_boot, k)) if pick_trials else np.broadcast_to(np.arange(k), (n_boot, k))
+    size = counts[trial]  # draws per slot
+    total = size.sum(axis=1)
+    targets = ((total - 1) // 2, total // 2)  # the two middle order statistics (equal when odd)
 
-def _row_medians(vals: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Median of vals[i, :lengths[i]] for each row, given the rest of each row sorts after it."""
-    lo, hi = (lengths - 1) // 2, lengths // 2
-    part = np.partition(vals, np.unique(np.concatenate([lo, hi])), axis=1)
-    rows = np.arange(vals.shape[0])
-    return 0.5 * (part[rows, lo] + part[rows, hi])
+    def split(lo_pos, hi_pos, c_lo, c_hi, mid):
+        """Draws of each slot at positions < mid, given those < lo_pos and < hi_pos."""
+        width = below[trial, hi_pos[:, None]] - below[trial, lo_pos[:, None]]
+        part = below[trial, mid[:, None]] - below[trial, lo_pos[:, None]]
+        p = np.divide(part, width, out=np.zeros(width.shape), where=width > 0)
+        return c_lo + rng.binomial(c_hi - c_lo, p)
+
+    # per target: a bracket [lo, hi) of pooled positions with G(lo) <= target < G(hi), where G(m) is
+    # the number of draws at positions < m; c_lo / c_hi hold G per slot at the bracket's ends
+    lo = [np.zeros(n_boot, dtype=np.int64) for _ in targets]
+    hi = [np.full(n_boot, n, dtype=np.int64) for _ in targets]
+    c_lo = [np.zeros_like(size) for _ in targets]
+    c_hi = [size.copy() for _ in targets]
+    while any(np.any(h - l > 1) for l, h in zip(lo, hi)):
+        shared = (lo[0] == lo[1]) & (hi[0] == hi[1])  # both targets still in one bracket: one draw
+        drawn = []
+        for t, target in enumerate(targets):
+            open_ = hi[t] - lo[t] > 1
+            mid = np.where(open_, (lo[t] + hi[t]) // 2, lo[t])
+            c_mid = split(lo[t], hi[t], c_lo[t], c_hi[t], mid)
+            if t == 1:
+                c_mid = np.where(shared[:, None], drawn[0], c_mid)
+            drawn.append(c_mid)
+            up = open_ & (c_mid.sum(axis=1) <= target)
+            down = open_ & ~up
+            lo[t], c_lo[t] = np.where(up, mid, lo[t]), np.where(up[:, None], c_mid, c_lo[t])
+            hi[t], c_hi[t] = np.where(down, mid, hi[t]), np.where(down[:, None], c_mid, c_hi[t])
+    return 0.5 * (pooled[lo[0]] + pooled[lo[1]])
 
 
 # --------------------------------------------------------------------------- rank test

@@ -1,5 +1,7 @@
 """One map from each stage's result to the columns it writes: the only place that knows which cell
-and trial columns a prepared artifact, a trial, a finished cell, a power trial or a failure fill.
+and trial columns a prepared artifact, a trial, a finished cell, a power trial or a failure fill,
+and which keys the later stages (device numerics, quiet start, thread warnings, power, op profile)
+add to a cell's `extra` JSON.
 
 Inputs are plain values (an artifact, a runner report, trial rows), so the orchestrator, a farm
 worker's results and the tests all store the same way.
@@ -99,6 +101,38 @@ def power_columns(result: dict) -> dict[str, Any]:
 
 def failure_columns(stage: str, message: str) -> dict[str, Any]:
     return {"status": "failed", "stage": stage, "error": message}
+
+
+# A cell's `extra` (JSON): what a stage adds beside the columns, merged by ResultsStore.merge_extra.
+
+def power_extra(result: dict) -> dict[str, Any]:
+    """The whole power result (source, reason, rails...) beside power_columns' figures."""
+    return {"power": result}
+
+
+def runner_flavour_extra(flavour: str) -> dict[str, Any]:
+    """Which build of the runner measured the cell (e.g. portable, xnnpack) or `eager`."""
+    return {"runner_flavour": flavour}
+
+
+def device_numerics_extra(result: dict) -> dict[str, Any]:
+    """The device's own outputs against the host reference (collectors/device_numerics.py)."""
+    return {"device_numerics": result}
+
+
+def quiet_start_extra(record: dict) -> dict[str, Any]:
+    """How long the device was watched for other load before its first cell, and what was seen."""
+    return {"quiet_start": record}
+
+
+def thread_warning_extra(warning: str) -> dict[str, Any]:
+    """More threads than the cores the cell may use (pipeline/thread_count.py)."""
+    return {"warnings": [warning]}
+
+
+def profile_error_extra(message: str) -> dict[str, Any]:
+    """Why a cell has no op profile (its latency stands): the first line, at most 300 characters."""
+    return {"profile_error": message.splitlines()[0][:300] if message else ""}
 
 
 def _defined(x: float) -> float | None:

@@ -11,6 +11,7 @@ file into a `StoreError` (one line for the user) and reads a store on a read-onl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -347,9 +348,12 @@ class ResultsStore:
     def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], thread_cpu_ns: Iterable[int] | None = None,
                   **fields: Any) -> None:
         """A trial and its samples land together or not at all (nothing half-measured is stored)."""
-        samples = list(samples_ns)
+        import numpy as np
+
+        ns = np.array(samples_ns if isinstance(samples_ns, np.ndarray) else list(samples_ns), dtype=np.int64)
+        samples = ns.tolist()  # plain ints, what every driver binds (a 3 µs model: 100k rows a trial)
         cpu = list(thread_cpu_ns or [])
-        cpu = cpu if len(cpu) == len(samples) else [None] * len(samples)
+        cpu = cpu if len(cpu) == len(samples) else itertools.repeat(None)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
             db.execute("DELETE FROM trials WHERE cell_id=? AND trial=?", (cell_id, trial))
@@ -360,13 +364,11 @@ class ResultsStore:
             db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
             db.executemany(
                 "INSERT INTO samples (cell_id, trial, iteration, latency_ns, thread_cpu_ns) VALUES (?,?,?,?,?)",
-                [(cell_id, trial, i, int(ns), c) for i, (ns, c) in enumerate(zip(samples, cpu))],
+                zip(itertools.repeat(cell_id), itertools.repeat(trial), itertools.count(), samples, cpu),
             )
         self.derived.clear()
         if cell_id in self._sample_memo:  # committed: the memo follows
-            import numpy as np
-
-            self._sample_memo[cell_id][trial] = np.asarray(samples, dtype=np.int64)
+            self._sample_memo[cell_id][trial] = ns
 
     def done_trials(self, cell_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=?", (cell_id,))}

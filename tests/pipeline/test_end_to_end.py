@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -272,3 +273,5 @@ def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e,
 
 def test_the_runtime_log_stays_out_of_the_terminal(e2e):
     assert "cpuinfo_utils" not in e2e["proc"].stderr  # ExecuTorch's own lines go to the qbench.runtime logger
+    # nor torch's own log format (`W1129 23:58:38.942000 4759 path:630] ...`): a cold run imports torchao
+    assert not re.search(r"^[DIWE]\d{4} \d\d:\d\d:\d\d", e2e["proc"].stderr, re.M), e2e["proc"].stderr[-2000:]

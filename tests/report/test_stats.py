@@ -183,14 +183,25 @@ def test_unequal_trial_lengths_and_one_sided_labels():
     assert ratio_of_medians(base, new, trials_base=one, n_boot=200) == flat
 
 
-def test_row_medians_of_padded_rows():
-    rng = np.random.default_rng(8)
-    lengths = np.array([5, 6, 1, 2, 9])
-    rows = np.full((5, 9), np.inf)
-    for i, m in enumerate(lengths):
-        rows[i, :m] = rng.permutation(rng.integers(0, 4, m).astype(float))  # ties included
-    expected = [np.median(rows[i, :m]) for i, m in enumerate(lengths)]
-    np.testing.assert_array_equal(stats._row_medians(rows, lengths), expected)
+def test_bootstrap_medians_follow_the_exact_two_level_distribution():
+    """The bisection engine draws counts, not samples: its medians must have the distribution of
+    resampling every value. Two small trials (ragged, so odd and even totals) are enumerated exactly."""
+    import itertools
+    from collections import Counter
+    from fractions import Fraction
+
+    a, b = [0.0, 1.0, 2.0], [10.0, 11.0]
+    exact: Counter = Counter()
+    for slots in itertools.product((a, b), repeat=2):  # level 1: which trial fills each slot
+        weight = Fraction(1, 4) / math.prod(len(t) ** len(t) for t in slots)
+        for draws in itertools.product(*[itertools.product(t, repeat=len(t)) for t in slots]):
+            exact[float(np.median([v for d in draws for v in d]))] += weight
+    x, counts = np.array(a + b), np.array([3, 2])
+    meds = stats._resampled_medians(x, counts, 200_000, np.random.default_rng(3), pick_trials=True)
+    seen = Counter(meds.tolist())
+    assert set(seen) <= set(exact)
+    for value, p in exact.items():
+        assert seen[value] / meds.size == pytest.approx(float(p), abs=0.005), value
 
 
 def test_ratio_of_medians_rejects_bad_input():
