@@ -9,27 +9,15 @@ import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.conftest import tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
 # interference_threshold 1.0: these tests are about where cells run, not noise; on a busy CI machine
 # disturbed trials would otherwise be left out of latency_ms.trials
-SUITE = """
-name: jobs
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-  - {name: int8-ptq, kind: ptq}
-calibration: {kind: random, samples: 4, seed: 0}
-numerics: {samples: 2}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, threads: 1, timeout_seconds: 60,
-            interference_threshold: 1.0}
-"""
+SUITE = tiny_suite("jobs", trials=2, recipes=("{name: fp32, kind: fp32}", "{name: int8-ptq, kind: ptq}"),
+                   top="calibration: {kind: random, samples: 4, seed: 0}\nnumerics: {samples: 2}\n",
+                   benchmark="interference_threshold: 1.0")
 
 
 def test_jobs_prepares_on_local_processes_and_measures_here(suite_dir):

@@ -11,22 +11,11 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.conftest import REPO, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
-SUITE = """
-name: tls
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1, timeout_seconds: 60,
-            quiet_start: {max_wait_s: 0}}
-"""
+SUITE = tiny_suite("tls")
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,11 @@ import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.conftest import tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
-SUITE = """
-name: summary
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, threads: 1, timeout_seconds: 60,
-            quiet_start: {max_wait_s: 0}}
-"""
+SUITE = tiny_suite("summary", trials=2)
 
 
 def qbench(cwd, *args):
