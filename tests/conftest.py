@@ -48,8 +48,9 @@ def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
     return path
 
 
-def tiny_suite(name: str, *, devices: str = "host", trials: int = 1, recipes: tuple[str, ...] = ("{name: fp32, kind: fp32}",),
-               top: str = "", benchmark: str = "quiet_start: {max_wait_s: 0}") -> str:
+def tiny_suite(name: str, *, devices: str = "host", trials: int = 1,
+               recipes: tuple[str, ...] = ("{name: fp32, kind: fp32}",), top: str = "",
+               benchmark: str = "quiet_start: {max_wait_s: 0}") -> str:
     """The quickest real suite (for `suite_dir`): tiny_mlp with short fixed trials. `recipes`: YAML flow
     items; `top`: more top-level YAML lines; `benchmark`: more `benchmark:` keys."""
     items = "".join(f"  - {r}\n" for r in recipes)

@@ -61,8 +61,8 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     """`models`: the run's BuiltModels, filled by the preflight so no model is built twice.
     `prepared(checked, model_spec)`: True when every variant of the model is already in the artifact
     cache; such a model passed this check when it was prepared (its file and inputs are in the key)
-    and is neither imported nor built. `resolve_devices=False`: device profiles live elsewhere (a farm's workers own
-    and check them)."""
+    and is neither imported nor built. `resolve_devices=False`: device profiles live elsewhere (a
+    farm's workers own and check them)."""
     from qbench.devices.profiles import load_profile
     from qbench.models import SOURCES, split_source
     from qbench.quantize import RECIPES
