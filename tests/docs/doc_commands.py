@@ -55,7 +55,8 @@ def _invocations(text: str) -> list[tuple[str, ...]]:
         return []
     out = []
     for i, token in enumerate(tokens):
-        if token == "qbench" and (i == 0 or tokens[i - 1] in SEPARATORS or tokens[i - 1] in {"$", "-m"}):
+        starts = i == 0 or tokens[i - 1] in SEPARATORS or tokens[i - 1] in {"$", "-m"}
+        if starts and (token == "qbench" or token.endswith("/qbench")):  # .venv/bin/qbench too
             argv = []
             for t in tokens[i + 1:]:
                 if t in SEPARATORS:
