@@ -26,7 +26,7 @@ def cli_reference() -> str:
 
     parser = build_parser()
     out = [_HEADER, "# CLI reference\n\n",
-           "Every command, as `qbench COMMAND --help` prints it, generated from the argument parser. "
+           "Every command as its `--help` prints it, generated from the argument parser. "
            "`-q`/`-v` work on every command.\n"]
     for path, p in commands(parser):
         out.append(_command_section(path, p))

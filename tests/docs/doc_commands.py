@@ -25,11 +25,15 @@ def doc_files() -> list[Path]:
 
 
 def commands_in(path: Path) -> list[DocCommand]:
+    return commands_in_text(str(path.relative_to(REPO)), path.read_text())
+
+
+def commands_in_text(name: str, text: str) -> list[DocCommand]:
     """Shell blocks (```bash, or indented) hold whole commands; other blocks (diagrams, output) and
     inline code hold fragments, whose command and flag names must still exist."""
     found, fence = [], None
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        where = f"{path.relative_to(REPO)}:{number}"
+    for number, line in enumerate(text.splitlines(), 1):
+        where = f"{name}:{number}"
         if line.lstrip().startswith("```"):
             fence = None if fence is not None else line.strip().strip("`").strip() or "text"
             continue

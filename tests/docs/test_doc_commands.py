@@ -10,9 +10,11 @@ import io
 import pytest
 
 from qbench.cli import build_parser
-from tests.docs.doc_commands import commands_in, doc_files
+from qbench.cli.reference import cli_reference
+from tests.docs.doc_commands import commands_in, commands_in_text, doc_files
 
-COMMANDS = [c for path in doc_files() for c in commands_in(path)]
+# the pages, and the generated CLI reference (the parsers' own examples)
+COMMANDS = [c for path in doc_files() for c in commands_in(path)] + commands_in_text("reference/cli.md", cli_reference())
 
 
 def parse_error(argv: tuple[str, ...], complete: bool) -> str | None:
@@ -62,8 +64,5 @@ def test_command_parses(command):
 def test_a_wrong_flag_in_a_doc_fails(tmp_path, line, complete):
     page = tmp_path / "page.md"
     page.write_text(f"```bash\n{line}\n```\n" if complete else f"Use `{line}` here.\n")
-    from tests.docs import doc_commands
-
-    doc_commands.REPO = tmp_path  # where= is relative to it
-    (found,) = commands_in(page)
+    (found,) = commands_in_text("page.md", page.read_text())
     assert parse_error(found.argv, found.complete) is not None
