@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")
     res.add_argument("--db", type=db_target, default=None, help=DB_HELP)
-    res.add_argument("--run", action="append", metavar="RUN_ID", help="only these runs (repeatable; default: all)")
+    res.add_argument("--run", action="append", metavar="RUN_ID",
+                     help="only these runs (repeatable; default: all): a run id, a unique prefix, last, last~N, "
+                          "last:SUITE")
     res.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
@@ -190,43 +192,52 @@ def cmd_run(args) -> int:
 
 def cmd_results(args) -> int:
     from qbench.errors import UsageError
+    from qbench.results.runref import resolve_runs
     from qbench.results.store import open_store
 
     db = _db(args.db)
-    store = open_store(db, readonly=True)
     if args.output:
         from qbench.cli.outputs import check_output_file
 
         check_output_file(args.output, "-o")
-    if args.runs:
-        for r in store.runs():
-            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
-                  + (f"  {r['error']}" if r["error"] else ""))
-        return ExitCode.OK
+    store = open_store(db, readonly=True)
+    try:
+        if args.runs:
+            _print_runs(store)
+            return ExitCode.OK
+        runs = resolve_runs(store, args.run, what="--run") if args.run else None
+    finally:
+        store.close()
+    if args.format == "parquet" and not args.output:
+        raise UsageError("parquet is binary: give -o FILE")
     import qbench.results as results
 
-    if args.run:
-        unknown = [r for r in args.run if store.run(r) is None]
-        if unknown:
-            raise UsageError(f"unknown run id(s): {', '.join(unknown)}; `qbench results --runs` lists them")
     if args.samples:
-        df = results.load_samples(db, args.run)
+        df = results.load_samples(db, runs)
     else:  # CSV keeps JSON columns as JSON text; JSON/parquet get them parsed
-        df = results.load(db, args.run, parse_json=args.format == "json")
-    if args.format == "parquet":
-        if not args.output:
-            raise UsageError("parquet is binary: give -o FILE")
-        df.to_parquet(args.output)
-        return ExitCode.OK
-    if args.format == "csv":
-        text = df.to_csv(index=False)
-    else:
-        text = df.to_json(orient="records", indent=1, default_handler=str)
-    if args.output:
-        args.output.write_text(text)
+        df = results.load(db, runs, parse_json=args.format == "json")
+    _write_frame(df, args.format, args.output)
+    return ExitCode.OK
+
+
+def _print_runs(store) -> None:
+    for r in store.runs():
+        print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
+              + (f"  {r['error']}" if r["error"] else ""))
+
+
+def _write_frame(df, fmt: str, output: Path | None) -> None:
+    if fmt == "parquet":
+        from qbench.results.frame import to_parquet
+
+        to_parquet(df, output)
+        return
+    text = df.to_csv(index=False) if fmt == "csv" else df.to_json(orient="records", indent=1, default_handler=str,
+                                                                 date_format="iso")
+    if output:
+        output.write_text(text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return ExitCode.OK
 
 
 def _lazy(module: str, name: str):

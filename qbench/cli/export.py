@@ -9,6 +9,7 @@ import sys
 
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
+from qbench.results.runref import RUN_REF_HELP
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +23,7 @@ def add_parsers(sub) -> None:
                     "and accuracy as metrics. Needs `pip install 'qbench[mlflow]'`.",
         epilog="example:\n  qbench export mlflow 20261129-030000-ab12 --tracking-uri sqlite:///mlflow.db",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    ml.add_argument("run_id", metavar="RUN_ID")
+    ml.add_argument("run_id", metavar="RUN_ID", help=RUN_REF_HELP)
     ml.add_argument("--tracking-uri", default=None,
                     help="MLflow tracking URI (default: MLflow's own, i.e. $MLFLOW_TRACKING_URI or ./mlruns)")
     ml.add_argument("--experiment", default=None, help="experiment name (default: qbench/<suite>)")
@@ -41,7 +42,7 @@ def cmd_export(args) -> int:
     if args.json:
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
     else:
-        print(f"exported {args.run_id} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
+        print(f"exported {out['run_id']} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
               f"with {len(out['cells'])} cell runs")
     return ExitCode.OK
 

@@ -213,14 +213,19 @@ def _suite_path(path):
 
 
 def _check_run_ids(args, db, store) -> None:
-    """--baseline RUN_ID and --resume RUN_ID must exist in the store (an absent store holds none)."""
-    from qbench.errors import UsageError
+    """--baseline and --resume name runs of the store (references as in results/runref.py), resolved
+    here, before this run exists (so `last` is not the run about to start). A bare `--baseline last`
+    keeps its gate meaning: the latest earlier *usable* run of this suite, chosen after the run."""
+    from qbench.results.runref import RunRefError, resolve_run
 
     try:
-        for flag, run_id in (("baseline", args.baseline), ("resume", args.resume)):
-            if run_id and run_id != "last" and (store is None or store.run(run_id) is None):
-                raise UsageError(f"--{flag}: no run {run_id!r} in {db}; "
-                                 "`qbench results --runs` lists them")
+        for flag in ("baseline", "resume"):
+            ref = getattr(args, flag)
+            if not ref or (flag == "baseline" and ref == "last"):
+                continue
+            if store is None:
+                raise RunRefError(f"--{flag}: no run {ref!r} in {db}: the store does not exist yet")
+            setattr(args, flag, resolve_run(store, ref, what=f"--{flag}"))
     finally:
         if store is not None:
             store.close()

@@ -58,15 +58,15 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
     comparison with the baseline), logged as report.html instead of writing the report again."""
     from qbench.report.data import check_runs, json_field, open_store
 
-    client = _client(tracking_uri)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines are not ours to print
     store = open_store(db)
-    try:
-        check_runs(store, [run_id])
+    try:  # the run first: a reference that names no run must not create a tracking store
+        [run_id] = check_runs(store, [run_id])
         run = dict(store.run(run_id))
         cells = [dict(c) for c in store.cells(run_id)]
     finally:
         store.close()
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines are not ours to print
+    client = _client(tracking_uri)
     name = experiment or f"qbench/{run['suite']}"
     try:
         exp = client.get_experiment_by_name(name)
@@ -115,7 +115,7 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
         raise
     except Exception as exc:  # MLflow's own errors (unreachable server, bad URI) in one line
         raise _mlflow_error(tracking_uri, exc) from None
-    return {"experiment_id": exp_id, "experiment": name, "parent_run_id": pid, "cells": out}
+    return {"run_id": run_id, "experiment_id": exp_id, "experiment": name, "parent_run_id": pid, "cells": out}
 
 
 def _previous(client, exp_id: str, run_id: str, replace: bool) -> None:
