@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from qbench.errors import ExitCode, QbenchError
+from qbench.errors import ExitCode, QbenchError, exit_code_table
 from qbench.results.backends import DB_HELP, db_target
 
 EPILOG = """\
@@ -22,6 +22,7 @@ examples:
   qbench results --runs                               list the runs in the store
   qbench report RUN_ID [RUN_ID ...] -o report.html    self-contained HTML comparison report
   qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
+  qbench compare last~1 last                          runs by reference: id, unique prefix, last~N, last:SUITE
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench run suites/mobile.yaml --mlflow-tracking-uri sqlite:///mlflow.db   and export it to MLflow
   qbench devices                                      what is reachable: adb, ssh profiles, host
@@ -33,11 +34,8 @@ examples:
 
   qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
 
-exit codes: 0 all cells passed · 1 some cells failed (or noisy, with --strict), the run failed, or
-            the gate had nothing to compare · 2 usage or suite error (nothing measured) ·
-            3 significant regression against the baseline · 130 interrupted (Ctrl-C) ·
-            143 terminated (SIGTERM)
-"""
+exit codes:
+""" + exit_code_table()
 
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
@@ -172,6 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file the user named cannot be read or written
         _err(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         return int(ExitCode.USAGE)
+    except Exception as exc:  # a qbench bug: its own exit code, so CI never reads it as failed cells
+        return _internal_error(exc, args.verbosity)
+
+
+def _internal_error(exc: Exception, verbosity: int) -> int:
+    import logging
+    import traceback
+
+    logging.getLogger("qbench").debug("internal error", exc_info=exc)  # into the run log, if one is open
+    if verbosity > 0:
+        traceback.print_exception(exc, file=sys.stderr)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    _err(f"internal error: {type(exc).__name__}: {first} (a qbench bug; -v shows the traceback)")
+    return int(ExitCode.INTERNAL_ERROR)
 
 
 def _err(text: str) -> None:

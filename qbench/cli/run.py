@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
@@ -123,6 +124,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     from qbench.cli.signals import Terminated
     from qbench.cli.summary import print_summary
     from qbench.pipeline.orchestrator import execute
+    from qbench.report.gate import FAIL, attach_vs_base, gate_line
     from qbench.report.views import run_document
 
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
@@ -157,22 +159,23 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console, compared)
     if gate is not None:
         doc["baseline"] = gate
+        if compared.result is not None:
+            attach_vs_base(doc["cells"], compared.result)
     ci.append_step_summary(store.target, run_id, gate)
-    exported = _export_mlflow(args, store, run_id, page, console)
+    exported = _export_mlflow(args, store, run_id, page, console, gate)
     if exported is not None:
         doc["mlflow"] = exported
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
+    elif args.summary == "markdown" and gate is not None:  # the gated Markdown is summary.md itself
+        sys.stdout.write(Path(gate["summary"]).read_text(encoding="utf-8"))
     else:
         print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
-    if gate is not None and gate["regressions"] and args.fail_on_regression:
-        sys.stderr.write(f"regression against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
-                         f"see {gate['summary']}\n")
-        return ExitCode.REGRESSION
-    if gate is not None and gate.get("nothing_compared") and args.fail_on_regression:
-        sys.stderr.write(f"gate failed: {gate['nothing_compared']}\n")
-        return ExitCode.CELLS_FAILED
+    if gate is not None:  # the verdict is a result: said even with -q, on stderr beside the annotations
+        sys.stderr.write(gate_line(gate) + "\n")
+    if gate is not None and gate["verdict"] == FAIL:
+        return ExitCode.REGRESSION if gate["regressions"] else ExitCode.CELLS_FAILED
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy and getattr(args, "strict", False):
         sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
@@ -181,7 +184,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK
 
 
-def _export_mlflow(args, store, run_id: str, page, console) -> dict | None:
+def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = None) -> dict | None:
     """--mlflow: the finished run into MLflow, its page as report.html; a failure is one line, the run kept."""
     from qbench.cli.export import export_finished_run, wants_mlflow
 
@@ -250,6 +253,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
     from qbench.pipeline.run_status import describe_exception
     from qbench.results.store import describe_store_error
 
+    code = ExitCode.CELLS_FAILED  # the run failed on something outside qbench (a full disk, a lost folder)
     if isinstance(exc, sqlite3.Error):
         cause = describe_store_error(store.path, exc)
     elif isinstance(exc, (QbenchError, OSError)):
@@ -257,6 +261,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
     else:  # a qbench bug: the traceback goes to the log
         logging.getLogger(__name__).error("internal error", exc_info=exc)
         cause = f"internal error: {describe_exception(exc)} (a qbench bug: the traceback is in the log)"
+        code = ExitCode.INTERNAL_ERROR
     done = _finished_cells(store, run_id)
     console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
@@ -268,7 +273,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
             sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
         except sqlite3.Error:
             pass
-    return ExitCode.CELLS_FAILED
+    return code
 
 
 def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True, comparison=None):
@@ -345,6 +350,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
     """--baseline / --fail-on-regression: write junit.xml + summary.md from the comparison (made here
     unless given) and return the verdicts; None without those options."""
     from qbench.cli.outputs import fallback_dir
+    from qbench.report.gate import verdict
     from qbench.report.nightly import nightly_outputs
 
     compared = compared or _compare_with_baseline(args, store, suite, run_id, threshold, console)
@@ -359,15 +365,16 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
         result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=compared.result)
-    if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
+    if args.fail_on_regression and result is not None:  # CI annotations: stderr, never in stdout's summary/JSON
         from qbench.cli.ci import annotate_regressions
 
-        annotate_regressions(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
+        annotate_regressions(result, sys.stderr)
     regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         if w != nothing:
             console.print(f"warning: {w}", markup=False)
-    return {"run_id": base, "threshold": threshold, "regressions": regressions, "junit": str(junit),
+    return {"run_id": base, "threshold": threshold, "verdict": verdict(result, nothing, bool(args.fail_on_regression)),
+            "counts": result.counts() if result else None, "regressions": regressions, "junit": str(junit),
             "summary": str(md), "nothing_compared": nothing,
             "settings_differ": result.settings_differ if result else {}}
 
