@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
@@ -38,7 +39,8 @@ def cmd_export(args) -> int:
     from qbench.results.frame import default_db
 
     out = export_run(args.db or default_db(), args.run_id, tracking_uri=args.tracking_uri,
-                     experiment=args.experiment, with_pte=args.pte, replace=args.replace)
+                     experiment=args.experiment, with_pte=args.pte, replace=args.replace,
+                     verbose=args.verbosity > 0)
     if args.json:
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
     else:
@@ -75,15 +77,20 @@ def check_run_options(args) -> None:
         raise UsageError(f"--mlflow: {PIP_HINT}; nothing was run")
 
 
-def export_finished_run(args, db, run_id: str, page: Path | None) -> dict:
-    """Export a run `qbench run` just finished; an MLflow failure comes back as {"error", "retry"}: the
-    run is stored and measured either way, so it is reported, not raised."""
+def export_finished_run(args, db, run_id: str, page: Path | None, gate: dict | None = None,
+                        cells: list[dict] | None = None) -> dict:
+    """Export a run `qbench run` just finished (with the gate's verdict and each cell's `vs_base` when
+    gated); an MLflow failure comes back as {"error", "retry"}: the run is stored and measured either
+    way, so it is reported, not raised."""
     from qbench.errors import QbenchError
     from qbench.report.mlflow_export import export_run
 
+    if gate is not None:
+        gate = {**gate, "vs_base": {(c["model"], c["recipe"], c["device"], c.get("sweep") or ""): c["vs_base"]
+                                    for c in cells or [] if c.get("vs_base") is not None}}
     try:
         return export_run(db, run_id, tracking_uri=args.mlflow_tracking_uri, experiment=args.mlflow_experiment,
-                          report=page)
+                          report=page, gate=gate, verbose=getattr(args, "verbosity", 0) > 0)
     except QbenchError as exc:
         retry = f"qbench export mlflow {run_id}" + (f" --tracking-uri {args.mlflow_tracking_uri}"
                                                     if args.mlflow_tracking_uri else "")

@@ -79,7 +79,7 @@ def cmd_compare(args) -> int:
     if args.fail_on_regression and result.regressions:
         from qbench.cli.ci import annotate_regressions
 
-        annotate_regressions(result, sys.stderr if args.json else sys.stdout)
+        annotate_regressions(result, sys.stderr)  # stdout stays the comparison (text or JSON)
         return ExitCode.REGRESSION
     if args.fail_on_regression and not any(c.latency for c in result.cells):
         sys.stderr.write(f"qbench: gate failed: nothing comparable between {result.base_run} and {result.new_run}: "

@@ -162,7 +162,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         if compared.result is not None:
             attach_vs_base(doc["cells"], compared.result)
     ci.append_step_summary(store.target, run_id, gate)
-    exported = _export_mlflow(args, store, run_id, page, console, gate)
+    exported = _export_mlflow(args, store, run_id, page, console, gate, doc["cells"])
     if exported is not None:
         doc["mlflow"] = exported
     if args.json:
@@ -184,14 +184,15 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK
 
 
-def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = None) -> dict | None:
+def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = None,
+                   cells: list[dict] | None = None) -> dict | None:
     """--mlflow: the finished run into MLflow, its page as report.html; a failure is one line, the run kept."""
     from qbench.cli.export import export_finished_run, wants_mlflow
 
     if not wants_mlflow(args):
         return None
     with console.status("exporting to MLflow…"):
-        out = export_finished_run(args, store.target, run_id, page)
+        out = export_finished_run(args, store.target, run_id, page, gate, cells)
     if "error" in out:  # an error: printed even with -q
         sys.stderr.write(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: "
                          f"{out['retry']}\n")
