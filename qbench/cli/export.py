@@ -22,16 +22,21 @@ def add_parsers(sub) -> None:
         description="Parent run: versions, git sha and settings as params, report.html as artifact. Child run per "
                     "cell: model, recipe, device, device info as params; latency, size, memory, energy, numerics "
                     "and accuracy as metrics. Needs `pip install 'qbench[mlflow]'`.",
-        epilog="example:\n  qbench export mlflow 20261129-030000-ab12 --tracking-uri sqlite:///mlflow.db",
+        epilog="examples:\n  qbench export mlflow 20261129-030000-ab12 --tracking-uri sqlite:///mlflow.db\n"
+               "  qbench export mlflow last~1:mobile --tracking-uri http://mlflow.internal:5000",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ml.add_argument("run_id", metavar="RUN_ID", help=RUN_REF_HELP)
     ml.add_argument("--tracking-uri", default=None,
-                    help="MLflow tracking URI (default: MLflow's own, i.e. $MLFLOW_TRACKING_URI or ./mlruns)")
+                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's own default); with "
+                         "sqlite:///DIR/mlflow.db a new experiment keeps its artifacts in DIR/mlartifacts")
     ml.add_argument("--experiment", default=None, help="experiment name (default: qbench/<suite>)")
     ml.add_argument("--pte", action="store_true", help="also log each cell's .pte from the local artifact cache")
     ml.add_argument("--replace", action="store_true", help="delete an earlier export of this run first")
     ml.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     ml.add_argument("--json", action="store_true", help="print the MLflow ids as JSON")
+    ml.epilog += ("\n\nMLflow's own log lines show with -v. A tracking server that refuses connections is one\n"
+                  "line at once; one that hangs gets MLFLOW_HTTP_REQUEST_TIMEOUT (here 15 s by default) and\n"
+                  "MLFLOW_HTTP_REQUEST_MAX_RETRIES (here 1), which your environment overrides.")
 
 
 def cmd_export(args) -> int:
@@ -56,7 +61,8 @@ def add_run_options(run) -> None:
                     help="after the run, export it to MLflow: one parent run, one nested child run per cell, "
                          "the run's page as report.html")
     ml.add_argument("--mlflow-tracking-uri", metavar="URI", default=None,
-                    help="MLflow tracking URI (implies --mlflow; default: $MLFLOW_TRACKING_URI or ./mlruns)")
+                    help="MLflow tracking URI (implies --mlflow; default: $MLFLOW_TRACKING_URI, else MLflow's "
+                         "own default); artifacts of a sqlite store go beside its database")
     ml.add_argument("--mlflow-experiment", metavar="NAME", default=None,
                     help="experiment name (implies --mlflow; default: qbench/<suite>)")
 
