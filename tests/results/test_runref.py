@@ -102,3 +102,22 @@ def test_the_python_api_resolves_and_raises_like_the_cli(db):
         qbench.compare("2025112", "last", db=db)
     df = qbench.compare("last~1:mobile", "last:mobile", db=db, threshold="5%", growth="5%")
     assert len(df) > 0 and {"ratio", "verdict", "regression"} <= set(df.columns)
+
+
+def test_references_and_types_read_postgresql_alike(db, pg_url):
+    """The same three runs in PostgreSQL (runs ordered by insertion there too): every form resolves to
+    the same run, and load() gives the same dtypes."""
+    build_nightly_db(pg_url)
+    pg = ResultsStore(pg_url)
+    add_run(pg, SMOKE, suite="smoke", started_at="2025-11-28T03:00:00+00:00", status="failed")
+    lite = ResultsStore(db)
+    try:
+        for ref in ("last", "last~1", "last~2", "last:mobile", "last~1:mobile", "20251126", "20251128-03"):
+            assert resolve_run(pg, ref) == resolve_run(lite, ref), ref
+        with pytest.raises(RunRefError, match="ambiguous, 3 runs"):
+            resolve_run(pg, "2025112")
+    finally:
+        pg.close()
+        lite.close()
+    a, b = qbench.load(db, "last~1"), qbench.load(pg_url, "last~1")
+    assert a.dtypes.astype(str).to_dict() == b.dtypes.astype(str).to_dict()
