@@ -122,9 +122,8 @@ def _run(args, console) -> int:
 def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
     from qbench.cli import ci
     from qbench.cli.signals import Terminated
-    from qbench.cli.summary import print_summary
     from qbench.pipeline.orchestrator import execute
-    from qbench.report.gate import FAIL, attach_vs_base, gate_line
+    from qbench.report.gate import attach_vs_base
     from qbench.report.views import run_document
 
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
@@ -165,23 +164,38 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     exported = _export_mlflow(args, store, run_id, page, console, gate, doc["cells"])
     if exported is not None:
         doc["mlflow"] = exported
+    _print_outputs(args, doc, gate, page, console)
+    return _exit_code(args, doc, gate, outcome.failed or (exported is not None and "error" in exported))
+
+
+def _print_outputs(args, doc: dict, gate: dict | None, page, console) -> None:
+    """stdout: the JSON document, or the summary (summary.md itself for a gated --summary markdown);
+    stderr: the page's path and the gate's one line."""
+    from qbench.cli.summary import print_summary
+    from qbench.report.gate import gate_line
+
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
-    elif args.summary == "markdown" and gate is not None:  # the gated Markdown is summary.md itself
+    elif args.summary == "markdown" and gate is not None:
         sys.stdout.write(Path(gate["summary"]).read_text(encoding="utf-8"))
     else:
         print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
     if gate is not None:  # the verdict is a result: said even with -q, on stderr beside the annotations
         sys.stderr.write(gate_line(gate) + "\n")
+
+
+def _exit_code(args, doc: dict, gate: dict | None, failed: bool) -> ExitCode:
+    """The gate's verdict first, then --strict's noisy cells, then failed cells (or a failed export)."""
+    from qbench.report.gate import FAIL
+
     if gate is not None and gate["verdict"] == FAIL:
         return ExitCode.REGRESSION if gate["regressions"] else ExitCode.CELLS_FAILED
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy and getattr(args, "strict", False):
         sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
         return ExitCode.CELLS_FAILED
-    failed_export = exported is not None and "error" in exported
-    return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK
+    return ExitCode.CELLS_FAILED if failed else ExitCode.OK
 
 
 def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = None,
