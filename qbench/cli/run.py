@@ -138,12 +138,12 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
+        sys.stderr.write(f"{what}: {done}. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
         if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database or the scheduler went away
             try:
-                kept = f"{_finished_cells(store, run_id)} cells finished and kept"
+                kept = _finished_cells(store, run_id)
             except Exception:  # noqa: BLE001 - the database is what went away
                 kept = "what was committed is kept"
             sys.stderr.write(f"stopped: {kept}. Resume with:\n{resume}\n")
@@ -249,13 +249,14 @@ def _check_run_ids(args, db, store) -> None:
             store.close()
 
 
-def _finished_cells(store, run_id: str) -> int | str:
+def _finished_cells(store, run_id: str) -> str:
+    """'N cells finished and kept', or what can be said when the store cannot be read to count them."""
     import sqlite3
 
     try:
-        return sum(1 for c in store.cells(run_id) if c["status"] != "pending")
+        return f"{sum(1 for c in store.cells(run_id) if c['status'] != 'pending')} cells finished and kept"
     except sqlite3.Error:
-        return "the"
+        return "what was committed is kept"
 
 
 def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_json: bool = False) -> int:
@@ -278,7 +279,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         cause = f"internal error: {describe_exception(exc)} (a qbench bug: the traceback is in the log)"
         code = ExitCode.INTERNAL_ERROR
     done = _finished_cells(store, run_id)
-    console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
+    console.print(f"qbench: run {run_id} failed: {cause}\n{done} (the run is marked "
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
                   markup=False, highlight=False, soft_wrap=True)
     if as_json:  # CI reading stdout still gets the run, its status and its cause
