@@ -54,11 +54,13 @@ def cmd_report(args) -> int:
     from qbench.cli.outputs import check_output_file
 
     from qbench.cli.outputs import resolve_run_refs
+    from qbench.results.backends import is_url
 
     threshold = parse_threshold(args.threshold)
     db = _db(args.db)
     runs = resolve_run_refs(db, args.runs)  # `last` names a folder only once resolved
-    out = check_output_file(args.output, "-o") if args.output else db.parent / runs[-1] / "report.html"
+    beside = Path("reports") if is_url(db) else db.parent  # a database server: the reports folder
+    out = check_output_file(args.output, "-o") if args.output else beside / runs[-1] / "report.html"
     path = write_report(db, runs, out, threshold=threshold)
     print(path)
     return ExitCode.OK

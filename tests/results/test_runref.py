@@ -121,3 +121,11 @@ def test_references_and_types_read_postgresql_alike(db, pg_url):
         lite.close()
     a, b = qbench.load(db, "last~1"), qbench.load(pg_url, "last~1")
     assert a.dtypes.astype(str).to_dict() == b.dtypes.astype(str).to_dict()
+
+
+def test_report_of_a_postgresql_run_by_reference_goes_to_the_reports_folder(pg_url, tmp_path):
+    """`qbench report last --db postgresql://…` without -o: reports/<run>/report.html (a URL has no folder)."""
+    build_nightly_db(pg_url)
+    out = qbench_cli("report", "last", "--db", pg_url, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"reports/{NEW}/report.html" and (tmp_path / "reports" / NEW / "report.html").is_file()
