@@ -38,9 +38,8 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
            ops_top: int = 8) -> ReportData:
     """db_path: a store's path or URL, or a store already open (the run that just finished: its
     samples and speedup CIs are in memory already)."""
-    run_ids = list(dict.fromkeys(run_ids))  # the same run twice adds nothing
     with data.reading(db_path) as store:
-        data.check_runs(store, run_ids)
+        run_ids = list(dict.fromkeys(data.check_runs(store, run_ids)))  # the same run twice adds nothing
         runs = [data.run_info(store, r) for r in run_ids]
         cells = []
         for run_id in run_ids:

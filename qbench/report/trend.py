@@ -71,7 +71,7 @@ def select_runs(db: str | Path | None, suite: str | None = None, *, last: int | 
 
 
 def trend(db: str | Path | None = None, suite: str | None = None, *, last: int | None = None,
-          since: str | None = None, threshold: float = 0.05, n_boot: int = 2000, seed: int | None = 0):
+          since: str | None = None, threshold: float | str = 0.05, n_boot: int = 2000, seed: int | None = 0):
     """One row per cell × run (see COLUMNS), oldest run first; empty frame when no run matches.
 
     median_ms / ci_low_ms / ci_high_ms: the cell's median with its 95% two-level bootstrap CI.
@@ -82,8 +82,10 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     """
     import pandas as pd
 
+    from qbench.report.compare import parse_threshold
     from qbench.results.frame import load, load_samples
 
+    threshold = parse_threshold(threshold)  # "5%" as on the command line
     runs = select_runs(db, suite, last=last, since=since)
     if not runs:
         return pd.DataFrame(columns=COLUMNS)
