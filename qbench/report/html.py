@@ -19,6 +19,7 @@ from qbench.report import data, fmt, plots, table
 from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
+from qbench.report.trust import trust, unsure, unsure_word
 from qbench.report.winners import winners
 from qbench.results.store import ResultsStore
 
@@ -67,6 +68,7 @@ def context(rd: ReportData) -> dict:
         "when": fmt.when, "ms": fmt.ms, "bytes": fmt.bytes_, "sqnr": fmt.sqnr, "p_value": fmt.p_value,
         "pct": fmt.pct_change, "first_line": fmt.first_line,
         "summary": _summary(cells, rd.comparisons[-1] if rd.comparisons else None),
+        "trust": trust(cells),
         "devices": rd.devices,
         "settings": _settings(rd.runs),
         "columns": cols, "groups": table.foldable_groups(cols), "col_class": _column_classes(cols),
@@ -116,9 +118,14 @@ def _summary(cells: list[dict], comparison) -> list[dict]:
                    f"{len({c['device'] for c in cells})} devices"
                    + (f" · {len(points)} sweep points" if len(points := {c.get('sweep') or '' for c in cells}) > 1
                       else "")},
-        {"label": "ok", "value": status.count("ok"), "tone": "good" if status.count("ok") == len(cells) else ""},
-        {"label": "failed", "value": status.count("failed"), "tone": "bad" if "failed" in status else ""},
+        {"label": "ok", "value": status.count("ok"),
+         "tone": "good" if status.count("ok") == len(cells) and not any(unsure(c) for c in cells) else ""},
+        {"label": "failed", "value": status.count("failed"), "tone": "bad" if "failed" in status else "",
+         **({"href": "#trust-failed"} if "failed" in status else {})},
     ]
+    if shaky := [c for c in cells if unsure(c)]:
+        cards.append({"label": unsure_word(shaky), "value": len(shaky), "tone": "warn", "href": "#trust",
+                      "detail": "medians may be off"})
     if "not measured" in status:
         cards.append({"label": "not measured", "value": status.count("not measured"), "tone": "warn"})
     if comparison is not None:

@@ -223,7 +223,9 @@ def box_stats(samples_ms, trials=None) -> dict:
 
 def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) -> Markup:
     """One row per box; consecutive boxes with the same label (one per run) share it."""
-    left, right, row, top = 118, 76, 20, 26
+    labels = [fmt.ms(b.median) + (f"  +{b.above}›" if b.above else "") for b in boxes]
+    left, row, top = 118, 20, 26
+    right = max(76, 12 + 6.6 * max(len(t) for t in labels))  # the value labels stay inside the plot
     height = top + row * len(boxes) + 32
     lo = min(b.lo for b in boxes)
     hi = max(b.hi for b in boxes)
@@ -248,8 +250,7 @@ def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) 
         parts.append(_line(ax(b.median), yc - h / 2, ax(b.median), yc + h / 2, INK, 2))
         for tm in b.trial_medians:
             parts.append(marker("diamond", ax.clamp(tm), yc + h / 2 + 3, 2.2, INK, "none", 0))
-        label = fmt.ms(b.median) + (f"  +{b.above}›" if b.above else "")
-        parts.append(_text(width - right + 6, yc + 4, label, fill=MUTED))
+        parts.append(_text(width - right + 6, yc + 4, labels[i], fill=MUTED))
         parts.append("</g>")
     return _svg(width, height, parts, f"latency distribution: {title}")
 

@@ -1,0 +1,153 @@
+"""Pages that answer honestly, on a laptop (1366×768) and a phone (390×844), in headless Chromium.
+
+Every page (the nightly page, a two-run report, a run on a busy host where every cell is noisy and
+one model failed, the trend page, the sensitivity page) must not scroll sideways (a wide table may
+scroll inside its own box), and must say what can be trusted (noisy and failed cells, why) before it
+crowns any winner. Screenshots of the first screens go to test-artifacts/ (git-ignored)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from qbench.report.compare import compare_runs
+from qbench.report.html import write_report
+from qbench.report.trend_page import write_trend
+from qbench.results.store import ResultsStore
+
+from .synthetic import BASE, NEW, add_cell, add_run, trial_samples
+from .synthetic_year import build_year_db
+from .test_html_report import ARTIFACTS
+from .test_html_report import browser  # noqa: F401  (the module-scoped headless Chromium fixture)
+
+SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
+LONG_CAUSE = ("RuntimeError: XNNPACK delegate rejected node aten.convolution.default (groups=3, "
+              "kernel 7x7, dilation 2): no kernel for this configuration; partition 4 of 9 left to the portable "
+              "kernels, which then failed to allocate 1,234,567,890 bytes for the im2col scratch buffer\n"
+              "  at executorch/backends/xnnpack/partition.py:412")
+NOISY_WHY = "3 of 3 trials disturbed (host load 1.9 on 2 cores)"
+
+
+def _noisy(store, run, model, recipe, median, ci, rng):
+    add_cell(store, run, model, recipe, "host", samples=trial_samples(rng, median), pte_bytes=int(4e6 / median),
+             sqnr_db=30.0 + median, stability_verdict="noisy", stability_reason=NOISY_WHY,
+             median_ci_low_ms=ci[0], median_ci_high_ms=ci[1], trials_used=3, trials_replaced=0)
+
+
+@pytest.fixture(scope="module")
+def busy_db(tmp_path_factory):
+    """A mobile-like run on a busy host: every measured cell `noisy`; `tiny` ptq and qat overlap, `wide`
+    ptq is clearly fastest (but noisy); every recipe of `broken` failed with a long cause."""
+    path = tmp_path_factory.mktemp("busy") / "qbench.db"
+    rng = np.random.default_rng(3)
+    store = ResultsStore(path)
+    add_run(store, "busy")
+    for model, cells in {"tiny": {"fp32": (10.0, (9.5, 10.6)), "ptq_int8": (4.0, (3.8, 4.3)),
+                                  "qat_int8": (4.1, (3.9, 4.4))},
+                         "wide": {"fp32": (30.0, (29.0, 31.0)), "ptq_int8": (11.0, (10.6, 11.4)),
+                                  "qat_int8": (14.0, (13.5, 14.6))}}.items():
+        for recipe, (median, ci) in cells.items():
+            _noisy(store, "busy", model, recipe, median, ci, rng)
+    for recipe in ("fp32", "ptq_int8"):
+        add_cell(store, "busy", "broken", recipe, "host", stage="export", error=LONG_CAUSE)
+    store.finish_run("busy", "complete", "2025-11-27T03:41:00+00:00")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def pages(busy_db, nightly_db, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pages")
+    year = out / "year.db"
+    base, new = build_year_db(year, runs=6, models=["mobilenet_v3_small", "resnet18"], regression_at=3,
+                              improvement_at=2)["run_ids"][-2:]
+    return {
+        "busy": write_report(busy_db, ["busy"], out / "busy.html"),
+        "nightly": write_report(year, [new], out / "nightly.html", comparison=compare_runs(year, base, new)),
+        "two-run": write_report(nightly_db, [BASE, NEW], out / "two-run.html"),
+        "trend": write_trend(year, out / "trend.html")[0],
+    }
+
+
+def _open(browser, path, size):  # noqa: F811
+    width, height = SIZES[size]
+    browser.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                 mobile=size == "phone")
+    browser.events.clear()
+    browser.send("Page.navigate", url=path.as_uri())
+    browser.wait_for("Page.loadEventFired", timeout=60)
+    browser.evaluate("window.scrollTo(0, 0)")
+    return width, height
+
+
+def _sideways(browser, width: int) -> dict:  # noqa: F811
+    """How wide the page is, and the outermost elements that stick out (not inside a box that scrolls)."""
+    return browser.evaluate(f"""(() => {{ const W = {width}, out = [];
+        for (const e of document.querySelectorAll('body *')) {{
+            const r = e.getBoundingClientRect(); if (r.right <= W + 1 || r.width === 0) continue;
+            let p = e.parentElement, boxed = false;
+            for (; p; p = p.parentElement) {{ const o = getComputedStyle(p).overflowX;
+                if ((o === 'auto' || o === 'scroll' || o === 'hidden') && p.getBoundingClientRect().right <= W + 1)
+                {{ boxed = true; break; }} }}
+            if (!boxed) out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ' + Math.round(r.right));
+        }}
+        return {{page: document.documentElement.scrollWidth, stick_out: out.slice(0, 8)}}; }})()""")
+
+
+def _shoot(browser, name: str, width: int, height: int) -> None:  # noqa: F811
+    shot = browser.send("Page.captureScreenshot", format="png",
+                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("name", ["busy", "nightly", "two-run", "trend"])
+def test_no_page_level_horizontal_scroll(browser, pages, name, size):  # noqa: F811
+    width, height = _open(browser, pages[name], size)
+    _shoot(browser, f"{name}-{size}", width, height)
+    got = _sideways(browser, width)
+    assert got["page"] <= width and not got["stick_out"], got
+    assert browser.errors() == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("name", ["busy", "nightly", "two-run"])
+def test_trust_line_on_the_first_screen_above_the_winners(browser, pages, name, size):  # noqa: F811
+    width, height = _open(browser, pages[name], size)
+    box = browser.evaluate("""(() => { const t = document.querySelector('#trust .trust-line').getBoundingClientRect();
+        const w = document.getElementById('winners'); const a = document.getElementById('answers');
+        return {top: t.top, bottom: t.bottom, winners: w ? w.getBoundingClientRect().top : null,
+                answers: a ? a.getBoundingClientRect().top : null}; })()""")
+    assert 0 < box["top"] and box["bottom"] <= height, box  # on the first screen
+    assert box["winners"] is not None and box["bottom"] <= box["winners"], box
+    if box["answers"] is not None:
+        assert box["bottom"] <= box["answers"], box
+
+
+def test_busy_run_says_noisy_and_failed_first_with_the_full_cause(browser, pages):  # noqa: F811
+    _open(browser, pages["busy"], "laptop")
+    line = browser.evaluate("document.querySelector('#trust .trust-line').textContent.replace(/\\s+/g, ' ')")
+    assert "6 measured" in line and "6 noisy" in line and "2 failed" in line, line
+    reasons = browser.evaluate("Array.from(document.querySelectorAll('#trust-unsure li')).map((li) => li.textContent)")
+    assert len(reasons) == 6 and all(NOISY_WHY in r for r in reasons)
+    failed = browser.evaluate("""Array.from(document.querySelectorAll('#trust-failed li')).map((li) => ({
+        name: li.querySelector('a').textContent, href: li.querySelector('a').getAttribute('href'),
+        stage: li.querySelector('.badge').textContent, cause: li.querySelector('pre').textContent}))""")
+    assert [f["name"] for f in failed] == ["broken/fp32@host", "broken/ptq_int8@host"]
+    assert all(f["stage"] == "export" and f["cause"] == LONG_CAUSE for f in failed)  # whole, not cut at 80
+    assert browser.evaluate(f"!!document.querySelector({failed[0]['href']!r} + '.st-failed')")  # links its row
+    cards = browser.evaluate("Object.fromEntries(Array.from(document.querySelectorAll('#summary .card')).map("
+                             "(c) => [c.querySelector('.label').textContent, c.className]))")
+    assert "noisy" in cards and "good" not in cards["ok"]  # "6 OK" is not green when all six are noisy
+
+
+def test_winners_from_noisy_cells_are_marked_or_not_crowned(browser, pages):  # noqa: F811
+    _open(browser, pages["busy"], "laptop")
+    cards = browser.evaluate("""Object.fromEntries(Array.from(document.querySelectorAll('#winners .winner')).map((w) =>
+        [w.querySelector('h3').textContent.trim().split(' ')[0], w.innerText.replace(/\\s+/g, ' ')]))""")
+    assert "fastest no clear winner" in cards["tiny"] and "the fastest two overlap" in cards["tiny"]
+    assert "fastest ptq_int8 noisy" in cards["wide"] and "may be off" in cards["wide"]
+    assert "no winner: every recipe failed" in cards["broken"]
