@@ -212,8 +212,9 @@ def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_lege
          "empty": "No quantized cell to compare with fp32."},
         *_threads_plot(cells),
         {"id": "plot-tradeoff", "title": "Accuracy vs latency",
-         "caption": "Each point is a model × recipe; circled points on the dashed staircase form the Pareto front "
-                    f"(no other point is both faster and closer to fp32). {scope}",
+         "caption": "Each point is a model × recipe; each model has its own dashed staircase, and its circled points "
+                    "form that model's Pareto front (no other recipe of the same model is both faster and closer to "
+                    f"fp32; models are never ranked against each other). {scope}",
          "legend": Markup(recipe_legend + shape_legend), "panels": plots.tradeoff_panels(cells, colours, shapes),
          "empty": "No cell has accuracy figures (SQNR, top-1 agreement)."},
         {"id": "plot-size-memory", "title": "Size and peak memory",

@@ -151,3 +151,76 @@ def test_winners_from_noisy_cells_are_marked_or_not_crowned(browser, pages):  # 
     assert "fastest no clear winner" in cards["tiny"] and "the fastest two overlap" in cards["tiny"]
     assert "fastest ptq_int8 noisy" in cards["wide"] and "may be off" in cards["wide"]
     assert "no winner: every recipe failed" in cards["broken"]
+
+
+# --------------------------------------------------------------------------- without a browser
+
+
+def _section(html: str, section_id: str) -> str:
+    start = html.index(f'id="{section_id}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_each_model_has_its_own_pareto_front(nightly_db):
+    import re
+
+    from qbench.report.gather import gather
+    from qbench.report.plots import model_shapes, tradeoff_panels
+    from qbench.report.svg import colours_for
+
+    cells = [c for c in gather(nightly_db, [NEW]).cells]
+    colours = colours_for([c["recipe"] for c in cells])
+    panels = tradeoff_panels(cells, colours, model_shapes(list(dict.fromkeys(c["model"] for c in cells))))
+    for svg in map(str, panels):
+        fronts = re.findall(r'<path class="pareto" data-group="([^"]*)"', svg)
+        assert len(fronts) == len(set(fronts)) >= 2, fronts  # one staircase per model, never one across models
+
+
+def test_size_chart_labels_use_the_axis_unit():
+    import re
+
+    from qbench.report.plots import size_memory_panels
+
+    cells = [{"model": "m", "recipe": r, "device": "host", "pte_bytes": b, "peak_rss_bytes": None}
+             for r, b in (("fp32", 3_000_000), ("int8", 800_000))]
+    (svg,) = map(str, size_memory_panels(cells, {"fp32": "#111", "int8": "#222"}))
+    labels = re.findall(r">([\d.,]+) (B|KiB|MiB|GiB)<", svg)
+    assert labels == [("2.9", "MiB"), ("0.8", "MiB")]  # 800 kB reads 0.8 MiB on a MiB axis, not 781.2 KiB
+    assert ">MiB<" in svg
+
+
+def test_box_labels_fit_inside_the_plot():
+    import re
+
+    from qbench.report.svg import Box, box_panel
+
+    box = Box("resnet18", "#333", q1=1200.0, median=1234.5, q3=1250.0, lo=1150.0, hi=1300.0, n=5000, above=652)
+    svg = str(box_panel("t", [box], width=640))
+    x = float(re.search(r'<text x="([\d.]+)"[^>]*>1,234  \+652›<', svg).group(1))
+    assert x + 6.6 * len("1,234  +652›") <= 640
+
+
+def test_two_run_report_warns_about_noise_once_and_shows_no_p_value(busy_db, tmp_path):
+    import shutil
+
+    rng = np.random.default_rng(5)
+    db = shutil.copyfile(busy_db, tmp_path / "two.db")
+    store = ResultsStore(db)
+    add_run(store, "busy-2", started_at="2025-11-28T03:00:00+00:00")
+    for recipe, median in (("fp32", 10.0), ("ptq_int8", 4.0), ("qat_int8", 4.1)):
+        _noisy(store, "busy-2", "tiny", recipe, median, (median * 0.95, median * 1.05), rng)
+    store.finish_run("busy-2", "complete", "2025-11-28T03:41:00+00:00")
+    store.close()
+    html = write_report(db, ["busy", "busy-2"], tmp_path / "r.html").read_text(encoding="utf-8")
+    shown = html[:html.index('<script type="application/json"')]  # the JSON block keeps the warnings for tools
+    assert shown.count("noisy in one of the runs") == 1
+    compare = _section(html, "compare")
+    assert 'data-key="p"' not in compare and "Mann-Whitney" not in compare and "&lt;0.001" not in compare
+
+
+def test_sections_without_data_take_one_line(busy_db, tmp_path):
+    html = write_report(busy_db, ["busy"], tmp_path / "r.html").read_text(encoding="utf-8")
+    nodata = _section(html, "nodata")
+    assert "Energy per inference" in nodata and "Top operators" in nodata
+    assert 'href="#plot-energy-section"' not in html  # not offered in the navigation either
+    assert 'id="plot-latency-section"' in html and 'class="panel" id="plot-latency-section"' in html
