@@ -8,6 +8,7 @@ crowns any winner. Screenshots of the first screens go to test-artifacts/ (git-i
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from qbench.report.trend_page import write_trend
 from qbench.results.store import ResultsStore
 
 from .synthetic import BASE, NEW, add_cell, add_run, trial_samples
-from .synthetic_year import build_year_db
+from .synthetic_year import RECIPES_4, build_year_db
 from .test_html_report import ARTIFACTS
 from .test_html_report import browser  # noqa: F401  (the module-scoped headless Chromium fixture)
 
@@ -63,6 +64,8 @@ def pages(busy_db, nightly_db, tmp_path_factory):
     year = out / "year.db"
     base, new = build_year_db(year, runs=6, models=["mobilenet_v3_small", "resnet18"], regression_at=3,
                               improvement_at=2)["run_ids"][-2:]
+    (out / base).mkdir()
+    (out / base / "index.html").write_text("<!doctype html><title>run page</title>")  # as `qbench run` leaves it
     return {
         "busy": write_report(busy_db, ["busy"], out / "busy.html"),
         "nightly": write_report(year, [new], out / "nightly.html", comparison=compare_runs(year, base, new)),
@@ -151,6 +154,48 @@ def test_winners_from_noisy_cells_are_marked_or_not_crowned(browser, pages):  # 
     assert "fastest no clear winner" in cards["tiny"] and "the fastest two overlap" in cards["tiny"]
     assert "fastest ptq_int8 noisy" in cards["wide"] and "may be off" in cards["wide"]
     assert "no winner: every recipe failed" in cards["broken"]
+
+
+def test_trend_page_marks_every_run_links_its_page_and_filters_offline(browser, pages):  # noqa: F811
+    _open(browser, pages["trend"], "laptop")
+    dots = browser.evaluate("Array.from(document.querySelectorAll('#cells path.runs')).map("
+                            "(p) => (p.getAttribute('d').match(/h0/g) || []).length)")
+    assert dots and set(dots) == {6}  # a marker per run in every cell chart
+    ticks = browser.evaluate("Array.from(document.querySelectorAll('#cells g.xticks')[0].querySelectorAll('text'))"
+                             ".map((t) => t.textContent)")
+    assert len(ticks) >= 3 and all(re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d", t) for t in ticks), ticks
+    runs = browser.evaluate("JSON.parse(document.getElementById('trend-data').textContent).runs")
+    assert [bool(r["href"]) for r in runs] == [False] * 4 + [True, False]  # only run 5 has a page beside
+    # a click on run 5's point opens its page
+    browser.evaluate("document.getElementById('cells').scrollIntoView()")
+    x, y = browser.evaluate("""(() => { const r = document.querySelector('#cells svg.plot').getBoundingClientRect();
+        return [r.left + r.width * 4 / 5, r.top + r.height / 2]; })()""")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+    browser.wait_for("Page.loadEventFired", timeout=30)
+    assert browser.evaluate("location.pathname").endswith(f"/{runs[4]['id']}/index.html")
+    _open(browser, pages["trend"], "laptop")
+    shown = ("Array.from(document.querySelectorAll('#cells figure.cell')).filter((f) => !f.hidden)"
+             ".map((f) => f.dataset.model + '/' + f.dataset.recipe + '@' + f.dataset.device)")
+    total = len(browser.evaluate(shown))
+    browser.evaluate("""(() => { for (const [k, v] of [['model', 'resnet18'], ['device', 'pixel8']]) {
+        const s = document.getElementById('filter-' + k); s.value = v; s.dispatchEvent(new Event('change')); } })()""")
+    picked = browser.evaluate(shown)
+    assert total == 16 and sorted(picked) == [f"resnet18/{r}@pixel8" for r in sorted(RECIPES_4)]
+    assert browser.evaluate("document.querySelectorAll('#speedup figure.cell:not([hidden])').length") == 1
+    assert browser.errors() == []
+
+
+def test_trend_notes_name_a_run_without_a_sha_without_a_dangling_comma(tmp_path):
+    rng = np.random.default_rng(9)
+    store = ResultsStore(tmp_path / "q.db")
+    for i in range(5):
+        add_run(store, f"r{i}", started_at=f"2026-01-01T0{i}:00:00+00:00", git_sha=None)  # several runs a day
+        add_cell(store, f"r{i}", "m", "fp32", "host", samples=trial_samples(rng, 2.0 * (1.3 if i >= 3 else 1.0)))
+        store.finish_run(f"r{i}", "complete", f"2026-01-01T0{i}:30:00+00:00")
+    store.close()
+    html = write_trend(tmp_path / "q.db", tmp_path / "trend.html")[0].read_text(encoding="utf-8")
+    assert "from <b>2026-01-01 03:00</b> (r3)</li>" in html and ", )" not in html
 
 
 # --------------------------------------------------------------------------- without a browser
