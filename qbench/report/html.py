@@ -19,6 +19,7 @@ from qbench.report import data, fmt, plots, table
 from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
+from qbench.report.sensitivity_view import suggestions
 from qbench.report.trust import trust, unsure, unsure_word
 from qbench.report.winners import winners
 from qbench.results.store import ResultsStore
@@ -68,7 +69,8 @@ def context(rd: ReportData) -> dict:
         "when": fmt.when, "ms": fmt.ms, "bytes": fmt.bytes_, "sqnr": fmt.sqnr, "p_value": fmt.p_value,
         "pct": fmt.pct_change, "first_line": fmt.first_line,
         "summary": _summary(cells, rd.comparisons[-1] if rd.comparisons else None),
-        "trust": trust(cells),
+        "trust": trust(cells), "has_cells": bool(cells), "sensitivity": suggestions(rd.layers),
+        "layer_legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
         "devices": rd.devices,
         "settings": _settings(rd.runs),
         "columns": cols, "groups": table.foldable_groups(cols), "col_class": _column_classes(cols),
@@ -177,20 +179,9 @@ def _comparison(result) -> dict:
 
 
 def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
-    return _cell_plots(rd, cells, colours, run_colours, shapes, recipe_legend) + _layer_plots(rd)
-
-
-def _layer_plots(rd: ReportData) -> list[dict]:
-    """`qbench sensitivity`'s per-layer SQNR, only in a run that has it."""
-    if not rd.layers:
-        return []
-    return [{"id": "plot-layers", "title": "SQNR by layer",
-             "caption": "Each quantized layer's output against fp32 (torchao PT2E numeric debugger), in graph order; "
-                        "error accumulates down the graph. Highlighted: the layers the suggestion keeps in fp32. "
-                        "Hover a bar for the end-to-end metric with only that layer in fp32 (and, with --method "
-                        "quantize-one or both, with only that layer quantized).",
-             "legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
-             "panels": plots.layer_panels(rd.layers), "empty": "No per-layer figures."}]
+    """The charts of the measured cells (a run with none, `qbench sensitivity` without --measure, has none:
+    its per-layer chart leads the page instead, see sensitivity_view)."""
+    return _cell_plots(rd, cells, colours, run_colours, shapes, recipe_legend) if rd.cells else []
 
 
 def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:

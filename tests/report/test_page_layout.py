@@ -59,7 +59,24 @@ def busy_db(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pages(busy_db, nightly_db, tmp_path_factory):
+def sensitivity_db(tmp_path_factory):
+    """`qbench sensitivity` without --measure: a run with per-layer rows and no cell."""
+    path = tmp_path_factory.mktemp("sens") / "qbench.db"
+    store = ResultsStore(path)
+    add_run(store, "sens", suite="smoke")
+    sqnr = [38.0, 31.5, 12.4, 29.0, 35.2, 8.7, 27.5, 33.0]
+    rows = [{"position": i, "module": f"features.{i}.block.conv" if i != 5 else "classifier.head.proj_out_with_a_long_name",
+             "op": "conv2d", "sqnr_db": v, "cosine": 0.99, "target": "sqnr>=30", "metric_name": "sqnr_db",
+             "metric_if_fp32": 30.0 + v / 10, "method": "fp32-one", "sensitivity_rank": i + 1,
+             "kept_fp32": int(v < 13)} for i, v in enumerate(sqnr)]
+    store.replace_layers("sens", "mobilenet_v3_small", "ptq_int8", rows)
+    store.finish_run("sens", "complete", "2025-11-27T03:10:00+00:00")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def pages(busy_db, nightly_db, sensitivity_db, tmp_path_factory):
     out = tmp_path_factory.mktemp("pages")
     year = out / "year.db"
     base, new = build_year_db(year, runs=6, models=["mobilenet_v3_small", "resnet18"], regression_at=3,
@@ -71,6 +88,7 @@ def pages(busy_db, nightly_db, tmp_path_factory):
         "nightly": write_report(year, [new], out / "nightly.html", comparison=compare_runs(year, base, new)),
         "two-run": write_report(nightly_db, [BASE, NEW], out / "two-run.html"),
         "trend": write_trend(year, out / "trend.html")[0],
+        "sensitivity": write_report(sensitivity_db, ["sens"], out / "sens" / "index.html"),
     }
 
 
@@ -107,7 +125,7 @@ def _shoot(browser, name: str, width: int, height: int) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("name", ["busy", "nightly", "two-run", "trend"])
+@pytest.mark.parametrize("name", ["busy", "nightly", "two-run", "trend", "sensitivity"])
 def test_no_page_level_horizontal_scroll(browser, pages, name, size):  # noqa: F811
     width, height = _open(browser, pages[name], size)
     _shoot(browser, f"{name}-{size}", width, height)
@@ -154,6 +172,22 @@ def test_winners_from_noisy_cells_are_marked_or_not_crowned(browser, pages):  # 
     assert "fastest no clear winner" in cards["tiny"] and "the fastest two overlap" in cards["tiny"]
     assert "fastest ptq_int8 noisy" in cards["wide"] and "may be off" in cards["wide"]
     assert "no winner: every recipe failed" in cards["broken"]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_sensitivity_page_leads_with_the_per_layer_result_and_the_skip(browser, pages, size):  # noqa: F811
+    width, height = _open(browser, pages["sensitivity"], size)
+    got = browser.evaluate(r"""(() => { const s = document.getElementById('sensitivity');
+        const skip = s.querySelector('pre.skip').getBoundingClientRect();
+        const panels = Array.from(document.querySelectorAll('main > section')).map((e) => e.id);
+        return {order: panels, skip: s.querySelector('pre.skip').textContent, skip_bottom: skip.bottom,
+                chart: s.querySelectorAll('svg.chart').length,
+                trust: document.querySelector('#trust .trust-line').textContent.replace(/\s+/g, ' '),
+                cards: document.querySelectorAll('#summary .card').length}; })()""")
+    assert got["order"][:2] == ["trust", "sensitivity"], got["order"]
+    assert got["skip"] == 'skip: {modules: [features.2.block.conv, classifier.head.proj_out_with_a_long_name]}'
+    assert got["skip_bottom"] <= height and got["chart"] == 1  # the answer on the first screen, then the chart
+    assert "nothing was timed" in got["trust"] and got["cards"] == 0  # no "0 cells / 0 OK / 0 failed"
 
 
 def test_trend_page_marks_every_run_links_its_page_and_filters_offline(browser, pages):  # noqa: F811
