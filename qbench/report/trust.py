@@ -8,6 +8,8 @@ the store holds. A new word therefore needs no change to the pages.
 
 from __future__ import annotations
 
+import re
+
 from qbench.report import fmt
 from qbench.report.table import cell_anchor
 
@@ -55,8 +57,10 @@ def trust(cells: list[dict]) -> dict:
 
 
 def _failure(cell: dict) -> dict:
+    """A failed cell's stage and cause. The report's cells carry the stage; the --json view only the
+    error as 'stage: cause' (views.py), from which a lower-case first word is taken as the stage."""
     error = cell.get("error") or "no error text recorded"
-    stage = cell.get("stage") or ""
+    stage = cell.get("stage") or (m.group(1) if (m := re.match(r"([a-z][a-z_-]*): ", error)) else "")
     cause = error[len(stage) + 2:] if stage and error.startswith(f"{stage}: ") else error
     return {"name": cell_name(cell), "href": _href(cell), "stage": stage or "unknown stage",
             "head": fmt.first_line(cause, 140), "cause": cause}

@@ -303,3 +303,18 @@ def test_sections_without_data_take_one_line(busy_db, tmp_path):
     assert "Energy per inference" in nodata and "Top operators" in nodata
     assert 'href="#plot-energy-section"' not in html  # not offered in the navigation either
     assert 'id="plot-latency-section"' in html and 'class="panel" id="plot-latency-section"' in html
+
+
+def test_fallback_summary_page_says_what_to_trust_too(busy_db, tmp_path):
+    from qbench.report.summary_page import write_summary_page
+    from qbench.report.views import run_document
+
+    store = ResultsStore(busy_db)
+    try:
+        doc = run_document(store, "busy")
+    finally:
+        store.close()
+    html = write_summary_page(doc, tmp_path).read_text(encoding="utf-8")
+    trust_at, table_at = html.index('id="trust"'), html.index('<table id="cells">')
+    assert trust_at < table_at and "6 noisy" in html[trust_at:table_at] and "2 failed" in html[trust_at:table_at]
+    assert "failed at export: " + LONG_CAUSE.splitlines()[0] in html
