@@ -182,7 +182,8 @@ def _bytes_panel(title: str, cells: list[dict], key: str, colours: dict[str, str
     groups = {}
     for c in cells:
         groups.setdefault(c["model"], []).append(
-            Bar(c["recipe"], c[key] / div, colours[c["recipe"]], f"{c[key] / div:,.{digits}f} {unit}", tooltip=tooltip(c)))
+            Bar(c["recipe"], c[key] / div, colours[c["recipe"]], f"{c[key] / div:,.{digits}f} {unit}",
+                tooltip=tooltip(c)))
     return hbar_panel(title, [BarGroup(m, b) for m, b in groups.items()], unit=unit)
 
 

@@ -129,7 +129,8 @@ def _moved_rows(moved: list[dict]) -> str:
         name = (f'<a href="{esc(run["href"])}">{esc(run["id"])}</a>' if run["href"] else esc(run["id"]))
         rows.append(f'<tr class="{"slower" if m["verdict"] == SLOWER else "faster"}"><td><a href="#chart-{m["chart"]}">'
                     f'{esc(m["title"])}</a></td><td>{esc(m["verdict"])}</td>'
-                    f'<td class="num">×{m["ratio"]:.3f} [{m["low"]:.3f}, {m["high"]:.3f}]</td><td>{esc(run["date"])}</td>'
+                    f'<td class="num">×{m["ratio"]:.3f} [{m["low"]:.3f}, {m["high"]:.3f}]</td>'
+                    f'<td>{esc(run["date"])}</td>'
                     f'<td>{name}</td><td><code>{esc(run["sha"][:12]) or "—"}</code></td></tr>')
     return "".join(rows)
 
@@ -150,7 +151,8 @@ def _trust(df, run_list: list[dict], moved: list[dict], threshold: float) -> str
 def _filters(df) -> str:
     out = []
     for key, label in (("model", "all models"), ("recipe", "all recipes"), ("device", "all devices")):
-        options = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(df[key].unique(), key=str.lower))
+        values = sorted(df[key].unique(), key=str.lower)
+        options = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
         out.append(f'<select data-filter="{key}" id="filter-{key}" aria-label="{key}"><option value="">{label}</option>'
                    f'{options}</select>')
     return "".join(out)

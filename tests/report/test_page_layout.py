@@ -65,7 +65,8 @@ def sensitivity_db(tmp_path_factory):
     store = ResultsStore(path)
     add_run(store, "sens", suite="smoke")
     sqnr = [38.0, 31.5, 12.4, 29.0, 35.2, 8.7, 27.5, 33.0]
-    rows = [{"position": i, "module": f"features.{i}.block.conv" if i != 5 else "classifier.head.proj_out_with_a_long_name",
+    long_name = "classifier.head.proj_out_with_a_long_name"
+    rows = [{"position": i, "module": f"features.{i}.block.conv" if i != 5 else long_name,
              "op": "conv2d", "sqnr_db": v, "cosine": 0.99, "target": "sqnr>=30", "metric_name": "sqnr_db",
              "metric_if_fp32": 30.0 + v / 10, "method": "fp32-one", "sensitivity_rank": i + 1,
              "kept_fp32": int(v < 13)} for i, v in enumerate(sqnr)]
@@ -329,6 +330,7 @@ def test_a_regression_from_a_noisy_cell_carries_the_word(nightly_db):
     for c in cells:
         if c["run_id"] == NEW and (c["model"], c["recipe"], c["device"]) == ("resnet18", "ptq_int8", "pixel8"):
             c["stability"] = {"verdict": "noisy", "reason": NOISY_WHY}
-    rows = {(r["model"], r["recipe"]): r["mark"] for r in answers(compare_runs(nightly_db, BASE, NEW), cells)["regressions"]}
+    found = answers(compare_runs(nightly_db, BASE, NEW), cells)["regressions"]
+    rows = {(r["model"], r["recipe"]): r["mark"] for r in found}
     assert rows[("resnet18", "ptq_int8")] == "noisy"
     assert rows[("resnet18", "dynamic_int8")] == ""  # a failure is a fact, not noise
