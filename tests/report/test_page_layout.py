@@ -334,3 +334,10 @@ def test_a_regression_from_a_noisy_cell_carries_the_word(nightly_db):
     rows = {(r["model"], r["recipe"]): r["mark"] for r in found}
     assert rows[("resnet18", "ptq_int8")] == "noisy"
     assert rows[("resnet18", "dynamic_int8")] == ""  # a failure is a fact, not noise
+
+
+def test_a_ci_never_breaks_inside_its_brackets_on_a_phone(browser, pages):  # noqa: F811
+    _open(browser, pages["two-run"], "phone")
+    split = browser.evaluate("""Array.from(document.querySelectorAll('#answers .nw, #winners .nw')).filter(
+        (e) => e.textContent.includes('[') && e.getClientRects().length > 1).map((e) => e.textContent)""")
+    assert browser.evaluate("document.querySelectorAll('#answers .nw').length") >= 3 and split == []
