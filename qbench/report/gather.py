@@ -59,7 +59,8 @@ def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
     cell = dict(view)
     extra = data.json_field(row["extra"])
     cell.update(run_id=run_id, cell_id=row["cell_id"], device_info=data.json_field(row["device_info"]) or {},
-                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None)
+                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None,
+                stage=row["stage"] if row["status"] == "failed" else None)
     if row["status"] == "ok":
         ns, trials = data.trial_samples(store, row["cell_id"])
         if ns:
