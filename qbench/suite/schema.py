@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema,
                       field_validator, model_validator)
 
-from qbench.suite.sweep import ClusterName, check_sweep
+from qbench.suite.sweep import ClusterName, check_points, check_sweep
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -230,6 +230,7 @@ class BenchmarkSpec(Strict):
             raise ValueError("max_iterations must be >= iterations")
         if self.max_trials is not None and self.max_trials < self.trials:
             raise ValueError("max_trials must be >= trials")
+        check_points(self)
         return self
 
     @property
