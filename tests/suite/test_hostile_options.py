@@ -62,3 +62,60 @@ def test_a_value_listed_twice_is_still_found_in_a_long_list():
 
     with pytest.raises(ValueError, match=r"\[0, 1\] is listed twice"):
         sweep.check_sweep([[0, 1], [2], "big", [0, 1]], Info)
+
+
+def test_affinity_cores_the_host_lacks_are_refused_at_the_check(suite_dir, capsys):
+    from qbench.pipeline.placement import host_available_cores
+
+    have = sorted(host_available_cores())
+    span = f"{have[0]}-{have[-1]}"
+    code, err = check(capsys, suite_dir, "{affinity: [[0], [99999]]}")
+    assert code == 2, err
+    assert (f"benchmark.affinity: CPU 99999 is not a core of this host (its cores: {span}): list cores from "
+            f"{span}, or a cluster name") in err
+    code, err = check(capsys, suite_dir, f"{{affinity: [{have[0]}]}}")
+    assert code == 0, err
+
+
+def test_a_host_profiles_affinity_is_checked_too(suite_dir, capsys):
+    profiles = suite_dir / "device_profiles"
+    profiles.mkdir()
+    (profiles / "pinned.yaml").write_text("transport: host\naffinity: [0, 4096, 4097]\n")
+    path = write_suite(suite_dir, MODEL + "devices: [pinned]\n")
+    assert main(["run", str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "devices[0]: profile 'pinned': affinity: CPUs 4096, 4097 are not cores of this host" in err
+
+
+def test_a_remote_devices_affinity_is_checked_against_the_cores_it_reports(tmp_path):
+    """At session open (a real OpenSSH server on loopback): the device says how many cores it has."""
+    import textwrap
+
+    from qbench.devices.profiles import load_profile
+    from qbench.errors import QbenchError
+    from qbench.pipeline.device_session import DeviceSession
+    from qbench.pipeline.placement import resolve_placement
+    from qbench.suite.schema import BenchmarkSpec
+    from qbench.testing.sshd import SshServer
+
+    with SshServer(tmp_path / "sshd", alias="qbench-test-board") as sshd:
+        profiles = tmp_path / "device_profiles"
+        profiles.mkdir()
+        (profiles / "board.yaml").write_text(textwrap.dedent(f"""
+            transport: ssh
+            address: {sshd.alias}
+            ssh_config: {sshd.ssh_config_path}
+            workdir: {tmp_path / 'board-work'}
+            """))
+        session = DeviceSession(load_profile("board", tmp_path), tmp_path, "python")
+        session.open()
+        try:
+            cores = session.info["cores"]
+            bench = BenchmarkSpec(affinity=[0, cores + 10])
+            with pytest.raises(QbenchError) as err:
+                resolve_placement(session, session.profile, bench)
+            assert str(err.value) == (f"affinity: CPU {cores + 10} is not a core of the device (its cores: "
+                                      f"0-{cores - 1}): list cores from 0-{cores - 1}, or a cluster name")
+            assert resolve_placement(session, session.profile, BenchmarkSpec(affinity=[0])) == (1, [0])
+        finally:
+            session.close()
