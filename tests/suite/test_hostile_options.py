@@ -119,3 +119,15 @@ def test_a_remote_devices_affinity_is_checked_against_the_cores_it_reports(tmp_p
             assert resolve_placement(session, session.profile, BenchmarkSpec(affinity=[0])) == (1, [0])
         finally:
             session.close()
+
+
+def test_counts_and_durations_are_bounded_naming_the_bound(suite_dir, capsys):
+    code, err = check(capsys, suite_dir, "{iterations: 1000000000000, max_iterations: 1000000000000, trials: 5000, "
+                                         "min_seconds: .inf, warmup_seconds: 1.0e9}")
+    assert code == 2, err
+    assert ("benchmark.iterations: at most 1000000 (qbench's bound on iterations: every measured sample is kept) "
+            "(got 1000000000000)") in err
+    assert "benchmark.trials: at most 1000 (qbench's bound on trials per cell) (got 5000)" in err
+    assert "benchmark.min_seconds: at most 3600 seconds (qbench's bound on min_seconds) (got inf)" in err
+    assert "benchmark.warmup_seconds: at most 3600 seconds" in err
+    assert "Traceback" not in err
