@@ -54,3 +54,31 @@ def test_an_edited_cache_meta_json_is_rebuilt_never_reported(folder):
     assert c["cached_artifact"] is False  # rebuilt: the figures are measured again, not read from the edit
     assert c["arena_bytes"] == cell["arena_bytes"] != 7
     assert c["delegated_ops"] == cell["delegated_ops"] != 12345
+
+
+PT2_SUITE = """
+name: pt2
+models:
+  - name: saved
+    source: pt2:saved.pt2
+    inputs: [{shape: [1, 64]}]
+recipes: [{name: fp32, kind: fp32}]
+"""
+
+
+def test_a_broken_pt2_file_is_one_line_without_torchs_traceback(tmp_path):
+    import zipfile
+
+    s = write_suite(tmp_path, PT2_SUITE)
+    (tmp_path / "saved.pt2").write_bytes(b"")
+    proc = qbench("run", s, "--check", cwd=tmp_path)
+    assert proc.returncode == 2
+    title, line = proc.stderr.strip().splitlines()  # the suite's title line, then one line for the file
+    assert "models[0].source:" in line and "saved.pt2: the file is empty (0 bytes), not a torch.export program" in line
+    assert "torch.export.save(" in line
+    with zipfile.ZipFile(tmp_path / "saved.pt2", "w") as z:  # a zip, but not one torch.export wrote
+        z.writestr("x", "y")
+    proc = qbench("run", s, "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    title, line = proc.stderr.strip().splitlines()
+    assert "saved.pt2: torch.export.load cannot read it (RuntimeError: " in line, line
