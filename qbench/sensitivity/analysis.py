@@ -74,6 +74,16 @@ def find_cell(checked, model: str, recipe: str):
     return models[model], chosen
 
 
+def check_target(checked, model_spec, target: Target) -> None:
+    """The target can be judged for this model: it has the dataset a task metric needs, and the
+    threshold is in the metric's range (top-1's is known; a model's own `metric:` may use any scale)."""
+    if target.needs_dataset and checked.dataset_for(model_spec) is None:
+        raise UsageError(f"--target {target.text!r} needs a task metric, and model {model_spec.name!r} has no "
+                         "`dataset:` in the suite; use e.g. --target 'sqnr>=30'")
+    if (problem := target.range_problem(top1=not model_spec.metric)) is not None:
+        raise UsageError(problem)
+
+
 def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text: None) -> CellUnderTest:
     import torch
 
@@ -83,10 +93,8 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
     from qbench.models.outputs import select_output
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
+    check_target(checked, model_spec, target)
     dataset = checked.dataset_for(model_spec)
-    if target.needs_dataset and dataset is None:
-        raise UsageError(f"--target {target.text!r} needs a task metric, and model {model_spec.name!r} has no "
-                         "`dataset:` in the suite; use e.g. --target 'sqnr>=30'")
     progress("build model")
     model = build_model(model_spec)
     example = example_inputs(model_spec.inputs)
