@@ -131,3 +131,25 @@ def test_counts_and_durations_are_bounded_naming_the_bound(suite_dir, capsys):
     assert "benchmark.min_seconds: at most 3600 seconds (qbench's bound on min_seconds) (got inf)" in err
     assert "benchmark.warmup_seconds: at most 3600 seconds" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("model, says", [
+    ("nonsense", "--model 'nonsense': name a model as KIND:REF: torchvision:NAME (e.g. torchvision:resnet18)"),
+    ("resnet18", "(did you mean torchvision:resnet18?)"),
+    ("foo:bar", "--model 'foo:bar': unknown source kind 'foo'; name a model as KIND:REF"),
+    ("torchvision:nonsense", "--model 'torchvision:nonsense': torchvision has no model 'nonsense'; it has "),
+    ("python:nofile.py:build", "--model 'python:nofile.py:build': nofile.py: no such file"),
+])
+def test_init_refuses_an_unknown_model_and_writes_nothing(tmp_path, monkeypatch, capsys, model, says):
+    monkeypatch.chdir(tmp_path)
+    code = main(["init", "--model", model])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []  # no suite, no device profile
+
+
+def test_init_accepts_a_real_factory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text("import torch\n\ndef build():\n    return torch.nn.Linear(4, 2)\n")
+    assert main(["init", "--model", "python:net.py:build", "--input-shape", "1,4"]) == 0
+    assert (tmp_path / "suite.yaml").is_file()
