@@ -276,8 +276,9 @@ def _load_method(pte: Path, kernels: list[str]):
     except RuntimeError as exc:
         missing = sorted(set(kernels) - set(runtime.operator_registry.operator_names))
         if missing:
-            raise CellError("export", f"no ExecuTorch kernel for {', '.join(missing)}: not delegated to XNNPACK, "
-                                      "and the runtime has no portable kernel for it") from exc
+            # the program exported fine: it is loading it that fails, as it would on any device
+            raise CellError("load", f"the runtime has no kernel for {', '.join(missing)} (not delegated to XNNPACK, "
+                                    "and no portable kernel is linked): the .pte exports but cannot load") from exc
         raise
 
 

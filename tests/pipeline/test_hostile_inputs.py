@@ -82,3 +82,36 @@ def test_a_broken_pt2_file_is_one_line_without_torchs_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     title, line = proc.stderr.strip().splitlines()
     assert "saved.pt2: torch.export.load cannot read it (RuntimeError: " in line, line
+
+
+SORTER = '''
+import torch
+
+
+class Sorter(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.sort(self.lin(x), dim=-1).values
+
+
+def sorter():
+    return Sorter()
+'''
+
+
+def test_a_program_whose_runtime_lacks_a_kernel_fails_at_load_not_export(tmp_path):
+    (tmp_path / "sorter.py").write_text(SORTER)
+    s = write_suite(tmp_path, tiny_suite("sorter").replace("models/tiny.py:tiny_mlp", "sorter.py:sorter")
+                    .replace("[1, 64]", "[1, 8]"))
+    proc = qbench("run", s, "--db", tmp_path / "q.db", "--reports-dir", tmp_path / "reports", "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    [c] = json.loads(proc.stdout)["cells"]
+    assert c["status"] == "failed"
+    stage, error = sqlite3.connect(tmp_path / "q.db").execute("SELECT stage, error FROM cells").fetchone()
+    assert stage == "load", (stage, error)
+    assert error.startswith("the runtime has no kernel for aten::sort") and "cannot load" in error
+    assert "\n" not in error
+    assert f"load: {error}" in proc.stderr
