@@ -247,7 +247,7 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[in
         return  # nothing to build, nothing to import (torch included)
     import torch
 
-    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt
+    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt, keyword_only_problem
     from qbench.inputs import example_inputs
 
     built = []
@@ -273,6 +273,9 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[in
                          "torch.nn.Module: a factory returns the model itself (e.g. `return Net()`)")
             continue
         built.append(model)
+        if (problem := keyword_only_problem(model, spec.name, len(spec.inputs))) is not None:
+            problems.add(["models", i, "inputs"], problem)
+            continue
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):

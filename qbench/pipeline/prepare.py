@@ -111,11 +111,14 @@ class _Inputs:
 
 def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) -> _Inputs:
     from qbench.inputs import example_inputs
+    from qbench.models.loading import keyword_only_problem
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
     spec, recipe = variant.model, variant.recipe
     on_stage("build model")
     model = _stage("model", lambda: models.get(spec))
+    if (problem := keyword_only_problem(model, spec.name, len(spec.inputs))) is not None:
+        raise CellError("model", problem)
     if dataset is not None:
         on_stage("dataset")
         trains = getattr(recipe.recipe, "trains", False)  # QAT learns from the train split, not calibration

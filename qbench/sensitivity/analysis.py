@@ -89,7 +89,7 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
 
     from qbench.collectors.numerics import looks_like_classifier
     from qbench.inputs import example_inputs
-    from qbench.models.loading import build_model
+    from qbench.models.loading import build_model, keyword_only_problem
     from qbench.models.outputs import select_output
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
@@ -97,6 +97,8 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
     dataset = checked.dataset_for(model_spec)
     progress("build model")
     model = build_model(model_spec)
+    if (problem := keyword_only_problem(model, model_spec.name, len(model_spec.inputs))) is not None:
+        raise UsageError(problem)
     example = example_inputs(model_spec.inputs)
     progress("data")
     splits = ("eval", "train") if recipe.kind == "qat" else ("eval", "calibration")  # as a run needs them

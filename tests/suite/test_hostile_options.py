@@ -153,3 +153,33 @@ def test_init_accepts_a_real_factory(tmp_path, monkeypatch, capsys):
     (tmp_path / "net.py").write_text("import torch\n\ndef build():\n    return torch.nn.Linear(4, 2)\n")
     assert main(["init", "--model", "python:net.py:build", "--input-shape", "1,4"]) == 0
     assert (tmp_path / "suite.yaml").is_file()
+
+
+KW_ONLY = '''
+import torch
+
+
+class KwOnly(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x, *, scale):
+        return self.lin(x) * scale
+
+
+def kw_only():
+    return KwOnly()
+'''
+
+
+def test_a_required_keyword_only_argument_says_inputs_are_positional_and_how_to_wrap(tmp_path, capsys):
+    (tmp_path / "kw.py").write_text(KW_ONLY)
+    path = write_suite(tmp_path, MODEL.replace("models/tiny.py:tiny_mlp", "kw.py:kw_only").replace("[1, 64]", "[1, 8]"))
+    assert main(["run", str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    [line] = [ln for ln in err.splitlines() if "models[0].inputs" in ln]
+    assert ("model 'm': forward() requires keyword-only argument(s) scale, and qbench passes `inputs:` "
+            "positionally, in order") in line
+    assert "`def forward(self, x0, scale): return self.inner(x0, scale=scale)`" in line
+    assert "Traceback" not in err and "TypeError" not in err
