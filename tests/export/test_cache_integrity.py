@@ -119,3 +119,12 @@ def test_a_meta_json_without_its_seal_is_rebuilt(cache):
     meta.pop("seal")
     path.write_text(json.dumps(meta))
     assert cache.lookup(KEY) is None
+
+
+def test_an_artifact_moved_to_another_hosts_cache_is_sealed_there(cache, tmp_path):
+    from qbench.farm.artifacts import materialize, payload_of
+
+    art = build(cache)
+    other = ArtifactCache(tmp_path / "worker")
+    moved = materialize(payload_of(art), other)
+    assert moved.dir == other.root / KEY and other.lookup(KEY) is not None
