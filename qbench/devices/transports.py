@@ -58,6 +58,11 @@ def transport_of(profile) -> Transport:
     return TRANSPORTS.get(profile.transport)
 
 
+def is_local(transport: str) -> bool:
+    """Whether a device reached this way is this machine (its cores, interpreter and files are ours)."""
+    return TRANSPORTS.get(transport).local
+
+
 # ------------------------------------------------------------------ host
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from qbench.devices.transports import is_local
 from qbench.errors import SuiteError
 from qbench.pipeline.resolve import resolve_paths
 from qbench.pipeline.time_limit import TimeLimitExceeded, time_limit
@@ -128,7 +129,7 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
             else:
                 problems.add(["devices", j], str(exc))
             continue
-        if profile.transport != "host" and any(r.kind == "eager" for r in resolved):
+        if not is_local(profile.transport) and any(r.kind == "eager" for r in resolved):
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
 
     _check_host_affinity(problems, suite.benchmark, indexed, devices)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qbench.devices.transports import is_local
+
 
 def resolve_placement(session, profile, bench, threads=None, affinity=None) -> tuple[int, list[int] | None]:
     """(threads, cores). `affinity: big` and `threads: auto` are read from the device's /sys; what they
@@ -66,7 +68,7 @@ def host_affinity_problems(bench, profiles: dict) -> list[tuple[list, str]]:
 
     available, found = host_available_cores(), []
     for j, p in profiles.items():
-        if p.transport != "host":
+        if not is_local(p.transport):
             continue
         if p.affinity is not None and not isinstance(p.affinity, str):
             if problem := cores_problem(list(p.affinity), available, "this host"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from qbench.devices.transports import is_local
 from qbench.results.columns import thread_warning_extra
 
 
@@ -47,7 +48,7 @@ def host_warnings(suite, profiles) -> list[str]:
     swept = swept_axes(bench)
     found = []
     for p in profiles:
-        if p.transport == "host":
+        if is_local(p.transport):
             counts = values(bench, "threads") if "threads" in swept else [p.threads or values(bench, "threads")[0]]
             places = values(bench, "affinity") if "affinity" in swept else [p.affinity or values(bench, "affinity")[0]]
             counts = [t for t in counts if isinstance(t, int)]  # `auto` and clusters are resolved on the device
@@ -64,5 +65,5 @@ def warn_at_session_open(session, settings, cell_ids, store, log) -> None:
         return
     for cid in cell_ids:
         store.merge_extra(cid, **thread_warning_extra(warning))
-    if session.device.transport != "host":
+    if not is_local(session.device.transport):
         log(f"warning: {warning}")
