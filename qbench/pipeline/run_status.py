@@ -16,7 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def describe_exception(exc: BaseException) -> str:
-    """The cause of a failed run in one line (an OSError names its file)."""
+    """The cause of a failed run in one line (an OSError names its file; a store URL's password never)."""
+    from qbench.results.urls import scrub
+
+    return scrub(_describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from qbench.errors import ExitCode, QbenchError
+from qbench.results.urls import scrub
 
 # context managers and teardown: nothing to retry there
 _PASS_THROUGH = {"transaction", "close"}
@@ -50,6 +51,7 @@ class HoldingStore:
                 waited = time.monotonic() - started
                 if waited > self._db_wait:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    first = scrub(first)  # psycopg's messages may quote the URL
                     gone = StoreUnavailable(
                         f"the results database {self._store.path} did not answer for {self._db_wait:.0f} s ({first}); "
                         "the run stopped. Everything committed before is kept: resume with --resume RUN_ID")
