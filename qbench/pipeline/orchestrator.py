@@ -45,7 +45,8 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None) -> str:
+def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None, run_id: str | None = None) -> str:
+    """The run's id: `resume` reopened, or a new run (`run_id`, if the caller already holds its lease)."""
     from qbench.env import git_sha, host_summary, versions
 
     yaml_text = checked.loaded.path.read_text()
@@ -57,7 +58,7 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
             raise UsageError(f"{checked.loaded.path} changed since run {resume} started; start a new run instead of resuming")
         store.reopen_run(resume)
         return resume
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     store.create_run(
         run_id=run_id, suite=checked.suite.name, suite_path=str(checked.loaded.path), suite_yaml=yaml_text,
         status="running", started_at=now(), git_sha=git_sha(checked.loaded.base_dir), host=host_summary(),
