@@ -86,6 +86,16 @@ def _run(args, console) -> int:
             lease.release()
 
 
+def _settle_abandoned(store, db, console) -> None:
+    """Runs left `running` by a qbench that died or could not record its end are marked failed, and said."""
+    from qbench.pipeline.run_status import settle_abandoned
+
+    for run_id in settle_abandoned(store, db):
+        console.print(f"note: run {run_id} was left `running` by a qbench that stopped without recording how "
+                      f"it ended; marked failed (`qbench run SUITE --resume {run_id}` finishes it)",
+                      markup=False, highlight=False, soft_wrap=True)
+
+
 def _check_outputs(args, db, cache):
     """Where the run writes (reports, cache, store) and the run ids it names; with --resume, that run's
     lease (refused now, in seconds, when another qbench writes that run), else None."""
@@ -139,6 +149,7 @@ def _start(args, console, db, cache, models, threshold, checked, lease) -> int:
     store = open_store(db, create=True)
     run_id = args.resume or new_run_id()
     own = None if lease is not None else hold_run(db, run_id)  # one writer per run, until this process ends
+    _settle_abandoned(store, db, console)
     engine = None
     try:
         engine = open_farm(args, console, checked.device_names)  # None without --cluster/--jobs; before a run row exists
@@ -289,9 +300,8 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         logging.getLogger(__name__).error("internal error", exc_info=exc)
         cause = f"internal error: {describe_exception(exc)} (a qbench bug: the traceback is in the log)"
     done = _finished_cells(store, run_id)
-    console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
-                  f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
-                  markup=False, highlight=False, soft_wrap=True)
+    console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept ({_marked(store, run_id)}). "
+                  f"After fixing the cause, finish it with:\n{resume}", markup=False, highlight=False, soft_wrap=True)
     if as_json:  # CI reading stdout still gets the run, its status and its cause
         from qbench.report.views import run_document
 
@@ -300,6 +310,19 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         except sqlite3.Error:
             pass
     return ExitCode.CELLS_FAILED
+
+
+def _marked(store, run_id: str) -> str:
+    """What the store now says of the run, read back: marking it failed is itself a write, and the full
+    disk that stopped the run may have refused it too."""
+    from qbench.pipeline.run_status import recorded_status
+
+    status = recorded_status(store, run_id)
+    if status == "failed":
+        return "the run is marked failed, never a baseline"
+    said = "cannot even be read" if status is None else f"still says `{status}`"
+    return (f"the store could not be updated: run {run_id} {said} there; it is never a baseline, and the next "
+            "`qbench run` on this store marks it failed")
 
 
 def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True, comparison=None):

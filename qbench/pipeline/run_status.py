@@ -60,3 +60,40 @@ def count_cells(store, cell_ids) -> tuple[int, int]:
     except sqlite3.Error:
         return 0, 0
     return statuses.count("ok"), statuses.count("failed")
+
+
+ABANDONED = "its qbench stopped without recording how the run ended (e.g. the store's disk was full)"
+
+
+def settle_abandoned(store, target, run_ids=None) -> list[str]:
+    """Runs that still say `running` but that no qbench holds (results/lease.py) — their writer died,
+    or could not write its end (a full disk) — are marked `failed` with that cause, so a store never
+    shows a dead run as running. Returns their ids. A store that cannot be written is left as it is."""
+    from qbench.results.lease import RunHeld, hold
+
+    settled = []
+    for row in store.runs():
+        if row["status"] != "running" or (run_ids is not None and row["run_id"] not in run_ids):
+            continue
+        try:
+            lease = hold(target, row["run_id"])
+        except RunHeld:  # being written right now (or resumed by this very process)
+            continue
+        try:
+            store.finish_run(row["run_id"], "failed", datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             error=ABANDONED)
+            settled.append(row["run_id"])
+        except sqlite3.Error as problem:
+            log.warning("could not mark the abandoned run %s failed: %s", row["run_id"], problem)
+        finally:
+            lease.release()
+    return settled
+
+
+def recorded_status(store, run_id: str) -> str | None:
+    """The status the store holds for the run now (None: it cannot even be read)."""
+    try:
+        row = store.run(run_id)
+    except Exception:  # noqa: BLE001 - whatever broke the run may have broken reading too
+        return None
+    return row["status"] if row is not None else None
