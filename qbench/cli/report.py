@@ -53,8 +53,11 @@ def cmd_report(args) -> int:
     from qbench.cli.outputs import check_output_file
 
     threshold = parse_threshold(args.threshold)
+    from qbench.results.backends import is_url
+
     db = _db(args.db)
-    out = check_output_file(args.output, "-o") if args.output else db.parent / args.runs[-1] / "report.html"
+    beside = Path("reports") if is_url(db) else db.parent  # a database server has no folder to write beside
+    out = check_output_file(args.output, "-o") if args.output else beside / args.runs[-1] / "report.html"
     path = write_report(db, args.runs, out, threshold=threshold)
     print(path)
     return ExitCode.OK

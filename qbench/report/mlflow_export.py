@@ -33,11 +33,16 @@ VERSION_PARAMS = ("qbench_version", "torch_version", "executorch_version", "torc
 MAX_PARAM = 6000  # MLflow's limit on a param value's length
 
 
-def _client(tracking_uri: str | None):
+def _client_class():
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise UsageError(PIP_HINT) from None
+    return MlflowClient
+
+
+def _client(tracking_uri: str | None):
+    MlflowClient = _client_class()
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except Exception as exc:  # an unsupported URI scheme fails here, before any request
@@ -58,8 +63,7 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
     comparison with the baseline), logged as report.html instead of writing the report again."""
     from qbench.report.data import check_runs, json_field, open_store
 
-    client = _client(tracking_uri)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines are not ours to print
+    _client_class()  # MLflow installed? Then the store, so that a bad one creates no MLflow database
     store = open_store(db)
     try:
         check_runs(store, [run_id])
@@ -67,6 +71,8 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
         cells = [dict(c) for c in store.cells(run_id)]
     finally:
         store.close()
+    client = _client(tracking_uri)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines are not ours to print
     name = experiment or f"qbench/{run['suite']}"
     try:
         exp = client.get_experiment_by_name(name)

@@ -230,7 +230,8 @@ class PostgresBackend:
         try:
             import psycopg
         except ImportError as exc:
-            raise UsageError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from exc
+            raise UsageError("a PostgreSQL store needs psycopg, which comes with the farm extra: "
+                             "pip install 'qbench[farm]'") from exc
         self.url, self.lock = url, lock
         self.gone: BaseException | None = None  # set when the caller gave up on the server
         try:

@@ -83,6 +83,7 @@ class _FileLease:
 
     def __init__(self, db: Path, run_id: str):
         safe = run_id if re.fullmatch(r"[\w.-]{1,100}", run_id) else hashlib.sha256(run_id.encode()).hexdigest()[:32]
+        db = db.resolve()  # `q.db`, `./q.db` and a symlink to it are one store, one lease
         self.run_id, self.path, self.fd = run_id, db.parent / f"{db.name}.leases" / f"{safe}.lock", None
 
     def acquire(self) -> None:

@@ -59,6 +59,13 @@ def test_without_the_farm_extra_one_line_names_the_install_command(folder, args,
     assert not (folder / "farm.db").exists() and not (folder / "reports").exists()
 
 
+@pytest.mark.parametrize("command", [("run", "suite.yaml"), ("results",)], ids=lambda c: c[0])
+def test_without_the_farm_extra_a_postgresql_store_names_the_install_command(folder, command):
+    proc = qbench(*command, "--db", "postgresql://qb@127.0.0.1:1/qbench", cwd=folder, without_farm=True)
+    assert proc.returncode == 2
+    assert _only_line(proc) == f"qbench: a PostgreSQL store needs psycopg, which comes with the farm extra: {INSTALL}"
+
+
 LIMIT = 4 * (os.cpu_count() or 1)
 
 

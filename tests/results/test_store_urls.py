@@ -81,6 +81,17 @@ def test_a_password_never_appears_whatever_psycopg_says(folder, url, how, comman
     assert SECRET not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_keeps_the_password_out_of_psycopg_s_message(folder, command):
+    url = f"postgresql://qb:{SECRET}%2@127.0.0.1:1/qbench"  # psycopg: invalid percent-encoded token: "<password>"
+    before = _files(folder)
+    proc = qbench(*command, "--db", url, cwd=folder)
+    assert _files(folder) == before  # not even an MLflow database or a reports folder
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["qbench: cannot open the results database postgresql://qb:***@127.0.0.1:1/"
+                                        'qbench: invalid percent-encoded token: "***"'], proc.stderr
+
+
 def test_a_run_into_a_password_url_keeps_it_out_of_output_log_store_and_page(folder, pg_url):
     url = pg_url.replace("postgresql://qbench@", f"postgresql://qbench:{SECRET}@")  # the test server trusts
     proc = qbench("run", "fp32.yaml", "--db", url, "--json", "-v", cwd=folder, timeout=900)
