@@ -60,12 +60,22 @@ class Holder:
         return False
 
 
+_held: dict[tuple, object] = {}  # this process's leases, kept alive until released or the process ends
+
+
 def hold(target: str | Path, run_id: str):
     """The run's lease for this process (released by .release(), or when the process ends).
     Raises RunHeld naming the holder when another process has it."""
     lease = _PgLease(str(target), run_id) if is_url(target) else _FileLease(Path(target), run_id)
     lease.acquire()
+    _held[lease.key] = lease
     return lease
+
+
+def holding(target: str | Path, run_id: str) -> bool:
+    """Whether this process holds the run's lease already."""
+    key = (str(target), run_id) if is_url(target) else _FileLease(Path(target), run_id).key
+    return key in _held
 
 
 def _refusal(run_id: str, holder: Holder) -> RunHeld:
@@ -85,6 +95,7 @@ class _FileLease:
         safe = run_id if re.fullmatch(r"[\w.-]{1,100}", run_id) else hashlib.sha256(run_id.encode()).hexdigest()[:32]
         db = db.resolve()  # `q.db`, `./q.db` and a symlink to it are one store, one lease
         self.run_id, self.path, self.fd = run_id, db.parent / f"{db.name}.leases" / f"{safe}.lock", None
+        self.key = (str(self.path), run_id)
 
     def acquire(self) -> None:
         import fcntl
@@ -135,6 +146,7 @@ class _FileLease:
     def release(self) -> None:
         if self.fd is None:
             return
+        _held.pop(self.key, None)
         try:
             os.unlink(self.path)  # while still locked: a waiting opener then sees another inode and retries
         except OSError:
@@ -157,6 +169,7 @@ class _PgLease:
 
     def __init__(self, url: str, run_id: str):
         self.url, self.run_id, self.conn = url, run_id, None
+        self.key = (url, run_id)
 
     def acquire(self) -> None:
         import psycopg
@@ -193,6 +206,7 @@ class _PgLease:
         return Holder(found[3], int(found[2]), stamp)
 
     def release(self) -> None:
+        _held.pop(self.key, None)
         if self.conn is not None:
             try:
                 self.conn.close()  # the server drops the session's lock with it

@@ -122,3 +122,34 @@ def test_the_same_process_cannot_hold_a_run_twice(suite_dir, store_db):
             hold(store_db, RUN)
     finally:
         lease.release()
+
+
+def test_any_writer_that_begins_a_run_holds_it(suite_dir):
+    """begin_run (what `qbench run` and `qbench sensitivity` call) holds the run it begins, so that a
+    running sensitivity run is never mistaken for an abandoned one, nor written by a second qbench."""
+    suite = write_suite(suite_dir, tiny_suite("lease"))
+    db = suite_dir / "qbench.db"
+    code = textwrap.dedent(f"""
+        import sys, time
+        from qbench.pipeline.check import check_suite
+        from qbench.pipeline.orchestrator import begin_run
+        from qbench.results.store import open_store
+        from qbench.suite.loader import load_suite
+        checked = check_suite(load_suite({str(suite)!r}), preflight=False)
+        print(begin_run(checked, open_store({str(db)!r}, create=True)), flush=True)
+        time.sleep(600)
+        """)
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = writer.stdout.readline().strip()
+        assert run_id, "the writer did not begin a run"
+        with pytest.raises(RunHeld, match=f"pid {writer.pid} on host"):
+            hold(db, run_id)
+        from qbench.pipeline.run_status import settle_abandoned
+
+        store = open_store(db)
+        assert settle_abandoned(store, db) == [] and store.run(run_id)["status"] == "running"
+        store.close()
+    finally:
+        writer.kill()
+        writer.wait(60)
