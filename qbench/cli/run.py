@@ -187,6 +187,10 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
+        from qbench.results.lease import RunHeld
+
+        if isinstance(exc, RunHeld):  # another qbench took the run during a database outage: its line says so
+            raise
         if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database or the scheduler went away
             try:
                 kept = f"{_finished_cells(store, run_id)} cells finished and kept"

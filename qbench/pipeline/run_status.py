@@ -35,6 +35,10 @@ def record_run_end(store, run_id: str, cell_ids, exc: BaseException | None = Non
     Best effort: when the store itself is what failed (a full disk) the run may stay `running`,
     which is still never mistaken for a complete run.
     """
+    from qbench.results.lease import RunHeld
+
+    if isinstance(exc, RunHeld):  # another qbench took the run (after a database outage): not ours to write
+        return "failed"
     error = None
     try:
         if isinstance(exc, KeyboardInterrupt) or getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:

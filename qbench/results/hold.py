@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from qbench.errors import ExitCode, QbenchError
+from qbench.results.lease import RunHeld, renew
 from qbench.results.urls import scrub
 
 # context managers and teardown: nothing to retry there
@@ -61,5 +62,8 @@ class HoldingStore:
                 time.sleep(min(2.0, max(0.1, self._db_wait / 10)))
                 try:
                     backend.reconnect()
+                    renew(self._store.target)  # the outage also ended the run's lease session
+                except RunHeld:
+                    raise  # another qbench took the run meanwhile: this one must stop writing it
                 except Exception:  # noqa: BLE001 - the next try reports it
                     pass

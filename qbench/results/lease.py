@@ -8,7 +8,8 @@ The lease is a lock that dies with its holder, so a killed process or a lost hos
 - a PostgreSQL store: a session advisory lock on a connection of its own; the server drops it when
   that connection ends (a killed process closes it at once; a lost host is noticed by TCP keepalives
   within about a minute). The holder is named in the connection's application_name, which the
-  refusal reads from pg_stat_activity.
+  refusal reads from pg_stat_activity. An outage ends that session too: when the run's store has
+  reconnected, `renew` takes the lock back (or stops the run if another qbench took it meanwhile).
 No table holds a lease, so the store's schema is untouched.
 """
 
@@ -70,6 +71,13 @@ def hold(target: str | Path, run_id: str):
     lease.acquire()
     _held[lease.key] = lease
     return lease
+
+
+def renew(target: str | Path) -> None:
+    """After the store reconnected (a database outage): take back this process's leases on that
+    database whose session the outage ended. RunHeld when another qbench took a run meanwhile."""
+    for lease in [held for held in _held.values() if isinstance(held, _PgLease) and held.url == str(target)]:
+        lease.renew()
 
 
 def holding(target: str | Path, run_id: str) -> bool:
@@ -191,6 +199,23 @@ class _PgLease:
             raise UsageError(f"cannot take run {self.run_id}'s lease in {redact(self.url)}: "
                              f"{scrub(str(exc), self.url)}") from None
         self.conn = conn
+
+    def renew(self) -> None:
+        """Take the lock again if its session is gone (the server restarted, or cut the connection)."""
+        import psycopg
+
+        if self.conn is not None:
+            try:
+                self.conn.execute("SELECT 1")
+                return  # the session, and its lock, lived through
+            except psycopg.Error:
+                pass
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
+        self.acquire()
 
     def _holder(self, conn) -> Holder:
         key = _key(self.run_id) & 0xFFFFFFFFFFFFFFFF

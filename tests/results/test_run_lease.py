@@ -153,3 +153,71 @@ def test_any_writer_that_begins_a_run_holds_it(suite_dir):
     finally:
         writer.kill()
         writer.wait(60)
+
+
+@pytest.fixture
+def own_pg():
+    from qbench.testing.pg import PgServer
+
+    try:
+        server = PgServer.start_own()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+def _holder_in_another_process(url: str, keep: bool = False) -> subprocess.Popen:
+    code = textwrap.dedent(f"""
+        import time
+        from qbench.results.lease import RunHeld, hold
+        try:
+            hold({url!r}, {RUN!r})
+            print("held", flush=True)
+            time.sleep(600 if {keep!r} else 0)
+        except RunHeld as exc:
+            print(exc, flush=True)
+        """)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def test_a_database_outage_does_not_hand_the_run_to_another_qbench(own_pg):
+    """The outage ends the lease's session; when the run's store reconnects, the lease is taken back."""
+    import threading
+
+    from qbench.results.hold import HoldingStore
+    from qbench.results.store import ResultsStore
+
+    url = own_pg.new_database()
+    store = HoldingStore(ResultsStore(url), db_wait=120)
+    lease = hold(url, RUN)
+    try:
+        own_pg.halt()
+        threading.Timer(2.0, own_pg.restart).start()
+        assert store.runs() == []  # held out through the outage: reconnected, and the lease renewed
+        probe = _holder_in_another_process(url)
+        assert f"pid {os.getpid()} on host" in probe.communicate(timeout=120)[0]
+    finally:
+        lease.release()
+
+
+def test_a_run_taken_by_another_qbench_during_an_outage_stops_this_one(own_pg):
+    from qbench.results.hold import HoldingStore
+    from qbench.results.store import ResultsStore
+
+    url = own_pg.new_database()
+    store = HoldingStore(ResultsStore(url), db_wait=120)
+    lease = hold(url, RUN)
+    other = None
+    try:
+        own_pg.halt()
+        own_pg.restart()
+        other = _holder_in_another_process(url, keep=True)  # it gets there first
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(RunHeld, match=f"pid {other.pid} on host"):
+            store.runs()
+    finally:
+        lease.release()
+        if other is not None:
+            other.kill()
+            other.wait(60)
