@@ -115,10 +115,11 @@ def sensitivity_command(args) -> int:
 
     console = Console(stderr=True)
     target = check_options(args)  # before anything slow
+    db = args.db or default_db()  # QBENCH_DB is checked before anything slow too
     checked = load_checked(args.suite, args.device if args.measure else None)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
     check_target(checked, model_spec, target)
-    store = open_store(args.db or default_db(), create=True)
+    store = open_store(db, create=True)
     with console.status("sensitivity…") as status:
         def progress(text: str) -> None:
             status.update(f"{args.model} · {args.recipe}: {text}")
