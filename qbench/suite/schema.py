@@ -140,13 +140,33 @@ DatasetSpec = Annotated[
 ]
 
 
+class GenerateSpec(Strict):
+    """How a `task: text-generation` model is run: a prefill of `prompt_tokens` seeded token ids, then
+    `new_tokens` decode steps (greedy), in a program whose static KV cache holds `max_seq_len` positions."""
+
+    prompt_tokens: PositiveInt = 128
+    new_tokens: PositiveInt = 64
+    max_seq_len: PositiveInt = 256
+    seed: int = 0  # the prompt's token ids
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.prompt_tokens + self.new_tokens > self.max_seq_len:
+            raise ValueError(f"prompt_tokens + new_tokens ({self.prompt_tokens} + {self.new_tokens}) exceed "
+                             f"max_seq_len {self.max_seq_len}: the KV cache has no room; raise max_seq_len or "
+                             "lower the others")
+        return self
+
+
 class ModelSpec(Strict):
     name: str = Field(min_length=1)
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
                                                    "python:FILE.py:FN, pt2:FILE")
+    # optional for `task: text-generation` (the prompt's token ids, from `generate:`)
     inputs: list[InputSpec] = Field(min_length=1)
     weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
-    task: Literal["auto", "classifier", "other"] = "auto"
+    task: Literal["auto", "classifier", "other", "text-generation"] = "auto"
+    generate: Optional[GenerateSpec] = None  # text-generation only (docs/llm.md)
     # Which output leaf the headline numerics and accuracy use, by path (`out`, `aux`, `0.logits`) for
     # a model returning a dict/tuple/nest; default: the first tensor leaf. Every leaf is compared.
     output: Optional[str] = Field(None, min_length=1)
@@ -157,6 +177,19 @@ class ModelSpec(Strict):
     # `python:FILE.py:FN`, called as FN(outputs, labels) -> float on the eval split; without it a
     # classifier with integer labels gets top-1/top-5.
     metric: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generation_inputs(cls, data):
+        from qbench.suite.generation import generation_defaults
+
+        return generation_defaults(data)
+
+    @model_validator(mode="after")
+    def _generate_for_generation(self):
+        if self.generate is not None and self.task != "text-generation":
+            raise ValueError("`generate:` is for `task: text-generation` models")
+        return self
 
 
 class CooldownSpec(Strict):
