@@ -15,7 +15,6 @@ from qbench.export.cache import Artifact
 
 def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
     from qbench.models.causal_lm import CACHE_VARIANT, kv_cache_bytes
-    from qbench.pipeline.prepare import _stage
 
     spec, recipe = variant.model, variant.recipe
     gen = spec.generate
@@ -59,13 +58,28 @@ def _lower(module, gen, staging):
 
     from qbench.export.generation import lower_generator
     from qbench.models.causal_lm import CACHE_HINT
-    from qbench.pipeline.prepare import export_reason
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             return lower_generator(module, gen.prompt_tokens, gen.max_seq_len, staging / "model.pte")
     except Exception as exc:
-        raise CellError("export", f"cannot export with a KV cache: {export_reason(exc)} — {CACHE_HINT}") from exc
+        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {CACHE_HINT}") from exc
+
+
+def _stage(stage: str, fn):
+    """One step; any failure becomes a CellError naming the stage (as prepare.py's steps)."""
+    try:
+        return fn()
+    except CellError:
+        raise
+    except Exception as exc:
+        raise CellError(stage, _first_line(exc)) from exc
+
+
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    head = lines[0][:limit] if lines else ""
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
 def _quality(built, pte, gen) -> dict:
