@@ -93,7 +93,7 @@ _LCG_MUL, _LCG_ADD, _MASK = 6364136223846793005, 1442695040888963407, (1 << 64) 
 
 def prompt_ids(seed: int, count: int, vocab: int) -> list[int]:
     """The seeded prompt every runner builds (the same 64-bit LCG in python_runner.py and the native
-    runner's generate.inc): token ids in [0, vocab)."""
+    runner's generate.h): token ids in [0, vocab)."""
     state, ids = (seed * _LCG_MUL + _LCG_ADD) & _MASK, []
     for _ in range(count):
         state = (state * _LCG_MUL + _LCG_ADD) & _MASK
