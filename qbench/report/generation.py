@@ -28,3 +28,24 @@ def generation_view(extra: dict | None) -> dict | None:
         "peak_rss_bytes": gen.get("peak_rss_bytes"), "generations": gen.get("generations"),
         "ci": {name: [gen[name].get("ci_low"), gen[name].get("ci_high")] for name in _CI_FIGURES},
     }
+
+
+def is_generative(row) -> bool:
+    """A cell row (store) of a text-generation model: its samples are decode steps."""
+    import json
+
+    extra = row["extra"] if "extra" in row.keys() else None
+    extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
+    return "decode_ms_per_token" in (extra.get("generation") or {})
+
+
+def tokens_per_s(ms_per_token: float | None) -> float | None:
+    return 1000.0 / ms_per_token if ms_per_token else None
+
+
+def decode_regression_reason(base_ms: float | None, new_ms: float | None, ratio_text: str, threshold: float) -> str:
+    """The gate's line for a slower decode: in tokens/s, the unit users read (the CI is the ratio of
+    ms per token, new/base, so above 1 means fewer tokens/s)."""
+    base, new = tokens_per_s(base_ms), tokens_per_s(new_ms)
+    return (f"decode tokens/s {base:.1f} → {new:.1f} (ms per token {ratio_text} new/base), "
+            f"beyond +{threshold:.0%}")

@@ -166,7 +166,6 @@ class ModelSpec(Strict):
     inputs: list[InputSpec] = Field(min_length=1)
     weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
     task: Literal["auto", "classifier", "other", "text-generation"] = "auto"
-    generate: Optional[GenerateSpec] = None  # text-generation only (docs/llm.md)
     # Which output leaf the headline numerics and accuracy use, by path (`out`, `aux`, `0.logits`) for
     # a model returning a dict/tuple/nest; default: the first tensor leaf. Every leaf is compared.
     output: Optional[str] = Field(None, min_length=1)
@@ -177,6 +176,7 @@ class ModelSpec(Strict):
     # `python:FILE.py:FN`, called as FN(outputs, labels) -> float on the eval split; without it a
     # classifier with integer labels gets top-1/top-5.
     metric: Optional[str] = None
+    generate: Optional[GenerateSpec] = None  # `task: text-generation` only (docs/llm.md)
 
     @model_validator(mode="before")
     @classmethod
