@@ -19,8 +19,9 @@ LAYOUTS = ("table", "plain", "markdown")
 def _columns(doc: dict):
     """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes."""
     from qbench.report import table
+    from qbench.report.generation import with_generation
 
-    return table.with_sweep(table.pick(table.SUMMARY), doc["cells"])
+    return with_generation(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"])
 
 
 def _label(c: dict) -> str:
