@@ -82,3 +82,71 @@ def with_generation(cols: list, cells: list[dict]) -> list:
     keys = [c.key for c in cols]
     at = keys.index("median") + 1 if "median" in keys else len(cols)
     return cols[:at] + generation_columns() + cols[at:]
+
+
+# ---------------------------------------------------------------- the page
+
+
+def position_medians(samples_ns, new_tokens: int) -> list[float]:
+    """Median ms of each decode step position (1..new_tokens) over every generation of the cell:
+    the samples are whole generations of new_tokens steps each, in order."""
+    import numpy as np
+
+    ns = np.asarray(samples_ns, dtype=np.float64)
+    usable = ns[: ns.size - ns.size % new_tokens].reshape(-1, new_tokens)
+    return (np.median(usable, axis=0) / 1e6).tolist() if usable.size else []
+
+
+def generation_plots(cells: list[dict], colours: dict[str, str], legend) -> list[dict]:
+    """The page's generation section (only in a run with text-generation cells)."""
+    gen = [c for c in cells if c.get("generation") and c.get("status") == "ok"]
+    if not gen:
+        return []
+    return [
+        {"id": "plot-tokens", "title": "Tokens per second",
+         "caption": "Decode (one token per step, greedy) and prefill (prompt tokens per second of the prefill) "
+                    "throughput, medians over the trials used with their 95% CI (whiskers).",
+         "legend": legend, "panels": _rate_panels(gen, colours), "empty": "No generation figures."},
+        {"id": "plot-positions", "title": "Per-token latency vs position",
+         "caption": "Median decode step time at each position of the generation, relative to the cell's median "
+                    "step (1 = the median); a rising line is the attention over a growing KV cache.",
+         "legend": "", "panels": _position_panels(gen, colours), "empty": "No decode samples."},
+    ]
+
+
+def _rate_panels(cells: list[dict], colours: dict[str, str]) -> list:
+    from qbench.report.svg import Bar, BarGroup, hbar_panel
+
+    panels = []
+    for key, title in (("decode_tokens_per_s", "Decode tokens/s"), ("prefill_tokens_per_s", "Prefill tokens/s")):
+        for device in dict.fromkeys(c["device"] for c in cells):
+            groups = []
+            for model in dict.fromkeys(c["model"] for c in cells if c["device"] == device):
+                bars = []
+                for c in (c for c in cells if (c["device"], c["model"]) == (device, model)):
+                    g = c["generation"]
+                    low, high = g["ci"][key]
+                    bars.append(Bar(c["recipe"], g[key], colours.get(c["recipe"], "#888"), f"{g[key]:.0f}",
+                                    tooltip=f"{model} · {c['recipe']} · {device}: {g[key]:.1f} tokens/s, "
+                                            f"95% CI [{low:.1f}, {high:.1f}]",
+                                    ci=(low, high) if low is not None and high is not None else None))
+                groups.append(BarGroup(model, bars))
+            panels.append(hbar_panel(f"{title} · {device}", groups, unit="tokens/s"))
+    return panels
+
+
+def _position_panels(cells: list[dict], colours: dict[str, str]) -> list:
+    from qbench.report.svg import Series, line_panel
+
+    panels = []
+    for device in dict.fromkeys(c["device"] for c in cells):
+        series = []
+        for c in (c for c in cells if c["device"] == device and c.get("decode_by_position")):
+            steps, median = c["decode_by_position"], c["generation"]["decode_ms_per_token"]["median"]
+            points = [(float(i + 1), ms / median, f"{c['model']} · {c['recipe']}: step {i + 1}, {ms:.3f} ms")
+                      for i, ms in enumerate(steps)]
+            series.append(Series(f"{c['model']} · {c['recipe']}", colours.get(c["recipe"], "#888"), points))
+        if series:
+            panels.append(line_panel(f"Decode step time by position · {device}", series,
+                                     xlabel="decode step", ylabel="× the median step"))
+    return panels
