@@ -19,7 +19,7 @@ LAYOUTS = ("table", "plain", "markdown")
 def _columns(doc: dict):
     """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes."""
     from qbench.report import table
-    from qbench.report.generation import with_generation
+    from qbench.report.generation_table import with_generation
 
     return with_generation(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"])
 
