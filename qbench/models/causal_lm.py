@@ -14,9 +14,9 @@ prompt tokens), each decode step one token (T = 1). Cheap to import (no torch at
 from __future__ import annotations
 
 CACHE_VARIANT = "static cache, mutable buffers"
-CACHE_HINT = ("export it with a static KV cache needs a transformers decoder-only model whose attention works "
-              "with StaticCache (Llama, Qwen2, Mistral, Phi-3 families); for another architecture, "
-              "measure it with a `python:` factory returning a module with the same forward(input_ids, cache_position)")
+CACHE_HINT = ("a static KV cache needs a transformers decoder-only model with attention layers StaticCache "
+              "supports (the Llama, Qwen2, Mistral, Phi-3 families); for another architecture, measure its single "
+              "forward pass instead (task: other, inputs: token ids)")
 
 
 def causal_problem(config) -> str | None:

@@ -19,7 +19,7 @@ def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
     spec, recipe = variant.model, variant.recipe
     gen = spec.generate
     on_stage("build model")
-    module = _stage("model", lambda: _generator(models.get(spec), gen.max_seq_len))
+    module = _stage("export", lambda: _generator(models.get(spec), gen.max_seq_len))
     on_stage("quantize")
     t0 = time.perf_counter()
     quantized, record = _stage("quantize", lambda: _quantize(recipe, module))
@@ -40,9 +40,13 @@ def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
 
 
 def _generator(built, max_seq_len: int):
-    from qbench.models.causal_lm import generation_module
+    """The model with its static KV cache; a model whose cache cannot be made says why and what to try."""
+    from qbench.models.causal_lm import CACHE_HINT, generation_module
 
-    return generation_module(built.model, max_seq_len)  # built: hf_source's FirstOutput
+    try:
+        return generation_module(built.model, max_seq_len)  # built: hf_source's FirstOutput
+    except Exception as exc:
+        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {CACHE_HINT}") from exc
 
 
 def _quantize(recipe, module):
