@@ -79,3 +79,30 @@ def method_step(method):
         return out[0][0].numpy().copy()
 
     return step
+
+
+REFERENCE = "generation_reference.npz"  # in the artifact: the fp32 eager model's greedy tokens and logits
+
+
+def save_reference(folder, eager_step, prompt: list[int], new_tokens: int) -> None:
+    import numpy as np
+
+    tokens, logits = greedy(eager_step, prompt, new_tokens)
+    np.savez(folder / REFERENCE, tokens=np.asarray(tokens, dtype=np.int64), logits=np.stack(logits).astype(np.float32))
+
+
+def against_reference(reference, tokens: list[int], logits) -> dict:
+    """A device's generation (its tokens, logits [steps, vocab]) against the saved eager reference:
+    token agreement over every step, logits SQNR over the steps before the first mismatch (where
+    both saw the same history)."""
+    import statistics
+
+    import numpy as np
+
+    ref_tokens, ref_logits = reference["tokens"].tolist(), reference["logits"]
+    agree = sum(a == b for a, b in zip(tokens, ref_tokens)) / len(ref_tokens)
+    mismatch = next((i for i, (a, b) in enumerate(zip(tokens, ref_tokens)) if a != b), None)
+    same = len(ref_tokens) if mismatch is None else mismatch + 1  # step `mismatch` still had the same history
+    per_step = [min(sqnr_db(ref_logits[i], np.asarray(logits[i])), 999.0) for i in range(same)]
+    return {"token_agreement": agree, "tokens": len(ref_tokens), "first_mismatch": mismatch,
+            "logits_sqnr_db": {"median": statistics.median(per_step), "min": min(per_step), "steps": same}}

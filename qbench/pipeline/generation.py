@@ -77,18 +77,51 @@ def _as_dict(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def record_generation(store, cell_id: int, art) -> None:
+def record_generation(store, cell_id: int, art, session=None, settings=None, log=lambda text: None) -> None:
     """After finalize_cell: the cell's generation figures into extra.generation (beside the
-    artifact's cache variant, KV-cache bytes and host quality)."""
+    artifact's cache variant, KV-cache bytes and host quality), with quality from the device's own
+    outputs when `session` is given (else the host runtime's, from prepare)."""
     from qbench.pipeline.adaptive import records, used_trials
 
     chosen = {r.trial: r.samples_ns for r in used_trials(records(store, cell_id))}
     rows = [dict(r) for r in store.trials(cell_id) if r["trial"] in chosen]
     extra = (art.numerics or {}).get("extra") or {}
     figures = generation_figures(rows, {t: list(s) for t, s in chosen.items()}, dict(store.cell(cell_id)), extra)
-    if figures:
-        quality = extra.get("generation", {}).get("host_quality") or {}
-        figures["token_agreement"] = quality.get("token_agreement")
-        figures["logits_sqnr_db"] = (quality.get("logits_sqnr_db") or {}).get("median")
-        figures["quality_from"] = "host runtime (the .pte)"
-        store.merge_extra(cell_id, generation={**extra.get("generation", {}), **figures})
+    if not figures:
+        return
+    quality, source = extra.get("generation", {}).get("host_quality") or {}, "host runtime (the .pte)"
+    if session is not None:
+        try:
+            quality, source = device_quality(session, art, settings), "device"
+            figures["device_quality"] = quality
+        except Exception as exc:  # the timing stands; say why the device's figures are missing
+            figures["device_quality_error"] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log(f"[generation quality] {figures['device_quality_error']}")
+    figures["token_agreement"] = quality.get("token_agreement")
+    figures["logits_sqnr_db"] = (quality.get("logits_sqnr_db") or {}).get("median")
+    figures["quality_from"] = source
+    store.merge_extra(cell_id, generation={**extra.get("generation", {}), **figures})
+
+
+def device_quality(session, art, settings) -> dict:
+    """One more generation by the device's runner, its tokens and logits per step against the fp32
+    eager reference saved with the artifact (collectors/generation_quality.py)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from qbench.collectors.generation_quality import REFERENCE, against_reference
+
+    reference = np.load(art.dir / REFERENCE)
+    device = session.device
+    program, _ = session.push(art)
+    remote = f"{device.workdir.rstrip('/')}/{art.key}.logits.bin"
+    once = replace(settings, warmup=0, warmup_seconds=0.0, iterations=1, min_seconds=0.0, max_iterations=1)
+    runner = session.runner_for(art)
+    report = runner.parse(device.run(runner.argv(program, once, outputs=remote), timeout=settings.timeout), once)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "logits.bin"
+        device.pull(remote, local)
+        logits = np.fromfile(local, dtype=np.float32).reshape(len(reference["tokens"]), -1)
+    return against_reference(reference, report["generation"]["tokens"], logits)

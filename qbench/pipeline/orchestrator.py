@@ -233,7 +233,7 @@ def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, 
     if cell.variant.model.task == "text-generation":
         from qbench.pipeline.generation import record_generation
 
-        record_generation(store, cid, art)
+        record_generation(store, cid, art, session, settings, run.progress.log)
     device_numerics.record(session, art, settings, store, cid, cell.label, run.progress.log)
     run.progress.cell_done(cell.label, dict(store.cell(cid)))
     if run.bench.profile_ops and art.kind == "pte":

@@ -90,7 +90,7 @@ def _quality(built, pte, gen) -> dict:
     """The .pte on the host runtime against the fp32 eager model, on the seeded prompt."""
     from executorch.runtime import Runtime
 
-    from qbench.collectors.generation_quality import compare, greedy, method_step, torch_step
+    from qbench.collectors.generation_quality import compare, greedy, method_step, save_reference, torch_step
     from qbench.models.causal_lm import generation_module, prompt_ids
     from qbench.runtime_log import runtime_log_captured
 
@@ -99,4 +99,5 @@ def _quality(built, pte, gen) -> dict:
     with runtime_log_captured():
         method = Runtime.get().load_program(str(pte)).load_method("forward")
         tokens, logits = greedy(method_step(method), prompt, gen.new_tokens)
+    save_reference(pte.parent, torch_step(eager), prompt, gen.new_tokens)  # what each device is judged against
     return compare(torch_step(eager), prompt, tokens, logits)
