@@ -140,22 +140,41 @@ DatasetSpec = Annotated[
 ]
 
 
+Tokens = Union[PositiveInt, list[PositiveInt]]
+
+
 class GenerateSpec(Strict):
     """How a `task: text-generation` model is run: a prefill of `prompt_tokens` seeded token ids, then
-    `new_tokens` decode steps (greedy), in a program whose static KV cache holds `max_seq_len` positions."""
+    `new_tokens` decode steps (greedy), in a program whose static KV cache holds `max_seq_len` positions.
+    Each may be a list: a sweep, one cell per combination (suite/generation.py)."""
 
-    prompt_tokens: PositiveInt = 128
-    new_tokens: PositiveInt = 64
-    max_seq_len: PositiveInt = 256
+    prompt_tokens: Tokens = 128
+    new_tokens: Tokens = 64
+    max_seq_len: Tokens = 256
     seed: int = 0  # the prompt's token ids
+
+    _sweeps = field_validator("prompt_tokens", "new_tokens", "max_seq_len", mode="before")(
+        lambda value: _unique_values(value))
 
     @model_validator(mode="after")
     def _fits(self):
-        if self.prompt_tokens + self.new_tokens > self.max_seq_len:
-            raise ValueError(f"prompt_tokens + new_tokens ({self.prompt_tokens} + {self.new_tokens}) exceed "
-                             f"max_seq_len {self.max_seq_len}: the KV cache has no room; raise max_seq_len or "
-                             "lower the others")
+        from qbench.suite.generation import points
+
+        for p in points(self):
+            if p.prompt_tokens + p.new_tokens > p.max_seq_len:
+                raise ValueError(f"prompt_tokens + new_tokens ({p.prompt_tokens} + {p.new_tokens}) exceed "
+                                 f"max_seq_len {p.max_seq_len}: the KV cache has no room; raise max_seq_len or "
+                                 "lower the others")
         return self
+
+
+def _unique_values(value):
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a sweep list needs at least one value")
+        if len(set(map(str, value))) != len(value):
+            raise ValueError("a sweep lists each value once")
+    return value
 
 
 class ModelSpec(Strict):

@@ -61,3 +61,26 @@ def test_generate_on_a_model_that_does_not_generate_is_refused(tmp_path, capsys)
 def test_a_good_generation_suite_passes_the_check(tiny_llama, tmp_path, capsys):
     code, err = check(capsys, write_suite(tmp_path, llm_suite(tiny_llama)))
     assert code == 0, err
+
+
+def test_generate_lists_sweep_like_threads(tiny_llama, tmp_path):
+    from qbench.pipeline import grid
+    from qbench.pipeline.check import check_suite
+    from qbench.suite.loader import load_suite
+
+    path = write_suite(tmp_path, llm_suite(tiny_llama, generate="{prompt_tokens: [8, 16], new_tokens: [4, 6], max_seq_len: 32}",
+                                           recipes="[{name: fp32, kind: fp32}, {name: 8da4w, kind: int4-weight}]"))
+    checked = check_suite(load_suite(path), preflight=False)
+    cells = grid.cells(checked)
+    assert [c.sweep for c in cells if c.variant.recipe.name == "fp32"] == [
+        "prompt_tokens=8 new_tokens=4", "prompt_tokens=8 new_tokens=6",
+        "prompt_tokens=16 new_tokens=4", "prompt_tokens=16 new_tokens=6"]
+    assert len(cells) == 8 and len({c.variant for c in cells}) == 8
+    point = [c for c in cells if c.variant.recipe.name == "fp32"][-1].variant.model.generate  # single values
+    assert (point.prompt_tokens, point.new_tokens, point.max_seq_len) == (16, 6, 32)
+
+
+def test_a_sweep_point_beyond_the_cache_is_refused(tiny_llama, tmp_path, capsys):
+    path = write_suite(tmp_path, llm_suite(tiny_llama, generate="{prompt_tokens: [8, 24], new_tokens: 10, max_seq_len: 32}"))
+    code, err = check(capsys, path)
+    assert code == 2 and "prompt_tokens + new_tokens (24 + 10) exceed max_seq_len 32" in err
