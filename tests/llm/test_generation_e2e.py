@@ -42,7 +42,7 @@ def doc(tiny_llama, tiny_mamba, tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(folder / "q.db"), "--json",
                            "--reports-dir", str(folder / "reports")], capture_output=True, text=True, env=env,
                           cwd=folder, timeout=3000)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the Mamba cells fail, the Llama ones run
     return json.loads(proc.stdout)
 
 
