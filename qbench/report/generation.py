@@ -34,7 +34,7 @@ def is_generative(row) -> bool:
     """A cell row (store) of a text-generation model: its samples are decode steps."""
     import json
 
-    extra = row["extra"] if "extra" in row.keys() else None
+    extra = row.get("extra") if isinstance(row, dict) else (row["extra"] if "extra" in row.keys() else None)
     extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
     return "decode_ms_per_token" in (extra.get("generation") or {})
 

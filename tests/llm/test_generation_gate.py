@@ -50,3 +50,12 @@ def test_a_slower_decode_fails_the_gate_in_tokens_per_second(runs, capsys):
 def test_the_same_decode_speed_passes(runs, capsys):
     code, doc = gate(capsys, runs, "base", "same")
     assert code == 0 and doc["cells"][0]["regression"] is False
+
+
+def test_trend_gives_decode_tokens_per_second(runs):
+    from qbench.report.trend import trend
+
+    df = trend(runs, "llm").set_index("run_id")
+    assert df.loc["base", "decode_tokens_per_s"] == pytest.approx(500, rel=0.03)
+    assert df.loc["slower", "decode_tokens_per_s"] == pytest.approx(417, rel=0.03)
+    assert bool(df.loc["slower", "change_point"]) and df.loc["slower", "verdict"] == "slower"
