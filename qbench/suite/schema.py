@@ -177,7 +177,13 @@ def _unique_values(value):
     return value
 
 
+def _inputs_optional(schema: dict) -> None:
+    """For editors: `inputs` may be left out (a text-generation model's are filled in by the schema)."""
+    schema["required"] = [k for k in schema.get("required", []) if k != "inputs"]
+
+
 class ModelSpec(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_inputs_optional)
     name: str = Field(min_length=1)
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
                                                    "python:FILE.py:FN, pt2:FILE")
