@@ -83,3 +83,15 @@ def test_a_model_without_a_usable_kv_cache_fails_in_one_line(doc):
         assert c["error"].startswith("export: cannot export with a KV cache: AttributeError: ")
         assert "measure its single forward pass instead (task: other" in c["error"]
         assert "\n" not in c["error"]
+
+
+def test_the_page_and_the_summary_show_the_generation_figures(doc):
+    from pathlib import Path
+
+    from qbench.cli.summary import render_plain
+
+    page = Path(doc["report"]).read_text()
+    assert 'id="plot-tokens-section"' in page and 'id="plot-positions-section"' in page
+    assert "Decode tokens/s · host" in page and "Decode step time by position · host" in page
+    head = render_plain(doc).splitlines()[1]
+    assert "decode tok/s" in head and "TTFT ms" in head and "tok agree" in head

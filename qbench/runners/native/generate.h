@@ -21,7 +21,7 @@ std::vector<int64_t> prompt_ids(long seed, long count, int64_t vocab) {
 // One forward call on token ids at positions start..; returns the logits tensor's data.
 class Stepper {
  public:
-  Stepper(const Options& o, et::Method& method) : o_(o), method_(method) {}
+  explicit Stepper(et::Method& method) : method_(method) {}
 
   const float* step(const std::vector<int64_t>& ids, int64_t start) {
     ids_ = ids;
@@ -45,7 +45,6 @@ class Stepper {
   }
 
  private:
-  const Options& o_;
   et::Method& method_;
   std::vector<int64_t> ids_, positions_;
   int32_t id_sizes_[2] = {1, 1}, pos_sizes_[1] = {1};
@@ -110,7 +109,7 @@ int run_generation(const Options& o, et::Method& method, Report r, std::unique_p
   if (!out_meta.ok() || out_meta->sizes().empty()) fail("generation mode needs a logits output [1, vocab]");
   int64_t vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
   auto prompt = prompt_ids(o.seed, o.prompt_tokens, vocab);
-  Stepper stepper(o, method);
+  Stepper stepper(method);
   set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
   auto t0 = Clock::now();
   Generation first = generate_once(o, stepper, prompt, vocab);
