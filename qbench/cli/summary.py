@@ -20,8 +20,10 @@ def _columns(doc: dict):
     """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes and,
     when gated, `vs base`."""
     from qbench.report import table
+    from qbench.report.generation_table import with_generation
 
-    return table.with_baseline(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"])
+    return table.with_baseline(with_generation(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"]),
+                               doc["cells"])
 
 
 def _label(c: dict) -> str:

@@ -37,7 +37,8 @@ def default_cache_dir() -> Path:
 
 # The packages whose code decides what an artifact contains (not how it is measured or reported).
 ARTIFACT_CODE = ("models", "quantize", "export", "datasets", "collectors/numerics.py",
-                 "collectors/accuracy.py", "collectors/device_numerics.py", "pipeline/prepare.py")
+                 "collectors/accuracy.py", "collectors/device_numerics.py", "pipeline/prepare.py",
+                "pipeline/prepare_generation.py", "collectors/generation_quality.py")
 
 
 @functools.lru_cache(maxsize=1)

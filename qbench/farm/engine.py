@@ -87,7 +87,7 @@ class FarmEngine:
         full, small = {}, {}
         for v in variants:  # all at once: prepare slots work in parallel
             full[v] = self.client.submit(tasks.prepare_task, self.bundle, v.model.name, v.recipe.name, self.cache_dir,
-                                         v.batch, resources={PREPARE: 1}, key=f"qbench-prepare-{v.label}-{self.token}",
+                                         v.batch, v.generate, resources={PREPARE: 1}, key=f"qbench-prepare-{v.label}-{self.token}",
                                          retries=1)
             small[v] = self.client.submit(tasks.summary, full[v], key=f"qbench-summary-{v.label}-{self.token}")
         try:

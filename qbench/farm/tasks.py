@@ -42,10 +42,10 @@ def _suite(bundle, cache_root: Path, devices: list[str]):
         return _checked[key]
 
 
-def _variant(checked, model: str, recipe: str, batch: int | None = None):
+def _variant(checked, model: str, recipe: str, batch: int | None = None, generate: str = ""):
     from qbench.pipeline import grid
 
-    return next(v for v in grid.variants(checked) if (v.model.name, v.recipe.name, v.batch) == (model, recipe, batch))
+    return next(v for v in grid.variants(checked) if v._key() == (model, recipe, batch, generate))
 
 
 def _cache(cache_dir: str | None):
@@ -61,7 +61,7 @@ def suite_bundle(bundle):
 
 
 def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None,
-                 batch: int | None = None) -> ArtifactPayload | PrepareFailure:
+                 batch: int | None = None, generate: str = "") -> ArtifactPayload | PrepareFailure:
     from qbench.errors import CellError
     from qbench.farm.artifacts import payload_of
     from qbench.pipeline.engine import prepare_local
@@ -69,7 +69,7 @@ def prepare_task(bundle, model: str, recipe: str, cache_dir: str | None = None,
     root, cache = _cache(cache_dir)
     checked = _suite(bundle, root, devices=[])
     try:
-        art = prepare_local(checked, _variant(checked, model, recipe, batch), cache)
+        art = prepare_local(checked, _variant(checked, model, recipe, batch, generate), cache)
     except CellError as exc:
         return PrepareFailure(exc.stage, str(exc).split(": ", 1)[-1])
     return payload_of(art, prepared_by=_worker_name())

@@ -221,6 +221,7 @@ def model_fingerprint(spec: ModelSpec) -> dict:
         "task": spec.task,
         "output": spec.output,
         "bn_recalibrated": needs_bn_recalibration(spec),
+        **({"generate": spec.generate.model_dump()} if spec.generate is not None else {}),
     }
 
 

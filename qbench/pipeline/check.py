@@ -93,6 +93,9 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
         _check_model_data(problems, loaded, i, model)
     if suite.calibration is not None:
         _check_calibration(problems, loaded, ["calibration"], suite.calibration)
+    from qbench.pipeline.check_generation import check_generation
+
+    check_generation(problems, suite, sources)
 
     resolved = []
     for i, spec in enumerate(suite.recipes):

@@ -15,6 +15,7 @@ from typing import Any
 
 from qbench.pipeline.check import CheckedSuite, ResolvedRecipe
 from qbench.suite import sweep
+from qbench.suite.generation import model_points
 from qbench.suite.schema import ModelSpec
 
 
@@ -26,9 +27,10 @@ class Variant:
     model: ModelSpec
     recipe: ResolvedRecipe
     batch: int | None = None  # swept batch only (then `model`'s inputs already carry it)
+    generate: str = ""  # a swept `generate:` point's label (then `model.generate` holds single values)
 
     def _key(self):
-        return (self.model.name, self.recipe.name, self.batch)
+        return (self.model.name, self.recipe.name, self.batch, self.generate)
 
     def __eq__(self, other):
         return isinstance(other, Variant) and self._key() == other._key()
@@ -38,7 +40,8 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.model.name}/{self.recipe.name}" + (f" [batch={self.batch}]" if self.batch is not None else "")
+        point = " ".join(p for p in (f"batch={self.batch}" if self.batch is not None else "", self.generate) if p)
+        return f"{self.model.name}/{self.recipe.name}" + (f" [{point}]" if point else "")
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ def variants(checked: CheckedSuite) -> list[Variant]:
     bench = checked.suite.benchmark
     batches = sweep.values(bench, "batch")
     swept = len(batches) > 1
-    return [Variant(with_batch(m, b), r, b if swept else None)
-            for m in checked.suite.models for b in batches for r in checked.recipes]
+    return [Variant(with_batch(point, b), r, b if swept else None, glabel)
+            for m in checked.suite.models for point, glabel in model_points(m) for b in batches for r in checked.recipes]
 
 
 def cells(checked: CheckedSuite) -> list[Cell]:
@@ -79,10 +82,11 @@ def cells(checked: CheckedSuite) -> list[Cell]:
     out = []
     for d in checked.device_names:
         for m in checked.suite.models:
-            for r in checked.recipes:
-                for p in points:
-                    v = by_key[(m.name, r.name, p.get("batch"))]
-                    cores = p.get("affinity")
-                    out.append(Cell(v, d, sweep.label(p, swept), p.get("threads"),
-                                    tuple(cores) if isinstance(cores, list) else cores))
+            for _, glabel in model_points(m):
+                for r in checked.recipes:
+                    for p in points:
+                        v = by_key[(m.name, r.name, p.get("batch"), glabel)]
+                        cores = p.get("affinity")
+                        label = " ".join(x for x in (sweep.label(p, swept), glabel) if x)
+                        out.append(Cell(v, d, label, p.get("threads"), tuple(cores) if isinstance(cores, list) else cores))
     return out

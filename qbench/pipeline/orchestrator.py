@@ -144,6 +144,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
     from qbench.pipeline.device_session import DeviceSession
     from qbench.pipeline.power import PowerMeter
     from qbench.pipeline.quiet import quiet_start
+    from qbench.pipeline.generation import cell_settings
     from qbench.pipeline.thread_count import warn_at_session_open
 
     bench, store, progress = run.bench, run.store, run.progress
@@ -191,14 +192,14 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         for cell in cells:  # resumed: every trial was stored, but the run stopped before the cell's summary
             if plan.finished(cell):
                 art, point = artifacts[cell.variant], (cell.threads, cell.affinity)
-                _finish_cell(run, session, art, settings_of[point], cell, session.runner_for(art), policy, power,
+                _finish_cell(run, session, art, cell_settings(settings_of[point], cell), session.runner_for(art), policy, power,
                              placed[point])
         for trial, cell in plan:
             if run.stop.is_set():
                 return
             cid = run.cell_ids[cell]
             art = artifacts[cell.variant]
-            settings = settings_of[(cell.threads, cell.affinity)]
+            settings = cell_settings(settings_of[(cell.threads, cell.affinity)], cell)
             progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
@@ -236,6 +237,10 @@ def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, 
     note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
     finalize_cell(store, cid, {**session.info, "placement": placement} if placement else session.info,
                   runner_note=note, policy=policy)
+    if cell.variant.model.task == "text-generation":
+        from qbench.pipeline.generation import record_generation
+
+        record_generation(store, cid, art, session, settings, run.progress.log)
     device_numerics.record(session, art, settings, store, cid, cell.label, run.progress.log)
     run.progress.cell_done(cell.label, dict(store.cell(cid)))
     if run.bench.profile_ops and art.kind == "pte":

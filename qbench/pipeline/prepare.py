@@ -88,6 +88,10 @@ def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, ca
     staging = cache.staging(key)
     started = time.monotonic()
     try:
+        if variant.model.task == "text-generation":  # a causal LM with its KV cache: its own path
+            from qbench.pipeline.prepare_generation import build_generation_pte
+
+            return cache.commit(staging, build_generation_pte(variant, key, staging, models, on_stage))
         inputs = _gather_inputs(variant, calibration, numerics, models, on_stage, dataset)
         _write_inputs(staging / "inputs.bin", inputs.data.example)
         build = _build_pte if variant.recipe.recipe.lowers_to_pte else _build_eager

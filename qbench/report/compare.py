@@ -142,6 +142,7 @@ class CellComparison:
     new_error: str | None = None
     note: str | None = None  # why latency was not compared
     sweep: str = ""  # the sweep point ('' = none): part of the key
+    generative: bool = False  # a text-generation cell: latency = decode ms per token (report/generation.py)
 
     @property
     def key(self) -> CellKey:
@@ -173,7 +174,12 @@ class CellComparison:
         out = []
         if self.newly_failed:
             out.append(f"failed in new run: {fmt.first_line(self.new_error)}")
-        if self.latency and self.latency.verdict == SLOWER:
+        if self.latency and self.latency.verdict == SLOWER and self.generative:
+            from qbench.report.generation import decode_regression_reason
+
+            out.append(decode_regression_reason(self.base_median_ms, self.new_median_ms,
+                                                describe_latency(self.latency), self.latency.threshold))
+        elif self.latency and self.latency.verdict == SLOWER:
             out.append(f"latency {describe_latency(self.latency)} ({fmt.ms(self.base_median_ms)} → "
                        f"{fmt.ms(self.new_median_ms)} ms), beyond +{self.latency.threshold:.0%}")
         out.extend(m.describe() for m in self.flags)
@@ -188,7 +194,14 @@ class CellComparison:
             "latency": self.latency.to_dict() if self.latency else None,
             "metrics": [asdict(m) for m in self.metrics],
             "reasons": self.reasons(), "base_error": self.base_error, "new_error": self.new_error,
+            **(self._decode_rates() if self.generative else {}),
         }
+
+    def _decode_rates(self) -> dict:
+        from qbench.report.generation import tokens_per_s
+
+        return {"decode_tokens_per_s": {"base": tokens_per_s(self.base_median_ms),
+                                        "new": tokens_per_s(self.new_median_ms)}}
 
 
 def describe_latency(c: Comparison) -> str:
@@ -385,11 +398,13 @@ def describe_settings_differ(differ: dict[str, dict], limit: int = 8) -> str:
 
 
 def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComparison:
+    from qbench.report.generation import is_generative
+
     out = CellComparison(
         new["model"], new["recipe"], new["device"], sweep=cell_sweep(new),
         base_status=_status(base), new_status=_status(new),
         base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
-        base_error=cell_error(base), new_error=cell_error(new),
+        base_error=cell_error(base), new_error=cell_error(new), generative=is_generative(new),
     )
     if base["status"] == "ok" and new["status"] == "ok":
         x_base, t_base = trial_samples(store, base["cell_id"])

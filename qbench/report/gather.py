@@ -65,6 +65,10 @@ def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
         ns, trials = data.trial_samples(store, row["cell_id"])
         if ns:
             cell["box"] = box_stats(np.asarray(ns, dtype=float) / 1e6, trials)
+        if ns and cell.get("generation"):  # a text-generation cell: its samples are decode steps
+            from qbench.report.generation import position_medians
+
+            cell["decode_by_position"] = position_medians(ns, cell["generation"]["new_tokens"])
     return cell
 
 

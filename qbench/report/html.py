@@ -185,6 +185,8 @@ def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -
 
 
 def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
+    from qbench.report.generation import generation_plots
+
     run_legend = plots.legend([(r["run_id"], run_colours[r["run_id"]]) for r in rd.runs])
     shape_legend = plots.shape_legend([(m, shapes[m]) for m in dict.fromkeys(c["model"] for c in cells)])
     gaps = plots.energy_gaps(cells)
@@ -202,6 +204,7 @@ def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_lege
          "legend": recipe_legend, "panels": plots.speedup_panels(cells, colours),
          "empty": "No quantized cell to compare with fp32."},
         *_threads_plot(cells),
+        *generation_plots(cells, colours, recipe_legend),
         {"id": "plot-tradeoff", "title": "Accuracy vs latency",
          "caption": "Each point is a model × recipe; each model has its own dashed staircase, and its circled points "
                     "form that model's Pareto front (no other recipe of the same model is both faster and closer to "

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from qbench.errors import UsageError
+from qbench.report.generation import is_generative
 from qbench.report.stats import FASTER, NO_CHANGE, SLOWER, compare, median_ci
 
 # A CI band on a chart does not need the gate's 2000 replicates; 200 keep a year of cells fast.
@@ -30,7 +31,7 @@ RUN_COLUMNS = ("run_id", "started_at", "git_sha", "qbench_version", "torch_versi
 COLUMNS = ["suite", "model", "recipe", "recipe_kind", "device", "sweep", "run_id", "run_index", "started_at", "git_sha",
            "qbench_version", "torch_version", "executorch_version", "torchao_version", "status", "median_ms",
            "ci_low_ms", "ci_high_ms", "reference_run", "ratio", "ratio_low", "ratio_high", "verdict",
-           "change_point", "speedup_vs_fp32"]
+           "change_point", "speedup_vs_fp32", "decode_tokens_per_s"]
 
 
 def parse_since(text: str) -> str:
@@ -105,7 +106,7 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
                    **{k: run[k] for k in RUN_COLUMNS if k != "status"},
                    "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
                    "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
-                   "change_point": False}
+                   "change_point": False, "generative": is_generative(row._asdict())}
             x = samples.get((row.run_id, model, recipe, device, point))
             if row.status == "ok" and x is not None:
                 ns, trials = x
@@ -121,6 +122,8 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     df = pd.DataFrame(out)
     df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
     df["speedup_vs_fp32"] = _speedups(df)
+    # a text-generation cell's median is ms per decoded token: its trend in tokens/s (report/generation.py)
+    df["decode_tokens_per_s"] = [1000 / m if g and m > 0 else math.nan for g, m in zip(df["generative"], df["median_ms"])]
     df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     return df[COLUMNS]
 

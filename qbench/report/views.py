@@ -9,6 +9,7 @@ from qbench.results.store import ResultsStore
 
 def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
     from qbench.report.data import cell_sweep
+    from qbench.report.generation import generation_view
 
     rows = store.cells(run_id)
     # speedups are over fp32 at the same sweep point (same threads, batch and cores)
@@ -53,6 +54,8 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
         }
+        if (gen := generation_view(_json(r["extra"]))) is not None:  # a text-generation cell (report/generation.py)
+            view["generation"] = gen
         if cell_sweep(r) or _col(r, "batch") is not None:  # a sweep's point (absent otherwise: output unchanged)
             view.update(sweep=cell_sweep(r), batch=_col(r, "batch"))
         if r["status"] == "failed":

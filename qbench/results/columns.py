@@ -50,7 +50,16 @@ def trial_columns(report: dict, *, wall_s: float, thermal_before: dict, thermal_
         "warmup_iterations": report.get("warmup_iterations"), "iterations": len(report["samples_ns"]),
         "wall_s": wall_s, "thermal_before": thermal_before, "thermal_after": thermal_after,
         "cooldown_wait_s": cooldown_wait_s, "finished_at": finished_at,
+        **({"generation": _trial_generation(report["generation"])} if report.get("generation") else {}),
     }
+
+
+GENERATION_TRIAL_KEYS = ("prompt_tokens", "new_tokens", "seed", "generations", "prefill_ns", "decode_ns", "tokens")
+
+
+def _trial_generation(gen: dict) -> dict:
+    """A text-generation trial's own figures (its decode steps are the samples): per generation."""
+    return {key: gen.get(key) for key in GENERATION_TRIAL_KEYS}
 
 
 def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device_info: dict,

@@ -63,7 +63,8 @@ ADDED_RUN_COLUMNS = {
 ADDED_COLUMNS = {
     "cells": ADDED_CELL_COLUMNS,
     "runs": ADDED_RUN_COLUMNS,
-    "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON"},
+    # generation: a text-generation trial's prefill/TTFT per generation and tokens (pipeline/generation.py)
+    "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON", "generation": "JSON"},
     "samples": {"thread_cpu_ns": "INTEGER"},
     # qbench sensitivity --method quantize-one|both: the metric with only this layer quantized
     "layer_sensitivity": {"metric_if_only_quantized": "REAL", "method": "TEXT"},
@@ -164,7 +165,7 @@ CELL_COLUMNS = {
 LAYER_COLUMNS = ["position", "module", "op", "sqnr_db", "cosine", "max_abs_error", "input_sqnr_db", "target",
                  "metric_name", "metric_if_fp32", "metric_if_only_quantized", "method", "sensitivity_rank", "kept_fp32"]
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
-                 "thermal_before", "thermal_after", "interference"}
+                 "thermal_before", "thermal_after", "interference", "generation"}
 
 
 def _table_ddl(table: str) -> str:

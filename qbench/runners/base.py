@@ -29,6 +29,9 @@ class TrialSettings:
     affinity: list[int] | None
     timeout: float
     method: str = "forward"
+    # generation mode (a text-generation model): (prompt_tokens, new_tokens, seed); the counts above
+    # are then whole generations
+    generate: tuple[int, int, int] | None = None
 
     def flags(self) -> list[str]:
         flags = [
@@ -39,6 +42,9 @@ class TrialSettings:
         ]
         if self.affinity:
             flags += ["--affinity", ",".join(map(str, self.affinity))]
+        if self.generate:
+            flags += ["--prompt-tokens", str(self.generate[0]), "--new-tokens", str(self.generate[1]),
+                      "--seed", str(self.generate[2])]
         return flags + ["--json"]
 
 

@@ -37,7 +37,13 @@ def parse_args(argv=None):
     p.add_argument("--etdump", default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--input-sets", type=int, default=1, help="N input sets in --inputs; --outputs gets each one's outputs")
-    return p.parse_args(argv)
+    p.add_argument("--prompt-tokens", type=int, default=0, help="generation mode: prefill this many seeded token ids")
+    p.add_argument("--new-tokens", type=int, default=0, help="generation mode: then this many greedy decode steps")
+    p.add_argument("--seed", type=int, default=0, help="generation mode: the prompt's seed")
+    args = p.parse_args(argv)
+    if (args.prompt_tokens > 0) != (args.new_tokens > 0):
+        p.error("--prompt-tokens and --new-tokens go together (generation mode)")
+    return args
 
 
 def make_inputs(torch, meta, inputs_path, sets=1, index=0):
@@ -213,6 +219,10 @@ def main(argv=None) -> int:
     except Exception as exc:
         fail(f"cannot initialise method {args.method!r}: {exc}")
     method_init_ms = (time.perf_counter() - t0) * 1e3
+    if args.new_tokens:
+        return generation_main(args, torch, method, {"runner": "python", "method": args.method, "import_ms": import_ms,
+                                                     "load_ms": load_ms, "method_init_ms": method_init_ms,
+                                                     "threads": int(portable_lib._threadpool_get_thread_count())})
     inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
 
     t0 = time.perf_counter_ns()
@@ -263,6 +273,94 @@ def main(argv=None) -> int:
         "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} if isinstance(o, torch.Tensor)
                     else {"dtype": "none" if o is None else type(o).__name__, "shape": []} for o in outputs],
     }
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+# ---- generation mode (a causal LM with its KV cache in the program; contract.md "Generation mode")
+
+_LCG_MUL, _LCG_ADD, _MASK = 6364136223846793005, 1442695040888963407, (1 << 64) - 1
+
+
+def prompt_ids(seed, count, vocab):
+    """The seeded prompt (the same LCG as qbench.models.causal_lm.prompt_ids and the native runner)."""
+    state, ids = (seed * _LCG_MUL + _LCG_ADD) & _MASK, []
+    for _ in range(count):
+        state = (state * _LCG_MUL + _LCG_ADD) & _MASK
+        ids.append((state >> 33) % vocab)
+    return ids
+
+
+def generate_once(torch, method, prompt, new_tokens, keep_logits=False, thread_cpu=None):
+    """Prefill, then new_tokens greedy decode steps (argmax here, in the runner). Returns
+    (prefill_ns, decode step ns list, tokens, logits per step or None)."""
+    def step(ids, start):
+        out = method.execute([torch.tensor([ids], dtype=torch.long),
+                              torch.arange(start, start + len(ids), dtype=torch.long)])[0]
+        return out
+
+    t0 = time.perf_counter_ns()
+    logits = step(prompt, 0)
+    tokens = [int(logits.argmax())]
+    prefill_ns = time.perf_counter_ns() - t0
+    kept = [logits.clone()] if keep_logits else None
+    steps = []
+    for k in range(new_tokens):
+        t0 = time.perf_counter_ns()
+        c0 = time.thread_time_ns()
+        logits = step([tokens[-1]], len(prompt) + k)
+        tokens.append(int(logits.argmax()))
+        c1 = time.thread_time_ns()
+        steps.append(time.perf_counter_ns() - t0)
+        if thread_cpu is not None:
+            thread_cpu.append(c1 - c0)
+        if kept is not None:
+            kept.append(logits.clone())
+    return prefill_ns, steps, tokens, kept
+
+
+def generation_phase(run, min_count, min_seconds, max_count):
+    """Whole generations until at least min_count *and* min_seconds (capped at max_count)."""
+    done, start = [], time.perf_counter_ns()
+    while len(done) < max_count:
+        done.append(run())
+        if len(done) >= min_count and (time.perf_counter_ns() - start) / 1e9 >= min_seconds:
+            break
+    return done, (time.perf_counter_ns() - start) / 1e9
+
+
+def generation_main(args, torch, method, head):
+    vocab = int(list(method.metadata.output_tensor_meta(0).sizes())[-1])
+    prompt = prompt_ids(args.seed, args.prompt_tokens, vocab)
+    t0 = time.perf_counter_ns()
+    try:
+        first = generate_once(torch, method, prompt, args.new_tokens)
+    except Exception as exc:
+        fail(f"first generation failed: {exc}")
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    warm, warm_s = generation_phase(lambda: generate_once(torch, method, prompt, args.new_tokens),
+                                    args.warmup, args.warmup_seconds, max(args.warmup, args.max_iterations))
+    thread_cpu = []
+    before = snapshot()
+    runs, _ = generation_phase(lambda: generate_once(torch, method, prompt, args.new_tokens, thread_cpu=thread_cpu),
+                               args.iterations, args.min_seconds, args.max_iterations)
+    after = snapshot()
+    if args.outputs:  # one more generation, its logits per step (device numerics)
+        with open(args.outputs, "wb") as f:
+            for logits in generate_once(torch, method, prompt, args.new_tokens, keep_logits=True)[3]:
+                f.write(logits.contiguous().numpy().tobytes())
+    report = dict(head)
+    report.update({
+        "first_inference_ms": first_ms, "warmup_iterations": len(warm), "warmup_seconds": warm_s,
+        "samples_ns": [ns for r in runs for ns in r[1]], "thread_cpu_ns": thread_cpu,
+        "interference": interference(before, after, sorted(os.sched_getaffinity(0))),
+        "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
+        "peak_rss_bytes": peak_rss_bytes(), "arena_bytes": None,
+        "outputs": [{"dtype": "float32", "shape": [1, vocab]}],
+        "generation": {"prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "seed": args.seed,
+                       "generations": len(runs), "prefill_ns": [r[0] for r in runs],
+                       "decode_ns": [sum(r[1]) for r in runs], "tokens": first[2]},
+    })
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

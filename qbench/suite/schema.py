@@ -145,15 +145,62 @@ DatasetSpec = Annotated[
 ]
 
 
+Tokens = Union[PositiveInt, list[PositiveInt]]
+
+
+class GenerateSpec(Strict):
+    """How a `task: text-generation` model is run: a prefill of `prompt_tokens` seeded token ids, then
+    `new_tokens` decode steps (greedy), in a program whose static KV cache holds `max_seq_len` positions.
+    Each may be a list: a sweep, one cell per combination (suite/generation.py)."""
+
+    prompt_tokens: Tokens = Field(128, description="seeded prompt token ids prefilled per generation (a list sweeps)")
+    new_tokens: Tokens = Field(64, description="greedy decode steps per generation, each one timed (a list sweeps)")
+    max_seq_len: Tokens = Field(256, description="positions in the program's static KV cache; must hold "
+                                                 "prompt_tokens + new_tokens (a list sweeps)")
+    seed: int = Field(0, description="seed of the prompt's token ids (the same prompts for every recipe)")
+
+    _sweeps = field_validator("prompt_tokens", "new_tokens", "max_seq_len", mode="before")(
+        lambda value: _unique_values(value))
+
+    @model_validator(mode="after")
+    def _fits(self):
+        from qbench.suite.generation import points
+
+        for p in points(self):
+            if p.prompt_tokens + p.new_tokens > p.max_seq_len:
+                raise ValueError(f"prompt_tokens + new_tokens ({p.prompt_tokens} + {p.new_tokens}) exceed "
+                                 f"max_seq_len {p.max_seq_len}: the KV cache has no room; raise max_seq_len or "
+                                 "lower the others")
+        return self
+
+
+def _unique_values(value):
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a sweep list needs at least one value")
+        if len(set(map(str, value))) != len(value):
+            raise ValueError("a sweep lists each value once")
+    return value
+
+
+def _inputs_optional(schema: dict) -> None:
+    """For editors: `inputs` may be left out (a text-generation model's are filled in by the schema)."""
+    schema["required"] = [k for k in schema.get("required", []) if k != "inputs"]
+
+
 class ModelSpec(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_inputs_optional)
     name: str = Field(min_length=1, description="the model's name in results, reports and --cell")
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
                                                    "python:FILE.py:FN, pt2:FILE")
-    inputs: list[InputSpec] = Field(min_length=1, description="one entry per forward() argument, in order")
+    inputs: list[InputSpec] = Field(min_length=1, description="one entry per forward() argument, in order "
+                                                             "(left out for `task: text-generation`: the prompt's "
+                                                             "token ids come from `generate:`)")
     weights: Optional[str] = Field(None, description="a state_dict file (torch.save), relative to the suite; "
                                                      "without it: seeded random weights")
-    task: Literal["auto", "classifier", "other"] = Field(
-        "auto", description="classifier: top-1 agreement is reported; auto: guessed from the output's shape")
+    task: Literal["auto", "classifier", "other", "text-generation"] = Field(
+        "auto", description="classifier: top-1 agreement is reported; auto: guessed from the output's shape; "
+                            "text-generation: a causal LM timed as prefill + decode (see `generate:`)")
     output: Optional[str] = Field(
         None, min_length=1, description="the output leaf the headline numerics and accuracy use, by path "
                                         "(`out`, `aux`, `0.logits`); default: the first tensor leaf. "
@@ -165,6 +212,21 @@ class ModelSpec(Strict):
     metric: Optional[str] = Field(
         None, description="python:FILE.py:FN, called as FN(outputs, labels) -> float on the eval split; "
                           "without it a classifier with integer labels gets top-1/top-5")
+    generate: Optional[GenerateSpec] = Field(
+        None, description="`task: text-generation` only: prompt and decode lengths, the KV cache's size")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generation_inputs(cls, data):
+        from qbench.suite.generation import generation_defaults
+
+        return generation_defaults(data)
+
+    @model_validator(mode="after")
+    def _generate_for_generation(self):
+        if self.generate is not None and self.task != "text-generation":
+            raise ValueError("`generate:` is for `task: text-generation` models")
+        return self
 
 
 class CooldownSpec(Strict):

@@ -43,7 +43,7 @@ def test_unknown_key_names_line_key_and_the_allowed_keys(suite_dir, capsys):
         """)
     code, err = run_cli(capsys, path)
     assert code == 2
-    assert f"{path}:4: models[0].sourc: unknown key 'sourc' (allowed: name, source, inputs, weights, task, output, calibration, dataset, metric)" in err
+    assert f"{path}:4: models[0].sourc: unknown key 'sourc' (allowed: name, source, inputs, weights, task, output, calibration, dataset, metric, generate)" in err
     assert f"{path}:3: models[0]: missing required key 'source'" in err
 
 

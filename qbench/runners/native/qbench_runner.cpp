@@ -185,6 +185,7 @@ struct Options {
   std::string inputs, outputs, etdump;
   bool json = false;
   long input_sets = 1;  // --input-sets N: the inputs file holds N sets; outputs of each are written
+  long prompt_tokens = 0, new_tokens = 0, seed = 0;  // generation mode (generate.h)
 };
 
 long parse_long(const std::string& flag, const std::string& v, long lo) {
@@ -242,7 +243,8 @@ Options parse_args(int argc, char** argv) {
           "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
           "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
           "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
-          "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n");
+          "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
+          "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
       std::exit(0);
     }
     auto next = [&]() -> std::string {
@@ -263,11 +265,15 @@ Options parse_args(int argc, char** argv) {
     else if (flag == "--outputs") o.outputs = next();
     else if (flag == "--etdump") o.etdump = next();
     else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
+    else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
+    else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
+    else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
     else usage("unknown flag '" + flag + "' (see --help)");
   }
   if (o.model.empty()) usage("--model is required");
   if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
   if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
+  if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
   return o;
 }
 
@@ -751,6 +757,7 @@ struct Report {
   std::optional<std::vector<int>> affinity;
   long long arena_bytes = 0;
   std::vector<OutputInfo> outputs;
+  std::string generation;  // generation mode: the report's "generation" object (generate.h)
 };
 
 void print_report(const Options& o, const Report& r, const Measurement& m) {
@@ -784,9 +791,13 @@ void print_report(const Options& o, const Report& r, const Measurement& m) {
     j += (i ? ", " : "") + std::string("{\"dtype\": ") + json_str(r.outputs[i].dtype) +
          ", \"shape\": " + json_list(r.outputs[i].shape) + "}";
   }
-  j += "]}";
+  j += "]";
+  if (!r.generation.empty()) j += ", \"generation\": " + r.generation;
+  j += "}";
   std::printf("%s\n", j.c_str());
 }
+
+#include "generate.h"  // generation mode, inside this namespace
 
 // ---------------------------------------------------------------- run
 
@@ -822,8 +833,8 @@ int run(const Options& o) {
     fail("method '" + o.method + "' not found in '" + o.model + "' (available: " + names + ")");
   }
 
-  // Inputs are prepared (and size-checked) before the expensive method init.
-  auto inputs = make_inputs(*meta, o);
+  // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
+  auto inputs = o.new_tokens > 0 ? std::vector<InputTensor>() : make_inputs(*meta, o);
 
   // Memory-planned buffers, sized by the method's metadata.
   std::vector<std::vector<uint8_t>> planned;
@@ -847,6 +858,12 @@ int run(const Options& o) {
   double method_init_ms = ms_since(t0);
   if (!method.ok())
     fail("cannot initialise method '" + o.method + "'" + et_error(method.error()));
+  if (o.new_tokens > 0) {
+    Report head;
+    head.load_ms = load_ms, head.method_init_ms = method_init_ms;
+    head.threads = threads, head.affinity = affinity, head.arena_bytes = arena_bytes;
+    return run_generation(o, *method, head, std::move(out_file));
+  }
 
   // Inputs are set before every execute, as an app does: the memory plan may
   // reuse a planned input's bytes for intermediates once the input is consumed,

@@ -1,0 +1,51 @@
+"""Suite checks for `task: text-generation` models (called from check.py), one line each:
+the source must be a causal LM in a transformers folder, and every recipe one that the KV-cache
+export supports."""
+
+from __future__ import annotations
+
+from qbench.suite.loader import Problems
+
+GENERATION_RECIPES = ("fp32", "int4-weight", "dynamic")
+
+
+def check_generation(problems: Problems, suite, sources: dict) -> None:
+    """`sources`: model index -> (source kind, ref) of the models whose source kind is known."""
+    generators = [i for i, m in enumerate(suite.models) if m.task == "text-generation"]
+    if not generators:
+        return
+    for j, recipe in enumerate(suite.recipes):
+        if recipe.kind not in GENERATION_RECIPES:
+            names = ", ".join(repr(suite.models[i].name) for i in generators)
+            problems.add(["recipes", j, "kind"], f"recipe kind {recipe.kind!r} is not supported for text-generation "
+                         f"model(s) {names}: use one of {', '.join(GENERATION_RECIPES)}")
+    for i in generators:
+        if i not in sources:
+            continue
+        kind, ref = sources[i]
+        if kind != "hf":
+            problems.add(["models", i, "source"], f"task text-generation needs an hf:FOLDER causal LM "
+                                                  f"(a transformers save_pretrained folder), got {kind}:")
+            continue
+        if (problem := _causal_problem(ref)) is not None:
+            problems.add(["models", i, "task"], f"model {suite.models[i].name!r}: {problem}; task text-generation "
+                                                "needs a decoder-only causal LM (e.g. LlamaForCausalLM)")
+
+
+def _causal_problem(ref: str) -> str | None:
+    """The config's verdict; a folder that does not load is left to the source's own check."""
+    import json
+    from pathlib import Path
+
+    from qbench.models.causal_lm import causal_problem
+
+    config_path = Path(ref).expanduser() / "config.json"
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        return None
+    class Config:  # the two attributes causal_problem reads, without importing transformers
+        architectures = config.get("architectures")
+        is_encoder_decoder = config.get("is_encoder_decoder", False)
+        model_type = config.get("model_type")
+    return causal_problem(Config)

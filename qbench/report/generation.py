@@ -1,0 +1,119 @@
+"""The `generation` block of a text-generation cell, as `--json`, the summary and the page show it.
+
+One definition (pipeline/generation.py makes the figures): every rate and time is the median over
+the trials used, and `ci` holds each one's 95% CI from the same two-level bootstrap as latency
+(trials first, then generations or decode steps inside them).
+"""
+
+from __future__ import annotations
+
+# figure -> where it sits in extra.generation
+_CI_FIGURES = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "decode_ms_per_token", "load_ms")
+
+
+def generation_view(extra: dict | None) -> dict | None:
+    """The cell's `generation` for --json (None for a model that does not generate)."""
+    gen = (extra or {}).get("generation")
+    if not gen or "decode_ms_per_token" not in gen:
+        return None
+    per_token = gen["decode_ms_per_token"]
+    return {
+        "prompt_tokens": gen["prompt_tokens"], "new_tokens": gen["new_tokens"],
+        "ttft_ms": gen["ttft_ms"]["median"], "prefill_tokens_per_s": gen["prefill_tokens_per_s"]["median"],
+        "decode_tokens_per_s": gen["decode_tokens_per_s"]["median"],
+        "decode_ms_per_token": {"median": per_token["median"], "p90": per_token["p90"]},
+        "load_ms": gen["load_ms"]["median"], "kv_cache_bytes": gen.get("kv_cache_bytes"),
+        "token_agreement": gen.get("token_agreement"), "logits_sqnr_db": gen.get("logits_sqnr_db"),
+        "quality_from": gen.get("quality_from"), "cache": gen.get("cache"),
+        "peak_rss_bytes": gen.get("peak_rss_bytes"), "generations": gen.get("generations"),
+        "ci": {name: [gen[name].get("ci_low"), gen[name].get("ci_high")] for name in _CI_FIGURES},
+    }
+
+
+def is_generative(row) -> bool:
+    """A cell row (store) of a text-generation model: its samples are decode steps."""
+    import json
+
+    extra = row.get("extra") if isinstance(row, dict) else (row["extra"] if "extra" in row.keys() else None)
+    extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
+    return "decode_ms_per_token" in (extra.get("generation") or {})
+
+
+def tokens_per_s(ms_per_token: float | None) -> float | None:
+    return 1000.0 / ms_per_token if ms_per_token else None
+
+
+def decode_regression_reason(base_ms: float | None, new_ms: float | None, ratio_text: str, threshold: float) -> str:
+    """The gate's line for a slower decode: in tokens/s, the unit users read (the CI is the ratio of
+    ms per token, new/base, so above 1 means fewer tokens/s)."""
+    base, new = tokens_per_s(base_ms), tokens_per_s(new_ms)
+    return (f"decode tokens/s {base:.1f} → {new:.1f} (ms per token {ratio_text} new/base), "
+            f"beyond +{threshold:.0%}")
+
+
+# ---------------------------------------------------------------- the page
+
+
+def position_medians(samples_ns, new_tokens: int) -> list[float]:
+    """Median ms of each decode step position (1..new_tokens) over every generation of the cell:
+    the samples are whole generations of new_tokens steps each, in order."""
+    import numpy as np
+
+    ns = np.asarray(samples_ns, dtype=np.float64)
+    usable = ns[: ns.size - ns.size % new_tokens].reshape(-1, new_tokens)
+    return (np.median(usable, axis=0) / 1e6).tolist() if usable.size else []
+
+
+def generation_plots(cells: list[dict], colours: dict[str, str], legend) -> list[dict]:
+    """The page's generation section (only in a run with text-generation cells)."""
+    gen = [c for c in cells if c.get("generation") and c.get("status") == "ok"]
+    if not gen:
+        return []
+    return [
+        {"id": "plot-tokens", "title": "Tokens per second",
+         "caption": "Decode (one token per step, greedy) and prefill (prompt tokens per second of the prefill) "
+                    "throughput, medians over the trials used with their 95% CI (whiskers).",
+         "legend": legend, "panels": _rate_panels(gen, colours), "empty": "No generation figures."},
+        {"id": "plot-positions", "title": "Per-token latency vs position",
+         "caption": "Median decode step time at each position of the generation, relative to the cell's median "
+                    "step (1 = the median); a rising line is the attention over a growing KV cache.",
+         "legend": "", "panels": _position_panels(gen, colours), "empty": "No decode samples."},
+    ]
+
+
+def _rate_panels(cells: list[dict], colours: dict[str, str]) -> list:
+    from qbench.report.svg import Bar, BarGroup, hbar_panel
+
+    panels = []
+    for key, title in (("decode_tokens_per_s", "Decode tokens/s"), ("prefill_tokens_per_s", "Prefill tokens/s")):
+        for device in dict.fromkeys(c["device"] for c in cells):
+            groups = []
+            for model in dict.fromkeys(c["model"] for c in cells if c["device"] == device):
+                bars = []
+                for c in (c for c in cells if (c["device"], c["model"]) == (device, model)):
+                    g = c["generation"]
+                    low, high = g["ci"][key]
+                    bars.append(Bar(c["recipe"], g[key], colours.get(c["recipe"], "#888"), f"{g[key]:.0f}",
+                                    tooltip=f"{model} · {c['recipe']} · {device}: {g[key]:.1f} tokens/s, "
+                                            f"95% CI [{low:.1f}, {high:.1f}]",
+                                    ci=(low, high) if low is not None and high is not None else None))
+                groups.append(BarGroup(model, bars))
+            panels.append(hbar_panel(f"{title} · {device}", groups, unit="tokens/s"))
+    return panels
+
+
+def _position_panels(cells: list[dict], colours: dict[str, str]) -> list:
+    from qbench.report.svg import Series, line_panel
+
+    panels = []
+    for device in dict.fromkeys(c["device"] for c in cells):
+        series = []
+        for c in (c for c in cells if c["device"] == device and c.get("decode_by_position")):
+            steps, median = c["decode_by_position"], c["generation"]["decode_ms_per_token"]["median"]
+            points = [(float(i + 1), ms / median, f"{c['model']} · {c['recipe']}: step {i + 1}, {ms:.3f} ms")
+                      for i, ms in enumerate(steps)]
+            series.append(Series(f"{c['model']} · {c['recipe']}", colours.get(c["recipe"], "#888"), points))
+        if series:
+            panels.append(line_panel(f"Decode step time by position · {device}", series,
+                                     xlabel="decode step", ylabel="× the median step"))
+    return panels

@@ -1,0 +1,149 @@
+// Generation mode (--prompt-tokens P --new-tokens N [--seed S]), included by qbench_runner.cpp (not a standalone header)
+// inside its anonymous namespace. For a causal LM whose KV cache lives in the program (mutable
+// buffers): forward(input_ids int64 [1, T], cache_position int64 [T]) -> logits [1, vocab].
+// One generation = a prefill of P seeded token ids, then N decode steps, each feeding the previous
+// greedy token (argmax here, in the runner). --warmup/--iterations/--min-seconds/--max-iterations
+// count whole generations; every decode step is a sample (samples_ns, thread_cpu_ns).
+// See qbench/runners/contract.md, "Generation mode".
+
+// The seeded prompt: the same 64-bit LCG as qbench.models.causal_lm.prompt_ids.
+std::vector<int64_t> prompt_ids(long seed, long count, int64_t vocab) {
+  const uint64_t mul = 6364136223846793005ULL, add = 1442695040888963407ULL;
+  uint64_t state = static_cast<uint64_t>(seed) * mul + add;
+  std::vector<int64_t> ids;
+  for (long i = 0; i < count; i++) {
+    state = state * mul + add;
+    ids.push_back(static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(vocab)));
+  }
+  return ids;
+}
+
+// One forward call on token ids at positions start..; returns the logits tensor's data.
+class Stepper {
+ public:
+  explicit Stepper(et::Method& method) : method_(method) {}
+
+  const float* step(const std::vector<int64_t>& ids, int64_t start) {
+    ids_ = ids;
+    positions_.resize(ids.size());
+    for (size_t i = 0; i < ids.size(); i++) positions_[i] = start + static_cast<int64_t>(i);
+    id_sizes_[1] = pos_sizes_[0] = static_cast<int32_t>(ids.size());
+    id_strides_[0] = id_sizes_[1];
+    executorch::aten::TensorImpl id_impl(ScalarType::Long, 2, id_sizes_, ids_.data(), id_order_, id_strides_);
+    executorch::aten::TensorImpl pos_impl(ScalarType::Long, 1, pos_sizes_, positions_.data(), pos_order_, pos_strides_);
+    et::EValue in0{executorch::aten::Tensor(&id_impl)}, in1{executorch::aten::Tensor(&pos_impl)};
+    for (auto [value, index] : {std::pair<et::EValue*, size_t>{&in0, 0}, {&in1, 1}}) {
+      auto err = method_.set_input(*value, index);
+      if (err != et::Error::Ok) fail("cannot set generation input " + std::to_string(index) + et_error(err));
+    }
+    auto err = method_.execute();
+    if (err != et::Error::Ok) fail("generation step at position " + std::to_string(start) + " failed" + et_error(err));
+    const et::EValue& out = method_.get_output(0);
+    if (!out.isTensor() || out.toTensor().scalar_type() != ScalarType::Float)
+      fail("generation mode needs a float32 logits output [1, vocab]");
+    return out.toTensor().const_data_ptr<float>();
+  }
+
+ private:
+  et::Method& method_;
+  std::vector<int64_t> ids_, positions_;
+  int32_t id_sizes_[2] = {1, 1}, pos_sizes_[1] = {1};
+  uint8_t id_order_[2] = {0, 1}, pos_order_[1] = {0};
+  int32_t id_strides_[2] = {1, 1}, pos_strides_[1] = {1};
+};
+
+int64_t argmax(const float* logits, int64_t vocab) {
+  return static_cast<int64_t>(std::max_element(logits, logits + vocab) - logits);
+}
+
+struct Generation {
+  long long prefill_ns = 0;
+  std::vector<long long> steps_ns, steps_cpu_ns;
+  std::vector<int64_t> tokens;
+};
+
+// A prefill then N greedy decode steps; with `logits_out`, each step's logits are written there.
+Generation generate_once(const Options& o, Stepper& stepper, const std::vector<int64_t>& prompt, int64_t vocab,
+                         FILE* logits_out = nullptr) {
+  Generation g;
+  auto keep = [&](const float* logits) {
+    size_t n = static_cast<size_t>(vocab);
+    if (logits_out && std::fwrite(logits, sizeof(float), n, logits_out) != n)
+      fail("cannot write outputs file '" + o.outputs + "'");
+  };
+  auto t0 = Clock::now();
+  const float* logits = stepper.step(prompt, 0);
+  g.tokens.push_back(argmax(logits, vocab));
+  g.prefill_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  keep(logits);
+  for (long k = 0; k < o.new_tokens; k++) {
+    auto s0 = Clock::now();
+    long long c0 = thread_cpu_ns();
+    logits = stepper.step({g.tokens.back()}, static_cast<int64_t>(prompt.size()) + k);
+    g.tokens.push_back(argmax(logits, vocab));
+    long long c1 = thread_cpu_ns();
+    g.steps_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s0).count());
+    g.steps_cpu_ns.push_back(c1 - c0);
+    keep(logits);
+  }
+  return g;
+}
+
+std::string generation_json(const Options& o, const std::vector<Generation>& runs, const Generation& first) {
+  std::vector<long long> prefill, decode, tokens(first.tokens.begin(), first.tokens.end());
+  for (const auto& g : runs) {
+    prefill.push_back(g.prefill_ns);
+    long long total = 0;
+    for (auto ns : g.steps_ns) total += ns;
+    decode.push_back(total);
+  }
+  return "{\"prompt_tokens\": " + std::to_string(o.prompt_tokens) + ", \"new_tokens\": " +
+         std::to_string(o.new_tokens) + ", \"seed\": " + std::to_string(o.seed) + ", \"generations\": " +
+         std::to_string(runs.size()) + ", \"prefill_ns\": " + json_list(prefill) + ", \"decode_ns\": " +
+         json_list(decode) + ", \"tokens\": " + json_list(tokens) + "}";
+}
+
+// The generation-mode trial: first generation, warm-up and measured generations, report.
+int run_generation(const Options& o, et::Method& method, Report r, std::unique_ptr<FILE, int (*)(FILE*)> out_file) {
+  auto out_meta = method.method_meta().output_tensor_meta(0);
+  if (!out_meta.ok() || out_meta->sizes().empty()) fail("generation mode needs a logits output [1, vocab]");
+  int64_t vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
+  auto prompt = prompt_ids(o.seed, o.prompt_tokens, vocab);
+  Stepper stepper(method);
+  set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
+  auto t0 = Clock::now();
+  Generation first = generate_once(o, stepper, prompt, vocab);
+  r.first_ms = ms_since(t0);
+
+  Measurement m;
+  auto w0 = Clock::now();
+  while (m.warmup_iterations < o.warmup ||
+         std::chrono::duration<double>(Clock::now() - w0).count() < o.warmup_seconds) {
+    generate_once(o, stepper, prompt, vocab);
+    if (++m.warmup_iterations >= std::max(o.warmup, o.max_iterations)) break;
+  }
+  m.warmup_seconds = std::chrono::duration<double>(Clock::now() - w0).count();
+  std::vector<Generation> runs;
+  m.cores = current_cpus();
+  m.before = take_snapshot();
+  auto m0 = Clock::now();
+  while (static_cast<long>(runs.size()) < o.max_iterations &&
+         (static_cast<long>(runs.size()) < o.iterations ||
+          std::chrono::duration<double>(Clock::now() - m0).count() < o.min_seconds)) {
+    runs.push_back(generate_once(o, stepper, prompt, vocab));
+    m.samples_ns.insert(m.samples_ns.end(), runs.back().steps_ns.begin(), runs.back().steps_ns.end());
+    m.thread_cpu_ns.insert(m.thread_cpu_ns.end(), runs.back().steps_cpu_ns.begin(), runs.back().steps_cpu_ns.end());
+  }
+  m.after = take_snapshot();
+  m.freqs_khz = core_freqs_khz(m.cores, m.freq_unreadable);
+
+  set_phase("writing the results", "");
+  if (out_file) {  // one more generation, its logits per step (device numerics)
+    generate_once(o, stepper, prompt, vocab, out_file.get());
+    if (std::fclose(out_file.release()) != 0) fail("cannot write outputs file '" + o.outputs + "'");
+  }
+  r.outputs = {OutputInfo{"float32", {1, vocab}}};
+  r.generation = generation_json(o, runs, first);
+  print_report(o, r, m);
+  return 0;
+}
