@@ -4,9 +4,9 @@ and `qbench run --mlflow`, which exports the run it just measured through the sa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
 
@@ -39,7 +39,7 @@ def cmd_export(args) -> int:
     out = export_run(args.db or default_db(), args.run_id, tracking_uri=args.tracking_uri,
                      experiment=args.experiment, with_pte=args.pte, replace=args.replace)
     if args.json:
-        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        sys.stdout.write(strict_json.dumps(out, indent=1) + "\n")
     else:
         print(f"exported {args.run_id} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
               f"with {len(out['cells'])} cell runs")

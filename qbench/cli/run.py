@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from dataclasses import dataclass
 
+from qbench import strict_json
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
@@ -162,7 +162,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     if exported is not None:
         doc["mlflow"] = exported
     if args.json:
-        sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
+        sys.stdout.write(strict_json.dumps(doc, indent=1, default=_jsonable) + "\n")
     else:
         print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
@@ -260,7 +260,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         from qbench.report.views import run_document
 
         try:
-            sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
+            sys.stdout.write(strict_json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
         except sqlite3.Error:
             pass
     return ExitCode.CELLS_FAILED

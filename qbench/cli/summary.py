@@ -35,6 +35,10 @@ def notes(doc: dict) -> list[str]:
     if noisy:
         why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
         out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
+    unjudged = [c for c in doc["cells"] if c.get("numerics_reason")]  # NaN/inf outputs, an empty output
+    if unjudged:
+        out.append(f"{len(unjudged)} cell(s) without numerics figures:")
+        out += [f"  {_label(c)}: {c['numerics_reason']}" for c in unjudged]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")

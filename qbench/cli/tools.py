@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode, UsageError
 from qbench.results.backends import DB_HELP, db_target
 
@@ -77,7 +77,7 @@ def cmd_devices(args) -> int:
     # a device named on the command line that cannot be reached is a failure a script can see
     code = ExitCode.CELLS_FAILED if args.names and any(d["state"] != "ok" for d in found) else ExitCode.OK
     if args.json:
-        sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
+        sys.stdout.write(strict_json.dumps(found, indent=1, default=str) + "\n")
         return code
     for d in found:
         state = d["state"] if d["state"] != "ok" else ""
@@ -108,7 +108,7 @@ def cmd_ops(args) -> int:
         raise UsageError(f"no per-operator profile in run {args.run_id}"
                          + (f" for {args.cell}" if args.cell else "") + " (set benchmark.profile_ops: true)")
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        sys.stdout.write(strict_json.dumps(rows, indent=1) + "\n")
         return ExitCode.OK
     for r in rows:
         print(r["cell"])

@@ -59,6 +59,8 @@ def pct_change(value, dash: str = DASH) -> str:
 def sqnr(value, dash: str = DASH) -> str:
     if missing(value):
         return dash
+    if math.isinf(value):  # a store written before non-finite outputs were findings
+        return "exact" if value > 0 else "−∞ dB"
     return "exact" if value >= SQNR_EXACT_DB else f"{value:.1f} dB"
 
 

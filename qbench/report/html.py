@@ -15,6 +15,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from qbench import strict_json
 from qbench.report import data, fmt, plots, table
 from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
@@ -49,6 +50,7 @@ def render(rd: ReportData) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.policies["json.dumps_function"] = strict_json.dumps  # the page's data block is strict JSON too
     return env.get_template("report.html.j2").render(**context(rd))
 
 

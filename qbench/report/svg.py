@@ -60,7 +60,7 @@ def fmt_tick(v: float) -> str:
 
 
 def _n(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".") if x == x else "0"
+    return f"{x:.1f}".rstrip("0").rstrip(".") if math.isfinite(x) else "0"  # NaN/inf: drawn at 0, never "nan"
 
 
 # --------------------------------------------------------------------------- scales
@@ -71,6 +71,7 @@ class Axis:
 
     def __init__(self, lo: float, hi: float, p0: float, p1: float, *, log: bool = False, pad: float = 0.05,
                  zero: bool = False):
+        lo, hi = _finite_span(lo, hi)
         if zero:
             lo = min(0.0, lo)
         if hi <= lo:
@@ -87,6 +88,8 @@ class Axis:
         self.p0, self.p1 = p0, p1
 
     def __call__(self, v: float) -> float:
+        if not math.isfinite(v) or (self.log and v <= 0):
+            return self.p0  # a value the axis cannot place (NaN/inf from a store) sits at its start
         t = (math.log10(v) if self.log else v) - self.lo
         return self.p0 + (self.p1 - self.p0) * t / (self.hi - self.lo)
 
@@ -105,7 +108,16 @@ class Axis:
         return nice_ticks(self.lo, self.hi, n)
 
 
+def _finite_span(lo: float, hi: float) -> tuple[float, float]:
+    """An axis range from data that may hold NaN/inf: the finite ends kept, the others made up."""
+    lo = lo if math.isfinite(lo) else (hi - 1 if math.isfinite(hi) else 0.0)
+    hi = hi if math.isfinite(hi) else lo + 1
+    return lo, hi
+
+
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
     span = hi - lo
     if span <= 0:
         return [lo]

@@ -12,11 +12,11 @@ through `esc`.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
 
@@ -94,7 +94,7 @@ def render(df, threshold: float) -> str:
             f'{svg}<ul class="moved">{"".join(notes)}</ul></figure>')
     moved.sort(key=lambda m: (m["verdict"] != SLOWER, -abs(math.log(m["ratio"]))))  # regressions, worst first
     data = {"runs": run_list, "charts": payload}
-    block = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    block = strict_json.dumps(data, separators=(",", ":"))
     block = block.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     rows = "".join(
         f'<tr class="{"slower" if m["verdict"] == SLOWER else "faster"}"><td><a href="#chart-{m["chart"]}">'
