@@ -11,6 +11,7 @@ from qbench import strict_json
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+from qbench.text import cell_label, safe
 
 log = logging.getLogger("qbench.run")
 
@@ -37,12 +38,15 @@ class RichProgress:
         self.task = self.bar.add_task("starting", total=total)
 
     def stage(self, text: str) -> None:
-        self.bar.update(self.task, description=text[:70])
+        from rich.markup import escape
+
+        self.bar.update(self.task, description=escape(safe(text)[:70]))  # the bar's column reads markup
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task, n)
 
     def log(self, text: str) -> None:
+        text = safe(text)  # one line each: a name cannot start a forged one
         progress_line(text)
         self.console.print(text, markup=False, highlight=False)
 
@@ -119,6 +123,8 @@ def _run(args, console) -> int:
 
 
 def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
+    from rich.markup import escape
+
     from qbench.cli import ci
     from qbench.cli.signals import Terminated
     from qbench.cli.summary import print_summary
@@ -127,7 +133,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
 
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
              args.reports_dir / run_id / LOG_NAME)
-    console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
+    console.print(f"run [bold]{run_id}[/] · suite {escape(safe(checked.suite.name))} · store {store.path}", highlight=False)
     resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {store.path}" if args.db else "")  # no password
     bar = console.is_terminal and not console.quiet
     try:
@@ -358,7 +364,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
         from qbench.cli.ci import annotate_regressions
 
         annotate_regressions(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
-    regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
+    regressions = [cell_label(c.model, c.recipe, c.device, c.sweep) for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         if w != nothing:
             console.print(f"warning: {w}", markup=False)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from qbench.text import cell_label, safe
+
 LAYOUTS = ("table", "plain", "markdown")
 
 
@@ -24,7 +26,7 @@ def _columns(doc: dict):
 
 
 def _label(c: dict) -> str:
-    return f"{c['model']}/{c['recipe']}@{c['device']}" + (f" [{c['sweep']}]" if c.get("sweep") else "")
+    return cell_label(c["model"], c["recipe"], c["device"], c.get("sweep"))
 
 
 def notes(doc: dict) -> list[str]:
@@ -48,7 +50,7 @@ def notes(doc: dict) -> list[str]:
 
 
 def title(doc: dict) -> str:
-    return f"{doc['suite']} — {doc['run_id']}"
+    return f"{safe(doc['suite'])} — {doc['run_id']}"
 
 
 def rows(doc: dict) -> list[list[str]]:
@@ -64,7 +66,7 @@ def failures(doc: dict) -> list[str]:
 
 
 def _one_line(text) -> str:
-    return " ".join(str(text or "").split())
+    return safe(" ".join(str(text or "").split()))
 
 
 def default_layout(stream=None) -> str:
@@ -114,7 +116,7 @@ def rich_table(doc: dict):
     from rich.table import Table
 
     body = rows(doc)
-    table = Table(title=title(doc), title_justify="left")
+    table = Table(title=escape(title(doc)), title_justify="left")  # a title is read as markup
     for i, col in enumerate(_columns(doc)):
         widest = max([len(col.header), *(len(r[i]) for r in body)])
         if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width

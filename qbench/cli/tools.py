@@ -9,6 +9,7 @@ from pathlib import Path
 from qbench import strict_json
 from qbench.errors import ExitCode, UsageError
 from qbench.results.backends import DB_HELP, db_target
+from qbench.text import cell_label
 
 
 def add_parsers(sub) -> None:
@@ -97,7 +98,7 @@ def cmd_ops(args) -> int:
         raise UsageError(f"unknown run id {args.run_id!r}; `qbench results --runs` lists them")
     rows = []
     for c in store.cells(args.run_id):
-        label = f"{c['model']}/{c['recipe']}@{c['device']}"
+        label = cell_label(c["model"], c["recipe"], c["device"])
         if args.cell and args.cell not in (label, label.split("@")[0]):
             continue
         ops = store.db.execute("SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops "

@@ -16,6 +16,7 @@ from typing import Any
 from qbench.pipeline.check import CheckedSuite, ResolvedRecipe
 from qbench.suite import sweep
 from qbench.suite.schema import ModelSpec
+from qbench.text import cell_label, safe
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +39,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.model.name}/{self.recipe.name}" + (f" [batch={self.batch}]" if self.batch is not None else "")
+        return f"{safe(self.model.name)}/{safe(self.recipe.name)}" + (f" [batch={self.batch}]" if self.batch is not None else "")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.variant.model.name}/{self.variant.recipe.name}@{self.device}" + (
-            f" [{self.sweep}]" if self.sweep else "")
+        return cell_label(self.variant.model.name, self.variant.recipe.name, self.device, self.sweep)
 
 
 def with_batch(spec: ModelSpec, batch: int | None) -> ModelSpec:

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from qbench import strict_json
 from qbench.report import data, fmt, plots, table
@@ -22,6 +22,7 @@ from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
 from qbench.report.winners import winners
 from qbench.results.store import ResultsStore
+from qbench.text import safe, safe_lines
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -51,7 +52,17 @@ def render(rd: ReportData) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.policies["json.dumps_function"] = strict_json.dumps  # the page's data block is strict JSON too
+    env.finalize = page_text
+    env.filters["lines"] = lambda text: Markup(escape(safe_lines(text)))  # an error's own lines, kept
     return env.get_template("report.html.j2").render(**context(rd))
+
+
+def page_text(value):
+    """Every `{{ }}` on a page: names from suites and stores one line each, control characters
+    escaped (qbench.text.safe); rendered HTML/SVG (Markup) and non-text values pass as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return safe(value)
+    return value
 
 
 def context(rd: ReportData) -> dict:

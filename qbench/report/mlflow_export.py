@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from qbench.errors import QbenchError, UsageError
+from qbench.text import cell_label
 
 PIP_HINT = "mlflow is not installed: pip install 'qbench[mlflow]' (or pip install mlflow)"
 # cell columns that are not measurements (ids, text, JSON); every other numeric column is a metric
@@ -94,7 +95,7 @@ def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: 
             client.log_artifact(pid, str(page))
         out = {}
         for cell in cells:
-            label = " · ".join(p for p in (cell["model"], cell["recipe"], cell["device"], cell.get("sweep")) if p)
+            label = cell_label(cell["model"], cell["recipe"], cell["device"], cell.get("sweep"))
             child = client.create_run(exp_id, start_time=start, run_name=label,
                                       tags={"mlflow.parentRunId": pid, "qbench.run_id": run_id,
                                             "qbench.cell": label})

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup, escape
 
 from qbench.report import fmt
+from qbench.text import safe, safe_lines
 
 FONT = 11  # px, the size of every label; titles are one step larger
 INK, MUTED, GRID = "#1f2933", "#6b7785", "#e4e7eb"
@@ -24,7 +25,13 @@ SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
 
 
 def esc(text) -> str:
-    return str(escape(str(text)))
+    """XML-escaped, one line, control characters shown as escapes (qbench.text.safe)."""
+    return str(escape(safe(text)))
+
+
+def esc_tip(text) -> str:
+    """A tooltip (<title>): as `esc`, but its own line breaks stay (names in it are one line already)."""
+    return str(escape(safe_lines(text)))
 
 
 def clip(text: str, limit: int) -> str:
@@ -151,7 +158,7 @@ def _text(x, y, text, *, anchor="start", cls="", fill=None, weight=None, size=No
         attrs += f' font-weight="{weight}"'
     if size:
         attrs += f' font-size="{size}"'
-    inner = esc(text) + (f"<title>{esc(title)}</title>" if title else "")
+    inner = esc(text) + (f"<title>{esc(title)}</title>" if title else "")  # a clipped label's whole text
     return f"<text {attrs}>{inner}</text>"
 
 
@@ -248,7 +255,7 @@ def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) 
         first = i == 0 or boxes[i - 1].label != b.label
         if first and i:
             parts.append(_line(8, yc - row / 2, width - right, yc - row / 2, GRID, 1, "1 2"))
-        parts.append(f"<g><title>{esc(b.tooltip)}</title>")
+        parts.append(f"<g><title>{esc_tip(b.tooltip)}</title>")
         if first:
             parts.append(_text(left - 8, yc + 4, clip(b.label, 18), anchor="end", fill=INK))
         parts.append(_line(ax(b.lo), yc, ax(b.hi), yc, b.colour, 1.2))
@@ -303,7 +310,7 @@ def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float
     for g in groups:
         gy = y
         for b in g.bars:
-            parts.append(f"<g><title>{esc(b.tooltip or b.text)}</title>")
+            parts.append(f"<g><title>{esc_tip(b.tooltip or b.text)}</title>")
             if b.value is None:
                 parts.append(_text(ax(0) + 4, y + bar_h - 3, b.text or "n/a", fill=MUTED, cls="na"))
             else:
@@ -392,7 +399,7 @@ def scatter_panel(title: str, points: list[Point], *, xlabel: str, ylabel: str, 
     for p in points:
         x, y = ax(p.x), ypos[id(p)]
         tip = p.tooltip + (" — on the Pareto front" if id(p) in on_front else "")
-        parts.append(f"<g><title>{esc(tip)}</title>")
+        parts.append(f"<g><title>{esc_tip(tip)}</title>")
         if id(p) in on_front:
             parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="8" fill="none" stroke="{INK}" stroke-width="1.2"/>')
         parts.append(marker(p.shape, x, y, 4.5, p.colour))
@@ -431,7 +438,7 @@ def forest_panel(title: str, rows: list[Interval], threshold: float, width: int 
     for i, r in enumerate(rows):
         yc = top + row * i + row / 2
         colour = VERDICT_COLOURS.get(r.verdict, MUTED)
-        parts.append(f"<g><title>{esc(r.tooltip)}</title>")
+        parts.append(f"<g><title>{esc_tip(r.tooltip)}</title>")
         parts.append(_text(left - 10, yc + 4, clip(r.label, 50), anchor="end", fill=INK))
         parts.append(_line(ax(r.low), yc, ax(r.high), yc, colour, 2))
         parts.append(marker("circle", ax(r.ratio), yc, 4, colour))
@@ -484,7 +491,7 @@ def line_panel(title: str, series: list[Series], *, xlabel: str, ylabel: str, id
         parts.append(f'<g class="series" data-name="{esc(s.name)}"><path d="{d}" fill="none" stroke="{s.colour}" '
                      f'stroke-width="1.8"/>')
         for x, y, tip in pts:
-            parts.append(f"<g><title>{esc(tip)}</title>{marker('circle', ax(x), ay(y), 4, s.colour)}</g>")
+            parts.append(f"<g><title>{esc_tip(tip)}</title>{marker('circle', ax(x), ay(y), 4, s.colour)}</g>")
         parts.append("</g>")
         ly = top + 6 + i * 16
         parts.append(_line(width - right + 12, ly, width - right + 30, ly, s.colour, 2.5))

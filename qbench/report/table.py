@@ -18,6 +18,7 @@ from typing import Callable
 
 from qbench.report import fmt
 from qbench.report.views import speedup_text
+from qbench.text import safe
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ def _stability_plain(c: dict) -> str:
 
 COLUMNS = [
     Column("run", "run", "Cell", False),
-    Column("model", "model", "Cell", False, plain=lambda c: str(c["model"])),
-    Column("recipe", "recipe", "Cell", False, plain=lambda c: str(c["recipe"])),
-    Column("device", "device", "Cell", False, plain=lambda c: str(c["device"])),
+    Column("model", "model", "Cell", False, plain=lambda c: safe(c["model"])),
+    Column("recipe", "recipe", "Cell", False, plain=lambda c: safe(c["recipe"])),
+    Column("device", "device", "Cell", False, plain=lambda c: safe(c["device"])),
     Column("status", "status", "Cell", False, plain=lambda c: str(c["status"])),
     Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
            plain=_lat("median")),
@@ -213,9 +214,9 @@ def row(cell: dict) -> dict:
     e = cell.get("energy")
     vals = {
         "run": _v(cell.get("run_id", ""), cell.get("run_id", "")),
-        "model": _v(cell["model"], cell["model"].lower()),
-        "recipe": _v(cell["recipe"], cell["recipe"].lower()),
-        "device": _v(cell["device"], cell["device"].lower()),
+        "model": _v(safe(cell["model"]), cell["model"].lower()),
+        "recipe": _v(safe(cell["recipe"]), cell["recipe"].lower()),
+        "device": _v(safe(cell["device"]), cell["device"].lower()),
         "status": _v(cell["status"], cell["status"]),
         "median": _ms(lat.get("median")),
         "p90": _ms(lat.get("p90")),
