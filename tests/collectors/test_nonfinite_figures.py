@@ -78,3 +78,11 @@ def test_svg_scales_take_nan_and_inf(lo, hi):
     for v in (lo, hi, 0.5):
         assert math.isfinite(axis(v))
     assert all(math.isfinite(t) for t in axis.ticks())
+
+
+def test_number_formats_never_raise_on_inf_or_nan():
+    from qbench.report import fmt
+
+    for f in (fmt.ms, fmt.num, fmt.bytes_, fmt.ratio, fmt.share, fmt.sqnr, fmt.pct_change):
+        assert f(math.inf) and f(-math.inf) and f(math.nan) == fmt.DASH
+    assert fmt.ms(math.inf) == "∞" and fmt.sqnr(-math.inf) == "−∞ dB"

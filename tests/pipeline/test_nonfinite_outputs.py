@@ -137,8 +137,8 @@ def test_pages_and_json_survive_nan_and_inf_left_in_a_store(run, tmp_path):
     db = tmp_path / "old.db"
     shutil.copy(folder / "r.db", db)
     with sqlite3.connect(db) as con:
-        con.execute("UPDATE cells SET sqnr_db = ?, max_abs_error = ?, cosine_similarity = ?, top1_agreement = 1.0 "
-                    "WHERE status = 'ok'", (float("-inf"), float("inf"), float("-inf")))
+        con.execute("UPDATE cells SET sqnr_db = ?, max_abs_error = ?, cosine_similarity = ?, top1_agreement = 1.0, "
+                    "latency_p99_ms = ? WHERE status = 'ok'", (float("-inf"), float("inf"), float("-inf"), float("inf")))
         extra = ('{"device_numerics": {"sqnr_db": 999.0, "max_abs_error": NaN, "cosine_similarity": NaN, '
                  '"agrees_with_host": true, "samples": 8}, "output": "a", '
                  '"outputs": {"a": {"sqnr_db": -Infinity, "max_abs_error": NaN}, "b": {"sqnr_db": NaN}}}')
