@@ -39,7 +39,7 @@ def notes(doc: dict) -> list[str]:
         out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
     unjudged = [c for c in doc["cells"] if c.get("numerics_reason")]  # NaN/inf outputs, an empty output
     if unjudged:
-        out.append(f"{len(unjudged)} cell(s) without numerics figures:")
+        out.append(f"{len(unjudged)} cell(s) with numerics figures missing:")
         out += [f"  {_label(c)}: {c['numerics_reason']}" for c in unjudged]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:

@@ -49,10 +49,11 @@ def _figures(ref, out, classifier: bool) -> dict:
 
     diff = ref - out
     noise, signal = float(np.square(diff).sum()), float(np.square(ref).sum())
+    norms = float(np.linalg.norm(ref)) * float(np.linalg.norm(out))
     figures = {
         "sqnr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else None),
         "max_abs_error": float(np.abs(diff).max()),
-        "cosine_similarity": float(ref.ravel() @ out.ravel()) / max(float(np.linalg.norm(ref)) * float(np.linalg.norm(out)), 1e-8),  # eps as torch's
+        "cosine_similarity": float(ref.ravel() @ out.ravel()) / max(norms, 1e-8),  # eps as torch's
     }
     if figures["sqnr_db"] is None:
         figures["reason"] = "the fp32 output is all zeros: SQNR is undefined"
@@ -129,8 +130,6 @@ def _named(figures: dict, name: str) -> dict:
     if figures.get("reason") and name != SOLE_OUTPUT:
         figures["reason"] = f"output {name!r}: {figures['reason']}"
     return figures
-
-
 
 
 def cell_findings(per_output: dict[str, dict]) -> dict:

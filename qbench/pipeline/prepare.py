@@ -165,8 +165,11 @@ def _nonfinite_model(inputs: _Inputs) -> CellError | None:
 
     from qbench.models.outputs import output_leaves
 
-    with torch.no_grad():
-        leaves = [(n, t) for n, t in output_leaves(inputs.model(*inputs.data.example)) if isinstance(t, torch.Tensor)]
+    try:
+        with torch.no_grad():
+            leaves = [(n, t) for n, t in output_leaves(inputs.model(*inputs.data.example)) if isinstance(t, torch.Tensor)]
+    except Exception:  # the recipe's own error stands
+        return None
     bad = [(n, int((~torch.isfinite(t.float())).sum()), t.numel()) for n, t in leaves]
     bad = [b for b in bad if b[1]]
     if not bad:
