@@ -78,7 +78,7 @@ def test_markdown_escapes_pipes_and_newlines(empty_store):
     add_cell(empty_store, "r", "a|b\nc", "fp32", "host", samples=trial_samples(np.random.default_rng(0), 1.0))
     text = markdown_summary(empty_store.path, "r")
     row = next(ln for ln in text.splitlines() if ln.startswith("| a"))
-    assert row.startswith("| a\\|b c | fp32 | host | ok |")
+    assert row.startswith("| a\\|b\\\\nc | fp32 | host | ok |")  # the newline shown as \\n (escaped for Markdown)
 
 
 def test_nightly_outputs_writes_both_files(nightly_db, tmp_path):
