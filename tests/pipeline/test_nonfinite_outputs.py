@@ -149,7 +149,8 @@ def test_pages_and_json_survive_nan_and_inf_left_in_a_store(run, tmp_path):
     _assert_strict_data_block(page)
     assert "nan" not in re.findall(r'(?:x|y|width|height|cx|cy)="([^"]*)"', page)
     for args in (("results", "--run", doc["run_id"], "--db", db, "--format", "json"),
-                 ("compare", doc["run_id"], doc["run_id"], "--db", db, "--json")):
+                 ("compare", doc["run_id"], doc["run_id"], "--db", db, "--json"),
+                 ("trend", "--db", db, "-o", tmp_path / "trend.html", "--json")):
         out = qbench(folder, *args)
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
         strict_loads(out.stdout)
