@@ -28,7 +28,8 @@ LAYERS = [
     ["qbench.devices", "qbench.models", "qbench.datasets"],
     ["qbench.results", "qbench.inputs", "qbench.user_code", "qbench.env", "qbench.bundled"],
     ["qbench.suite"],
-    ["qbench.errors", "qbench.hashing", "qbench.registry", "qbench.runtime_log"],
+    ["qbench.errors", "qbench.hashing", "qbench.registry", "qbench.runtime_log", "qbench.strict_json",
+     "qbench.text"],
     ["qbench.testing"],  # the test doubles import nothing of qbench's pipeline
 ]
 # The package root only re-exports notebook helpers (imported lazily inside functions); so does

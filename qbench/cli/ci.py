@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from qbench.text import cell_label
+
 
 def detected() -> str | None:
     if os.environ.get("GITHUB_ACTIONS") == "true":
@@ -39,7 +41,7 @@ def annotate_regressions(result, stream) -> int:
     if detected() != "github":
         return 0
     for c in result.regressions:
-        label = f"{c.model}/{c.recipe}@{c.device}"
+        label = cell_label(c.model, c.recipe, c.device, c.sweep)
         stream.write(github_error(f"qbench regression: {label}",
                                   f"{label} vs run {result.base_run}: " + "; ".join(c.reasons())) + "\n")
     stream.flush()

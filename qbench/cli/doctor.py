@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 
 
@@ -35,7 +35,7 @@ def cmd_doctor(args) -> int:
     checks = check_device(profile, base, run_model=not args.no_run)
     ok = ready(checks)
     if args.json:
-        sys.stdout.write(json.dumps(to_json(profile.name, checks), indent=1, default=str) + "\n")
+        sys.stdout.write(strict_json.dumps(to_json(profile.name, checks), indent=1, default=str) + "\n")
     else:
         for c in checks:
             print(c.line())

@@ -8,10 +8,10 @@ this version's commands and flags.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 
 SHELLS = ["bash", "zsh", "fish"]
@@ -79,7 +79,7 @@ def _device_names_command() -> str:
 def cmd_schema(args) -> int:
     from qbench.cli.json_schema import SCHEMAS
 
-    sys.stdout.write(json.dumps(SCHEMAS[args.kind](), indent=1, ensure_ascii=False) + "\n")
+    sys.stdout.write(strict_json.dumps(SCHEMAS[args.kind](), indent=1, ensure_ascii=False) + "\n")
     return ExitCode.OK
 
 

@@ -4,10 +4,10 @@ and `qbench run --mlflow`, which exports the run it just measured through the sa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
 from qbench.results.runref import RUN_REF_HELP
@@ -47,7 +47,7 @@ def cmd_export(args) -> int:
                      experiment=args.experiment, with_pte=args.pte, replace=args.replace,
                      verbose=args.verbosity > 0)
     if args.json:
-        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        sys.stdout.write(strict_json.dumps(out, indent=1) + "\n")
     else:
         print(f"exported {out['run_id']} to experiment {out['experiment']!r}: MLflow run {out['parent_run_id']} "
               f"with {len(out['cells'])} cell runs")

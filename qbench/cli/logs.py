@@ -17,6 +17,8 @@ import logging
 import sys
 from pathlib import Path
 
+from qbench.text import safe
+
 RUNTIME = "qbench.runtime"
 PROGRESS = "qbench.progress"
 LOG_NAME = "qbench.log"
@@ -46,6 +48,16 @@ class _ConsoleFilter(logging.Filter):
         else:  # other libraries (torch, warnings): their warnings, unless -q
             floor = logging.ERROR if self.verbosity < 0 else logging.WARNING
         return record.levelno >= floor
+
+
+class _OneLine(logging.Filter):
+    """qbench's own lines carry names from suites and stores: each is one line, its control
+    characters escaped (qbench.text.safe), wherever it is written. A traceback (exc_info) is apart."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _is(record.name, "qbench") and not _is(record.name, RUNTIME):
+            record.msg, record.args = safe(record.getMessage()), None
+        return True
 
 
 class _ConsoleFormatter(logging.Formatter):
@@ -96,6 +108,7 @@ def configure(verbosity: int) -> None:
     _console = _StderrHandler()
     _console.addFilter(_ConsoleFilter(verbosity))
     _console.addFilter(_NoSecrets())
+    _console.addFilter(_OneLine())
     _console.setFormatter(_ConsoleFormatter("%(message)s"))
     root.addHandler(_console)
     logging.getLogger("qbench").setLevel(logging.DEBUG)  # handlers decide what is shown
@@ -124,6 +137,7 @@ def attach_run_log(folder: Path) -> logging.Handler:
     handler = logging.FileHandler(folder / LOG_NAME, encoding="utf-8")
     handler.addFilter(_FileFilter())
     handler.addFilter(_NoSecrets())
+    handler.addFilter(_OneLine())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     return handler

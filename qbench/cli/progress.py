@@ -8,6 +8,7 @@ import sys
 import threading
 
 from qbench.cli.logs import progress_line
+from qbench.text import safe
 
 
 def cell_line(label: str, cell: dict) -> str:
@@ -58,7 +59,7 @@ class LineProgress:
 
     def _line(self, text: str) -> None:
         with self._lock:
-            line = f"[{self.done}/{self.total}] {text}" if self.total else text
+            line = f"[{self.done}/{self.total}] {safe(text)}" if self.total else safe(text)  # one line each
             progress_line(line)
             if not self.quiet:
                 self.stream.write(line + "\n")

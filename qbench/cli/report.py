@@ -5,10 +5,10 @@ Errors are raised as QbenchError (qbench.cli prints them); warnings go to stderr
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
 from qbench.results.runref import RUN_REF_HELP
@@ -75,7 +75,7 @@ def cmd_compare(args) -> int:
     for w in result.warnings:
         sys.stderr.write(f"qbench: warning: {w}\n")
     if args.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=1, default=str, allow_nan=False) + "\n")
+        sys.stdout.write(strict_json.dumps(result.to_dict(), indent=1, default=str) + "\n")
     else:
         sys.stdout.write(result.to_text() + "\n")
     if args.fail_on_regression and result.regressions:

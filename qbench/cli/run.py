@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+from qbench.text import cell_label, safe
 
 log = logging.getLogger("qbench.run")
 
@@ -38,12 +39,15 @@ class RichProgress:
         self.task = self.bar.add_task("starting", total=total)
 
     def stage(self, text: str) -> None:
-        self.bar.update(self.task, description=text[:70])
+        from rich.markup import escape
+
+        self.bar.update(self.task, description=escape(safe(text)[:70]))  # the bar's column reads markup
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task, n)
 
     def log(self, text: str) -> None:
+        text = safe(text)  # one line each: a name cannot start a forged one
         progress_line(text)
         self.console.print(text, markup=False, highlight=False)
 
@@ -167,6 +171,8 @@ def _start(args, console, db, cache, models, threshold, checked, lease) -> int:
 
 
 def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
+    from rich.markup import escape
+
     from qbench.cli import ci
     from qbench.cli.signals import Terminated
     from qbench.pipeline.orchestrator import execute
@@ -175,7 +181,7 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
 
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
              args.reports_dir / run_id / LOG_NAME)
-    console.print(f"run [bold]{run_id}[/] · suite {checked.suite.name} · store {store.path}", highlight=False)
+    console.print(f"run [bold]{run_id}[/] · suite {escape(safe(checked.suite.name))} · store {store.path}", highlight=False)
     resume = f"  qbench run {args.suite} --resume {run_id}" + (f" --db {store.path}" if args.db else "")  # no password
     bar = console.is_terminal and not console.quiet
     try:
@@ -226,7 +232,7 @@ def _print_outputs(args, doc: dict, gate: dict | None, page, console) -> None:
     from qbench.report.gate import gate_line
 
     if args.json:
-        sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
+        sys.stdout.write(strict_json.dumps(doc, indent=1, default=_jsonable) + "\n")
     elif args.summary == "markdown" and gate is not None:
         sys.stdout.write(Path(gate["summary"]).read_text(encoding="utf-8"))
     else:
@@ -336,7 +342,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         from qbench.report.views import run_document
 
         try:
-            sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
+            sys.stdout.write(strict_json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
         except sqlite3.Error:
             pass
     return code
@@ -448,7 +454,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
         from qbench.cli.ci import annotate_regressions
 
         annotate_regressions(result, sys.stderr)
-    regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
+    regressions = [cell_label(c.model, c.recipe, c.device, c.sweep) for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         if w != nothing:
             console.print(f"warning: {w}", markup=False)

@@ -3,10 +3,10 @@ a target; with --measure, what that mixed recipe costs on the suite's devices.""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import CellError, ExitCode, QbenchError
 from qbench.results.backends import DB_HELP, db_target
 
@@ -143,7 +143,7 @@ def sensitivity_command(args) -> int:
         store.finish_run(run_id, "complete", now())
     doc["report"] = str(_report(store, run_id, args, console))
     if args.json:
-        sys.stdout.write(json.dumps(_finite(doc), indent=1) + "\n")
+        sys.stdout.write(strict_json.dumps(doc, indent=1) + "\n")
     else:
         print_table(console, doc)
     return ExitCode.CELLS_FAILED if failed else ExitCode.OK
@@ -157,19 +157,6 @@ def load_checked(path: Path, devices: list[str] | None):
     from qbench.suite.loader import load_suite
 
     return check_suite(load_suite(path.absolute()), devices=devices, preflight=False)
-
-
-def _finite(value):
-    """JSON has no NaN/Infinity: a non-finite figure (an all-zero output) becomes null."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _record(store, checked, model_spec, recipe, doc, target, args, console) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from qbench.text import cell_label, safe
+
 LAYOUTS = ("table", "plain", "markdown")
 
 
@@ -27,7 +29,7 @@ def _columns(doc: dict):
 
 
 def _label(c: dict) -> str:
-    return f"{c['model']}/{c['recipe']}@{c['device']}" + (f" [{c['sweep']}]" if c.get("sweep") else "")
+    return cell_label(c["model"], c["recipe"], c["device"], c.get("sweep"))
 
 
 def notes(doc: dict) -> list[str]:
@@ -38,6 +40,10 @@ def notes(doc: dict) -> list[str]:
     if noisy:
         why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
         out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
+    unjudged = [c for c in doc["cells"] if c.get("numerics_reason")]  # NaN/inf outputs, an empty output
+    if unjudged:
+        out.append(f"{len(unjudged)} cell(s) with numerics figures missing:")
+        out += [f"  {_label(c)}: {c['numerics_reason']}" for c in unjudged]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")
@@ -47,7 +53,7 @@ def notes(doc: dict) -> list[str]:
 
 
 def title(doc: dict) -> str:
-    return f"{doc['suite']} — {doc['run_id']}"
+    return f"{safe(doc['suite'])} — {doc['run_id']}"
 
 
 def rows(doc: dict) -> list[list[str]]:
@@ -63,7 +69,7 @@ def failures(doc: dict) -> list[str]:
 
 
 def _one_line(text) -> str:
-    return " ".join(str(text or "").split())
+    return safe(" ".join(str(text or "").split()))
 
 
 def default_layout(stream=None) -> str:
@@ -113,7 +119,7 @@ def rich_table(doc: dict):
     from rich.table import Table
 
     body = rows(doc)
-    table = Table(title=title(doc), title_justify="left")
+    table = Table(title=escape(title(doc)), title_justify="left")  # a title is read as markup
     for i, col in enumerate(_columns(doc)):
         widest = max([len(col.header), *(len(r[i]) for r in body)])
         if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode, UsageError
 from qbench.results.backends import DB_HELP, db_target
 from qbench.results.runref import RUN_REF_HELP
+from qbench.text import cell_label
 
 
 def add_parsers(sub) -> None:
@@ -78,7 +79,7 @@ def cmd_devices(args) -> int:
     # a device named on the command line that cannot be reached is a failure a script can see
     code = ExitCode.CELLS_FAILED if args.names and any(d["state"] != "ok" for d in found) else ExitCode.OK
     if args.json:
-        sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
+        sys.stdout.write(strict_json.dumps(found, indent=1, default=str) + "\n")
         return code
     for d in found:
         state = d["state"] if d["state"] != "ok" else ""
@@ -100,7 +101,7 @@ def cmd_ops(args) -> int:
     finally:
         store.close()
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        sys.stdout.write(strict_json.dumps(rows, indent=1) + "\n")
         return ExitCode.OK
     for r in rows:
         print(r["cell"])
@@ -113,7 +114,7 @@ def cmd_ops(args) -> int:
 def _profiled_cells(store, run_id: str, args) -> list[dict]:
     rows = []
     for c in store.cells(run_id):
-        label = f"{c['model']}/{c['recipe']}@{c['device']}"
+        label = cell_label(c["model"], c["recipe"], c["device"])
         if args.cell and args.cell not in (label, label.split("@")[0]):
             continue
         ops = store.db.execute("SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops "

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
 
@@ -46,7 +46,7 @@ def cmd_trend(args) -> int:
         rows = [{"model": r.model, "recipe": r.recipe, "device": r.device, "run_id": r.run_id,
                  "started_at": r.started_at.isoformat(), "git_sha": r.git_sha, "verdict": r.verdict,
                  "ratio": r.ratio, "ci": [r.ratio_low, r.ratio_high]} for r in moved.itertuples()]
-        sys.stdout.write(json.dumps({"page": str(path), "runs": int(df["run_id"].nunique()),
+        sys.stdout.write(strict_json.dumps({"page": str(path), "runs": int(df["run_id"].nunique()),
                                      "cells": int(df.groupby(["model", "recipe", "device", "sweep"]).ngroups),
                                      "change_points": rows}, indent=1) + "\n")
     else:

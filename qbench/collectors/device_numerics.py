@@ -71,11 +71,12 @@ def compare(reference, device, classifier: bool, eval_out=None, labels=None, val
     """The `device_numerics` figures (agrees_with_host is filled by `judge`)."""
     from qbench.collectors.numerics import compare_outputs
 
-    num = compare_outputs(list(reference), list(device), classifier)
+    num = compare_outputs(list(reference), list(device), classifier, program="device's program")
     result = {k: num.get(k) for k in ("sqnr_db", "max_abs_error", "cosine_similarity", "top1_agreement")}
     if result["sqnr_db"] is not None and math.isinf(result["sqnr_db"]):
         result["sqnr_db"] = 999.0  # JSON and SQLite have no infinity (as the host's column)
     result["samples"] = num["samples"]
+    result.update({k: num[k] for k in ("nonfinite", "reason") if num.get(k)})
     result["accuracy"] = None
     if eval_out is not None:
         import numpy as np
@@ -88,7 +89,14 @@ def compare(reference, device, classifier: bool, eval_out=None, labels=None, val
 
 
 def judge(device: dict, host_numerics: dict, host_accuracy: float | None) -> dict:
-    """Fill agrees_with_host (and `disagreement`, the reason) by comparing with the host's figures."""
+    """Fill agrees_with_host (and `disagreement`, the reason) by comparing with the host's figures.
+    NaN/inf outputs are never agreement: not judged (None) when both sides' figures are missing for
+    the same reason, a disagreement when only one side has them."""
+    if device.get("nonfinite") or host_numerics.get("nonfinite"):
+        return _judge_nonfinite(device, host_numerics)
+    if all(device.get(k) is None for k in ("sqnr_db", "max_abs_error", "cosine_similarity", "top1_agreement", "accuracy")):
+        device["agrees_with_host"], device["disagreement"] = None, None  # nothing to compare (`reason`)
+        return device
     reasons = []
     hs, ds = host_numerics.get("sqnr_db"), device.get("sqnr_db")
     if hs is not None and ds is not None:
@@ -106,4 +114,18 @@ def judge(device: dict, host_numerics: dict, host_accuracy: float | None) -> dic
             reasons.append(f"accuracy {da:.4f} on the device vs {ha:.4f} on the host")
     device["agrees_with_host"] = not reasons
     device["disagreement"] = "; ".join(reasons) or None
+    return device
+
+
+def _judge_nonfinite(device: dict, host_numerics: dict) -> dict:
+    on_device, on_host = device.get("nonfinite"), host_numerics.get("nonfinite")
+    if on_device and on_host:
+        device["agrees_with_host"] = None
+        device["disagreement"] = None
+        device["reason"] = f"not compared (NaN/inf on the host too): {device.get('reason')}"
+        return device
+    device["agrees_with_host"] = False
+    device["disagreement"] = (f"the device's outputs hold NaN/inf, the host's do not ({device.get('reason')})"
+                              if on_device else f"the host's outputs hold NaN/inf, the device's do not "
+                              f"({host_numerics.get('reason')})")
     return device

@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -158,9 +159,9 @@ class ArtifactCache:
         artifact.files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
                           for f in sorted(staging.iterdir()) if f.is_file() and f.name != "meta.json"}
         artifact.program_bytes = artifact.files[artifact.program]["bytes"]
-        meta = json.loads(json.dumps(artifact.meta()))  # sealed as a lookup will read it back
+        meta = json.loads(strict_json.dumps(artifact.meta()))  # sealed as a lookup will read it back
         meta["seal"] = meta_seal(meta)
-        (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+        (staging / "meta.json").write_text(strict_json.dumps(meta, indent=1, sort_keys=True))
         final = self.root / artifact.key
         if final.exists() and self.lookup(artifact.key) is not None:
             shutil.rmtree(staging, ignore_errors=True)  # a concurrent run got there first; theirs is as good

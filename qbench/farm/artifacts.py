@@ -8,10 +8,10 @@ later run finds it there.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.export.cache import Artifact, ArtifactCache
 
 
@@ -51,7 +51,7 @@ def materialize(payload: ArtifactPayload, cache: ArtifactCache) -> Artifact:
                 raise RuntimeError(f"artifact {payload.key}: {name} arrived corrupted (sha256 mismatch)")
             (staging / Path(name).name).write_bytes(data)
         art = payload.artifact(staging, cached=payload.cached)
-        (staging / "meta.json").write_text(json.dumps(art.meta(), indent=1, sort_keys=True))
+        (staging / "meta.json").write_text(strict_json.dumps(art.meta(), indent=1, sort_keys=True))
         final = cache.root / payload.key
         if final.exists():  # a stale or different copy: replace it with the verified one
             import shutil

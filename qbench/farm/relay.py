@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from qbench import strict_json
 from qbench.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ WRITES = ("add_trial", "update_cell", "replace_ops", "replace_power_samples")
 
 
 def encode(event: dict) -> str:
-    return json.dumps(event, default=str)
+    return strict_json.dumps(event, default=str)
 
 
 def decode(text: str) -> dict:

@@ -31,7 +31,7 @@ def record(session, art, settings, store, cell_id: int, label: str, log) -> dict
         num = art.numerics or {}
         host_acc = (num.get("accuracy") or {}).get("top1")
         dn.judge(result, num, host_acc)
-        if not result["agrees_with_host"]:
+        if result["agrees_with_host"] is False:  # None: not compared (NaN/inf on both sides; `reason`)
             log(f"[device numerics] {label}: DISAGREES with the host: {result['disagreement']}")
     store.merge_extra(cell_id, **device_numerics_extra(result))
     return result

@@ -17,6 +17,7 @@ from qbench.pipeline.check import CheckedSuite, ResolvedRecipe
 from qbench.suite import sweep
 from qbench.suite.generation import model_points
 from qbench.suite.schema import ModelSpec
+from qbench.text import cell_label, safe
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +42,7 @@ class Variant:
     @property
     def label(self) -> str:
         point = " ".join(p for p in (f"batch={self.batch}" if self.batch is not None else "", self.generate) if p)
-        return f"{self.model.name}/{self.recipe.name}" + (f" [{point}]" if point else "")
+        return f"{safe(self.model.name)}/{safe(self.recipe.name)}" + (f" [{point}]" if point else "")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.variant.model.name}/{self.variant.recipe.name}@{self.device}" + (
-            f" [{self.sweep}]" if self.sweep else "")
+        return cell_label(self.variant.model.name, self.variant.recipe.name, self.device, self.sweep)
 
 
 def with_batch(spec: ModelSpec, batch: int | None) -> ModelSpec:

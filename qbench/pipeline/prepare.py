@@ -153,13 +153,37 @@ def _quantize(variant, inputs: _Inputs, on_stage) -> tuple[object, dict, float]:
         graph = _export_stage(lambda: torch.export.export(copy.deepcopy(inputs.model), inputs.data.example)).module()
         return variant.recipe.recipe.apply(graph, variant.recipe.options, inputs.data, reference=inputs.model)
 
-    quantized, record = _stage("quantize", quantize)
+    try:
+        quantized, record = _stage("quantize", quantize)
+    except CellError as exc:
+        raise _nonfinite_model(inputs) or exc
     extra = dict(record)
     if inputs.data.dataset_record:
         extra["dataset"] = inputs.data.dataset_record
     if extra.get("qat", {}).get("loss_first") is not None:  # the flat keys earlier runs stored
         extra["qat_loss_first"], extra["qat_loss_last"] = extra["qat"]["loss_first"], extra["qat"]["loss_last"]
     return quantized, extra, time.perf_counter() - t0
+
+
+def _nonfinite_model(inputs: _Inputs) -> CellError | None:
+    """Why a recipe failed when the fp32 model itself outputs NaN/inf (calibration then sees
+    non-finite ranges and torch's own message names a histogram, not the model), else None."""
+    import torch
+
+    from qbench.models.outputs import output_leaves
+
+    try:
+        with torch.no_grad():
+            leaves = [(n, t) for n, t in output_leaves(inputs.model(*inputs.data.example)) if isinstance(t, torch.Tensor)]
+    except Exception:  # the recipe's own error stands
+        return None
+    bad = [(n, int((~torch.isfinite(t.float())).sum()), t.numel()) for n, t in leaves]
+    bad = [b for b in bad if b[1]]
+    if not bad:
+        return None
+    where = ", ".join(f"{count} of {total} values{'' if n == SOLE_OUTPUT else f' of output {n!r}'}" for n, count, total in bad)
+    return CellError("quantize", f"the fp32 model itself outputs NaN/inf ({where}) on the example input: "
+                                 "nothing to calibrate against; fix the model (its fp32 cell shows the finding)")
 
 
 def _build_eager(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
@@ -189,6 +213,7 @@ def _build_eager(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) 
 def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) -> Artifact:
     """Quantize, lower to .pte with XNNPACK, then judge the program itself: numerics and accuracy."""
     from qbench.collectors.device_numerics import save_inputs
+    from qbench.collectors.numerics import cell_findings
     from qbench.export.lower import lower_to_pte
 
     spec, data = variant.model, inputs.data
@@ -204,7 +229,9 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
 
     with runtime_log_captured():  # the runtime's own log lines go to the qbench.runtime logger
         method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-        numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec.task, spec.output))
+        program = "exported program" if variant.recipe.kind == "fp32" else "quantized program"
+        numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec, program))
+        extra.update(cell_findings(numbers["outputs"]))  # NaN/inf outputs, why figures are missing
         if set(numbers["outputs"]) != {SOLE_OUTPUT}:  # structured outputs: every leaf's figures, and which leads
             extra["output"] = numbers["output"]
             extra["outputs"] = {name: _json_figures(fig) for name, fig in numbers["outputs"].items()}
@@ -289,7 +316,7 @@ def _load_method(pte: Path, kernels: list[str]):
         raise
 
 
-def _numerics(model, method, held_out, task: str, chosen: str | None) -> dict:
+def _numerics(model, method, held_out, spec, program: str) -> dict:
     """The exported program itself (not the quantized torch graph) against the fp32 eager model,
     output leaf by output leaf; the headline figures are those of the chosen leaf."""
     import torch
@@ -303,8 +330,8 @@ def _numerics(model, method, held_out, task: str, chosen: str | None) -> dict:
             leaves = output_leaves(model(*batch))
             refs.append([leaf for _, leaf in leaves])
             outs.append(list(method.execute(list(batch))))
-    per_output = compare_leaves(refs, outs, [name for name, _ in leaves], task)
-    headline = headline_name(leaves, chosen)
+    per_output = compare_leaves(refs, outs, [name for name, _ in leaves], spec.task, program)
+    headline = headline_name(leaves, spec.output)
     return {**per_output[headline], "output": headline, "outputs": per_output}
 
 

@@ -16,6 +16,7 @@ from qbench.report.compare import CellComparison, CompareResult, describe_latenc
 from qbench.report.data import cell_key
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.table import cell_anchor
+from qbench.text import cell_label
 
 SHOWN = 12  # answers listed per kind; the rest are in the comparison table below
 
@@ -67,6 +68,7 @@ def _row(c: CellComparison, anchors: dict, kind: str, marks: dict) -> dict:
         headline, others = "; ".join(flags), []
     return {
         "model": c.model, "recipe": c.recipe, "device": c.device, "sweep": c.sweep, "kind": kind,
+        "label": cell_label(c.model, c.recipe, c.device, c.sweep),
         "href": "#" + anchors[c.key] if c.key in anchors else "#compare",
         "headline": headline, "others": others, "mark": marks.get(c.key, "") if not c.newly_failed else "",
         "latency": (f"{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, ratio {describe_latency(lat)}"

@@ -34,6 +34,7 @@ from qbench.report.data import (
 )
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
 from qbench.results.store import ResultsStore
+from qbench.text import safe
 
 # (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
 METRICS = (
@@ -279,17 +280,15 @@ class CompareResult:
 
     def to_text(self) -> str:
         """The terminal table `qbench compare` prints."""
-        lines = [f"base {self.base_run} ({self.base_suite})  →  new {self.new_run} ({self.new_suite})",
+        lines = [f"base {self.base_run} ({safe(self.base_suite)})  →  new {self.new_run} ({safe(self.new_suite)})",
                  f"latency: ratio of medians new/base, {_ci_label(self)} bootstrap CI over trials; "
                  f"threshold ±{self.thresholds['latency']:.0%}"]
         lines += [f"warning: {w}" for w in self.warnings]
-        swept = any(c.sweep for c in self.cells)  # a sweep's point is a column of its own
-        head = ("model", "recipe", "device", *(("sweep",) if swept else ()), "base ms", "new ms", "ratio [CI]",
-                "verdict", "flags")
+        head = ("cell", "base ms", "new ms", "ratio [CI]", "verdict", "flags")
         table = [head]
-        for c in self.cells:
-            table.append((c.model, c.recipe, c.device, *((c.sweep,) if swept else ()), fmt.ms(c.base_median_ms, "-"),
-                          fmt.ms(c.new_median_ms, "-"), describe_latency(c.latency) if c.latency else "-", c.verdict,
+        for c in self.cells:  # the cell's one spelling, its sweep point included (qbench.text.cell_label)
+            table.append((key_label(c.key), fmt.ms(c.base_median_ms, "-"), fmt.ms(c.new_median_ms, "-"),
+                          describe_latency(c.latency) if c.latency else "-", c.verdict,
                           "; ".join(m.describe() for m in c.flags) or ""))
         widths = [max(len(str(r[i])) for r in table) for i in range(len(head))]
         lines.append("")

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from qbench.errors import UsageError
 from qbench.results.store import ResultsStore
+from qbench.text import cell_label
 
 # (model, recipe, device[, sweep]): how cells of two runs are matched. sweep is the sweep point's label
 # (suite/sweep.py); a cell without one (no lists in its suite, or a store from before sweeps) has the
@@ -70,7 +71,8 @@ def cell_sweep(row) -> str:
 
 
 def key_label(key: CellKey) -> str:
-    return " / ".join(part for part in key if part)
+    """The cell's one spelling (qbench.text.cell_label): `model/recipe@device[ point]`."""
+    return cell_label(*key)
 
 
 def key_dict(key: CellKey) -> dict:

@@ -16,10 +16,19 @@ def missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def infinite(value) -> str | None:
+    """'∞' / '−∞' for an infinite value (a store may hold one), else None: formats never raise on it."""
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return None
+
+
 def ms(value, dash: str = DASH) -> str:
     """A latency in ms with about three significant digits (0.0123, 1.23, 12.3, 123)."""
     if missing(value):
         return dash
+    if infinite(value):
+        return infinite(value)
     v = float(value)
     if v == 0:
         return "0"
@@ -28,13 +37,15 @@ def ms(value, dash: str = DASH) -> str:
 
 
 def num(value, digits: int = 2, dash: str = DASH) -> str:
-    return dash if missing(value) else f"{float(value):,.{digits}f}"
+    return dash if missing(value) else infinite(value) or f"{float(value):,.{digits}f}"
 
 
 def bytes_(value, dash: str = DASH) -> str:
     """Binary units, as `ls -h` and Android's memory tools print them."""
     if missing(value):
         return dash
+    if infinite(value):
+        return infinite(value)
     v = float(value)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(v) < 1024 or unit == "GiB":
@@ -44,7 +55,7 @@ def bytes_(value, dash: str = DASH) -> str:
 
 
 def ratio(value, dash: str = DASH) -> str:
-    return dash if missing(value) else f"{float(value):.3f}×"
+    return dash if missing(value) else infinite(value) or f"{float(value):.3f}×"
 
 
 def pct_change(value, dash: str = DASH) -> str:
@@ -59,11 +70,13 @@ def pct_change(value, dash: str = DASH) -> str:
 def sqnr(value, dash: str = DASH) -> str:
     if missing(value):
         return dash
+    if math.isinf(value):  # a store written before non-finite outputs were findings
+        return "exact" if value > 0 else "−∞ dB"
     return "exact" if value >= SQNR_EXACT_DB else f"{value:.1f} dB"
 
 
 def share(value, dash: str = DASH) -> str:
-    return dash if missing(value) else f"{value * 100:.1f}%"
+    return dash if missing(value) else infinite(value) or f"{value * 100:.1f}%"
 
 
 def p_value(value, dash: str = DASH) -> str:

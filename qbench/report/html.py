@@ -13,8 +13,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from qbench import strict_json
 from qbench.report import data, fmt, plots, table
 from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
@@ -23,6 +24,7 @@ from qbench.report.sensitivity_view import suggestions
 from qbench.report.trust import trust, unsure, unsure_word
 from qbench.report.winners import winners
 from qbench.results.store import ResultsStore
+from qbench.text import safe, safe_lines
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -51,7 +53,18 @@ def render(rd: ReportData) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.policies["json.dumps_function"] = strict_json.dumps  # the page's data block is strict JSON too
+    env.finalize = page_text
+    env.filters["lines"] = lambda text: Markup(escape(safe_lines(text)))  # an error's own lines, kept
     return env.get_template("report.html.j2").render(**context(rd))
+
+
+def page_text(value):
+    """Every `{{ }}` on a page: names from suites and stores one line each, control characters
+    escaped (qbench.text.safe); rendered HTML/SVG (Markup) and non-text values pass as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return safe(value)
+    return value
 
 
 def context(rd: ReportData) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qbench.report import fmt
 from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_store
+from qbench.text import safe
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # characters XML 1.0 cannot carry at all (ElementTree would write them and the file would not parse)
@@ -35,13 +36,12 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
         wall = {r["cell_id"]: sum(t["wall_s"] or 0 for t in store.trials(r["cell_id"])) for r in rows}
     finally:
         store.close()
-    suite_name = f"qbench.{run['suite']}"
+    suite_name = f"qbench.{safe(run['suite'])}"
     matched = {c.key: c for c in comparison.cells} if comparison else {}
     cases, failures, skipped = [], 0, 0
     for r in rows:
         key = cell_key(r)
-        case = ET.Element("testcase", classname=clean(f"{suite_name}.{r['device']}"),
-                          name=clean(f"{r['model']} [{r['recipe']}]" + "".join(f" [{s}]" for s in key[3:])),
+        case = ET.Element("testcase", classname=clean(suite_name), name=clean(key_label(key)),  # the cell's one spelling
                           time=f"{wall[r['cell_id']]:.3f}")
         cmp = matched.get(key)
         out = [f"{key_label(key)}: {r['status']}"]

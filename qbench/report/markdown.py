@@ -11,20 +11,21 @@ from pathlib import Path
 
 from qbench.report import fmt
 from qbench.report.data import cell_error, cell_key, check_runs, json_field, key_label, open_store
+from qbench.text import safe
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
 
 def md(text) -> str:
     """Escape one inline value: Markdown specials, HTML, and newlines (a table row is one line)."""
-    s = " ".join(str(text if text is not None else "").split())
+    s = " ".join(safe(text).split())  # control characters escaped visibly first: one value, one line
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", s)
 
 
 def code(text) -> str:
     """An inline code span: its content is literal (no escapes apply), so only backticks must go."""
-    return "`" + " ".join(str(text if text is not None else "").split()).replace("`", "'") + "`"
+    return "`" + " ".join(safe(text).split()).replace("`", "'") + "`"
 
 
 def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, report_link: str | None = None) -> str:

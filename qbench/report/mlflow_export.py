@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from qbench.errors import QbenchError, UsageError
+from qbench.text import cell_label
 
 PIP_HINT = "mlflow is not installed: pip install 'qbench[mlflow]' (or pip install mlflow)"
 # cell columns that are not measurements (ids, text, JSON); every other numeric column is a metric
@@ -194,7 +195,7 @@ def _export_cell(client, exp_id: str, pid: str, run_id: str, run: dict, cell: di
     from qbench.report.data import json_field
 
     start = _ms(run["started_at"])
-    label = " · ".join(p for p in (cell["model"], cell["recipe"], cell["device"], cell.get("sweep")) if p)
+    label = cell_label(cell["model"], cell["recipe"], cell["device"], cell.get("sweep"))
     vs_base = (gate or {}).get("vs_base", {}).get((cell["model"], cell["recipe"], cell["device"], cell.get("sweep") or ""))
     child = client.create_run(exp_id, start_time=start, run_name=label,
                               tags={"mlflow.parentRunId": pid, "qbench.run_id": run_id, "qbench.cell": label,

@@ -27,12 +27,18 @@ from qbench.report.svg import (
     shape_icon,
 )
 from qbench.report.fmt import SQNR_EXACT_DB
+from qbench.text import cell_label, safe
 
 DELEGATE_COLOUR, KERNEL_COLOUR = "#3b6fb6", "#e07b39"
 
 
 def _ordered(cells: list[dict], key: str) -> list[str]:
     return list(dict.fromkeys(c[key] for c in cells))
+
+
+def _label(cell: dict) -> str:
+    """The cell's one spelling (qbench.text.cell_label)."""
+    return cell_label(cell["model"], cell["recipe"], cell["device"], cell.get("sweep"))
 
 
 def _name(cell: dict) -> str:
@@ -70,7 +76,7 @@ def latency_panels(cells: list[dict], run_ids: list[str], colours: dict[str, str
                     for c in (c for c in ok if (c["run_id"], c["model"], c["recipe"], c["device"]) ==
                               (run_id, model, recipe, device)):  # several when the run swept threads/batch
                         b = c["box"]
-                        tip = [f"{model} · {_name(c)} · {device}" + (f" · run {run_id}" if several else ""),
+                        tip = [_label(c) + (f" · run {run_id}" if several else ""),
                                f"median {fmt.ms(b['median'])} ms, IQR {fmt.ms(b['q1'])}–{fmt.ms(b['q3'])} ms, "
                                f"p99 {fmt.ms(b['p99'])} ms",
                                f"{b['n']} samples in {len(b['trial_medians'])} trials (◆ = trial medians)"]
@@ -101,7 +107,7 @@ def speedup_panels(cells: list[dict], colours: dict[str, str]):
                 unclear = bool(s and ci and ci[0] <= 1.0 <= ci[1])
                 bars.append(Bar(_name(c), s, colours[c["recipe"]],
                                 ("no clear difference" if unclear else f"{s:.2f}×") if s else why,
-                                tooltip=f"{model} · {_name(c)} · {device}: " +
+                                tooltip=f"{_label(c)}: " +
                                 (f"{s:.2f}× the speed of fp32{ci_text}" if s else why),
                                 ci=tuple(ci) if s and ci else None))
             if bars:
@@ -134,7 +140,7 @@ def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str
                     continue
                 y_text = fmt.sqnr(y) if metric == "sqnr_db" else f"{y:.3f}"
                 median = c["latency_ms"]["median"]
-                tip = f"{c['model']} · {c['recipe']} · {device}\nmedian {fmt.ms(median)} ms, {name(label)} {y_text}"
+                tip = f"{_label(c)}\nmedian {fmt.ms(median)} ms, {name(label)} {y_text}"
                 pts.append(Point(median, y, colours[c["recipe"]], shapes[c["model"]], f"{c['model']} · {c['recipe']}",
                                  tip, group=c["model"]))
             if pts:
@@ -156,13 +162,13 @@ def size_memory_panels(cells: list[dict], colours: dict[str, str]):
             sized.append(c)
     if sized:
         panels.append(_bytes_panel("Program size (.pte)", sized, "pte_bytes", colours,
-                                   lambda c: f"{c['model']} · {c['recipe']}: .pte {fmt.bytes_(c['pte_bytes'])}"))
+                                   lambda c: f"{safe(c['model'])}/{safe(c['recipe'])}: .pte {fmt.bytes_(c['pte_bytes'])}"))
     for device in _ordered(cells, "device"):
         here = [c for c in cells if c["device"] == device and c.get("peak_rss_bytes")]
         if here:
             panels.append(_bytes_panel(
                 f"Peak memory (RSS) · {device}", here, "peak_rss_bytes", colours,
-                lambda c: f"{c['model']} · {c['recipe']} · {c['device']}: peak RSS {fmt.bytes_(c['peak_rss_bytes'])}"
+                lambda c: f"{_label(c)}: peak RSS {fmt.bytes_(c['peak_rss_bytes'])}"
                           + (f", arena {fmt.bytes_(c['arena_bytes'])}" if c.get("arena_bytes") else "")))
     return panels
 
@@ -201,7 +207,7 @@ def energy_panels(cells: list[dict], colours: dict[str, str]):
             text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "") + " mJ"
             groups.setdefault(c["model"], []).append(
                 Bar(c["recipe"], e["mj"], colours[c["recipe"]], text, err=e.get("u_mj"),
-                    tooltip=f"{c['model']} · {c['recipe']} · {device}: {text} per inference (1σ)"
+                    tooltip=f"{_label(c)}: {text} per inference (1σ)"
                             + (f", source {e['source']}" if e.get("source") else "")))
         if groups:
             panels.append(hbar_panel(f"Energy per inference · {device}", [BarGroup(m, b) for m, b in groups.items()],
@@ -234,12 +240,12 @@ def ops_panels(cells: list[dict], top: int = 8):
             delegated = op.get("kind") == "delegate"
             share = (op.get("share") or 0) * 100
             text = f"{share:.1f}%" + (f" · {fmt.ms(op['total_ms'])} ms" if op.get("total_ms") is not None else "")
-            tip = (f"{op['name']} ({op.get('delegate') or 'portable kernel'})\n"
+            tip = (f"{safe(op['name'])} ({op.get('delegate') or 'portable kernel'})\n"
                    f"{text} per inference, {op.get('count') or '?'} calls")
             bar = Bar(op.get("delegate") or "kernel", share, DELEGATE_COLOUR if delegated else KERNEL_COLOUR, text,
                       tooltip=tip)
             groups.append(BarGroup(op["name"], [bar]))
-        panels.append(hbar_panel(f"{c['model']} · {c['recipe']} · {c['device']}", groups, unit="% of op time",
+        panels.append(hbar_panel(_label(c), groups, unit="% of op time",
                                  label_width=280))
     return panels
 
@@ -254,7 +260,7 @@ def compare_panel(result) -> Markup | None:
     items = []
     for c in rows:
         lat = c.latency
-        tip = (f"{key_label(c.key).replace(' / ', ' · ')}\n"
+        tip = (f"{key_label(c.key)}\n"
                f"{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, "
                f"ratio {lat.ratio:.3f} [{lat.low:.3f}, {lat.high:.3f}]: {lat.verdict}")
         items.append(Interval(key_label(c.key), lat.ratio, lat.low, lat.high, lat.verdict, tip))
@@ -326,7 +332,7 @@ def threads_panels(cells: list[dict]):
             for c in mine:
                 ms = c["latency_ms"]["median"]
                 noisy = [x for x in (base, c) if (x.get("stability") or {}).get("verdict") == "noisy"]
-                tip = (f"{name} · {device}\n{_threads(c)} threads: median {fmt.ms(ms)} ms, "
+                tip = (f"{safe(name)} · {safe(device)}\n{_threads(c)} threads: median {fmt.ms(ms)} ms, "
                        f"{b_ms / ms:.2f}× the speed at {_threads(base)} thread(s) ({fmt.ms(b_ms)} ms)"
                        + ("\nnoisy median(s): this ratio may be off" if noisy else ""))
                 pts.append((float(_threads(c)), b_ms / ms, tip))

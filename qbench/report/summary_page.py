@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qbench.text import safe
+
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>qbench {{ doc.suite }} — {{ doc.run_id }}</title>
 <style>
@@ -43,6 +45,7 @@ def write_summary_page(doc: dict, out_dir: Path) -> Path:
     cols = table.with_sweep(table.pick(table.PAGE), doc["cells"])  # the one cells-table spec
     rows = [(c, table.texts(c, cols, plain=True)) for c in doc["cells"]]
     env = jinja2.Environment(autoescape=True)
+    env.finalize = lambda v: safe(v) if isinstance(v, str) else v  # names: one line, control characters escaped
     html = env.from_string(TEMPLATE).render(doc=doc, cols=cols, rows=rows, zip=zip, t=trust(doc["cells"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup, escape
 
 from qbench.report import fmt
+from qbench.text import safe, safe_lines
 
 FONT = 11  # px, the size of every label; titles are one step larger
 INK, MUTED, GRID = "#1f2933", "#6b7785", "#e4e7eb"
@@ -24,7 +25,13 @@ SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
 
 
 def esc(text) -> str:
-    return str(escape(str(text)))
+    """XML-escaped, one line, control characters shown as escapes (qbench.text.safe)."""
+    return str(escape(safe(text)))
+
+
+def esc_tip(text) -> str:
+    """A tooltip (<title>): as `esc`, but its own line breaks stay (names in it are one line already)."""
+    return str(escape(safe_lines(text)))
 
 
 def clip(text: str, limit: int) -> str:
@@ -60,7 +67,7 @@ def fmt_tick(v: float) -> str:
 
 
 def _n(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".") if x == x else "0"
+    return f"{x:.1f}".rstrip("0").rstrip(".") if math.isfinite(x) else "0"  # NaN/inf: drawn at 0, never "nan"
 
 
 # --------------------------------------------------------------------------- scales
@@ -71,6 +78,7 @@ class Axis:
 
     def __init__(self, lo: float, hi: float, p0: float, p1: float, *, log: bool = False, pad: float = 0.05,
                  zero: bool = False):
+        lo, hi = _finite_span(lo, hi)
         if zero:
             lo = min(0.0, lo)
         if hi <= lo:
@@ -87,6 +95,8 @@ class Axis:
         self.p0, self.p1 = p0, p1
 
     def __call__(self, v: float) -> float:
+        if not math.isfinite(v) or (self.log and v <= 0):
+            return self.p0  # a value the axis cannot place (NaN/inf from a store) sits at its start
         t = (math.log10(v) if self.log else v) - self.lo
         return self.p0 + (self.p1 - self.p0) * t / (self.hi - self.lo)
 
@@ -105,7 +115,16 @@ class Axis:
         return nice_ticks(self.lo, self.hi, n)
 
 
+def _finite_span(lo: float, hi: float) -> tuple[float, float]:
+    """An axis range from data that may hold NaN/inf: the finite ends kept, the others made up."""
+    lo = lo if math.isfinite(lo) else (hi - 1 if math.isfinite(hi) else 0.0)
+    hi = hi if math.isfinite(hi) else lo + 1
+    return lo, hi
+
+
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
     span = hi - lo
     if span <= 0:
         return [lo]
@@ -139,7 +158,7 @@ def _text(x, y, text, *, anchor="start", cls="", fill=None, weight=None, size=No
         attrs += f' font-weight="{weight}"'
     if size:
         attrs += f' font-size="{size}"'
-    inner = esc(text) + (f"<title>{esc(title)}</title>" if title else "")
+    inner = esc(text) + (f"<title>{esc(title)}</title>" if title else "")  # a clipped label's whole text
     return f"<text {attrs}>{inner}</text>"
 
 
@@ -238,7 +257,7 @@ def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) 
         first = i == 0 or boxes[i - 1].label != b.label
         if first and i:
             parts.append(_line(8, yc - row / 2, width - right, yc - row / 2, GRID, 1, "1 2"))
-        parts.append(f"<g><title>{esc(b.tooltip)}</title>")
+        parts.append(f"<g><title>{esc_tip(b.tooltip)}</title>")
         if first:
             parts.append(_text(left - 8, yc + 4, clip(b.label, 18), anchor="end", fill=INK))
         parts.append(_line(ax(b.lo), yc, ax(b.hi), yc, b.colour, 1.2))
@@ -292,7 +311,7 @@ def hbar_panel(title: str, groups: list[BarGroup], *, unit: str = "", ref: float
     for g in groups:
         gy = y
         for b in g.bars:
-            parts.append(f"<g><title>{esc(b.tooltip or b.text)}</title>")
+            parts.append(f"<g><title>{esc_tip(b.tooltip or b.text)}</title>")
             if b.value is None:
                 parts.append(_text(ax(0) + 4, y + bar_h - 3, b.text or "n/a", fill=MUTED, cls="na"))
             else:
@@ -396,7 +415,7 @@ def _scatter_points(title: str, points: list[Point], on_front: set, ax: Axis, yp
         x, y = ax(p.x), ypos[id(p)]
         tip = p.tooltip + ((f" — on {p.group}'s Pareto front" if p.group else " — on the Pareto front")
                            if id(p) in on_front else "")
-        parts.append(f"<g><title>{esc(tip)}</title>")
+        parts.append(f"<g><title>{esc_tip(tip)}</title>")
         if id(p) in on_front:
             parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="8" fill="none" stroke="{INK}" stroke-width="1.2"/>')
         parts.append(marker(p.shape, x, y, 4.5, p.colour))
@@ -435,7 +454,7 @@ def forest_panel(title: str, rows: list[Interval], threshold: float, width: int 
     for i, r in enumerate(rows):
         yc = top + row * i + row / 2
         colour = VERDICT_COLOURS.get(r.verdict, MUTED)
-        parts.append(f"<g><title>{esc(r.tooltip)}</title>")
+        parts.append(f"<g><title>{esc_tip(r.tooltip)}</title>")
         parts.append(_text(left - 10, yc + 4, clip(r.label, 50), anchor="end", fill=INK))
         parts.append(_line(ax(r.low), yc, ax(r.high), yc, colour, 2))
         parts.append(marker("circle", ax(r.ratio), yc, 4, colour))
@@ -488,7 +507,7 @@ def line_panel(title: str, series: list[Series], *, xlabel: str, ylabel: str, id
         parts.append(f'<g class="series" data-name="{esc(s.name)}"><path d="{d}" fill="none" stroke="{s.colour}" '
                      f'stroke-width="1.8"/>')
         for x, y, tip in pts:
-            parts.append(f"<g><title>{esc(tip)}</title>{marker('circle', ax(x), ay(y), 4, s.colour)}</g>")
+            parts.append(f"<g><title>{esc_tip(tip)}</title>{marker('circle', ax(x), ay(y), 4, s.colour)}</g>")
         parts.append("</g>")
         ly = top + 6 + i * 16
         parts.append(_line(width - right + 12, ly, width - right + 30, ly, s.colour, 2.5))

@@ -18,6 +18,7 @@ from typing import Callable
 
 from qbench.report import fmt
 from qbench.report.views import speedup_text
+from qbench.text import safe
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ def _fixed(get: Callable[[dict], float | None], digits: int) -> Callable[[dict],
     return text
 
 
+NONFINITE = "NaN/inf"  # what a numerics column shows for outputs holding NaN or inf (no figure)
+
+
 def _stability_plain(c: dict) -> str:
     """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
     s = c.get("stability")
@@ -60,9 +64,9 @@ def _stability_plain(c: dict) -> str:
 
 COLUMNS = [
     Column("run", "run", "Cell", False),
-    Column("model", "model", "Cell", False, plain=lambda c: str(c["model"])),
-    Column("recipe", "recipe", "Cell", False, plain=lambda c: str(c["recipe"])),
-    Column("device", "device", "Cell", False, plain=lambda c: str(c["device"])),
+    Column("model", "model", "Cell", False, plain=lambda c: safe(c["model"])),
+    Column("recipe", "recipe", "Cell", False, plain=lambda c: safe(c["recipe"])),
+    Column("device", "device", "Cell", False, plain=lambda c: safe(c["device"])),
     Column("status", "status", "Cell", False, plain=lambda c: str(c["status"])),
     Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
            plain=_lat("median")),
@@ -91,8 +95,9 @@ COLUMNS = [
            hint="on the dataset's eval split (the model's own metric when it has one), and the change from the "
                 "fp32 cell on the same device",
            plain=_fixed(lambda c: _task_accuracy(c)[0], 4)),
-    Column("sqnr", "SQNR", "Numerics", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager",
-           flat="SQNR dB", plain=_fixed(lambda c: c.get("sqnr_db"), 1)),
+    Column("sqnr", "SQNR", "Numerics", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager; "
+           "NaN/inf: the outputs hold non-finite values (a finding: no figures)",
+           flat="SQNR dB", plain=lambda c: NONFINITE if c.get("nonfinite") else _fixed(lambda c: c.get("sqnr_db"), 1)(c)),
     Column("top1", "top-1 agr.", "Numerics", hint="share of inputs whose top-1 class matches fp32",
            flat="top-1",
            plain=_fixed(lambda c: c.get("top1_agreement"), 2)),
@@ -231,9 +236,9 @@ def row(cell: dict) -> dict:
     e = cell.get("energy")
     vals = {
         "run": _v(cell.get("run_id", ""), cell.get("run_id", "")),
-        "model": _v(cell["model"], cell["model"].lower()),
-        "recipe": _v(cell["recipe"], cell["recipe"].lower()),
-        "device": _v(cell["device"], cell["device"].lower()),
+        "model": _v(safe(cell["model"]), cell["model"].lower()),
+        "recipe": _v(safe(cell["recipe"]), cell["recipe"].lower()),
+        "device": _v(safe(cell["device"]), cell["device"].lower()),
         "status": _v(cell["status"], cell["status"]),
         "median": _ms(lat.get("median")),
         "p90": _ms(lat.get("p90")),
@@ -253,8 +258,7 @@ def row(cell: dict) -> dict:
         "arena": _bytes(cell.get("arena_bytes")),
         "energy": _energy(e),
         "accuracy": _accuracy(cell),
-        "sqnr": _v(fmt.sqnr(cell.get("sqnr_db")), cell.get("sqnr_db"), muted=cell.get("sqnr_db") is None,
-                   title=_outputs_title(cell)),
+        "sqnr": _sqnr(cell),
         "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
                    muted=cell.get("top1_agreement") is None),
         "on_device": _on_device(cell.get("device_numerics")),
@@ -315,7 +319,19 @@ def _energy(e: dict | None) -> dict:
     return _v(text, e["mj"], title=f"source: {e.get('source') or 'unknown'}")
 
 
+def _sqnr(cell: dict) -> dict:
+    """The headline SQNR; a finding instead where the outputs hold NaN/inf, the reason where it is missing."""
+    reason = cell.get("numerics_reason") or ""
+    if cell.get("nonfinite"):
+        return _v("⚠ " + NONFINITE, None, title=reason)
+    value = cell.get("sqnr_db")
+    return _v(fmt.sqnr(value), value, muted=value is None, title="; ".join(t for t in (_outputs_title(cell), reason) if t))
+
+
 def _on_device(dn: dict | None) -> dict:
+    if dn and dn.get("nonfinite"):
+        flag = "⚠ " if dn.get("agrees_with_host") is False else ""
+        return _v(flag + NONFINITE, None, title=dn.get("disagreement") or dn.get("reason") or "")
     if not dn or dn.get("sqnr_db") is None:
         return _v("not measured", None, title=(dn or {}).get("reason") or "", muted=True)
     text = fmt.sqnr(dn["sqnr_db"])

@@ -16,11 +16,11 @@ through `esc`.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qbench import strict_json
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
 
@@ -166,7 +166,7 @@ def render(df, threshold: float, beside: Path | None = None) -> str:
     speed = _speedup_charts(df, n, payload)
     cells = _cell_charts(df, n, run_list, payload, moved)
     rows = _moved_rows(moved)
-    block = json.dumps({"runs": run_list, "charts": payload}, separators=(",", ":"), allow_nan=False)
+    block = strict_json.dumps({"runs": run_list, "charts": payload}, separators=(",", ":"))
     block = block.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     first, last = run_list[0], run_list[-1]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -51,6 +51,9 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran;
             # for structured outputs, the leaf the headline figures are from and every leaf's figures
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4", "output", "outputs")},
+            # NaN/inf outputs (per leaf: how many values, in fp32 or only in the program) and why a
+            # numerics figure is null: a finding, never a number
+            **{k: (_json(r["extra"]) or {}).get(k) for k in ("nonfinite", "numerics_reason")},
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
         }

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from qbench.report import fmt, trust
 from qbench.report.svg import Point, scatter_panel
 from qbench.report.views import speedup_text
+from qbench.text import cell_label
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _pareto(model: str, device: str, group: list[dict], basis: Basis | None, col
         if y is None:
             continue
         median = c["latency_ms"]["median"]
-        tip = (f"{model} · {c['recipe']} · {device}\nmedian {fmt.ms(median)} ms, {basis.key} {basis.text(y)}"
+        tip = (f"{cell_label(model, c['recipe'], device, c.get('sweep'))}\nmedian {fmt.ms(median)} ms, {basis.key} {basis.text(y)}"
                + (f", .pte {fmt.bytes_(c['pte_bytes'])}" if c.get("pte_bytes") else ""))
         points.append(Point(median, y, colours[c["recipe"]], shapes[model], c["recipe"], tip))
     if len(points) < 2:

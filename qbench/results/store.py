@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from qbench import strict_json
 from qbench.errors import StoreError
 
 from qbench.results import backends
@@ -175,7 +176,7 @@ def _table_ddl(table: str) -> str:
 
 
 def _encode(key: str, value: Any) -> Any:
-    return json.dumps(value, sort_keys=True, default=str) if key in _JSON_COLUMNS and value is not None else value
+    return strict_json.dumps(value, sort_keys=True, default=str) if key in _JSON_COLUMNS and value is not None else value
 
 
 class ResultsStore:
@@ -421,7 +422,7 @@ class ResultsStore:
         with self.transaction() as db:
             db.execute("DELETE FROM power_samples WHERE cell_id=?", (cell_id,))
             db.executemany("INSERT INTO power_samples (cell_id, t_s, watts, rails) VALUES (?,?,?,?)",
-                           [(cell_id, t, w, json.dumps(r) if r else None) for t, w, r in samples])
+                           [(cell_id, t, w, strict_json.dumps(r) if r else None) for t, w, r in samples])
 
     def replace_ops(self, cell_id: int, rows: list[dict]) -> None:
         with self.transaction() as db:

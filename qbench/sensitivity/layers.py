@@ -99,7 +99,7 @@ def layer_numerics(reference_graph, quantized, batches) -> list[dict]:
         out = next((score(n) for n in reversed(layer["nodes"]) if score(n) is not None), None)
         first = ref_nodes.get(layer["nodes"][0])
         inherited = [score(a.name) for a in (first.all_input_nodes if first is not None else [])]
-        inherited = [s["sqnr_db"] for s in inherited if s is not None]
+        inherited = [s["sqnr_db"] for s in inherited if s is not None and s["sqnr_db"] is not None]
         rows.append({"module": layer["module"], "op": layer["op"],
                      "sqnr_db": out["sqnr_db"] if out else None, "cosine": out["cosine"] if out else None,
                      "max_abs_error": out["max_abs_error"] if out else None,

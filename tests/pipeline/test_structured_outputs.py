@@ -162,5 +162,5 @@ def test_json_and_report_list_every_output(run):
     from qbench.report.markdown import markdown_summary
 
     summary = markdown_summary(run["root"] / "q.db", run["doc"]["run_id"])
-    line = next(x for x in summary.splitlines() if x.startswith("- nested / int8-ptq"))
+    line = next(x for x in summary.splitlines() if x.startswith("- nested/int8-ptq@"))
     assert line.index("`0.embedding`") < line.index("`0.logits`")  # the headline first

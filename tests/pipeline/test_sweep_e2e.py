@@ -90,7 +90,7 @@ def test_the_summary_shows_threads_and_batch_columns(sweep):
     assert [line.split()[3:5] for line in lines[lines.index(head) + 1:][:4]] == [["1", "1"], ["1", "2"],
                                                                                 ["2", "1"], ["2", "2"]]
     broken = {**sweep["doc"]["cells"][3], "status": "failed", "error": "boom"}
-    assert failures({"cells": [broken]}) == ["tiny_mlp/fp32@host [threads=2 batch=2]: boom"]
+    assert failures({"cells": [broken]}) == ["tiny_mlp/fp32@host threads=2 batch=2: boom"]
 
 
 def test_the_run_compares_with_itself_cell_for_cell(sweep):

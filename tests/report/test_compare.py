@@ -106,8 +106,8 @@ def test_unmatched_cells_are_listed(result):
     assert result.only_in_new == [("mobilenet_v3_small", "qat_int8", "host")]
     assert len(result.cells) == 17
     text = result.to_text()
-    assert f"only in base (1): {XSS_MODEL} / dynamic_int8 / pixel8" in text
-    assert "only in new (1): mobilenet_v3_small / qat_int8 / host" in text
+    assert f"only in base (1): {XSS_MODEL}/dynamic_int8@pixel8" in text
+    assert "only in new (1): mobilenet_v3_small/qat_int8@host" in text
     assert "17 matched: 1 slower, 1 faster, 14 no significant change, 1 not compared; 3 regression(s)" in text
 
 

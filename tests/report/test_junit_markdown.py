@@ -28,16 +28,16 @@ def test_junit_one_testcase_per_cell_with_failures_and_regressions(nightly_db):
     cases = _cases(text)
     assert len(cases) == 18
 
-    slow = cases["qbench.mobile.pixel8::resnet18 [ptq_int8]"].find("failure")
+    slow = cases["qbench.mobile::resnet18/ptq_int8@pixel8"].find("failure")
     assert slow.get("type") == "Regression" and "latency 1.0" in slow.get("message")
-    sqnr = cases["qbench.mobile.pixel8::mobilenet_v3_small [ptq_int8]"].find("failure")
+    sqnr = cases["qbench.mobile::mobilenet_v3_small/ptq_int8@pixel8"].find("failure")
     assert "SQNR 30.0 dB → 26.5 dB" in sqnr.get("message")
-    failed = cases["qbench.mobile.host::resnet18 [dynamic_int8]"].find("failure")
+    failed = cases["qbench.mobile::resnet18/dynamic_int8@host"].find("failure")
     assert failed.get("type") == "CellFailed" and "(was ok in the base run)" in failed.get("message")
     assert "\x1b" not in failed.text and "Traceback" in failed.text  # colour codes stripped, text kept
     assert failed.get("message").startswith("export: <script>")  # escaped in XML, text again once parsed
-    assert cases[f"qbench.mobile.host::{XSS_MODEL} [fp32]"].find("failure") is None
-    assert cases["qbench.mobile.host::mobilenet_v3_small [dynamic_int8]"].find("failure") is None  # faster: passes
+    assert cases[f"qbench.mobile::{XSS_MODEL}/fp32@host"].find("failure") is None
+    assert cases["qbench.mobile::mobilenet_v3_small/dynamic_int8@host"].find("failure") is None  # faster: passes
     assert "only in base" in suite.find("system-out").text
 
 
@@ -69,7 +69,7 @@ def test_markdown_summary_has_the_table_and_regressions(nightly_db):
     assert "### Regressions" in text and text.count("- ❌") == 3
     assert "❌ **slower**" in text and "✅ faster" in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text and "<img" not in text and "<script" not in text
-    assert "mobilenet\\_v3\\_small / qat\\_int8 / host" in text  # only in this run, listed
+    assert "mobilenet\\_v3\\_small/qat\\_int8@host" in text  # only in this run, listed
     assert "**18 cells: 17 ok, 1 failed**" in text and "Full report: report.html" in text
 
 
@@ -78,7 +78,7 @@ def test_markdown_escapes_pipes_and_newlines(empty_store):
     add_cell(empty_store, "r", "a|b\nc", "fp32", "host", samples=trial_samples(np.random.default_rng(0), 1.0))
     text = markdown_summary(empty_store.path, "r")
     row = next(ln for ln in text.splitlines() if ln.startswith("| a"))
-    assert row.startswith("| a\\|b c | fp32 | host | ok |")
+    assert row.startswith("| a\\|b\\\\nc | fp32 | host | ok |")  # the newline shown as \\n (escaped for Markdown)
 
 
 def test_nightly_outputs_writes_both_files(nightly_db, tmp_path):

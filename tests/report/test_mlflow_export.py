@@ -107,7 +107,7 @@ def test_pte_on_request_from_the_artifact_cache(exported, nightly_db, tmp_path, 
     monkeypatch.setenv("QBENCH_CACHE", str(tmp_path / "cache"))
     client.create_experiment("qbench/pte", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
     out = export_run(db, NEW, tracking_uri=uri, experiment="qbench/pte", with_pte=True)
-    cached = out["cells"]["resnet18 · ptq_int8 · pixel8"]
+    cached = out["cells"]["resnet18/ptq_int8@pixel8"]
     assert [a.path for a in client.list_artifacts(cached, "pte")] == ["pte/model.pte"]
-    gone = client.get_run(out["cells"]["resnet18 · fp32 · pixel8"])
+    gone = client.get_run(out["cells"]["resnet18/fp32@pixel8"])
     assert "not in the local artifact cache" in gone.data.tags["qbench.pte"]

@@ -15,6 +15,7 @@ from qbench.report.answers import answers
 from qbench.report.compare import compare_runs
 from qbench.report.html import write_report
 from qbench.report.winners import winners
+from qbench.text import cell_label
 
 from .synthetic import BASE, NEW, XSS_MODEL
 from .synthetic_year import IMPROVED, MODELS_8, REGRESSED, build_year_db
@@ -63,11 +64,11 @@ def test_first_screen_lists_the_injected_regression_first(page):
         const r = li.getBoundingClientRect();
         return {text: li.textContent.replace(/\\s+/g, ' '), bottom: r.bottom, top: r.top,
                 href: li.querySelector('a').getAttribute('href')}; })()""")
-    assert " · ".join(REGRESSED) in first["text"] and "+1" in first["text"]  # +15% with its CI
+    assert cell_label(*REGRESSED) in first["text"] and "+1" in first["text"]  # +15% with its CI
     assert "ratio" in first["text"] and "[" in first["text"]
     assert 0 < first["top"] and first["bottom"] <= HEIGHT  # on the first screen, no scrolling
     improvement = page.evaluate("document.querySelector('#answers-improvements li').textContent")
-    assert " · ".join(IMPROVED) in improvement
+    assert cell_label(*IMPROVED) in improvement
     # the link goes to the cell's own row in this page
     row = page.evaluate(f"""(() => {{ const tr = document.querySelector({json.dumps(first['href'])});
         return tr && [tr.closest('table').id, tr.dataset.model, tr.dataset.recipe, tr.dataset.device]; }})()""")
@@ -181,7 +182,7 @@ def test_a_two_run_report_fits_too(page, nightly_db, tmp_path):
                         "return [td.textContent, td.title]; })()")
     assert run == ["…base", BASE]
     assert page.evaluate("document.querySelector('#answers-regressions li a b').textContent") == \
-        "resnet18 · dynamic_int8 · host"  # the newly failed cell first
+        "resnet18/dynamic_int8@host"  # the newly failed cell first
     assert page.errors() == []
 
 

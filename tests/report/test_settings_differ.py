@@ -32,7 +32,7 @@ def test_differing_settings_are_named_everywhere(tmp_path, capsys):
 
     result = compare_runs(db, "base", "new")
     assert result.settings_differ == {"threads": {"base": 4, "new": 1}, "iterations": {"base": 50, "new": 20},
-                                      "runner (m / fp32 / host)": {"base": "native", "new": "python"}}
+                                      "runner (m/fp32@host)": {"base": "native", "new": "python"}}
     [warning] = [w for w in result.warnings if "different settings" in w]
     assert "threads 4 → 1" in warning and "iterations 50 → 20" in warning and "native → python" in warning
     assert "trials" not in warning  # more trials narrow the CI; they do not change what is measured
