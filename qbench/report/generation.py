@@ -7,6 +7,8 @@ the trials used, and `ci` holds each one's 95% CI from the same two-level bootst
 
 from __future__ import annotations
 
+from qbench.text import cell_label
+
 # figure -> where it sits in extra.generation
 _CI_FIGURES = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "decode_ms_per_token", "load_ms")
 
@@ -94,7 +96,7 @@ def _rate_panels(cells: list[dict], colours: dict[str, str]) -> list:
                     g = c["generation"]
                     low, high = g["ci"][key]
                     bars.append(Bar(c["recipe"], g[key], colours.get(c["recipe"], "#888"), f"{g[key]:.0f}",
-                                    tooltip=f"{model} · {c['recipe']} · {device}: {g[key]:.1f} tokens/s, "
+                                    tooltip=f"{cell_label(model, c['recipe'], device, c.get('sweep'))}: {g[key]:.1f} tokens/s, "
                                             f"95% CI [{low:.1f}, {high:.1f}]",
                                     ci=(low, high) if low is not None and high is not None else None))
                 groups.append(BarGroup(model, bars))
@@ -110,7 +112,7 @@ def _position_panels(cells: list[dict], colours: dict[str, str]) -> list:
         series = []
         for c in (c for c in cells if c["device"] == device and c.get("decode_by_position")):
             steps, median = c["decode_by_position"], c["generation"]["decode_ms_per_token"]["median"]
-            points = [(float(i + 1), ms / median, f"{c['model']} · {c['recipe']}: step {i + 1}, {ms:.3f} ms")
+            points = [(float(i + 1), ms / median, f"{cell_label(c['model'], c['recipe'], device, c.get('sweep'))}: step {i + 1}, {ms:.3f} ms")
                       for i, ms in enumerate(steps)]
             series.append(Series(f"{c['model']} · {c['recipe']}", colours.get(c["recipe"], "#888"), points))
         if series:

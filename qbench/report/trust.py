@@ -12,6 +12,7 @@ import re
 
 from qbench.report import fmt
 from qbench.report.table import cell_anchor
+from qbench.text import cell_label
 
 STABLE = "stable"
 
@@ -33,8 +34,8 @@ def unsure_word(cells: list[dict]) -> str:
 
 
 def cell_name(cell: dict) -> str:
-    sweep = cell.get("sweep") or ""
-    return f"{cell['model']}/{cell['recipe']}@{cell['device']}" + (f" · {sweep}" if sweep else "")
+    """The cell's one spelling (qbench.text.cell_label)."""
+    return cell_label(cell["model"], cell["recipe"], cell["device"], cell.get("sweep"))
 
 
 def trust(cells: list[dict]) -> dict:
