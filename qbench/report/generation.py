@@ -37,7 +37,9 @@ def is_generative(row) -> bool:
     import json
 
     extra = row.get("extra") if isinstance(row, dict) else (row["extra"] if "extra" in row.keys() else None)
-    extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    if not isinstance(extra, dict):  # NULL in the store, NaN in a frame
+        return False
     return "decode_ms_per_token" in (extra.get("generation") or {})
 
 
