@@ -56,6 +56,8 @@ def run_command(args) -> int:
     from qbench.cli.signals import sigterm_interrupts
 
     console = Console(stderr=True, quiet=args.verbosity < 0)
+    # piped (a CI log, a file): one message, one line, whatever $COLUMNS says; rich would fold at 80
+    console.soft_wrap = not console.is_terminal
     with sigterm_interrupts():
         return _run(args, console)
 

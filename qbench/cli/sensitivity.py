@@ -85,6 +85,7 @@ def sensitivity_command(args) -> int:
     from qbench.sensitivity.target import parse_target
 
     console = Console(stderr=True)
+    console.soft_wrap = not console.is_terminal  # piped: one message, one line (never folded at 80)
     target = parse_target(args.target)  # before anything slow
     checked = load_checked(args.suite, args.device if args.measure else None)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
