@@ -324,6 +324,17 @@ struct InputTensor {
   std::unique_ptr<executorch::aten::TensorImpl> impl;
 };
 
+// Every output must name a value of the plan: Method::get_output trusts the index and aborts on a
+// bad one (ET_CHECK), after the whole run. MethodMeta::output_tag checks it and returns an error.
+void check_outputs(const et::MethodMeta& meta, const Options& o) {
+  for (size_t i = 0; i < meta.num_outputs(); i++) {
+    auto tag = meta.output_tag(i);
+    if (!tag.ok())
+      fail("output " + std::to_string(i) + " of method '" + o.method + "' names no valid value" +
+           et_error(tag.error()) + " — the .pte may be corrupt");
+  }
+}
+
 std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& o) {
   std::vector<InputTensor> ins(meta.num_inputs());
   size_t expected = 0;
@@ -817,13 +828,19 @@ int run(const Options& o) {
 
   // Inputs are prepared (and size-checked) before the expensive method init.
   auto inputs = make_inputs(*meta, o);
+  check_outputs(*meta, o);
 
   // Memory-planned buffers, sized by the method's metadata.
   std::vector<std::vector<uint8_t>> planned;
   std::vector<et::Span<uint8_t>> spans;
   long long arena_bytes = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); i++) {
-    size_t n = static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
+    auto size = meta->memory_planned_buffer_size(i);  // .get() on an error would abort
+    if (!size.ok() || *size < 0)
+      fail("memory-planned buffer " + std::to_string(i) + " of method '" + o.method + "' has no valid size" +
+           (size.ok() ? " (" + std::to_string(*size) + " bytes)" : et_error(size.error())) +
+           " — the .pte may be corrupt");
+    size_t n = static_cast<size_t>(*size);
     arena_bytes += static_cast<long long>(n);
     planned.emplace_back(n);
   }
