@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+from qbench.results.columns import unstable
 
 log = logging.getLogger("qbench.run")
 
@@ -25,6 +27,7 @@ class RichProgress:
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=True)
         self.task = None
+        self.total = 0
 
     def __enter__(self):
         self.bar.__enter__()
@@ -34,6 +37,7 @@ class RichProgress:
         return self.bar.__exit__(*exc)
 
     def start(self, total: int) -> None:
+        self.total = total
         self.task = self.bar.add_task("starting", total=total)
 
     def stage(self, text: str) -> None:
@@ -41,6 +45,10 @@ class RichProgress:
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task, n)
+
+    def more(self, n: int = 1) -> None:
+        self.total += n
+        self.bar.update(self.task, total=self.total)
 
     def log(self, text: str) -> None:
         progress_line(text)
@@ -175,9 +183,11 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     if gate is not None and gate.get("nothing_compared") and args.fail_on_regression:
         sys.stderr.write(f"gate failed: {gate['nothing_compared']}\n")
         return ExitCode.CELLS_FAILED
-    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
+    noisy = [c for c in doc["cells"] if unstable(c.get("stability"))]
     if noisy and getattr(args, "strict", False):
-        sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
+        kinds = collections.Counter(c["stability"]["verdict"] for c in noisy)
+        sys.stderr.write(f"--strict: {len(noisy)} cell(s) not stable ("
+                         + ", ".join(f"{n} {v}" for v, n in sorted(kinds.items())) + "); exit 1\n")
         return ExitCode.CELLS_FAILED
     failed_export = exported is not None and "error" in exported
     return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK

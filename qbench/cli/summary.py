@@ -27,14 +27,24 @@ def _label(c: dict) -> str:
     return f"{c['model']}/{c['recipe']}@{c['device']}" + (f" [{c['sweep']}]" if c.get("sweep") else "")
 
 
+# What each verdict that is not `stable` means, for the closing note (pipeline/adaptive.py).
+_NOT_STABLE = {
+    "disturbed": "other work ran during their trials and clean trials ran out; their medians may be off",
+    "imprecise": "nothing disturbed them, but their medians' CIs stayed wider than the precision target; "
+                 "more trials (max_trials) or longer ones (min_seconds) narrow them",
+    "noisy": "their medians may be off (a store from before disturbed/imprecise were told apart)",
+}
+
+
 def notes(doc: dict) -> list[str]:
-    """Closing lines a reader must not miss: noisy medians and what disturbed them; cells whose numerics
-    on the device disagree with the host's (int8 kernels differ by CPU)."""
+    """Closing lines a reader must not miss: disturbed and imprecise medians, one line a cell with why;
+    cells whose numerics on the device disagree with the host's (int8 kernels differ by CPU)."""
     out = []
-    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
-    if noisy:
-        why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
-        out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
+    for verdict, meaning in _NOT_STABLE.items():
+        cells = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == verdict]
+        if cells:
+            out.append(f"{len(cells)} {verdict} cell(s): {meaning}:")
+            out += [f"  {_label(c)}: {c['stability']['reason']}" for c in cells]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")

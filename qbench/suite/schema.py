@@ -203,9 +203,11 @@ class BenchmarkSpec(Strict):
     max_iterations: PositiveInt = 100_000  # bounds the measured phase on a very fast model
     trials: PositiveInt = 3  # separate processes, interleaved across recipes; the minimum per cell
     # Run more trials (up to max_trials) until the 95% CI of the cell's median is within ±precision
-    # of it, e.g. `2%`. Unset: exactly `trials` clean trials (still judged stable/noisy at 5%).
+    # of it, e.g. `2%`. Unset: ±5% (pipeline/adaptive.py DEFAULT_PRECISION).
     precision: Optional[Percent] = None
-    max_trials: Optional[PositiveInt] = None  # bound on trials per cell, disturbed ones included
+    # bound on trials per cell, disturbed ones included; unset: 3 × trials. max_trials = trials
+    # measures exactly `trials` (no replacement, no extra trial)
+    max_trials: Optional[PositiveInt] = None
     # A trial during which other processes used more than this share of the cores is kept but marked
     # disturbed, and another is run in its place (within max_trials).
     interference_threshold: float = Field(0.10, gt=0, le=1)
@@ -234,10 +236,11 @@ class BenchmarkSpec(Strict):
 
     @property
     def trial_bound(self) -> int:
-        """Most trials a cell may take: max_trials, else 3 × trials with a precision target, else trials."""
+        """Most trials a cell may take: max_trials, else 3 × trials (room to replace disturbed trials
+        and to add trials until the median is precise)."""
         if self.max_trials is not None:
             return self.max_trials
-        return 3 * self.trials if self.precision is not None else self.trials
+        return 3 * self.trials
 
 
 class RecipeSpec(Strict):
