@@ -146,6 +146,9 @@ def _tampered(pte: Path, folder: Path, name: str, edit) -> Path:
     # Method::get_output trusted the index and aborted (SIGABRT while writing the results) after the run
     ("output-index", lambda plan: setattr(plan, "outputs", [len(plan.values) + 7]),
      "output 0 of method 'forward' names no valid value"),
+    # the unchecked stride computation wrote past its array on a dim order that is not a permutation
+    ("dim-order", lambda plan: setattr(plan.values[plan.inputs[0]].val, "dim_order", [0, 1, 2, 200]),
+     "input 0 of method 'forward' has an invalid shape or dim order (shape [1,3,16,16])"),
     # memory_planned_buffer_size(i).get() on an error aborted while loading
     ("negative-plan", lambda plan: setattr(plan, "non_const_buffer_sizes", [0, -5]),
      "memory-planned buffer 0 of method 'forward' has no valid size"),

@@ -350,9 +350,14 @@ std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& 
     in.sizes.assign(info->sizes().begin(), info->sizes().end());
     in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
     in.strides.resize(in.sizes.size());
-    if (!in.sizes.empty())
-      executorch::runtime::dim_order_to_stride_nocheck(
-          in.sizes.data(), in.dim_order.data(), in.sizes.size(), in.strides.data());
+    // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
+    // write past `strides`; a negative size would become a huge allocation below.
+    bool sizes_ok = in.dim_order.size() == in.sizes.size();
+    for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
+    if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
+                                                              in.strides.data()) != et::Error::Ok)
+      fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
+           shape_str(info->sizes()) + ") — the .pte may be corrupt");
     in.bytes.resize(info->nbytes());
     expected += info->nbytes();
     layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) +
