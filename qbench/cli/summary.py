@@ -30,8 +30,9 @@ def _label(c: dict) -> str:
 # What each verdict that is not `stable` means, for the closing note (pipeline/adaptive.py).
 _NOT_STABLE = {
     "disturbed": "other work ran during their trials and clean trials ran out; their medians may be off",
-    "imprecise": "nothing disturbed them, but their medians' CIs stayed wider than the precision target; "
-                 "more trials (max_trials) or longer ones (min_seconds) narrow them",
+    "imprecise": "no trial was measured as disturbed, but their medians' CIs stayed wider than the precision "
+                 "target; more trials (max_trials) or longer ones narrow them (min_seconds >= 0.2 also lets "
+                 "/proc/stat judge other work on every core)",
     "noisy": "their medians may be off (a store from before disturbed/imprecise were told apart)",
 }
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from qbench.collectors.interference import describe, summarize
-from qbench.report.fmt import trial_counts
+from qbench.report.fmt import percent, trial_counts
 
 # Without a precision target in the suite, a cell's median CI should still be within ±5%: more
 # trials run (up to the bound) until it is, and a cell that does not get there says `imprecise`.
@@ -130,8 +130,8 @@ def next_step(trials: Sequence[TrialRecord], policy: Policy) -> Step:
     target = policy.judge_precision
     hw = half_width(*median_ci_ms(clean))
     if hw <= target:
-        return Step(True, f"median CI ±{hw:.1%} within ±{target:.0%}")
-    return Step(False, f"median CI ±{hw:.1%} wider than ±{target:.0%}")
+        return Step(True, f"median CI ±{hw:.1%} within ±{percent(target)}")
+    return Step(False, f"median CI ±{hw:.1%} wider than ±{percent(target)}")
 
 
 def counts(trials: Sequence[TrialRecord]) -> dict:
@@ -166,7 +166,7 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
         facts.append("one trial: CI omits trial-to-trial variation")
     return {
         "verdict": verdict,
-        "reason": "; ".join(problems or [f"median CI ±{hw:.1%} within ±{target:.0%}"]) + " (" + ", ".join(facts) + ")",
+        "reason": "; ".join(problems or [f"median CI ±{hw:.1%} within ±{percent(target)}"]) + " (" + ", ".join(facts) + ")",
         "median_ci_ms": [lo, hi],
         "trials_used": len(used),
         **n,
@@ -185,7 +185,7 @@ def _verdict(trials: Sequence[TrialRecord], n: dict, hw: float, policy: Policy) 
         problems.append(f"only {n['trials_clean']} of {len(trials)} trials clean (trials: {policy.min_trials})")
         verdict = DISTURBED
     if hw > policy.judge_precision:
-        problems.append(f"median CI ±{hw:.1%} wider than ±{policy.judge_precision:.0%}")
+        problems.append(f"median CI ±{hw:.1%} wider than ±{percent(policy.judge_precision)}")
         verdict = IMPRECISE if verdict == STABLE else verdict
     return verdict, problems
 

@@ -104,3 +104,8 @@ def trial_counts(measured: int, clean: int, replaced: int, not_judged: int = 0) 
     if not_judged:
         parts.append(f"{not_judged} not judged")
     return f"{head} ({', '.join(parts)})"
+
+
+def percent(fraction: float) -> str:
+    """A target share as the user wrote it: 0.05 -> '5%', 0.002 -> '0.2%' (never rounded to '0%')."""
+    return f"{fraction * 100:.4g}%"

@@ -74,7 +74,7 @@ COLUMNS = [
            plain=_fixed(lambda c: (c.get("latency_ms") or {}).get("cv"), 3)),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
     Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
-           hint="stable / disturbed (other work ran during its trials) / imprecise (nothing disturbed it, "
+           hint="stable / disturbed (other work ran during its trials) / imprecise (no trial measured as disturbed, "
                 "its median's 95% CI stayed wider than the suite's precision), with the CI's half-width"),
     Column("speedup", "vs fp32", "Latency (ms)",
            hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "

@@ -18,7 +18,7 @@ EXACT_SQNR_DB = 999.0
 
 
 # A cell's stability verdicts (pipeline/adaptive.py): stable; disturbed (other work ran during its
-# trials and clean ones ran out); imprecise (nothing disturbed it, its median's CI stayed wide).
+# trials and clean ones ran out); imprecise (no trial measured as disturbed, its median's CI stayed wide).
 # `noisy` is what stores written before that split say for either.
 STABLE_VERDICT = "stable"
 UNSTABLE_VERDICTS = ("disturbed", "imprecise", "noisy")

@@ -43,7 +43,7 @@ def test_stops_at_max_trials_and_says_imprecise():
     assert len(trials) == 5
     s = stability(trials, policy)
     # nothing disturbed these trials: the CI is just wide, which more trials might fix
-    assert s["verdict"] == "imprecise" and "wider than ±0" in s["reason"] and s["trials_used"] == 5
+    assert s["verdict"] == "imprecise" and "wider than ±0.5%" in s["reason"] and s["trials_used"] == 5
     assert (s["trials_measured"], s["trials_clean"], s["trials_replaced"]) == (5, 5, 0)
 
 

@@ -56,7 +56,7 @@ def test_an_unmeetable_precision_runs_every_cell_to_the_default_bound(piped):
         assert s["trials_measured"] == 3  # no max_trials: 3 × trials
         assert s["verdict"] == ("imprecise" if s["trials_clean"] >= 1 else "disturbed"), s
         assert c["latency_ms"]["trials"] == s["trials_used"] == (s["trials_clean"] or 3)
-        assert "wider than ±0%" in s["reason"] and "3 trials" in s["reason"]
+        assert "wider than ±0.01%" in s["reason"] and "3 trials" in s["reason"]
 
 
 def test_the_piped_counter_never_passes_its_total(piped):
@@ -74,5 +74,5 @@ def test_cell_lines_and_the_closing_note_tell_imprecise_from_disturbed(piped):
         assert re.search(rf"\[ok\] tiny_mlp/{c['recipe']}@host · .* · 3 trials(,| \().* · {verdict}$", err, re.M), err
     imprecise = sum(c["stability"]["verdict"] == "imprecise" for c in piped["cells"])
     if imprecise:
-        assert f"{imprecise} imprecise cell(s): nothing disturbed them" in out, out
+        assert f"{imprecise} imprecise cell(s): no trial was measured as disturbed" in out, out
     assert "noisy" not in out + err
