@@ -60,4 +60,5 @@ class Run:
         self.store.update_cell(self.cell_ids[cell], **failure_columns(stage, message or type(exc).__name__))
 
     def trials_left(self, cells) -> int:
-        return sum(self.bench.trials - len(self.store.done_trials(self.cell_ids[c])) for c in cells)
+        # planned steps only (a cell past `trials` already, with replaced or extra trials, plans none)
+        return sum(max(0, self.bench.trials - len(self.store.done_trials(self.cell_ids[c]))) for c in cells)
