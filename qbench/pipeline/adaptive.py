@@ -29,7 +29,6 @@ from qbench.report.fmt import percent, trial_counts
 # Without a precision target in the suite, a cell's median CI should still be within ±5%: more
 # trials run (up to the bound) until it is, and a cell that does not get there says `imprecise`.
 DEFAULT_PRECISION = 0.05
-DEFAULT_JUDGE_PRECISION = DEFAULT_PRECISION  # the former name
 STABLE, DISTURBED, IMPRECISE = "stable", "disturbed", "imprecise"
 
 
