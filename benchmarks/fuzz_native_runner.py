@@ -1,11 +1,12 @@
 """How the native runner fares on malformed programs: counts of outcomes over many fuzzed .pte files.
 
-    .venv/bin/python benchmarks/fuzz_native_runner.py [--count 2000] [--seed 7] [PTE ...]
+    .venv/bin/python benchmarks/fuzz_native_runner.py [--count 2000] [--seed 7] [--runner BIN] [PTE ...]
 
 Without PTE arguments it exports the tiny fp32 and int8 convnets of the runner tests. Each variant
 (qbench/testing/pte_fuzz.py) runs once in the host's native runner, capped at 1 GiB of address
 space and --timeout seconds. Prints per outcome: ok, clean error (one `qbench-runner:` line),
-signal N (with the runner's own crash line), timeout. A signal without the runner's crash line, or
+signal N (with the runner's own crash line), timeout. --runner compares another build (e.g. main's,
+copied with its folder of libraries) on the same variants. A signal without the runner's crash line, or
 any other exit code, would be a regression.
 """
 
@@ -35,17 +36,20 @@ def main() -> None:
     p.add_argument("--count", type=int, default=2000, help="variants per program")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--runner", type=Path, help="a runner binary to fuzz instead of this checkout's build")
+    p.add_argument("--show", type=int, default=10, help="list this many signal deaths (program, variant)")
     args = p.parse_args()
 
     from qbench.runners.native_build import build_runner
     from qbench.testing.pte_fuzz import variants
 
-    binary = build_runner("host")
+    binary = args.runner or build_runner("host")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         programs = args.programs or tiny_programs(folder)
         counts: collections.Counter = collections.Counter()
         unexplained = []
+        deaths = []
         for pte in programs:
             for i, data in enumerate(variants(pte.read_bytes(), args.count, seed=args.seed)):
                 path = folder / "variant.pte"
@@ -62,6 +66,7 @@ def main() -> None:
                     counts["ok"] += 1
                 elif r.returncode < 0:
                     counts[f"signal {-r.returncode}"] += 1
+                    deaths.append((pte.name, i, -r.returncode))
                     if "qbench-runner: crashed:" not in r.stderr.decode(errors="replace"):
                         unexplained.append((pte.name, i, r.returncode))
                 elif last.startswith("qbench-runner: "):
@@ -74,6 +79,7 @@ def main() -> None:
     for kind, n in counts.most_common():
         print(f"  {kind:12s} {n:6d}  ({100 * n / total:.2f}%)")
     print(f"  without a clear line: {len(unexplained)} {unexplained[:10]}")
+    print(f"  signal deaths (program, variant, signal): {deaths[:args.show]}")
 
 
 if __name__ == "__main__":

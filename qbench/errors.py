@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
 # What each code means to a user or a CI job: `qbench --help` prints this table, docs/python-api-and-gate.md too.
 EXIT_CODE_MEANINGS = {
     ExitCode.OK: "every cell passed (and the gate, if any)",
-    ExitCode.CELLS_FAILED: "some cells failed (or noisy, with --strict), the run failed, or the gate had "
+    ExitCode.CELLS_FAILED: "some cells failed (or disturbed/imprecise, with --strict), the run failed, or the gate had "
                            "nothing to compare",
     ExitCode.USAGE: "usage or suite error, unknown or ambiguous run reference, missing extra: nothing measured",
     ExitCode.REGRESSION: "the gate found a significant regression against the baseline",

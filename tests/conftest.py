@@ -51,12 +51,14 @@ def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
 def tiny_suite(name: str, *, devices: str = "host", trials: int = 1,
                recipes: tuple[str, ...] = ("{name: fp32, kind: fp32}",), top: str = "",
                benchmark: str = "quiet_start: {max_wait_s: 0}") -> str:
-    """The quickest real suite (for `suite_dir`): tiny_mlp with short fixed trials. `recipes`: YAML flow
+    """The quickest real suite (for `suite_dir`): tiny_mlp with short fixed trials (max_trials = trials:
+    no extra trial for precision, so counts do not depend on the machine's load). `recipes`: YAML flow
     items; `top`: more top-level YAML lines; `benchmark`: more `benchmark:` keys."""
     items = "".join(f"  - {r}\n" for r in recipes)
     return (f"name: {name}\nmodels:\n  - name: tiny_mlp\n    source: python:models/tiny.py:tiny_mlp\n"
             f"    inputs: [{{shape: [1, 64]}}]\nrecipes:\n{items}{top}devices: [{devices}]\n"
-            f"benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, threads: 1, "
+            f"benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, "
+            f"max_trials: {trials}, threads: 1, "
             f"timeout_seconds: 60, {benchmark}}}\n")
 
 

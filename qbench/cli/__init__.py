@@ -32,7 +32,7 @@ examples:
   qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
   qbench worker tcp://sched:8786 --devices pixel8-01  join a device farm (then: qbench run --cluster ...)
 
-  qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
+  qbench run suites/mobile.yaml --strict              exit 1 if a cell is disturbed or imprecise
 
 exit codes:
 """ + exit_code_table()
@@ -40,9 +40,10 @@ exit codes:
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
 hash), then measured on each device in fresh runner processes. Trials are interleaved across
-recipes; a trial disturbed by other processes is kept, marked and replaced, and with
-`benchmark.precision` trials go on (up to max_trials) until each median's CI is that tight. Every
-cell says `stable` or `noisy`. Results go to the store (--db: SQLite file or postgresql:// URL) and
+recipes; a trial disturbed by other processes is kept, marked and replaced, and trials go on (up
+to max_trials, default 3 × trials) until each median's CI is within `benchmark.precision` (default
+±5%). Every cell says `stable`, `disturbed` (other work ran during its trials) or `imprecise` (nothing
+disturbed it, its CI stayed wider). Results go to the store (--db: SQLite file or postgresql:// URL) and
 reports/<run_id>/index.html; with --baseline that page opens with what changed since the baseline
 (regressions worst first, each linked to its cell), then the winners per model and device.
 """
@@ -77,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 3 when a cell is significantly slower than the baseline by more than PCT "
                               "(default 5%%), or lost accuracy, or grew; writes junit.xml and summary.md")
     nightly.add_argument("--strict", action="store_true",
-                         help="exit 1 when a cell is `noisy` (its median's CI missed the precision, or its trials "
-                              "were disturbed): for nightly jobs that prefer a retry to a doubtful number")
+                         help="exit 1 when a cell is not `stable`: `disturbed` (other work ran during its "
+                              "trials) or `imprecise` (its median's CI missed the precision): for nightly jobs "
+                              "that prefer a retry to a doubtful number")
 
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")

@@ -12,16 +12,21 @@ from qbench.text import safe
 
 
 def cell_line(label: str, cell: dict) -> str:
-    """`tiny_mlp/fp32@host · median 0.123 ms · p90 0.13 ms · 3 trial(s)`."""
-    from qbench.report.fmt import ms
+    """`tiny_mlp/fp32@host · median 0.123 ms · p90 0.13 ms · 4 trials (3 clean, 1 replaced) · stable`."""
+    from qbench.report.fmt import ms, trial_counts
 
     parts = [label]
     if cell.get("latency_median_ms") is not None:
         parts.append(f"median {ms(cell['latency_median_ms'])} ms")
     if cell.get("latency_p90_ms") is not None:
         parts.append(f"p90 {ms(cell['latency_p90_ms'])} ms")
-    if cell.get("trials"):
+    if cell.get("trials_measured") is not None:
+        parts.append(trial_counts(cell["trials_measured"], cell["trials_clean"], cell["trials_replaced"] or 0,
+                                  cell.get("trials_not_judged") or 0))
+    elif cell.get("trials"):
         parts.append(f"{cell['trials']} trial(s)")
+    if cell.get("stability_verdict"):
+        parts.append(cell["stability_verdict"])
     return " · ".join(parts)
 
 
@@ -50,6 +55,10 @@ class LineProgress:
     def advance(self, n: int = 1) -> None:
         with self._lock:
             self.done += n
+
+    def more(self, n: int = 1) -> None:
+        with self._lock:  # a replaced or extra trial is a step of its own: [done/total] never runs past
+            self.total += n
 
     def log(self, text: str) -> None:
         self._line(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import sys
@@ -12,6 +13,7 @@ from qbench import strict_json
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
+from qbench.results.columns import unstable
 from qbench.text import cell_label, safe
 
 log = logging.getLogger("qbench.run")
@@ -27,6 +29,7 @@ class RichProgress:
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=True)
         self.task = None
+        self.total = 0
 
     def __enter__(self):
         self.bar.__enter__()
@@ -36,6 +39,7 @@ class RichProgress:
         return self.bar.__exit__(*exc)
 
     def start(self, total: int) -> None:
+        self.total = total
         self.task = self.bar.add_task("starting", total=total)
 
     def stage(self, text: str) -> None:
@@ -45,6 +49,10 @@ class RichProgress:
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task, n)
+
+    def more(self, n: int = 1) -> None:
+        self.total += n
+        self.bar.update(self.task, total=self.total)
 
     def log(self, text: str) -> None:
         text = safe(text)  # one line each: a name cannot start a forged one
@@ -61,6 +69,8 @@ def run_command(args) -> int:
     from qbench.cli.signals import sigterm_interrupts
 
     console = Console(stderr=True, quiet=args.verbosity < 0)
+    # piped (a CI log, a file): one message, one line, whatever $COLUMNS says; rich would fold at 80
+    console.soft_wrap = not console.is_terminal
     with sigterm_interrupts():
         return _run(args, console)
 
@@ -243,14 +253,16 @@ def _print_outputs(args, doc: dict, gate: dict | None, page, console) -> None:
 
 
 def _exit_code(args, doc: dict, gate: dict | None, failed: bool) -> ExitCode:
-    """The gate's verdict first, then --strict's noisy cells, then failed cells (or a failed export)."""
+    """The gate's verdict first, then --strict's unstable cells, then failed cells (or a failed export)."""
     from qbench.report.gate import FAIL
 
     if gate is not None and gate["verdict"] == FAIL:
         return ExitCode.REGRESSION if gate["regressions"] else ExitCode.CELLS_FAILED
-    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
+    noisy = [c for c in doc["cells"] if unstable(c.get("stability"))]
     if noisy and getattr(args, "strict", False):
-        sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
+        kinds = collections.Counter(c["stability"]["verdict"] for c in noisy)
+        sys.stderr.write(f"--strict: {len(noisy)} cell(s) not stable ("
+                         + ", ".join(f"{n} {v}" for v, n in sorted(kinds.items())) + "); exit 1\n")
         return ExitCode.CELLS_FAILED
     return ExitCode.CELLS_FAILED if failed else ExitCode.OK
 

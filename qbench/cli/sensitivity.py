@@ -114,6 +114,7 @@ def sensitivity_command(args) -> int:
     from qbench.sensitivity.analysis import analyze, check_target, find_cell, open_cell
 
     console = Console(stderr=True)
+    console.soft_wrap = not console.is_terminal  # piped: one message, one line (never folded at 80)
     target = check_options(args)  # before anything slow
     db = args.db or default_db()  # QBENCH_DB is checked before anything slow too
     checked = load_checked(args.suite, args.device if args.measure else None)

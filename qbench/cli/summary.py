@@ -32,14 +32,25 @@ def _label(c: dict) -> str:
     return cell_label(c["model"], c["recipe"], c["device"], c.get("sweep"))
 
 
+# What each verdict that is not `stable` means, for the closing note (pipeline/adaptive.py).
+_NOT_STABLE = {
+    "disturbed": "other work ran during their trials and clean trials ran out; their medians may be off",
+    "imprecise": "no trial was measured as disturbed, but their medians' CIs stayed wider than the precision "
+                 "target; more trials (max_trials) or longer ones narrow them (min_seconds >= 0.2 also lets "
+                 "/proc/stat judge other work on every core)",
+    "noisy": "their medians may be off (a store from before disturbed/imprecise were told apart)",
+}
+
+
 def notes(doc: dict) -> list[str]:
-    """Closing lines a reader must not miss: noisy medians and what disturbed them; cells whose numerics
-    on the device disagree with the host's (int8 kernels differ by CPU)."""
+    """Closing lines a reader must not miss: disturbed and imprecise medians, one line a cell with why;
+    cells whose numerics on the device disagree with the host's (int8 kernels differ by CPU)."""
     out = []
-    noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
-    if noisy:
-        why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
-        out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
+    for verdict, meaning in _NOT_STABLE.items():
+        cells = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == verdict]
+        if cells:
+            out.append(f"{len(cells)} {verdict} cell(s): {meaning}:")
+            out += [f"  {_label(c)}: {c['stability']['reason']}" for c in cells]
     unjudged = [c for c in doc["cells"] if c.get("numerics_reason")]  # NaN/inf outputs, an empty output
     if unjudged:
         out.append(f"{len(unjudged)} cell(s) with numerics figures missing:")

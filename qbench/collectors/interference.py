@@ -11,6 +11,11 @@ time) and on the device's other cores. Other cores count too: they share caches,
 the power budget and, on a VM, physical cores (a hog on the other vCPU of the development VM slowed
 a runner pinned to cpu0 by 42 %). A signal that could not be read says why in `unreadable`; it is
 never a silent 0.
+
+A signal judges a trial only where it can resolve it: /proc/stat counts whole ticks, so its shares
+need a measured phase of MIN_TICKS ticks or more; the off-CPU stand-in (one thread, wall minus thread
+CPU time per iteration) is measured beyond the runner's own timing overhead, which it calibrates on
+the trial itself. Where neither can, the trial is *not judged* (`judged_by` None), never "disturbed".
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ _BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 _IDLE_COLUMNS = (3, 4)
 # Shares from /proc/stat need a phase of at least this many ticks per core (±1 tick = ±5 %).
 MIN_TICKS = 20
+# The off-CPU stand-in. Each iteration's wall time brackets its thread-CPU reading, so even an
+# undisturbed iteration shows a gap: the clock reads themselves (about 0.6 µs a read pair on this VM,
+# 8 % of a 7.8 µs iteration, which alone crossed the 10 % threshold once jitter was added). The gap of
+# the least-delayed iteration is that overhead; only time beyond it counts as off the CPU. It needs a
+# few iterations to be found, and a gap above OVERHEAD_CAP_NS is not clock overhead but real waiting.
+MIN_CALIBRATION_ITERATIONS = 5
+OVERHEAD_CAP_NS = 100_000
+# When the overhead is this share of a typical iteration, what is left cannot resolve a threshold.
+MAX_OVERHEAD_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,16 +79,18 @@ def summarize(report: dict) -> dict:
     """The per-trial interference figures (JSON-ready) from a runner report.
 
     Keys: interference_share (the max of on_cores_share and elsewhere_share; None if neither was
-    readable), on_cores_share, elsewhere_share, offcpu_share (1 - the calling thread's CPU time over
-    wall time, summed over iterations), run_queue_wait_share, involuntary_switches_per_s,
-    cpufreq_khz, cores, unreadable {signal: why}.
+    readable), on_cores_share, elsewhere_share, offcpu_share (the calling thread's time off the CPU
+    beyond the runner's timing overhead, over wall time, summed over iterations; None where it cannot
+    resolve the trial), timing_overhead_ns (that overhead per iteration), run_queue_wait_share,
+    involuntary_switches_per_s, cpufreq_khz, cores, unreadable {signal: why}.
     """
     raw = report.get("interference")
     unreadable: dict[str, str] = {}
     out = {"interference_share": None, "on_cores_share": None, "elsewhere_share": None, "offcpu_share": None,
-           "run_queue_wait_share": None, "involuntary_switches_per_s": None, "cpufreq_khz": None,
-           "cores": None, "unreadable": unreadable}
-    out["offcpu_share"] = _offcpu_share(report.get("samples_ns"), report.get("thread_cpu_ns"), unreadable)
+           "timing_overhead_ns": None, "run_queue_wait_share": None, "involuntary_switches_per_s": None,
+           "cpufreq_khz": None, "cores": None, "unreadable": unreadable}
+    out["offcpu_share"], out["timing_overhead_ns"] = offcpu_share(
+        report.get("samples_ns"), report.get("thread_cpu_ns"), unreadable)
     if not isinstance(raw, dict):
         unreadable["interference"] = f"the {report.get('runner', '?')} runner reported no interference figures"
         return out
@@ -103,14 +119,26 @@ def _per_s(count, seconds):
     return None if count is None else count / seconds
 
 
-def _offcpu_share(samples_ns, thread_cpu_ns, unreadable) -> float | None:
+def offcpu_share(samples_ns, thread_cpu_ns, unreadable: dict) -> tuple[float | None, int | None]:
+    """(share of wall time the calling thread spent off the CPU beyond the timing overhead, that
+    overhead in ns per iteration); (None, …) with the reason in `unreadable["thread_cpu"]` when the
+    iterations cannot resolve it."""
     if not thread_cpu_ns:
         unreadable.setdefault("thread_cpu", "the runner reported no per-iteration thread CPU time")
-        return None
+        return None, None
+    gaps = [max(0, w - c) for w, c in zip(samples_ns or [], thread_cpu_ns)]
     wall = sum(samples_ns or [])
-    if wall <= 0:
-        return None
-    return max(0.0, 1.0 - sum(thread_cpu_ns) / wall)
+    if len(gaps) < MIN_CALIBRATION_ITERATIONS or wall <= 0:
+        unreadable["thread_cpu"] = (f"{len(gaps)} iteration(s) are too few to calibrate the off-CPU figure "
+                                    f"(needs {MIN_CALIBRATION_ITERATIONS}; raise iterations)")
+        return None, None
+    overhead = min(min(gaps), OVERHEAD_CAP_NS)
+    typical = sorted(samples_ns)[len(samples_ns) // 2]
+    if overhead > MAX_OVERHEAD_SHARE * typical:
+        unreadable["thread_cpu"] = (f"the runner's timing overhead ({overhead / 1e3:.1f} µs) is "
+                                    f"{overhead / typical:.0%} of an iteration: too much to resolve the off-CPU figure")
+        return None, overhead
+    return sum(g - overhead for g in gaps if g > overhead) / wall, overhead
 
 
 def _proc_stat_shares(raw, cores, wall_s, unreadable) -> tuple[float | None, float | None] | None:
@@ -166,11 +194,17 @@ def _clamp(x: float) -> float:
 
 
 def describe(summary: dict) -> str:
-    """A short phrase naming the strongest signal, e.g. 'other processes used 43% of the trial's cores'."""
+    """A short phrase naming the strongest signal, e.g. 'other processes used 43% of the trial's cores';
+    for a trial no signal could resolve, 'not judged (why each signal could not)'."""
     on, away = summary.get("on_cores_share"), summary.get("elsewhere_share")
+    if summary.get("judged_by") == "offcpu":
+        return f"the runner's thread was off the CPU {summary['offcpu_share']:.0%} of the time"
     if on is None and away is None:
-        why = "; ".join(f"{k}: {v}" for k, v in (summary.get("unreadable") or {}).items())
-        return f"interference unreadable ({why})" if why else "interference unreadable"
+        unreadable = summary.get("unreadable") or {}
+        # the signals that judge a trial; cpufreq and schedstat only inform
+        judging = {k: unreadable[k] for k in ("interference", "proc_stat", "thread_cpu") if k in unreadable}
+        why = "; ".join(f"{k}: {v}" for k, v in (judging or unreadable).items())
+        return f"not judged ({why})" if why else "not judged"
     if away is not None and (on is None or away > on):
         return f"other processes used {away:.0%} of the other cores"
     return f"other processes used {on:.0%} of the trial's cores"

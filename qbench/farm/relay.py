@@ -81,6 +81,9 @@ class RelayProgress:
     def advance(self, n: int = 1) -> None:
         self._emit({"op": "progress", "kind": "advance", "arg": n})
 
+    def more(self, n: int = 1) -> None:
+        self._emit({"op": "progress", "kind": "more", "arg": n})
+
     def log(self, text: str) -> None:
         self._emit({"op": "progress", "kind": "log", "arg": text})
 

@@ -6,12 +6,15 @@ device, round-robin across its cells so drift hits every recipe alike (A B A B, 
 
 Rules, per cell:
 - a trial whose `interference_share` exceeds the threshold is kept (marked `disturbed`) and does not
-  count: another trial runs in its place;
-- at least `trials` clean trials; then, with a `precision`, more until the 95% CI of the median is
-  within ±precision of it;
-- never more than `trial_bound` trials in all (max_trials), disturbed ones included;
-- the figures come from the clean trials (all trials if none was clean), and the cell is `noisy`
-  when they are not precise enough, or when clean trials ran out.
+  count: another trial runs in its place, with or without a precision target;
+- a trial no interference signal can resolve (a phase too short for /proc/stat's ticks, the off-CPU
+  stand-in unable to calibrate) counts as clean and says it was *not judged*;
+- at least `trials` clean trials; then more until the 95% CI of the median is within ±precision of
+  it (the suite's `precision`, else DEFAULT_PRECISION);
+- never more than `trial_bound` trials in all (max_trials, else 3 × trials), disturbed ones included;
+- the figures come from the clean trials (all trials if none was clean). The verdict is `stable`,
+  `disturbed` (other work ran during the trials and clean ones ran out) or `imprecise` (enough clean
+  trials, the CI still wider than the target at the bound). Stores from before the split say `noisy`.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from qbench.collectors.interference import describe, summarize
+from qbench.report.fmt import percent, trial_counts
 
-# Without a precision target a cell is still judged: its median CI must be within ±5%.
-DEFAULT_JUDGE_PRECISION = 0.05
+# Without a precision target in the suite, a cell's median CI should still be within ±5%: more
+# trials run (up to the bound) until it is, and a cell that does not get there says `imprecise`.
+DEFAULT_PRECISION = 0.05
+STABLE, DISTURBED, IMPRECISE = "stable", "disturbed", "imprecise"
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ class Policy:
 
     @property
     def judge_precision(self) -> float:
-        return self.precision if self.precision is not None else DEFAULT_JUDGE_PRECISION
+        """The CI half-width a cell's median should reach: the suite's precision, or the default."""
+        return self.precision if self.precision is not None else DEFAULT_PRECISION
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,10 @@ class Judgement:
     def why(self) -> str:
         return describe(self.summary)
 
+    @property
+    def judged(self) -> bool:
+        return self.summary.get("judged_by") is not None
+
     def columns(self) -> dict:
         """The trial row's interference columns."""
         return {"disturbed": int(self.disturbed), "interference_share": self.share, "interference": self.summary}
@@ -73,12 +84,14 @@ class Step:
 
 
 def judge_trial(report: dict, threshold: float) -> Judgement:
-    """Is this trial disturbed? Other processes' share of the cores; with one thread and no readable
-    /proc/stat, the share of wall time the calling thread spent off the CPU stands in."""
+    """Is this trial disturbed? Other processes' share of the cores; with one thread and /proc/stat
+    unable to resolve the phase, the calibrated share of wall time its thread spent off the CPU stands
+    in. Where neither resolves it, the trial counts, not judged (`summary["judged_by"]` None)."""
     summary = summarize(report)
-    share = summary["interference_share"]
+    share, by = summary["interference_share"], "proc_stat"
     if share is None and report.get("threads") == 1 and summary["offcpu_share"] is not None:
-        share = summary["offcpu_share"]
+        share, by = summary["offcpu_share"], "offcpu"
+    summary["judged_by"] = by if share is not None else None
     return Judgement(share is not None and share > threshold, share, summary)
 
 
@@ -113,48 +126,72 @@ def next_step(trials: Sequence[TrialRecord], policy: Policy) -> Step:
         return Step(True, f"max_trials ({policy.max_trials}) reached")
     if len(clean) < policy.min_trials:
         return Step(False, f"{len(clean)} of {policy.min_trials} clean trials")
-    if policy.precision is None:
-        return Step(True, f"{len(clean)} clean trials")
+    target = policy.judge_precision
     hw = half_width(*median_ci_ms(clean))
-    if hw <= policy.precision:
-        return Step(True, f"median CI ±{hw:.1%} within ±{policy.precision:.0%}")
-    return Step(False, f"median CI ±{hw:.1%} wider than ±{policy.precision:.0%}")
+    if hw <= target:
+        return Step(True, f"median CI ±{hw:.1%} within ±{percent(target)}")
+    return Step(False, f"median CI ±{hw:.1%} wider than ±{percent(target)}")
+
+
+def counts(trials: Sequence[TrialRecord]) -> dict:
+    """Trial counts, one definition for every output: measured (all), clean (not disturbed), replaced
+    (disturbed and followed by another trial), not judged (no interference signal resolved them)."""
+    last = max((t.trial for t in trials), default=-1)
+    return {"trials_measured": len(trials), "trials_clean": sum(1 for t in trials if not t.disturbed),
+            "trials_replaced": sum(1 for t in trials if t.disturbed and t.trial < last),
+            "trials_not_judged": sum(1 for t in trials if t.interference_share is None)}
 
 
 def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
-    """The cell's `stability` object: verdict (stable | noisy), reason, median_ci_ms, trials_used,
-    trials_replaced, interference_share (median over the trials used)."""
+    """The cell's `stability` object: verdict (stable | disturbed | imprecise), reason, median_ci_ms,
+    trials_used, trials_replaced, trials_measured, trials_clean, trials_not_judged, interference_share
+    (median over the trials used)."""
     import statistics
 
     used = used_trials(trials)
-    clean = [t for t in trials if not t.disturbed]
+    n = counts(trials)
     med, lo, hi = median_ci_ms(used)
-    hw = half_width(med, lo, hi)
-    cv = _cv(used)
+    hw, target = half_width(med, lo, hi), policy.judge_precision
     shares = [t.interference_share for t in used if t.interference_share is not None]
     share = statistics.median(shares) if shares else None
-    problems = []
-    if not clean:
-        worst = max(trials, key=lambda t: t.interference_share or 0)
-        problems.append(f"all {len(trials)} trials disturbed ({worst.why or 'interference'})")
-    elif len(clean) < policy.min_trials:
-        problems.append(f"only {len(clean)} of {len(trials)} trials clean (trials: {policy.min_trials})")
-    if hw > policy.judge_precision:
-        problems.append(f"median CI ±{hw:.1%} wider than ±{policy.judge_precision:.0%}")
-    facts = [f"{len(used)} trial{'s' * (len(used) != 1)}", f"CV {cv:.2f}"]
+    verdict, problems = _verdict(trials, n, hw, policy)
+    facts = [trial_counts(n["trials_measured"], n["trials_clean"], n["trials_replaced"], n["trials_not_judged"]),
+             f"CV {_cv(used):.2f}"]
     if share is not None:
         facts.append(f"interference {share:.0%}")
+    if n["trials_not_judged"]:
+        facts.append(f"not judged: {_not_judged_why(trials)}")
     if len(used) == 1:
         facts.append("one trial: CI omits trial-to-trial variation")
     return {
-        "verdict": "noisy" if problems else "stable",
-        "reason": "; ".join(problems or [f"median CI ±{hw:.1%}"]) + " (" + ", ".join(facts) + ")",
+        "verdict": verdict,
+        "reason": "; ".join(problems or [f"median CI ±{hw:.1%} within ±{percent(target)}"]) + " (" + ", ".join(facts) + ")",
         "median_ci_ms": [lo, hi],
         "trials_used": len(used),
-        # disturbed trials that another trial followed (the last one of a bounded cell was not replaced)
-        "trials_replaced": sum(1 for t in trials if t.disturbed and t.trial < max(x.trial for x in trials)),
+        **n,
         "interference_share": share,
     }
+
+
+def _verdict(trials: Sequence[TrialRecord], n: dict, hw: float, policy: Policy) -> tuple[str, list[str]]:
+    """disturbed: clean trials ran out because of other work; imprecise: enough clean trials, CI still wide."""
+    problems, verdict = [], STABLE
+    if not n["trials_clean"]:
+        worst = max(trials, key=lambda t: t.interference_share or 0)
+        problems.append(f"all {len(trials)} trials disturbed ({worst.why or 'interference'})")
+        verdict = DISTURBED
+    elif n["trials_clean"] < policy.min_trials:
+        problems.append(f"only {n['trials_clean']} of {len(trials)} trials clean (trials: {policy.min_trials})")
+        verdict = DISTURBED
+    if hw > policy.judge_precision:
+        problems.append(f"median CI ±{hw:.1%} wider than ±{percent(policy.judge_precision)}")
+        verdict = IMPRECISE if verdict == STABLE else verdict
+    return verdict, problems
+
+
+def _not_judged_why(trials: Sequence[TrialRecord]) -> str:
+    why = next((t.why for t in trials if t.interference_share is None and t.why), "")
+    return why.removeprefix("not judged (").removesuffix(")") or "no interference signal"
 
 
 def _cv(trials: Sequence[TrialRecord]) -> float:

@@ -200,6 +200,8 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
             cid = run.cell_ids[cell]
             art = artifacts[cell.variant]
             settings = cell_settings(settings_of[(cell.threads, cell.affinity)], cell)
+            if trial >= bench.trials:  # beyond the planned `trials`: a replacement or an extra trial
+                progress.more()
             progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
             try:
                 out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
@@ -208,7 +210,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                 plan.drop(cell)
                 run.fail(cell, err)
                 progress.log(f"[failed] {cell.label}: {err}")
-                progress.advance(max(0, bench.trials - trial))
+                progress.advance(max(1, bench.trials - trial))  # this trial's step and the planned ones left
                 continue
             judged = judge_trial(out.report, policy.interference_threshold)
             store.add_trial(cid, trial, out.report["samples_ns"], thread_cpu_ns=out.report.get("thread_cpu_ns"),

@@ -33,6 +33,7 @@ from qbench.report.data import (
     trial_samples,
 )
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
+from qbench.results.columns import UNSTABLE_VERDICTS
 from qbench.results.store import ResultsStore
 from qbench.text import safe
 
@@ -352,10 +353,10 @@ def compare_runs(
                             + describe_settings_differ(differ))
         if not cells:
             warnings.append("the runs share no cell (model, recipe, device, sweep point): nothing to compare")
-        noisy = [k for k in matched if "noisy" in (_verdict(base_cells[k]), _verdict(new_cells[k]))]
+        noisy = [k for k in matched if {_verdict(base_cells[k]), _verdict(new_cells[k])} & set(UNSTABLE_VERDICTS)]
         if noisy:  # their CIs are honest but wide: a "no significant change" there is weak evidence
             names = ", ".join(key_label(k) for k in noisy[:5])
-            warnings.append(f"{len(noisy)} cell(s) noisy in one of the runs (disturbed or imprecise medians): "
+            warnings.append(f"{len(noisy)} cell(s) not stable in one of the runs (disturbed or imprecise medians): "
                             f"{names}{' …' if len(noisy) > 5 else ''}")
         return CompareResult(
             base_run=base_run, new_run=new_run, base_suite=base_info["suite"], new_suite=new_info["suite"],

@@ -101,3 +101,24 @@ def when(iso: str | None) -> str:
     if text.endswith("+00:00") or text.endswith("Z"):
         text = text.rsplit("+", 1)[0].rstrip("Z") + " UTC"
     return text
+
+
+def trial_counts(measured: int, clean: int, replaced: int, not_judged: int = 0) -> str:
+    """How a cell's trials went, the same words everywhere: '3 trials (3 clean)', '5 trials (3 clean,
+    2 replaced)', '9 trials, all disturbed', '... 3 not judged' (no interference signal resolved them)."""
+    head = f"{measured} trial{'s' * (measured != 1)}"
+    if measured and not clean:
+        return f"{head}, all disturbed"
+    parts = [f"{clean} clean"]
+    if measured - clean - replaced:
+        parts.append(f"{measured - clean - replaced} disturbed, not replaced")
+    if replaced:
+        parts.append(f"{replaced} replaced")
+    if not_judged:
+        parts.append(f"{not_judged} not judged")
+    return f"{head} ({', '.join(parts)})"
+
+
+def percent(fraction: float) -> str:
+    """A target share as the user wrote it: 0.05 -> '5%', 0.002 -> '0.2%' (never rounded to '0%')."""
+    return f"{fraction * 100:.4g}%"

@@ -48,6 +48,8 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
         if r["latency_median_ms"] is not None:
             out.append(f"median {fmt.ms(r['latency_median_ms'])} ms, p90 {fmt.ms(r['latency_p90_ms'])} ms, "
                        f"CV {fmt.share(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
+        if "stability_verdict" in r.keys() and r["stability_verdict"]:
+            out.append(_stability_line(r))
         if cmp is not None and cmp.latency is not None:
             out.append(f"vs {comparison.base_run}: {cmp.latency.ratio:.3f}× [{cmp.latency.low:.3f}, "
                        f"{cmp.latency.high:.3f}] {cmp.latency.verdict}")
@@ -96,3 +98,11 @@ def write_junit(db_path: str | Path, run_id: str, out: Path, comparison=None) ->
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(junit_xml(db_path, run_id, comparison), encoding="utf-8")
     return out
+
+
+def _stability_line(r) -> str:
+    """'stability: imprecise, 9 trials (9 clean): median CI ±1.3% wider than ±0.2% (…)' (pipeline/adaptive.py)."""
+    counts = (fmt.trial_counts(r["trials_measured"], r["trials_clean"], r["trials_replaced"] or 0,
+                               r["trials_not_judged"] or 0)
+              if "trials_measured" in r.keys() and r["trials_measured"] is not None else None)
+    return f"stability: {r['stability_verdict']}" + (f", {counts}" if counts else "") + f": {r['stability_reason']}"

@@ -27,6 +27,7 @@ from qbench.report.svg import (
     shape_icon,
 )
 from qbench.report.fmt import SQNR_EXACT_DB
+from qbench.results.columns import unstable
 from qbench.text import cell_label, safe
 
 DELEGATE_COLOUR, KERNEL_COLOUR = "#3b6fb6", "#e07b39"
@@ -331,10 +332,10 @@ def threads_panels(cells: list[dict]):
             pts = []
             for c in mine:
                 ms = c["latency_ms"]["median"]
-                noisy = [x for x in (base, c) if (x.get("stability") or {}).get("verdict") == "noisy"]
+                noisy = [x for x in (base, c) if unstable(x.get("stability"))]
                 tip = (f"{safe(name)} · {safe(device)}\n{_threads(c)} threads: median {fmt.ms(ms)} ms, "
                        f"{b_ms / ms:.2f}× the speed at {_threads(base)} thread(s) ({fmt.ms(b_ms)} ms)"
-                       + ("\nnoisy median(s): this ratio may be off" if noisy else ""))
+                       + ("\ndisturbed or imprecise median(s): this ratio may be off" if noisy else ""))
                 pts.append((float(_threads(c)), b_ms / ms, tip))
             series.append(Series(name, colours[name], pts))
         panels.append(line_panel(f"Speedup vs threads · {device}", series, xlabel="threads",

@@ -53,7 +53,7 @@ NONFINITE = "NaN/inf"  # what a numerics column shows for outputs holding NaN or
 
 
 def _stability_plain(c: dict) -> str:
-    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
+    """'stable ±1.2%' / 'imprecise ±8.0%' (the median's 95% CI half-width)."""
     s = c.get("stability")
     if not s:
         return ""
@@ -78,7 +78,8 @@ COLUMNS = [
            plain=_fixed(lambda c: (c.get("latency_ms") or {}).get("cv"), 3)),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
     Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
-           hint="stable / noisy: the median's 95% CI against the suite's precision, and disturbed trials"),
+           hint="stable / disturbed (other work ran during its trials) / imprecise (no trial measured as disturbed, "
+                "its median's 95% CI stayed wider than the suite's precision), with the CI's half-width"),
     Column("speedup", "vs fp32", "Latency (ms)",
            hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "
                 "reads 'no clear difference'",

@@ -73,7 +73,9 @@ def _stability(row) -> dict | None:
     return {"verdict": row["stability_verdict"], "reason": row["stability_reason"],
             "median_ci_ms": [row["median_ci_low_ms"], row["median_ci_high_ms"]],
             "trials_used": row["trials_used"], "trials_replaced": row["trials_replaced"],
-            "interference_share": row["interference_share"]}
+            "interference_share": row["interference_share"],
+            # added with the disturbed/imprecise split (None in older stores)
+            **{k: _col(row, k) for k in ("trials_measured", "trials_clean", "trials_not_judged")}}
 
 
 NO_CLEAR_DIFFERENCE = "no clear difference"

@@ -17,6 +17,18 @@ from typing import Any
 EXACT_SQNR_DB = 999.0
 
 
+# A cell's stability verdicts (pipeline/adaptive.py): stable; disturbed (other work ran during its
+# trials and clean ones ran out); imprecise (no trial measured as disturbed, its median's CI stayed wide).
+# `noisy` is what stores written before that split say for either.
+STABLE_VERDICT = "stable"
+UNSTABLE_VERDICTS = ("disturbed", "imprecise", "noisy")
+
+
+def unstable(stability: dict | None) -> bool:
+    """Whether a cell's `stability` (the --json object) says its median may be off."""
+    return (stability or {}).get("verdict") in UNSTABLE_VERDICTS
+
+
 def finite_db(x: float | None) -> float | None:
     if x is None:
         return None
@@ -93,7 +105,8 @@ def _stability_columns(stab: dict) -> dict[str, Any]:
     low, high = stab["median_ci_ms"]
     return {"stability_verdict": stab["verdict"], "stability_reason": stab["reason"],
             "median_ci_low_ms": low, "median_ci_high_ms": high, "trials_used": stab["trials_used"],
-            "trials_replaced": stab["trials_replaced"], "interference_share": stab["interference_share"]}
+            "trials_replaced": stab["trials_replaced"], "interference_share": stab["interference_share"],
+            **{k: stab.get(k) for k in ("trials_measured", "trials_clean", "trials_not_judged")}}
 
 
 def power_columns(result: dict) -> dict[str, Any]:

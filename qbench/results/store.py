@@ -42,7 +42,8 @@ ADDED_CELL_COLUMNS = {
     "energy_per_inference_mj": "REAL",  # idle power subtracted
     "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
     "power_sample_count": "INTEGER",
-    # stability of the median (see pipeline/adaptive.py): stable | noisy, and why
+    # stability of the median (see pipeline/adaptive.py): stable | disturbed | imprecise (older
+    # stores: noisy), and why
     "stability_verdict": "TEXT",
     "stability_reason": "TEXT",
     "median_ci_low_ms": "REAL",  # 95% CI of the median, two-level bootstrap over the trials used
@@ -50,6 +51,9 @@ ADDED_CELL_COLUMNS = {
     "trials_used": "INTEGER",  # trials whose samples make the figures (disturbed ones left out)
     "trials_replaced": "INTEGER",  # disturbed trials kept in `trials` but replaced by another
     "interference_share": "REAL",  # median over the trials used
+    "trials_measured": "INTEGER",  # every trial run, disturbed ones included
+    "trials_clean": "INTEGER",  # trials not disturbed (judged clean, or not judged)
+    "trials_not_judged": "INTEGER",  # trials no interference signal could resolve (counted as clean)
     # sweeps (suite/sweep.py): the point's label, part of the cell's key ('' = nothing swept), and the batch
     "sweep": "TEXT NOT NULL DEFAULT ''",
     "batch": "INTEGER",  # the input batch the suite asked for (NULL: as the model declares it)

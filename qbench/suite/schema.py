@@ -306,11 +306,11 @@ class BenchmarkSpec(Strict):
                                                "recipes; the minimum per cell")
     precision: Optional[Percent] = Field(
         None, description="run more trials (up to max_trials) until the 95% CI of each cell's median is "
-                          "within ±precision of it, e.g. '2%'; unset: exactly `trials` clean trials "
-                          "(still judged stable/noisy at 5%)")
+                          "within ±precision of it, e.g. '2%'; unset: ±5%. A cell that cannot get there is "
+                          "`disturbed` (other work measured) or `imprecise` (nothing disturbed, CI still wide)")
     max_trials: Optional[PositiveInt] = Field(
-        None, description="bound on trials per cell, disturbed ones included (default: 3 × trials with a "
-                          "precision, else trials)")
+        None, description="bound on trials per cell, disturbed ones included (default: 3 × trials); "
+                          "max_trials = trials measures exactly `trials` (no replacement, no extra trial)")
     interference_threshold: float = Field(
         0.10, gt=0, le=1, description="a trial during which other processes used more than this share of "
                                       "the cores is kept, marked disturbed and replaced (within max_trials)")
@@ -348,10 +348,11 @@ class BenchmarkSpec(Strict):
 
     @property
     def trial_bound(self) -> int:
-        """Most trials a cell may take: max_trials, else 3 × trials with a precision target, else trials."""
+        """Most trials a cell may take: max_trials, else 3 × trials (room to replace disturbed trials
+        and to add trials until the median is precise)."""
         if self.max_trials is not None:
             return self.max_trials
-        return 3 * self.trials if self.precision is not None else self.trials
+        return 3 * self.trials
 
 
 class RecipeSpec(Strict):

@@ -66,7 +66,7 @@ def test_summary_in_a_pipe_shows_every_figure_in_full(first):
         median, p90, cv, stability, speedup, pte_kib, rss_mib, sqnr, top1, delegated, status = row[3:]
         assert _close(median, r["latency_median_ms"]) and _close(p90, r["latency_p90_ms"])
         assert _close(cv, r["latency_cv"])
-        assert re.fullmatch(r"(stable|noisy) ±\d+\.\d%", stability) and stability.startswith(r["stability_verdict"])
+        assert re.fullmatch(r"(stable|disturbed|imprecise) ±\d+\.\d%", stability) and stability.startswith(r["stability_verdict"])
         assert re.fullmatch(r"\d+\.\d\d×( \[\d+\.\d\d–\d+\.\d\d\])?|no clear difference", speedup)
         assert _close(pte_kib, r["pte_bytes"] / 1024) and _close(rss_mib, r["peak_rss_bytes"] / 2**20)
         assert _close(sqnr, r["sqnr_db"]) and _close(top1, r["top1_agreement"])
@@ -183,4 +183,5 @@ def test_quiet_prints_only_the_summary(first, gated):
     lines = proc.stdout.splitlines()
     assert lines[0] == f"tiny_mlp — {first['run_id']}" and lines[1].split()[0] == "model"
     assert all(line.startswith("tiny_mlp ") for line in lines[2:5])
-    assert all("noisy cell(s)" in line for line in lines[5:])  # a closing note on a busy machine, nothing else
+    # a closing note on a busy machine (a heading per verdict, then one line a cell), nothing else
+    assert all(re.match(r"\d+ (disturbed|imprecise) cell\(s\): |  tiny_mlp/", line) for line in lines[5:]), lines

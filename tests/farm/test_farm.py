@@ -39,8 +39,8 @@ recipes:
 calibration: {{kind: random, samples: 4, seed: 0}}
 numerics: {{samples: 2}}
 devices: [host, pi, bench]
-benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, threads: 1,
-            timeout_seconds: 60, interference_threshold: 1.0}}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, max_trials: {trials},
+            threads: 1, timeout_seconds: 60, interference_threshold: 1.0}}
 """
 
 

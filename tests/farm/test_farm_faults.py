@@ -33,8 +33,8 @@ models:
 recipes:
   - {{name: fp32, kind: fp32}}
 devices: [slow]
-benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, threads: 1, timeout_seconds: 60,
-            quiet_start: {{max_wait_s: 0}}, interference_threshold: 1.0}}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, max_trials: {trials},
+            threads: 1, timeout_seconds: 60, quiet_start: {{max_wait_s: 0}}, interference_threshold: 1.0}}
 """
 
 SLOW_BUILD = """

@@ -38,7 +38,7 @@ recipes:
 calibration: {{kind: random, samples: 4, seed: 0}}
 numerics: {{samples: 2}}
 devices: {devices}
-benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, threads: 1, timeout_seconds: 60}}
+benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: {min_seconds}, trials: {trials}, max_trials: {trials}, threads: 1, timeout_seconds: 60}}
 """
 
 

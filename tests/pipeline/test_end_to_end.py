@@ -42,7 +42,7 @@ recipes:
 calibration: {kind: random, samples: 8, seed: 0}
 numerics: {samples: 4}
 devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, threads: 1}
+benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, max_trials: 2, threads: 1}
 """
 
 BROKEN = '''
@@ -99,7 +99,9 @@ def test_every_recipe_measured_with_the_documented_json_fields(e2e):
         lat = c["latency_ms"]
         assert set(["min", "median", "mean", "std", "p90", "p99"]) <= set(lat)
         assert 0 < lat["min"] <= lat["median"] <= lat["p99"]
-        assert lat["trials"] == 2 and lat["samples"] >= 10
+        # two trials measured (max_trials: 2); those used leave out any a busy machine really disturbed
+        stab = c["stability"]
+        assert stab["trials_measured"] == 2 and lat["trials"] == stab["trials_used"] >= 1 and lat["samples"] >= 5
         assert c["load_ms"] > 0 and c["first_inference_ms"] > 0 and c["peak_rss_bytes"] > 0
         assert c["pte_bytes"] > 0
         if recipe != "eager":

@@ -1,4 +1,5 @@
-"""A real run beside a real CPU hog: disturbed trials are marked, kept and replaced; --strict fails noisy cells.
+"""A real run beside a real CPU hog: disturbed trials are marked, kept and replaced; --strict fails cells that
+are not stable.
 
 The hog is a busy process pinned to cpu0, where the suite pins the runner too, so every trial sees
 other processes on its core (the share is measured by the runner from /proc/stat, not injected).
@@ -35,7 +36,7 @@ benchmark:
   min_seconds: 0.3     # long enough for /proc/stat's 10 ms ticks
   trials: 1
   max_trials: 2
-  precision: "0.01%"   # unreachable: every cell ends noisy, so --strict must fail the run
+  precision: "0.01%"   # unreachable: no cell ends stable, so --strict must fail the run
   threads: 1
   affinity: [0]
   quiet_start: {max_wait_s: 0, window_s: 0.2}
@@ -69,16 +70,18 @@ def hogged(tmp_path_factory):
             "doc": json.loads(strict.stdout or "{}")}
 
 
-def test_strict_fails_a_run_with_noisy_cells(hogged):
+def test_strict_fails_a_run_with_disturbed_cells(hogged):
     assert hogged["strict"].returncode == 1, hogged["strict"].stderr
-    assert "--strict: 2 noisy cell(s)" in hogged["strict"].stderr
+    assert "--strict: 2 cell(s) not stable (2 disturbed); exit 1" in hogged["strict"].stderr
 
 
 def test_every_cell_carries_its_stability(hogged):
     for cell in hogged["doc"]["cells"]:
         s = cell["stability"]
-        assert set(s) == {"verdict", "reason", "median_ci_ms", "trials_used", "trials_replaced", "interference_share"}
-        assert s["verdict"] == "noisy" and "all 2 trials disturbed (other processes used" in s["reason"]
+        assert set(s) == {"verdict", "reason", "median_ci_ms", "trials_used", "trials_replaced", "interference_share",
+                          "trials_measured", "trials_clean", "trials_not_judged"}
+        assert s["verdict"] == "disturbed" and "all 2 trials disturbed (other processes used" in s["reason"]
+        assert (s["trials_measured"], s["trials_clean"], s["trials_not_judged"]) == (2, 0, 0)
         lo, hi = s["median_ci_ms"]
         assert lo <= cell["latency_ms"]["median"] <= hi
         assert s["trials_used"] == 2 and s["trials_replaced"] == 1 and s["interference_share"] > 0.1
@@ -105,4 +108,4 @@ def test_summary_names_the_disturbance_and_without_strict_the_run_passes(hogged)
     again = hogged["lenient"]
     assert again.returncode == 0, again.stderr
     out = " ".join(again.stdout.split())  # the summary (and its closing note) is on stdout
-    assert "stability" in out and "noisy cell(s)" in out
+    assert "stability" in out and "2 disturbed cell(s): other work ran during their trials" in out

@@ -58,6 +58,20 @@ def test_junit_survives_control_bytes_and_skips_unmeasured(empty_store):
     assert failure.get("message") == "run: bad byte \ufffd bold"
 
 
+def test_junit_says_each_cells_stability_with_its_trial_counts(empty_store):
+    add_run(empty_store, "r", suite="smoke")
+    for name, verdict in (("a", "imprecise"), ("b", "disturbed"), ("c", "noisy")):  # noisy: an older store
+        cid = add_cell(empty_store, "r", name, "fp32", "host", samples=trial_samples(np.random.default_rng(0), 1.0))
+        counts = {"trials_measured": 9, "trials_clean": 9 if verdict == "imprecise" else 0, "trials_replaced": 0,
+                  "trials_not_judged": 2} if verdict != "noisy" else {}
+        empty_store.update_cell(cid, stability_verdict=verdict, stability_reason="why", **counts)
+    root = ET.fromstring(junit_xml(empty_store.path, "r").encode("utf-8"))
+    out = {case.get("name"): case.find("system-out").text for case in root.iter("testcase")}
+    assert "stability: imprecise, 9 trials (9 clean, 2 not judged): why" in out["a [fp32]"]
+    assert "stability: disturbed, 9 trials, all disturbed: why" in out["b [fp32]"]
+    assert "stability: noisy: why" in out["c [fp32]"]
+
+
 def test_markdown_summary_has_the_table_and_regressions(nightly_db):
     result = compare_runs(nightly_db, BASE, NEW)
     text = markdown_summary(nightly_db, NEW, result, report_link="report.html")

@@ -128,3 +128,37 @@ def test_runner_line_that_is_not_utf8(tmp_path):
     with pytest.raises(CellError) as info:
         NativeRunner(Path("qbench_runner")).parse(result, SETTINGS)
     assert str(info.value) == "run: qbench-runner: cannot load \ufffd\ufffd program"
+
+
+def _tampered(pte: Path, folder: Path, name: str, edit) -> Path:
+    """A copy of `pte` with one field of its first execution plan changed, re-serialized whole (so the
+    flatbuffer verifier passes and only the runner's own checks stand between the field and a crash)."""
+    from executorch.exir._serialize._program import deserialize_pte_binary, serialize_pte_binary
+
+    pte_file = deserialize_pte_binary(pte.read_bytes())
+    edit(pte_file.program.execution_plan[0])
+    out = folder / f"{name}.pte"
+    out.write_bytes(bytes(serialize_pte_binary(pte_file, extract_delegate_segments=True)))
+    return out
+
+
+@pytest.mark.parametrize("name, edit, line", [
+    # Method::get_output trusted the index and aborted (SIGABRT while writing the results) after the run
+    ("output-index", lambda plan: setattr(plan, "outputs", [len(plan.values) + 7]),
+     "output 0 of method 'forward' names no valid value"),
+    # the unchecked stride computation wrote past its array on a dim order that is not a permutation
+    ("dim-order", lambda plan: setattr(plan.values[plan.inputs[0]].val, "dim_order", [0, 1, 2, 200]),
+     "input 0 of method 'forward' has an invalid shape or dim order (shape [1,3,16,16])"),
+    # memory_planned_buffer_size(i).get() on an error aborted while loading
+    ("negative-plan", lambda plan: setattr(plan, "non_const_buffer_sizes", [0, -5]),
+     "memory-planned buffer 0 of method 'forward' has no valid size"),
+])
+def test_a_program_the_verifier_passes_but_the_runtime_would_abort_on_is_refused(models, binary, tmp_path,
+                                                                                 name, edit, line):
+    program = _tampered(models["fp32"], tmp_path, name, edit)
+    device = HostDevice(workdir=tmp_path)
+    runner = NativeRunner(binary, launcher=ADDRESS_LIMIT)
+    runner.setup(device)
+    kind, message = outcome(runner, device, program)
+    assert kind == "error", message
+    assert message.startswith(f"run: qbench-runner: {line}") and message.endswith("the .pte may be corrupt"), message

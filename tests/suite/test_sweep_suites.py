@@ -72,6 +72,21 @@ benchmark: {threads: [1, 2], batch: [1, 3], affinity: [0, 1]}
     assert {c.affinity for c in cells} == {None}
 
 
+def test_a_piped_check_line_is_one_line_whatever_the_columns(suite_dir, capsys, monkeypatch):
+    """Piped output has no width: rich's 80-column default (or a narrow $COLUMNS) never folds a line."""
+    path = write_suite(suite_dir, HEAD + """
+benchmark: {threads: [1, 2], batch: [1, 3]}
+""")
+    for columns in ("30", None):
+        if columns:
+            monkeypatch.setenv("COLUMNS", columns)
+        else:
+            monkeypatch.delenv("COLUMNS", raising=False)
+        code, out, err = _check(capsys, path)
+        assert code == 0
+        assert f"{path}: ok — 1 models × 2 recipes × 1 devices × 4 sweep points\n" in out + err
+
+
 def test_single_values_keep_the_cells_they_always_had(suite_dir):
     plain = write_suite(suite_dir, HEAD + "benchmark: {threads: 2}\n", "plain.yaml")
     one = write_suite(suite_dir, HEAD + "benchmark: {threads: [2], affinity: [big], batch: [1]}\n", "one.yaml")

@@ -332,6 +332,17 @@ struct InputTensor {
   std::unique_ptr<executorch::aten::TensorImpl> impl;
 };
 
+// Every output must name a value of the plan: Method::get_output trusts the index and aborts on a
+// bad one (ET_CHECK), after the whole run. MethodMeta::output_tag checks it and returns an error.
+void check_outputs(const et::MethodMeta& meta, const Options& o) {
+  for (size_t i = 0; i < meta.num_outputs(); i++) {
+    auto tag = meta.output_tag(i);
+    if (!tag.ok())
+      fail("output " + std::to_string(i) + " of method '" + o.method + "' names no valid value" +
+           et_error(tag.error()) + " — the .pte may be corrupt");
+  }
+}
+
 std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& o) {
   std::vector<InputTensor> ins(meta.num_inputs());
   size_t expected = 0;
@@ -347,9 +358,14 @@ std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& 
     in.sizes.assign(info->sizes().begin(), info->sizes().end());
     in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
     in.strides.resize(in.sizes.size());
-    if (!in.sizes.empty())
-      executorch::runtime::dim_order_to_stride_nocheck(
-          in.sizes.data(), in.dim_order.data(), in.sizes.size(), in.strides.data());
+    // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
+    // write past `strides`; a negative size would become a huge allocation below.
+    bool sizes_ok = in.dim_order.size() == in.sizes.size();
+    for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
+    if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
+                                                              in.strides.data()) != et::Error::Ok)
+      fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
+           shape_str(info->sizes()) + ") — the .pte may be corrupt");
     in.bytes.resize(info->nbytes());
     expected += info->nbytes();
     layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) +
@@ -835,13 +851,19 @@ int run(const Options& o) {
 
   // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
   auto inputs = o.new_tokens > 0 ? std::vector<InputTensor>() : make_inputs(*meta, o);
+  check_outputs(*meta, o);
 
   // Memory-planned buffers, sized by the method's metadata.
   std::vector<std::vector<uint8_t>> planned;
   std::vector<et::Span<uint8_t>> spans;
   long long arena_bytes = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); i++) {
-    size_t n = static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
+    auto size = meta->memory_planned_buffer_size(i);  // .get() on an error would abort
+    if (!size.ok() || *size < 0)
+      fail("memory-planned buffer " + std::to_string(i) + " of method '" + o.method + "' has no valid size" +
+           (size.ok() ? " (" + std::to_string(*size) + " bytes)" : et_error(size.error())) +
+           " — the .pte may be corrupt");
+    size_t n = static_cast<size_t>(*size);
     arena_bytes += static_cast<long long>(n);
     planned.emplace_back(n);
   }
