@@ -29,13 +29,20 @@ def _label(c: dict) -> str:
 
 
 def notes(doc: dict) -> list[str]:
-    """Closing lines a reader must not miss: noisy medians and what disturbed them; cells whose numerics
-    on the device disagree with the host's (int8 kernels differ by CPU)."""
+    """Closing lines a reader must not miss: noisy medians and what disturbed them; findings about a
+    cell (report/findings.py); cells whose numerics on the device disagree with the host's (int8 kernels
+    differ by CPU)."""
+    from qbench.report.findings import findings_text
+
     out = []
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy:
         why = "; ".join(f"{_label(c)}: {c['stability']['reason']}" for c in noisy[:3])
         out.append(f"{len(noisy)} noisy cell(s), their medians may be off: {why}" + (" …" if len(noisy) > 3 else ""))
+    flagged = [c for c in doc["cells"] if c.get("findings")]
+    if flagged:
+        out.append(f"{len(flagged)} cell(s) with findings (⚑):")
+        out += [f"  {_label(c)}: {findings_text(c)}" for c in flagged]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from qbench.report import fmt
+from qbench.report.findings import findings_text
 from qbench.report.views import speedup_text
 
 
@@ -63,7 +64,9 @@ COLUMNS = [
     Column("model", "model", "Cell", False, plain=lambda c: str(c["model"])),
     Column("recipe", "recipe", "Cell", False, plain=lambda c: str(c["recipe"])),
     Column("device", "device", "Cell", False, plain=lambda c: str(c["device"])),
-    Column("status", "status", "Cell", False, plain=lambda c: str(c["status"])),
+    Column("status", "status", "Cell", False, plain=lambda c: _status_text(c),
+           hint="ok / failed / not measured; ⚑ = a finding about the cell (quantized nothing, QAT below PTQ, "
+                "slower than fp32), listed under the table"),
     Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
            plain=_lat("median")),
     Column("p90", "p90", "Latency (ms)", flat="p90 ms", plain=_lat("p90")),
@@ -234,7 +237,7 @@ def row(cell: dict) -> dict:
         "model": _v(cell["model"], cell["model"].lower()),
         "recipe": _v(cell["recipe"], cell["recipe"].lower()),
         "device": _v(cell["device"], cell["device"].lower()),
-        "status": _v(cell["status"], cell["status"]),
+        "status": _v(_status_text(cell), cell["status"], title=findings_text(cell)),
         "median": _ms(lat.get("median")),
         "p90": _ms(lat.get("p90")),
         "p99": _ms(lat.get("p99")),
@@ -263,9 +266,18 @@ def row(cell: dict) -> dict:
     }
     vals.update({c.key: _v(c.plain(cell), _sweep_value(cell, c.key)) for c in SWEEP_COLUMNS})  # shown if swept
     return {"values": vals, "status": cell["status"], "error": cell.get("error"), "anchor": cell_anchor(cell),
+            "findings": cell.get("findings") or [],
             "error_head": fmt.first_line(cell.get("error"), 90),
             "attrs": {"run": cell.get("run_id", ""), "model": cell["model"], "recipe": cell["recipe"],
                       "device": cell["device"], "status": cell["status"]}}
+
+
+FINDING_MARK = "⚑"
+
+
+def _status_text(cell: dict) -> str:
+    """The status, marked when the cell has findings (report/findings.py): 'ok ⚑'."""
+    return str(cell["status"]) + (f" {FINDING_MARK}" if cell.get("findings") else "")
 
 
 def _task_accuracy(cell: dict) -> tuple[float | None, float | None, str]:

@@ -52,13 +52,17 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4", "output", "outputs")},
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
+            # compute layers between a q-dq pair in the quantized graph (None: an artifact from before the count)
+            "quantized_layers": (_json(r["extra"]) or {}).get("quantized_layers"),
         }
         if cell_sweep(r) or _col(r, "batch") is not None:  # a sweep's point (absent otherwise: output unchanged)
             view.update(sweep=cell_sweep(r), batch=_col(r, "batch"))
         if r["status"] == "failed":
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
         out.append(view)
-    return out
+    from qbench.report.findings import attach_findings
+
+    return attach_findings(out)
 
 
 def _stability(row) -> dict | None:
