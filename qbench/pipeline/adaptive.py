@@ -103,7 +103,9 @@ def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
 
 
 def half_width(med: float, lo: float, hi: float) -> float:
-    return max(med - lo, hi - med) / med if med > 0 else float("inf")
+    from qbench.report.stats import ci_half_width
+
+    return ci_half_width(med, lo, hi)
 
 
 def next_step(trials: Sequence[TrialRecord], policy: Policy) -> Step:

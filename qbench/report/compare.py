@@ -192,7 +192,7 @@ class CellComparison:
 
 
 def describe_latency(c: Comparison) -> str:
-    return f"{c.ratio:.3f}× [{c.low:.3f}, {c.high:.3f}]"
+    return f"{c.ratio:.3f}× {fmt.ci(c.low, c.high)}"
 
 
 @dataclass
@@ -267,11 +267,12 @@ class CompareResult:
     def to_text(self) -> str:
         """The terminal table `qbench compare` prints."""
         lines = [f"base {self.base_run} ({self.base_suite})  →  new {self.new_run} ({self.new_suite})",
-                 f"latency: ratio of medians new/base, {_ci_label(self)} bootstrap CI over trials; "
+                 f"latency: ratio of medians new/base (above 1: slower, below 1: faster), {_ci_label(self)} "
+                 f"bootstrap CI over trials; "
                  f"threshold ±{self.thresholds['latency']:.0%}"]
         lines += [f"warning: {w}" for w in self.warnings]
         swept = any(c.sweep for c in self.cells)  # a sweep's point is a column of its own
-        head = ("model", "recipe", "device", *(("sweep",) if swept else ()), "base ms", "new ms", "ratio [CI]",
+        head = ("model", "recipe", "device", *(("sweep",) if swept else ()), "base ms", "new ms", "latency new/base [CI]",
                 "verdict", "flags")
         table = [head]
         for c in self.cells:

@@ -6,6 +6,8 @@ Each finding is {"kind", "text"}; `kind` is the stable key, `text` the words a p
 
 from __future__ import annotations
 
+from qbench.report.fmt import ci as ci_text
+
 QUANTIZED_NOTHING = "quantized_nothing"
 QAT_BELOW_PTQ = "qat_below_ptq"
 SLOWER_THAN_FP32 = "slower_than_fp32"
@@ -51,7 +53,7 @@ def slower_than_fp32(view: dict) -> dict | None:
     if not ci or ci[1] >= 1.0:
         return None  # faster, or no clear difference
     return {"kind": SLOWER_THAN_FP32,
-            "text": f"slower than fp32: speedup {view['speedup_vs_fp32']:.2f}× [{ci[0]:.2f}–{ci[1]:.2f}]"}
+            "text": f"slower than fp32: speedup {view['speedup_vs_fp32']:.2f}× {ci_text(ci[0], ci[1], 2)}"}
 
 
 def _same_point(a: dict, b: dict) -> bool:

@@ -50,13 +50,17 @@ def _fixed(get: Callable[[dict], float | None], digits: int) -> Callable[[dict],
 
 
 def _stability_plain(c: dict) -> str:
-    """'stable ±1.2%' / 'noisy ±8.0%' (the median's 95% CI half-width)."""
+    """'stable ±1.2%' / 'noisy ±8.0%': the median's 95% CI half-width, the worse side around the median
+    (stats.ci_half_width, the figure the closing notes and `precision` use)."""
+    from qbench.report.stats import ci_half_width
+
     s = c.get("stability")
+    median = (c.get("latency_ms") or {}).get("median")
     if not s:
         return ""
-    lo, hi = s["median_ci_ms"]
-    mid = (lo + hi) / 2
-    return f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
+    if not median:
+        return s["verdict"]
+    return f"{s['verdict']} ±{ci_half_width(median, *s['median_ci_ms']):.1%}"
 
 
 COLUMNS = [
@@ -73,14 +77,14 @@ COLUMNS = [
     Column("p99", "p99", "Latency (ms)", flat="p99 ms", plain=_lat("p99")),
     Column("min", "min", "Latency (ms)", flat="min ms", plain=_lat("min")),
     Column("mean", "mean", "Latency (ms)", flat="mean ms", plain=_lat("mean")),
-    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean",
-           plain=_fixed(lambda c: (c.get("latency_ms") or {}).get("cv"), 3)),
+    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean, in percent",
+           plain=lambda c: fmt.cv((c.get("latency_ms") or {}).get("cv"), dash="")),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
     Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
            hint="stable / noisy: the median's 95% CI against the suite's precision, and disturbed trials"),
-    Column("speedup", "vs fp32", "Latency (ms)",
-           hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "
-                "reads 'no clear difference'",
+    Column("speedup", "speedup vs fp32", "Latency (ms)",
+           hint="speedup: fp32 median / this median on the same device (higher is faster), with its 95% CI; "
+                "a CI that includes 1.0 reads 'no clear difference'",
            plain=lambda c: speedup_text(c.get("speedup_vs_fp32"), c.get("speedup_ci"))),
     Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
     Column("first", "1st inf.", "Startup (ms)", hint="first inference, cold (median over trials)"),
@@ -243,7 +247,7 @@ def row(cell: dict) -> dict:
         "p99": _ms(lat.get("p99")),
         "min": _ms(lat.get("min")),
         "mean": _ms(lat.get("mean")),
-        "cv": _v(fmt.share(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
+        "cv": _v(fmt.cv(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
         "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
                 muted=not lat.get("samples")),
         "stability": _stability(cell.get("stability")),

@@ -17,6 +17,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qbench.report import fmt
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
 
@@ -86,7 +87,7 @@ def render(df, threshold: float) -> str:
             moved.append({"chart": k, "title": title, "verdict": v,
                           "ratio": r.ratio, "low": r.ratio_low, "high": r.ratio_high, "run": run_list[i]})
             notes.append(f'<li class="{"slower" if v == SLOWER else "faster"}">{esc(v)} ×{r.ratio:.3f} '
-                         f'[{r.ratio_low:.3f}, {r.ratio_high:.3f}] from <b>{esc(run_list[i]["date"][:10])}</b> '
+                         f'{fmt.ci(r.ratio_low, r.ratio_high)} from <b>{esc(run_list[i]["date"][:10])}</b> '
                          f'({esc(run_list[i]["id"])}, {esc(run_list[i]["sha"][:10])})</li>')
         cell_html.append(
             f'<figure class="cell" id="chart-{k}" data-model="{esc(model)}" data-recipe="{esc(recipe)}" '
@@ -99,7 +100,7 @@ def render(df, threshold: float) -> str:
     rows = "".join(
         f'<tr class="{"slower" if m["verdict"] == SLOWER else "faster"}"><td><a href="#chart-{m["chart"]}">'
         f'{esc(m["title"])}</a></td><td>{esc(m["verdict"])}</td>'
-        f'<td>×{m["ratio"]:.3f} [{m["low"]:.3f}, {m["high"]:.3f}]</td><td>{esc(m["run"]["date"][:10])}</td>'
+        f'<td>×{m["ratio"]:.3f} {fmt.ci(m["low"], m["high"])}</td><td>{esc(m["run"]["date"][:10])}</td>'
         f'<td>{esc(m["run"]["id"])}</td><td><code>{esc(m["run"]["sha"][:12])}</code></td></tr>' for m in moved)
     speed = "".join(f'<figure class="cell wide" id="chart-{i}"><figcaption>{esc(dev)}: fp32 median / quantized '
                     f'median (geometric mean over models)</figcaption>{svg}</figure>'

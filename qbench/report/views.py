@@ -115,7 +115,9 @@ def speedup_text(speedup: float | None, ci: list | None, digits: int = 2) -> str
     lo, hi = ci
     if lo <= 1.0 <= hi:
         return NO_CLEAR_DIFFERENCE
-    return f"{speedup:.{digits}f}× [{lo:.{digits}f}–{hi:.{digits}f}]"
+    from qbench.report.fmt import ci as ci_text
+
+    return f"{speedup:.{digits}f}× {ci_text(lo, hi, digits)}"
 
 
 ACCURACY = ("top1", "top5", "metric")
