@@ -143,7 +143,7 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
         problems.append(f"only {len(clean)} of {len(trials)} trials clean (trials: {policy.min_trials})")
     if hw > policy.judge_precision:
         problems.append(f"median CI ±{hw:.1%} wider than ±{policy.judge_precision:.0%}")
-    facts = [f"{len(used)} trial{'s' * (len(used) != 1)}", f"CV {cv:.2f}"]
+    facts = [f"{len(used)} trial{'s' * (len(used) != 1)}", f"CV {cv:.1%}"]  # a percentage, as everywhere
     if share is not None:
         facts.append(f"interference {share:.0%}")
     if len(used) == 1:

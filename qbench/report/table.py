@@ -164,15 +164,24 @@ def with_sweep(cols: list[Column], cells: list[dict]) -> list[Column]:
     return cols[:at] + extra + cols[at:]
 
 
-# What each text table shows, by key, in order.
-SUMMARY = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
-           "top1", "delegated", "status"]
+# What each text table shows, by key, in order. The summary fits 100–120 columns by default (a name is
+# never folded, so a long one widens it); `--wide` shows the rest. `accuracy` only when a cell has it.
+SUMMARY = ["model", "recipe", "device", "median", "stability", "speedup", "pte", "sqnr", "accuracy", "status"]
+SUMMARY_WIDE = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
+                "accuracy", "top1", "delegated", "status"]
 MARKDOWN = ["model", "recipe", "device", "status", "median", "p90", "cv", "sqnr", "top1", "pte", "rss"]
 # Columns a folded group hides in the HTML table (groups start folded; a toggle per group unfolds it).
 # A group with only DETAIL columns disappears while folded; its toggle says how many columns it holds.
 DETAIL = {"p90", "p99", "min", "mean", "cv", "n", "load", "first", "arena", "top1", "on_device", "delegated", "runner"}
 PAGE = ["model", "recipe", "device", "status", "median", "p90", "cv", "stability", "speedup", "pte", "sqnr",
         "top1", "on_device", "delegated", "runner"]
+
+
+def scored(cols: list[Column], cells: list[dict]) -> list[Column]:
+    """`cols` without `accuracy` when no cell was scored on a dataset (the column would be empty)."""
+    if any(_task_accuracy(c)[0] is not None for c in cells):
+        return cols
+    return [c for c in cols if c.key != "accuracy"]
 
 
 def pick(keys: list[str]) -> list[Column]:

@@ -50,7 +50,7 @@ def test_the_stability_column_uses_the_closing_lines_formula():
 def test_cv_is_a_percentage_in_the_table_markdown_and_junit(db):
     assert table.texts(_cell(), table.pick(["cv"]), plain=True) == ["3.4%"]
     doc = {"suite": "s", "run_id": "r", "cells": [_cell()]}
-    head, row = render_plain(doc).splitlines()[1:3]
+    head, row = render_plain(doc, wide=True).splitlines()[1:3]
     assert "CV" in head and " 3.4% " in row
     md = markdown_summary(db, NEW)
     cv_cells = [line.split("|")[7].strip() for line in md.splitlines() if line.startswith("| ") and "---" not in line]
@@ -96,3 +96,28 @@ def test_a_ratios_ci_is_never_lopsided_around_its_estimate():
         est = ratio_of_medians(base, new, trials_base=labels, trials_new=labels, n_boot=400, seed=seed)
         assert est.low < est.ratio < est.high
         assert np.isclose(est.ratio / est.low, est.high / est.ratio)
+
+
+def test_the_default_summary_fits_120_columns_and_names_never_fold(db):
+    from rich.console import Console
+
+    from qbench.cli.summary import rich_table
+    from qbench.report.views import run_document
+    from qbench.results.store import ResultsStore
+
+    doc = run_document(ResultsStore(db), NEW)
+    doc["cells"] = [c for c in doc["cells"] if c["model"] in ("mobilenet_v3_small", "resnet18")]
+    for c in doc["cells"]:  # the widest texts these columns print
+        c["stability"] = {"verdict": "noisy", "reason": "", "median_ci_ms": [0.75 * c["latency_ms"]["median"],
+                                                                           1.25 * c["latency_ms"]["median"]]} \
+            if c.get("latency_ms") else None
+        c["speedup_ci"] = [0.9, 1.1] if c["recipe"] == "dynamic_int8" else c.get("speedup_ci")
+    plain = render_plain(doc).splitlines()
+    table_lines = plain[1: 2 + len(doc["cells"])]
+    assert "no clear difference" in "\n".join(table_lines) and "noisy ±25.0%" in "\n".join(table_lines)
+    assert 80 < max(map(len, table_lines)) <= 120
+    assert max(map(len, render_plain(doc, wide=True).splitlines()[1:])) > 120
+    out = Console(width=120, record=True, file=open("/dev/null", "w"))
+    out.print(rich_table(doc))
+    text = out.export_text()
+    assert "mobilenet_v3_small " in text and "dynamic_int8 " in text  # whole names, not folded

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ def run(tmp_path_factory):
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
-    return {"doc": doc, "cells": {c["recipe"]: c for c in doc["cells"]}, "work": work}
+    return {"doc": doc, "cells": {c["recipe"]: c for c in doc["cells"]}, "work": work, "stderr": out.stderr}
 
 
 @pytest.mark.slow
@@ -103,3 +104,33 @@ def test_an_int8_cell_slower_than_fp32_beyond_its_ci_is_a_finding():
     by = {v["recipe"]: v for v in views}
     assert findings_text(by["slow"]) == "slower than fp32: speedup 0.80× [0.75–0.86]"
     assert by["unclear"]["findings"] == by["fast"]["findings"] == by["failed"]["findings"] == []
+
+
+def _qbench(work, *args) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}  # piped, no terminal width
+    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=work, capture_output=True,
+                          text=True, env=env, timeout=900)
+
+
+@pytest.mark.slow
+def test_the_piped_summary_fits_120_columns_and_wide_shows_the_rest(run):
+    work = run["work"]
+    narrow = _qbench(work, "run", work / "suite.yaml")
+    assert narrow.returncode == 0, narrow.stderr[-3000:]
+    lines = narrow.stdout.splitlines()
+    head = next(line for line in lines if line.startswith("model"))
+    assert head.split() == ["model", "recipe", "device", "median", "ms", "stability", "speedup", "vs", "fp32",
+                            ".pte", "KiB", "SQNR", "dB", "status"]
+    table = lines[lines.index(head): lines.index(head) + 4]
+    assert max(map(len, table)) <= 120 and not any("…" in line for line in lines)
+    # one line per prepared artifact, built or from the cache, also without -v
+    assert re.search(r"\[prepared\] conv_only/int8-dynamic: quantized \d+\.\d s, exported \d+\.\d s, "
+                     r"0 layer\(s\) quantized, \.pte [\d.,]+ \w+$", run["stderr"], re.M)
+    assert re.search(r"\[cached\] conv_only/int8-ptq: .*2 layer\(s\) quantized", narrow.stderr)
+    noisy = [line for line in lines if "noisy cell(s)" in line]
+    if noisy:  # the closing note is a list, a cell a line, never cut
+        assert noisy[0].endswith(":") and lines[lines.index(noisy[0]) + 1].startswith("  conv_only/")
+    wide = _qbench(work, "run", work / "suite.yaml", "--wide")
+    assert wide.returncode == 0, wide.stderr[-3000:]
+    wide_head = next(line for line in wide.stdout.splitlines() if line.startswith("model"))
+    assert all(h in wide_head for h in ("p90 ms", "CV", "RSS MiB", "top-1", "delegated"))
