@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", choices=["table", "plain", "markdown"], default=None,
                      help="layout of the summary on stdout (default: table on a terminal, else plain; "
                           "neither ever cuts a number)")
+    run.add_argument("--wide", action="store_true",
+                     help="every column in the summary (p90, CV, RSS, top-1, delegation); by default it fits "
+                          "100-120 columns: model, recipe, device, median, stability, speedup, size, SQNR/accuracy, "
+                          "status")
     nightly = run.add_argument_group("nightly gate", "compare with an earlier run of the same suite in the same store")
     nightly.add_argument("--baseline", metavar="last|RUN_ID",
                          help="the run to compare with: `last` = the latest earlier run of this suite")

@@ -21,6 +21,7 @@ from qbench.text import safe
 
 RUNTIME = "qbench.runtime"
 PROGRESS = "qbench.progress"
+ANNOUNCE = "qbench.announce"
 LOG_NAME = "qbench.log"
 
 _console: logging.Handler | None = None
@@ -43,6 +44,8 @@ class _ConsoleFilter(logging.Filter):
         if _is(record.name, "distributed") or _is(record.name, "tornado"):
             # Dask's own lines (reconnecting, comm errors): qbench says what they mean; -v shows them
             return self.verbosity >= 1 and record.levelno >= logging.WARNING
+        if _is(record.name, ANNOUNCE):  # long steps' start and end (a runner build): shown unless -q
+            return self.verbosity >= 0
         if _is(record.name, "qbench"):
             floor = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
         else:  # other libraries (torch, warnings): their warnings, unless -q

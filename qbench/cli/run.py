@@ -246,7 +246,7 @@ def _print_outputs(args, doc: dict, gate: dict | None, page, console) -> None:
     elif args.summary == "markdown" and gate is not None:
         sys.stdout.write(Path(gate["summary"]).read_text(encoding="utf-8"))
     else:
-        print_summary(doc, args.summary)
+        print_summary(doc, args.summary, wide=getattr(args, "wide", False))
     console.print(f"report: {page}", highlight=False)
     if gate is not None:  # the verdict is a result: said even with -q, on stderr beside the annotations
         sys.stderr.write(gate_line(gate) + "\n")

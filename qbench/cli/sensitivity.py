@@ -124,6 +124,9 @@ def sensitivity_command(args) -> int:
     with console.status("sensitivity…") as status:
         def progress(text: str) -> None:
             status.update(f"{args.model} · {args.recipe}: {text}")
+            if not console.is_terminal:  # a piped log gets a line per step (a spinner there is silence)
+                console.print(f"[sensitivity] {args.model}/{args.recipe}: {text}", markup=False, highlight=False,
+                              soft_wrap=True)
 
         try:
             cell = open_cell(checked, model_spec, recipe, target, progress)
@@ -191,26 +194,46 @@ def _report(store, run_id: str, args, console) -> Path:
     return write_report(store.path, [run_id], args.reports_dir / run_id / "index.html")
 
 
-def print_table(console, doc: dict) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
+def _layer_table(doc: dict) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """(header, right-aligned?) per column, and each layer's texts."""
     key = doc["metric"]
-    table = Table(title=f"{doc['model']} · {doc['recipe']} — per layer, graph order (target {doc['target']})",
-                  title_justify="left")
-    for col, just in [("#", "right"), ("module", "left"), ("op", "left"), ("SQNR dB", "right"), ("cosine", "right"),
-                      ("max |err|", "right"), (f"{key} if fp32", "right"), (f"{key} if alone int8", "right"),
-                      ("rank", "right"), ("fp32", "left")]:
-        table.add_column(col, justify=just)
+    head = [("#", True), ("module", False), ("op", False), ("SQNR dB", True), ("cosine", True), ("max |err|", True),
+            (f"{key} if fp32", True), (f"{key} if alone int8", True), ("rank", True), ("fp32", False)]
 
     def f(v, spec):
         return "" if v is None else format(v, spec)
 
-    for i, row in enumerate(doc["layers"]):
-        table.add_row(str(i), escape(row["module"]), escape(row["op"]), f(row["sqnr_db"], ".1f"),
-                      f(row["cosine"], ".4f"), f(row["max_abs_error"], ".3g"), f(row["metric_if_fp32"], ".4g"),
-                      f(row["metric_if_only_quantized"], ".4g"), str(row.get("rank", "")), "[bold]kept fp32[/]" if row["kept_fp32"] else "")
-    console.print(table)
+    rows = [[str(i), row["module"], row["op"], f(row["sqnr_db"], ".1f"), f(row["cosine"], ".4f"),
+             f(row["max_abs_error"], ".3g"), f(row["metric_if_fp32"], ".4g"), f(row["metric_if_only_quantized"], ".4g"),
+             str(row.get("rank", "")), "kept fp32" if row["kept_fp32"] else ""] for i, row in enumerate(doc["layers"])]
+    return head, rows
+
+
+def _print_layers(console, doc: dict) -> None:
+    """The summary's layouts: a rich table on a terminal wide enough for every value whole (nothing
+    folds or shrinks), else aligned plain columns as wide as their widest value (a pipe: never cut)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    head, rows = _layer_table(doc)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, (h, _) in enumerate(head)]
+    title = f"{doc['model']} · {doc['recipe']} — per layer, graph order (target {doc['target']})"
+    if console.is_terminal and sum(widths) + 3 * len(widths) + 1 <= console.width:
+        table = Table(title=title, title_justify="left")
+        for (h, right), w in zip(head, widths):
+            table.add_column(h, justify="right" if right else "left", no_wrap=True, min_width=w)
+        for r in rows:
+            table.add_row(*(escape(v) for v in r))
+        console.print(table)
+        return
+    lines = [title] + ["  ".join(v.rjust(w) if right else v.ljust(w) for v, w, (_, right) in zip(r, widths, head)).rstrip()
+                       for r in [[h for h, _ in head], *rows]]
+    console.file.write("\n".join(lines) + "\n")
+
+
+def print_table(console, doc: dict) -> None:
+    key = doc["metric"]
+    _print_layers(console, doc)
     base, s = doc["baseline"]["int8"], doc["suggestion"]
     console.print(f"full {doc['recipe']}: {key} = {base[key]:.4g}; with {len(s['skip'])} layer(s) fp32: "
                   f"{key} = {s['predicted'][key]:.4g} — target {doc['target']} "

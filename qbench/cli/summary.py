@@ -1,6 +1,6 @@
 """The end-of-run summary: one cells-table spec, three layouts.
 
-- `table`: a rich table for a terminal (numbers never wrap or shrink; long names fold);
+- `table`: a rich table for a terminal (numbers and names never wrap or shrink);
 - `plain`: aligned columns with no width limit, for CI logs (nothing is ever cut);
 - `markdown`: a GitHub-flavoured table, for job pages and pull-request comments.
 
@@ -18,14 +18,14 @@ from qbench.text import cell_label, safe
 LAYOUTS = ("table", "plain", "markdown")
 
 
-def _columns(doc: dict):
-    """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes and,
-    when gated, `vs base`."""
+def _columns(doc: dict, wide: bool = False):
+    """The summary's columns, from the one cells-table spec (report/table.py: SUMMARY, or SUMMARY_WIDE
+    for `--wide`), with a sweep's axes and, when gated, `vs base`."""
     from qbench.report import table
     from qbench.report.generation_table import with_generation
 
-    return table.with_baseline(with_generation(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"]),
-                               doc["cells"])
+    cols = table.scored(table.pick(table.SUMMARY_WIDE if wide else table.SUMMARY), doc["cells"])
+    return table.with_baseline(with_generation(table.with_sweep(cols, doc["cells"]), doc["cells"]), doc["cells"])
 
 
 def _label(c: dict) -> str:
@@ -44,7 +44,10 @@ _NOT_STABLE = {
 
 def notes(doc: dict) -> list[str]:
     """Closing lines a reader must not miss: disturbed and imprecise medians, one line a cell with why;
-    cells whose numerics on the device disagree with the host's (int8 kernels differ by CPU)."""
+    cells with missing numerics (NaN/inf); findings about a cell (report/findings.py); cells whose
+    numerics on the device disagree with the host's (int8 kernels differ by CPU)."""
+    from qbench.report.findings import findings_text
+
     out = []
     for verdict, meaning in _NOT_STABLE.items():
         cells = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == verdict]
@@ -55,6 +58,10 @@ def notes(doc: dict) -> list[str]:
     if unjudged:
         out.append(f"{len(unjudged)} cell(s) with numerics figures missing:")
         out += [f"  {_label(c)}: {c['numerics_reason']}" for c in unjudged]
+    flagged = [c for c in doc["cells"] if c.get("findings")]
+    if flagged:
+        out.append(f"{len(flagged)} cell(s) with findings (⚑):")
+        out += [f"  {_label(c)}: {findings_text(c)}" for c in flagged]
     differ = [c for c in doc["cells"] if (c.get("device_numerics") or {}).get("agrees_with_host") is False]
     if differ:
         out.append(f"{len(differ)} cell(s) whose numerics on the device disagree with the host's:")
@@ -67,10 +74,10 @@ def title(doc: dict) -> str:
     return f"{safe(doc['suite'])} — {doc['run_id']}"
 
 
-def rows(doc: dict) -> list[list[str]]:
+def rows(doc: dict, wide: bool = False) -> list[list[str]]:
     from qbench.report import table
 
-    cols = _columns(doc)
+    cols = _columns(doc, wide)
     return [table.texts(c, cols, plain=True) for c in doc["cells"]]
 
 
@@ -88,11 +95,11 @@ def default_layout(stream=None) -> str:
     return "table" if hasattr(stream, "isatty") and stream.isatty() else "plain"
 
 
-def render_plain(doc: dict) -> str:
+def render_plain(doc: dict, wide: bool = False) -> str:
     """Aligned columns as wide as their widest value: a log line may be long, never cut."""
-    cols = _columns(doc)
+    cols = _columns(doc, wide)
     head = [col.header for col in cols]
-    body = rows(doc)
+    body = rows(doc, wide)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(cols))]
 
     def line(cells: list[str]) -> str:
@@ -107,14 +114,14 @@ def render_plain(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_markdown(doc: dict) -> str:
+def render_markdown(doc: dict, wide: bool = False) -> str:
     from qbench.report.markdown import code, md
 
     out = [f"### qbench · {md(doc['suite'])} — run {code(doc['run_id'])}", ""]
-    cols = _columns(doc)
+    cols = _columns(doc, wide)
     out.append("| " + " | ".join(md(col.header) for col in cols) + " |")
     out.append("|" + "|".join("---:" if col.numeric else "---" for col in cols) + "|")
-    for r in rows(doc):
+    for r in rows(doc, wide):
         out.append("| " + " | ".join(md(v) for v in r) + " |")
     if notes(doc):
         out += [""] + [f"- {md(n.strip())}" for n in notes(doc)]
@@ -125,18 +132,17 @@ def render_markdown(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def rich_table(doc: dict):
+def rich_table(doc: dict, wide: bool = False):
     from rich.markup import escape
     from rich.table import Table
 
-    body = rows(doc)
+    body = rows(doc, wide)
     table = Table(title=escape(title(doc)), title_justify="left")  # a title is read as markup
-    for i, col in enumerate(_columns(doc)):
+    for i, col in enumerate(_columns(doc, wide)):
         widest = max([len(col.header), *(len(r[i]) for r in body)])
-        if col.numeric:  # a number keeps all its digits: it never wraps and never shrinks below its width
-            table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)
-        else:  # a name folds onto more lines, but keeps a readable width
-            table.add_column(col.header, overflow="fold", min_width=min(widest, 8))
+        # neither a number nor a name ever wraps or shrinks below its width (a folded name cannot be
+        # grepped); a terminal too narrow for that gets the plain layout
+        table.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=True, min_width=widest)
     for r, cell in zip(body, doc["cells"]):
         shown = [escape(v) for v in r]
         if cell["status"] == "failed":
@@ -145,29 +151,30 @@ def rich_table(doc: dict):
     return table
 
 
-def print_summary(doc: dict, layout: str | None = None, stream=None) -> None:
-    """Write the summary in `layout` (default: by whether `stream` is a terminal) to `stream` (stdout)."""
+def print_summary(doc: dict, layout: str | None = None, stream=None, wide: bool = False) -> None:
+    """Write the summary in `layout` (default: by whether `stream` is a terminal) to `stream` (stdout);
+    `wide`: every column (p90, CV, RSS, top-1, delegation) instead of the 100–120 column default."""
     stream = stream or sys.stdout
     layout = layout or default_layout(stream)
     if layout == "plain":
-        stream.write(render_plain(doc))
+        stream.write(render_plain(doc, wide))
     elif layout == "markdown":
-        stream.write(render_markdown(doc))
+        stream.write(render_markdown(doc, wide))
     else:
-        _print_rich(doc, stream)
+        _print_rich(doc, stream, wide)
     stream.flush()
 
 
-def _print_rich(doc: dict, stream) -> None:
+def _print_rich(doc: dict, stream, wide: bool = False) -> None:
     from rich.console import Console
 
-    table = rich_table(doc)
+    table = rich_table(doc, wide)
     console = Console(file=stream)
     # the narrowest the table gets without cutting: numbers whole, names folded to their min_width
     minimum = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
     if console.is_terminal:
         if minimum > console.width:
-            stream.write(render_plain(doc))
+            stream.write(render_plain(doc, wide))
             return
     else:  # a file has no width: $COLUMNS when every number fits in it, else as wide as the table
         natural = Console(file=stream, width=10_000).measure(table).maximum

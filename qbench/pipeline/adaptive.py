@@ -116,7 +116,9 @@ def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
 
 
 def half_width(med: float, lo: float, hi: float) -> float:
-    return max(med - lo, hi - med) / med if med > 0 else float("inf")
+    from qbench.report.stats import ci_half_width
+
+    return ci_half_width(med, lo, hi)
 
 
 def next_step(trials: Sequence[TrialRecord], policy: Policy) -> Step:
@@ -156,7 +158,7 @@ def stability(trials: Sequence[TrialRecord], policy: Policy) -> dict:
     share = statistics.median(shares) if shares else None
     verdict, problems = _verdict(trials, n, hw, policy)
     facts = [trial_counts(n["trials_measured"], n["trials_clean"], n["trials_replaced"], n["trials_not_judged"]),
-             f"CV {_cv(used):.2f}"]
+             f"CV {_cv(used):.1%}"]  # a percentage, as everywhere
     if share is not None:
         facts.append(f"interference {share:.0%}")
     if n["trials_not_judged"]:

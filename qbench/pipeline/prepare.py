@@ -157,7 +157,10 @@ def _quantize(variant, inputs: _Inputs, on_stage) -> tuple[object, dict, float]:
         quantized, record = _stage("quantize", quantize)
     except CellError as exc:
         raise _nonfinite_model(inputs) or exc
-    extra = dict(record)
+    from qbench.quantize.count import quantized_layers
+
+    # q-dq pairs around compute layers: 0 for a non-fp32 recipe is the finding "quantized nothing"
+    extra = {**record, "quantized_layers": _stage("quantize", lambda: quantized_layers(quantized, record))}
     if inputs.data.dataset_record:
         extra["dataset"] = inputs.data.dataset_record
     if extra.get("qat", {}).get("loss_first") is not None:  # the flat keys earlier runs stored

@@ -207,7 +207,7 @@ class CellComparison:
 
 
 def describe_latency(c: Comparison) -> str:
-    return f"{c.ratio:.3f}× [{c.low:.3f}, {c.high:.3f}]"
+    return f"{c.ratio:.3f}× {fmt.ci(c.low, c.high)}"
 
 
 @dataclass
@@ -282,10 +282,11 @@ class CompareResult:
     def to_text(self) -> str:
         """The terminal table `qbench compare` prints."""
         lines = [f"base {self.base_run} ({safe(self.base_suite)})  →  new {self.new_run} ({safe(self.new_suite)})",
-                 f"latency: ratio of medians new/base, {_ci_label(self)} bootstrap CI over trials; "
+                 f"latency: ratio of medians new/base (above 1: slower, below 1: faster), {_ci_label(self)} "
+                 f"bootstrap CI over trials; "
                  f"threshold ±{self.thresholds['latency']:.0%}"]
         lines += [f"warning: {w}" for w in self.warnings]
-        head = ("cell", "base ms", "new ms", "ratio [CI]", "verdict", "flags")
+        head = ("cell", "base ms", "new ms", "latency new/base [CI]", "verdict", "flags")
         table = [head]
         for c in self.cells:  # the cell's one spelling, its sweep point included (qbench.text.cell_label)
             table.append((key_label(c.key), fmt.ms(c.base_median_ms, "-"), fmt.ms(c.new_median_ms, "-"),

@@ -75,6 +75,16 @@ def sqnr(value, dash: str = DASH) -> str:
     return "exact" if value >= SQNR_EXACT_DB else f"{value:.1f} dB"
 
 
+def ci(low, high, digits: int = 3) -> str:
+    """A confidence interval, everywhere the same way: '[0.950–1.020]'."""
+    return f"[{float(low):.{digits}f}–{float(high):.{digits}f}]"
+
+
+def cv(value, dash: str = DASH) -> str:
+    """The coefficient of variation (std / mean), everywhere as a percentage: '3.4%'."""
+    return share(value, dash)
+
+
 def share(value, dash: str = DASH) -> str:
     return dash if missing(value) else infinite(value) or f"{value * 100:.1f}%"
 

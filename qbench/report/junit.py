@@ -47,7 +47,7 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
         out = [f"{key_label(key)}: {r['status']}"]
         if r["latency_median_ms"] is not None:
             out.append(f"median {fmt.ms(r['latency_median_ms'])} ms, p90 {fmt.ms(r['latency_p90_ms'])} ms, "
-                       f"CV {fmt.share(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
+                       f"CV {fmt.cv(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
         if "stability_verdict" in r.keys() and r["stability_verdict"]:
             out.append(_stability_line(r))
         if cmp is not None and cmp.latency is not None:

@@ -95,7 +95,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
                 cells[cv_at:cv_at] = ["new cell", fmt.DASH, ""]
             else:
                 lat = c.latency
-                ratio = f"{lat.ratio:.3f}× \\[{lat.low:.3f}, {lat.high:.3f}\\]" if lat else fmt.DASH
+                ratio = md(f"{lat.ratio:.3f}× {fmt.ci(lat.low, lat.high)}") if lat else fmt.DASH
                 verdict = md(c.verdict)
                 if (lat and lat.regression) or c.newly_failed:
                     verdict = f"❌ **{verdict}**"

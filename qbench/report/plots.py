@@ -263,7 +263,7 @@ def compare_panel(result) -> Markup | None:
         lat = c.latency
         tip = (f"{key_label(c.key)}\n"
                f"{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, "
-               f"ratio {lat.ratio:.3f} [{lat.low:.3f}, {lat.high:.3f}]: {lat.verdict}")
+               f"latency ratio {lat.ratio:.3f}× {fmt.ci(lat.low, lat.high)}: {lat.verdict}")
         items.append(Interval(key_label(c.key), lat.ratio, lat.low, lat.high, lat.verdict, tip))
     return forest_panel(f"Latency ratio {result.new_run} / {result.base_run} ({rows[0].latency.confidence:.0%} CI; "
                         f"band ±{result.thresholds['latency']:.0%})", items, result.thresholds["latency"])

@@ -104,7 +104,11 @@ def ratio_of_medians(
     trial-to-trial variation and falls back to flat.
 
     The point estimate is the ratio of the pooled medians (the same medians `summary_stats`
-    reports); the base and new runs are resampled independently.
+    reports); the base and new runs are resampled independently. With few trials the bootstrap
+    ratios are skewed and lumpy, so the percentile interval can put the estimate on its edge
+    (`1.97× [1.97–2.39]`); the CI returned is the percentile interval made symmetric on the log
+    scale around the estimate (`log_symmetric`): it contains the percentile interval, so it is never
+    narrower, and a ratio and its inverse get mirror-image intervals.
     """
     x_base = _as_samples("base", base)
     x_new = _as_samples("new", new)
@@ -122,7 +126,8 @@ def ratio_of_medians(
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero resampled median gives inf
         ratios = med_new / med_base
     alpha = 1.0 - confidence
-    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    ratio = float(np.median(x_new)) / base_median
+    low, high = log_symmetric(ratio, *np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
 
     method = {
         (False, False): "flat",
@@ -131,7 +136,7 @@ def ratio_of_medians(
         (False, True): "hierarchical(new)",
     }[(hier_base, hier_new)]
     return RatioEstimate(
-        ratio=float(np.median(x_new)) / base_median,
+        ratio=ratio,
         low=float(low),
         high=float(high),
         n_base=int(x_base.size),
@@ -139,6 +144,21 @@ def ratio_of_medians(
         method=method,
         confidence=confidence,
     )
+
+
+def log_symmetric(estimate: float, low: float, high: float) -> tuple[float, float]:
+    """[low, high] widened to be symmetric around `estimate` on the log scale (the wider side wins):
+    the estimate is always the interval's geometric centre. Degenerate inputs are returned as given."""
+    if not (estimate > 0 and 0 < low < math.inf and 0 < high < math.inf):
+        return low, high
+    h = max(math.log(high / estimate), math.log(estimate / low), 0.0)
+    return estimate * math.exp(-h), estimate * math.exp(h)
+
+
+def ci_half_width(median: float, low: float, high: float) -> float:
+    """The relative half-width of a median's CI: its worse side around the median (one definition for
+    the summary's stability column, the closing notes and the adaptive trials' precision)."""
+    return max(median - low, high - median) / median if median > 0 else float("inf")
 
 
 def median_ci(
@@ -341,7 +361,11 @@ class Comparison:
         return self.verdict == SLOWER
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """For JSON: without `p_value`, which on pooled samples says "significant" beside a verdict of
+        "no significant change" (the bootstrap CI over trials is what judges)."""
+        d = asdict(self)
+        d.pop("p_value")
+        return d
 
 
 def compare(

@@ -458,7 +458,7 @@ def forest_panel(title: str, rows: list[Interval], threshold: float, width: int 
         parts.append(_text(left - 10, yc + 4, clip(r.label, 50), anchor="end", fill=INK))
         parts.append(_line(ax(r.low), yc, ax(r.high), yc, colour, 2))
         parts.append(marker("circle", ax(r.ratio), yc, 4, colour))
-        parts.append(_text(width - right + 8, yc + 4, f"{r.ratio:.3f}× [{r.low:.3f}, {r.high:.3f}]", fill=colour))
+        parts.append(_text(width - right + 8, yc + 4, f"{r.ratio:.3f}× [{r.low:.3f}–{r.high:.3f}]", fill=colour))
         parts.append("</g>")
     return _svg(width, height, parts, title)
 

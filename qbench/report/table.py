@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from qbench.report import fmt
+from qbench.report.findings import findings_text
 from qbench.report.views import speedup_text
 from qbench.text import safe
 
@@ -53,13 +54,17 @@ NONFINITE = "NaN/inf"  # what a numerics column shows for outputs holding NaN or
 
 
 def _stability_plain(c: dict) -> str:
-    """'stable ±1.2%' / 'imprecise ±8.0%' (the median's 95% CI half-width)."""
+    """'stable ±1.2%' / 'imprecise ±8.0%': the median's 95% CI half-width, the worse side around the
+    median (stats.ci_half_width, the figure the closing notes and `precision` use)."""
+    from qbench.report.stats import ci_half_width
+
     s = c.get("stability")
+    median = (c.get("latency_ms") or {}).get("median")
     if not s:
         return ""
-    lo, hi = s["median_ci_ms"]
-    mid = (lo + hi) / 2
-    return f"{s['verdict']} ±{(hi - lo) / 2 / mid:.1%}" if mid else s["verdict"]
+    if not median:
+        return s["verdict"]
+    return f"{s['verdict']} ±{ci_half_width(median, *s['median_ci_ms']):.1%}"
 
 
 COLUMNS = [
@@ -67,21 +72,24 @@ COLUMNS = [
     Column("model", "model", "Cell", False, plain=lambda c: safe(c["model"])),
     Column("recipe", "recipe", "Cell", False, plain=lambda c: safe(c["recipe"])),
     Column("device", "device", "Cell", False, plain=lambda c: safe(c["device"])),
-    Column("status", "status", "Cell", False, plain=lambda c: str(c["status"])),
+    Column("status", "status", "Cell", False, plain=lambda c: _status_text(c),
+           hint="ok / failed / not measured; ⚑ = a finding about the cell (quantized nothing, QAT below PTQ, "
+                "slower than fp32), listed under the table"),
     Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
            plain=_lat("median")),
     Column("p90", "p90", "Latency (ms)", flat="p90 ms", plain=_lat("p90")),
     Column("p99", "p99", "Latency (ms)", flat="p99 ms", plain=_lat("p99")),
     Column("min", "min", "Latency (ms)", flat="min ms", plain=_lat("min")),
     Column("mean", "mean", "Latency (ms)", flat="mean ms", plain=_lat("mean")),
-    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean",
-           plain=_fixed(lambda c: (c.get("latency_ms") or {}).get("cv"), 3)),
+    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean, in percent",
+           plain=lambda c: fmt.cv((c.get("latency_ms") or {}).get("cv"), dash="")),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
     Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
            hint="stable / disturbed (other work ran during its trials) / imprecise (no trial measured as disturbed, "
                 "its median's 95% CI stayed wider than the suite's precision), with the CI's half-width"),
-    Column("speedup", "vs fp32", "Latency (ms)",
-           hint="fp32 median / this median on the same device, with its 95% CI; a CI that includes 1.0 "
+    Column("speedup", "speedup vs fp32", "Latency (ms)",
+           hint="speedup: fp32 median / this median on the same device (higher is faster), with its 95% CI; "
+                "a CI that includes 1.0 "
                 "reads 'no clear difference'",
            plain=lambda c: speedup_text(c.get("speedup_vs_fp32"), c.get("speedup_ci"))),
     Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
@@ -163,15 +171,24 @@ def with_sweep(cols: list[Column], cells: list[dict]) -> list[Column]:
     return cols[:at] + extra + cols[at:]
 
 
-# What each text table shows, by key, in order.
-SUMMARY = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
-           "top1", "delegated", "status"]
+# What each text table shows, by key, in order. The summary fits 100–120 columns by default (a name is
+# never folded, so a long one widens it); `--wide` shows the rest. `accuracy` only when a cell has it.
+SUMMARY = ["model", "recipe", "device", "median", "stability", "speedup", "pte", "sqnr", "accuracy", "status"]
+SUMMARY_WIDE = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
+                "accuracy", "top1", "delegated", "status"]
 MARKDOWN = ["model", "recipe", "device", "status", "median", "p90", "cv", "sqnr", "top1", "pte", "rss"]
 # Columns a folded group hides in the HTML table (groups start folded; a toggle per group unfolds it).
 # A group with only DETAIL columns disappears while folded; its toggle says how many columns it holds.
 DETAIL = {"p90", "p99", "min", "mean", "cv", "n", "load", "first", "arena", "top1", "on_device", "delegated", "runner"}
 PAGE = ["model", "recipe", "device", "status", "median", "p90", "cv", "stability", "speedup", "pte", "sqnr",
         "top1", "on_device", "delegated", "runner"]
+
+
+def scored(cols: list[Column], cells: list[dict]) -> list[Column]:
+    """`cols` without `accuracy` when no cell was scored on a dataset (the column would be empty)."""
+    if any(_task_accuracy(c)[0] is not None for c in cells):
+        return cols
+    return [c for c in cols if c.key != "accuracy"]
 
 
 def pick(keys: list[str]) -> list[Column]:
@@ -240,13 +257,13 @@ def row(cell: dict) -> dict:
         "model": _v(safe(cell["model"]), cell["model"].lower()),
         "recipe": _v(safe(cell["recipe"]), cell["recipe"].lower()),
         "device": _v(safe(cell["device"]), cell["device"].lower()),
-        "status": _v(cell["status"], cell["status"]),
+        "status": _v(_status_text(cell), cell["status"], title=findings_text(cell)),
         "median": _ms(lat.get("median")),
         "p90": _ms(lat.get("p90")),
         "p99": _ms(lat.get("p99")),
         "min": _ms(lat.get("min")),
         "mean": _ms(lat.get("mean")),
-        "cv": _v(fmt.share(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
+        "cv": _v(fmt.cv(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
         "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
                 muted=not lat.get("samples")),
         "stability": _stability(cell.get("stability")),
@@ -268,9 +285,18 @@ def row(cell: dict) -> dict:
     }
     vals.update({c.key: _v(c.plain(cell), _sweep_value(cell, c.key)) for c in SWEEP_COLUMNS})  # shown if swept
     return {"values": vals, "status": cell["status"], "error": cell.get("error"), "anchor": cell_anchor(cell),
+            "findings": cell.get("findings") or [],
             "error_head": fmt.first_line(cell.get("error"), 90),
             "attrs": {"run": cell.get("run_id", ""), "model": cell["model"], "recipe": cell["recipe"],
                       "device": cell["device"], "status": cell["status"]}}
+
+
+FINDING_MARK = "⚑"
+
+
+def _status_text(cell: dict) -> str:
+    """The status, marked when the cell has findings (report/findings.py): 'ok ⚑'."""
+    return str(cell["status"]) + (f" {FINDING_MARK}" if cell.get("findings") else "")
 
 
 def _task_accuracy(cell: dict) -> tuple[float | None, float | None, str]:

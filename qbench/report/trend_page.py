@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qbench import strict_json
+from qbench.report import fmt
 from qbench.report.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
 
@@ -112,7 +113,7 @@ def _cell_charts(df, n: int, run_list: list[dict], payload: list, moved: list) -
             moved.append({"chart": k, "title": title, "verdict": v,
                           "ratio": r.ratio, "low": r.ratio_low, "high": r.ratio_high, "run": run_list[i]})
             notes.append(f'<li class="{"slower" if v == SLOWER else "faster"}">{esc(v)} ×{r.ratio:.3f} '
-                         f'[{r.ratio_low:.3f}, {r.ratio_high:.3f}] from <b>{esc(run_list[i]["date"])}</b> '
+                         f'{fmt.ci(r.ratio_low, r.ratio_high)} from <b>{esc(run_list[i]["date"])}</b> '
                          f'({esc(_run_words(run_list[i]))})</li>')
         figures.append(
             f'<figure class="cell" id="chart-{k}" data-model="{esc(model)}" data-recipe="{esc(recipe)}" '
@@ -129,7 +130,7 @@ def _moved_rows(moved: list[dict]) -> str:
         name = (f'<a href="{esc(run["href"])}">{esc(run["id"])}</a>' if run["href"] else esc(run["id"]))
         rows.append(f'<tr class="{"slower" if m["verdict"] == SLOWER else "faster"}"><td><a href="#chart-{m["chart"]}">'
                     f'{esc(m["title"])}</a></td><td>{esc(m["verdict"])}</td>'
-                    f'<td class="num">×{m["ratio"]:.3f} [{m["low"]:.3f}, {m["high"]:.3f}]</td>'
+                    f'<td class="num">×{m["ratio"]:.3f} {fmt.ci(m["low"], m["high"])}</td>'
                     f'<td>{esc(run["date"])}</td>'
                     f'<td>{name}</td><td><code>{esc(run["sha"][:12]) or "—"}</code></td></tr>')
     return "".join(rows)

@@ -56,6 +56,8 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("nonfinite", "numerics_reason")},
             # the runner's numerics and accuracy on the device itself, and which runner build measured
             **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
+            # compute layers between a q-dq pair in the quantized graph (None: an artifact from before the count)
+            "quantized_layers": (_json(r["extra"]) or {}).get("quantized_layers"),
         }
         if (gen := generation_view(_json(r["extra"]))) is not None:  # a text-generation cell (report/generation.py)
             view["generation"] = gen
@@ -64,7 +66,9 @@ def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
         if r["status"] == "failed":
             view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
         out.append(view)
-    return out
+    from qbench.report.findings import attach_findings
+
+    return attach_findings(out)
 
 
 def _stability(row) -> dict | None:
@@ -119,7 +123,9 @@ def speedup_text(speedup: float | None, ci: list | None, digits: int = 2) -> str
     lo, hi = ci
     if lo <= 1.0 <= hi:
         return NO_CLEAR_DIFFERENCE
-    return f"{speedup:.{digits}f}× [{lo:.{digits}f}–{hi:.{digits}f}]"
+    from qbench.report.fmt import ci as ci_text
+
+    return f"{speedup:.{digits}f}× {ci_text(lo, hi, digits)}"
 
 
 ACCURACY = ("top1", "top5", "metric")

@@ -25,12 +25,14 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import platform
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from qbench.devices.transports import RUNNER_TARGETS
@@ -42,6 +44,8 @@ BINARY = "qbench_runner"
 SOURCE_DIR = Path(__file__).parent / "native"
 MIN_CMAKE = (3, 24)  # $<LINK_LIBRARY:WHOLE_ARCHIVE,...> for source-built ExecuTorch
 DEFAULT_ANDROID_PLATFORM = "android-26"
+# lines a person must see without -v (the CLI shows `qbench.announce` at every verbosity but -q)
+ANNOUNCE = logging.getLogger("qbench.announce.runner")
 
 
 # ------------------------------------------------------------------ discovery
@@ -178,6 +182,10 @@ def build_runner(
     cmake_args = _target_cmake_args(target, toolchain, cache_root(cache_dir))
 
     final.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    # a build takes a minute or more: a line, also without -v, so a log is not silent meanwhile
+    ANNOUNCE.info("building the native runner for %s (configure, compile, install; log %s)",
+                  target, final.parent / f"{final.name}.log")
     # Build beside the final folder and rename at the end, so an interrupted or concurrent build
     # never leaves a half-written runner under the cache key.
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
@@ -210,6 +218,7 @@ def build_runner(
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    ANNOUNCE.info("built the native runner for %s in %.0f s", target, time.monotonic() - started)
     return final / BINARY
 
 

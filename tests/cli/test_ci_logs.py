@@ -63,14 +63,13 @@ def test_summary_in_a_pipe_shows_every_figure_in_full(first):
     assert lines[1].split()[:3] == ["model", "recipe", "device"]
     for r in first["rows"]:  # columns are two or more spaces apart (a value may hold one: "stable ±1.2%")
         row = next(re.split(r"\s{2,}", line.strip()) for line in lines if line.split()[:2] == ["tiny_mlp", r["recipe"]])
-        median, p90, cv, stability, speedup, pte_kib, rss_mib, sqnr, top1, delegated, status = row[3:]
-        assert _close(median, r["latency_median_ms"]) and _close(p90, r["latency_p90_ms"])
-        assert _close(cv, r["latency_cv"])
+        # the default columns (fits 100-120 columns; p90, CV, RSS, top-1 and delegation are under --wide)
+        median, stability, speedup, pte_kib, sqnr, status = row[3:]
+        assert _close(median, r["latency_median_ms"])
         assert re.fullmatch(r"(stable|disturbed|imprecise) ±\d+\.\d%", stability) and stability.startswith(r["stability_verdict"])
         assert re.fullmatch(r"\d+\.\d\d×( \[\d+\.\d\d–\d+\.\d\d\])?|no clear difference", speedup)
-        assert _close(pte_kib, r["pte_bytes"] / 1024) and _close(rss_mib, r["peak_rss_bytes"] / 2**20)
-        assert _close(sqnr, r["sqnr_db"]) and _close(top1, r["top1_agreement"])
-        assert delegated == f"{r['delegated_ops']}/{r['total_ops']}" and status == "ok"
+        assert _close(pte_kib, r["pte_bytes"] / 1024) and _close(sqnr, r["sqnr_db"])
+        assert status in ("ok", "ok ⚑")  # ⚑: a finding, e.g. int8 slower than fp32 beyond its CI
 
 
 def test_without_a_bar_each_finished_cell_is_one_line_and_the_run_has_a_log(first):
@@ -183,5 +182,6 @@ def test_quiet_prints_only_the_summary(first, gated):
     lines = proc.stdout.splitlines()
     assert lines[0] == f"tiny_mlp — {first['run_id']}" and lines[1].split()[0] == "model"
     assert all(line.startswith("tiny_mlp ") for line in lines[2:5])
-    # a closing note on a busy machine (a heading per verdict, then one line a cell), nothing else
-    assert all(re.match(r"\d+ (disturbed|imprecise) cell\(s\): |  tiny_mlp/", line) for line in lines[5:]), lines
+    # closing notes on a busy machine (a heading per verdict, findings: lists, a cell a line), nothing else
+    assert all(re.match(r"\d+ (disturbed|imprecise) cell\(s\): |\d+ cell\(s\) with findings|  tiny_mlp/", line)
+               for line in lines[5:]), lines

@@ -36,7 +36,8 @@ def _doc() -> dict:
     return {"suite": "mobile", "run_id": "20261129-030000-abcd", "cells": cells}
 
 
-FIGURES = ["12.3", "13.3", "14.3", "13.5", "0.012", "2.35×", "9960.9", "117.7", "31.2", "0.98", "120/123"]
+# every figure of the `--wide` summary (CV as a percentage, like everywhere)
+FIGURES = ["12.3", "13.3", "14.3", "13.5", "1.2%", "2.35×", "9960.9", "117.7", "31.2", "0.98", "120/123"]
 
 
 @pytest.mark.parametrize("layout", ["plain", "markdown", "table"])
@@ -45,7 +46,7 @@ def test_summary_never_cuts_a_figure_in_a_narrow_pipe(layout, monkeypatch):
 
     monkeypatch.setenv("COLUMNS", "60")
     out = io.StringIO()  # not a terminal, like a CI log
-    print_summary(_doc(), layout, out)
+    print_summary(_doc(), layout, out, wide=True)
     text = out.getvalue()
     assert "…" not in text
     for figure in FIGURES:
@@ -236,6 +237,6 @@ def test_terminal_table_colours_failures_unless_no_color(no_color, monkeypatch):
     if no_color:
         monkeypatch.setenv("NO_COLOR", "1")
     out = Tty()
-    print_summary(_doc(), "table", out)
+    print_summary(_doc(), "table", out, wide=True)
     assert ("\x1b[31m" in out.getvalue()) != no_color
     assert all(f in out.getvalue() for f in FIGURES)

@@ -1,0 +1,37 @@
+"""`qbench sensitivity` piped into a log (no terminal, no COLUMNS): a line per step, and the layer
+table in plain aligned columns with every value whole (rich cut it at 80 columns before)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_suite
+from tests.sensitivity.test_sensitivity_cli import SUITE
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow
+
+
+def test_piped_sensitivity_logs_each_step_and_prints_the_table_uncut(tmp_path):
+    shutil.copy(HERE / "bad_layer_model.py", tmp_path / "bad_layer_model.py")
+    suite = write_suite(tmp_path, SUITE)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
+    proc = subprocess.run([sys.executable, "-m", "qbench", "sensitivity", str(suite), "--model", "badnet", "--recipe",
+                           "int8", "--target", "sqnr>=30", "--db", str(tmp_path / "q.db"), "--reports-dir",
+                           str(tmp_path / "reports")], capture_output=True, text=True, env=env, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    err = proc.stderr.splitlines()
+    steps = [line for line in err if line.startswith("[sensitivity] badnet/int8: ")]
+    assert any("build model" in s for s in steps) and any(re.search(r"layer \d+/\d+", s) for s in steps)
+    head = next(i for i, line in enumerate(err) if line.split()[:3] == ["#", "module", "op"])
+    table = err[head + 1: head + 7]
+    assert "…" not in proc.stderr and max(map(len, err[head: head + 7])) > 80  # not cut at 80 columns
+    assert [line.split()[1] for line in table] == ["stem", "spiky.up", "spiky", "spiky.down", "mid", "head"]
+    assert all(re.search(r"\d+\.\d{4}", line) for line in table)  # the cosine with its four decimals
