@@ -12,6 +12,12 @@ and the new reference, so a step is named once, and a slow drift is named at the
 accumulated drift became material. A run whose point ratio is inside the threshold cannot get a
 verdict (`verdict` demands the whole CI beyond it), so it is not bootstrapped: a year of runs costs
 a few bootstraps per cell, not hundreds.
+
+What it reads: figures stored when each run measured them, never raw samples. A cell's median and
+its CI band are the cell's own (`latency_median_ms`, `median_ci_low_ms`/`high_ms`: what the run's
+summary printed); a ratio's CI is bootstrapped from the trials' quantile sketches (results/packing.py),
+weighted by each trial's sample count, so runs whose raw samples were pruned still count. A store
+too old to have a cell's CI gets one from the sketches (BAND_BOOT replicates).
 """
 
 from __future__ import annotations
@@ -82,20 +88,20 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     """
     import pandas as pd
 
-    from qbench.results.frame import load, load_samples
+    from qbench.results.frame import load
 
     runs = select_runs(db, suite, last=last, since=since)
     if not runs:
         return pd.DataFrame(columns=COLUMNS)
     ids = [r["run_id"] for r in runs]
     cells = load(db, ids, parse_json=False)
-    samples = _used_samples(load_samples(db, ids))
+    sketches = _used_sketches(db, cells)
     order = {rid: i for i, rid in enumerate(ids)}
     run_by_id = {r["run_id"]: r for r in runs}
     out = []
     # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
     for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
-        ref = None  # (run_id, samples_ns, trials, median_ms)
+        ref = None  # (run_id, sketch, median_ms)
         for row in sorted(group.itertuples(index=False), key=lambda r: order[r.run_id]):
             run = run_by_id[row.run_id]
             rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
@@ -104,17 +110,15 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
                    "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
                    "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
                    "change_point": False}
-            x = samples.get((row.run_id, model, recipe, device, point))
-            if row.status == "ok" and x is not None:
-                ns, trials = x
-                med, lo, hi = median_ci(ns, trials=trials, n_boot=BAND_BOOT, seed=seed)
-                rec.update(median_ms=med / 1e6, ci_low_ms=lo / 1e6, ci_high_ms=hi / 1e6)
+            sketch = sketches.get(row.cell_id)
+            if row.status == "ok" and sketch is not None and not _missing(row.latency_median_ms):
+                rec.update(median_ms=row.latency_median_ms, **_band(row, sketch, seed))
                 if ref is None:
-                    ref = (row.run_id, ns, trials, rec["median_ms"])
+                    ref = (row.run_id, sketch, rec["median_ms"])
                 else:
-                    rec.update(_against(ref, ns, trials, rec["median_ms"], threshold, n_boot, seed))
+                    rec.update(_against(ref, sketch, rec["median_ms"], threshold, n_boot, seed))
                     if rec["change_point"]:
-                        ref = (row.run_id, ns, trials, rec["median_ms"])
+                        ref = (row.run_id, sketch, rec["median_ms"])
             out.append(rec)
     df = pd.DataFrame(out)
     df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
@@ -123,37 +127,55 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     return df[COLUMNS]
 
 
-def _against(ref, ns, trials, median_ms, threshold, n_boot, seed) -> dict:
-    ref_run, ref_ns, ref_trials, ref_median = ref
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _band(row, sketch, seed) -> dict:
+    """The cell's median CI in ms: the one its run stored, else bootstrapped from the sketches."""
+    lo, hi = getattr(row, "median_ci_low_ms", None), getattr(row, "median_ci_high_ms", None)
+    if _missing(lo) or _missing(hi):
+        values, labels, sizes = sketch
+        _, lo, hi = median_ci(values, trials=labels, trial_sizes=sizes, n_boot=BAND_BOOT, seed=seed)
+        lo, hi = lo / 1e6, hi / 1e6
+    return {"ci_low_ms": lo, "ci_high_ms": hi}
+
+
+def _against(ref, sketch, median_ms, threshold, n_boot, seed) -> dict:
+    ref_run, ref_sketch, ref_median = ref
     rec = {"reference_run": ref_run, "ratio": median_ms / ref_median, "verdict": NO_CHANGE}
     if abs(rec["ratio"] - 1) <= threshold:
         return rec  # `verdict` needs the whole CI past the threshold, so the point must be past it too
-    c = compare(ref_ns, ns, trials_base=ref_trials, trials_new=trials, threshold=threshold, n_boot=n_boot,
-                seed=seed)
+    (ref_values, ref_labels, ref_sizes), (values, labels, sizes) = ref_sketch, sketch
+    c = compare(ref_values, values, trials_base=ref_labels, trials_new=labels, sizes_base=ref_sizes, sizes_new=sizes,
+                medians=(ref_median, median_ms), threshold=threshold, n_boot=n_boot, seed=seed)
     rec.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, verdict=c.verdict,
                change_point=c.verdict in (SLOWER, FASTER))
     return rec
 
 
-def _used_samples(frame) -> dict[tuple, tuple]:
-    """(run_id, model, recipe, device, sweep) -> (latency_ns array, trial labels): the clean trials, or all
-    when none was clean
-    (what the cell's own figures use, see ResultsStore.used_samples)."""
+def _used_sketches(db, cells) -> dict[int, tuple]:
+    """cell_id -> (sketch values in ns, trial label per value, {trial: sample count}) of the trials the
+    cell's figures use (the clean ones, or all when none was clean)."""
     import numpy as np
 
+    from qbench.results import samples
+    from qbench.results.frame import _target
+    from qbench.results.store import open_store
+
+    store = open_store(_target(db), readonly=True)
+    try:
+        by_cell = samples.summaries(store, cells.loc[cells["status"] == "ok", "cell_id"].tolist())
+    finally:
+        store.close()
     out = {}
-    if frame.empty:
-        return out
-    # rows come ordered by cell, so each cell is one contiguous slice (no per-group pandas work)
-    codes = frame.groupby(["run_id", "model", "recipe", "device", "sweep"], sort=False).ngroup().to_numpy()
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
-    ends = np.append(starts[1:], len(codes))
-    ns = np.rint(frame["latency_ms"].to_numpy() * 1e6)
-    trials, clean = frame["trial"].to_numpy(), frame["disturbed"].to_numpy() == 0
-    keys = frame[["run_id", "model", "recipe", "device", "sweep"]].to_numpy()
-    for a, b in zip(starts, ends):
-        pick = clean[a:b] if clean[a:b].any() else slice(None)
-        out[tuple(keys[a])] = (ns[a:b][pick], trials[a:b][pick])
+    for cell, trials in by_cell.items():
+        used = samples.used(trials, {t for t, s in trials.items() if s.disturbed})
+        used = {t: s for t, s in used.items() if s.count}
+        if used:
+            out[cell] = (np.concatenate([s.sketch for s in used.values()]).astype(np.float64),
+                         np.repeat(list(used), [s.sketch.size for s in used.values()]),
+                         {t: s.count for t, s in used.items()})
     return out
 
 
