@@ -358,7 +358,8 @@ class ResultsStore:
         import numpy as np
 
         ns = np.array(samples_ns if isinstance(samples_ns, np.ndarray) else list(samples_ns), dtype=np.int64)
-        cpu = np.asarray(list(thread_cpu_ns or []), dtype=np.int64)
+        cpu = [] if thread_cpu_ns is None else list(thread_cpu_ns)
+        cpu = np.asarray(cpu, dtype=np.int64) if cpu and None not in cpu else np.empty(0, dtype=np.int64)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
             db.execute("DELETE FROM trials WHERE cell_id=? AND trial=?", (cell_id, trial))
