@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from qbench.results import packing
+from qbench.results.schema import ADDED_CELL_COLUMNS, CELL_KEY, table_ddl
 
 TABLE = "qbench_migrations"
 
@@ -30,8 +30,6 @@ def _add_columns(backend, table: str, columns: dict[str, str]) -> None:
 
 def cell_accuracy_and_power(store) -> None:
     """Schema 2: accuracy on the eval split, power and energy as cell columns."""
-    from qbench.results.store import ADDED_CELL_COLUMNS
-
     names = ("accuracy_top1", "accuracy_top5", "accuracy_metric", "power_source", "power_reason", "avg_power_w",
              "idle_power_w", "energy_per_inference_mj", "energy_uncertainty_mj", "power_sample_count")
     _add_columns(store.backend, "cells", {n: ADDED_CELL_COLUMNS[n] for n in names})
@@ -44,8 +42,6 @@ def run_error(store) -> None:
 
 def interference_and_stability(store) -> None:
     """Interference per trial, thread CPU time per iteration, the stability verdict per cell."""
-    from qbench.results.store import ADDED_CELL_COLUMNS
-
     _add_columns(store.backend, "trials", {"disturbed": "INTEGER", "interference_share": "REAL",
                                            "interference": "JSON"})
     if "samples" in store.backend.tables():
@@ -62,10 +58,8 @@ def sensitivity_methods(store) -> None:
 
 def sweep_key(store) -> None:
     """Schema 3: a cell's key has its sweep point (cells.sweep) and the batch it asked for."""
-    from qbench.results.store import CELL_KEY, _table_ddl
-
     _add_columns(store.backend, "cells", {"sweep": "TEXT NOT NULL DEFAULT ''", "batch": "INTEGER"})
-    store.backend.widen_unique_key("cells", CELL_KEY, _table_ddl("cells"))
+    store.backend.widen_unique_key("cells", CELL_KEY, table_ddl("cells"))
 
 
 def packed_samples(store) -> None:
