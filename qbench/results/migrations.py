@@ -1,10 +1,11 @@
 """The store's schema history as named migrations, each run once and recorded (the sqlite-utils way).
 
 A store remembers which migrations it has had in `qbench_migrations` (name, applied_at). Opening a
-store for writing runs, in order, those it has not had, and records each in the same transaction on
-PostgreSQL (SQLite: right after; every step is idempotent, so a crash in between only repeats it).
-A new store is created at the current schema and records them all as applied without running them.
-Stores written before this table existed (schema 1-3) run them all: each checks what is already there.
+store for writing runs, in order, those it has not had, and records each right after it ran; every
+step checks what is already there, so a crash in between only repeats it. A new store is created at
+the current schema and records them all as applied without running them. Stores written before this
+table existed (schema 1-3) run them all. PostgreSQL: the store holds an advisory lock meanwhile
+(backends.py), so two orchestrators opening one old database migrate it once.
 
 Never edit or rename a migration that has shipped; add a new one at the end.
 """
@@ -76,6 +77,8 @@ def packed_samples(store) -> None:
             for trial, ns, cpu in _by_trial(rows):
                 store.write_trial_samples(db, cell_id, trial, ns, cpu)
     store.db.execute("DROP TABLE samples")
+    if cells:
+        store.backend.vacuum()  # once: the rows were most of the file
 
 
 def _by_trial(rows):
