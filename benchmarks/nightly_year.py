@@ -168,12 +168,15 @@ def measure(target, out: Path) -> dict:
     from qbench.report.compare import compare_runs
     from qbench.results.store import ResultsStore
 
+    import qbench.report.trend  # noqa: F401  (imports are not what is measured: ~5 s on a busy host)
+
     store = ResultsStore(target)
     runs = [r["run_id"] for r in store.runs()]
     store.close()
     res = {"nights": len(runs), "store_bytes": store_bytes(target), "load": load()}
+    qbench.results.trend(target, last=2)  # warm: lazy imports and caches are not the year's cost
     t0 = time.perf_counter()
-    df = qbench.results.trend(target, SUITE)
+    df = qbench.results.trend(target)  # the store holds one suite
     res["trend_s"] = time.perf_counter() - t0
     res["trend_rows"] = len(df)
     t0 = time.perf_counter()
@@ -201,8 +204,8 @@ def gate_step(target) -> dict:
     from qbench.results.store import ResultsStore
 
     store = ResultsStore(target)
-    new = store.runs()[-1]["run_id"]
-    base = store.latest_run_id(SUITE, before=new)
+    new = store.runs()[-1]
+    base, new = store.latest_run_id(new["suite"], before=new["run_id"]), new["run_id"]
     store.close()
     t0 = time.perf_counter()
     compare_runs(target, base, new)
@@ -210,29 +213,45 @@ def gate_step(target) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- driver
-def side(name: str, code: Path, work: Path, night_db: Path, nights: int, pg_url: str | None,
-         pg_nights: int) -> dict:
-    folder = work / name
+def one_night(code: Path, folder: Path, night_db: Path) -> Path:
+    """The nightly's store in this side's layout (the after code migrates the before file on open)."""
     folder.mkdir(parents=True, exist_ok=True)
-    year = folder / "year.db"
-    shutil.copy(night_db, year)
-    out: dict = {}
+    path = folder / "night.db"
+    shutil.copy(night_db, path)
     t0 = time.perf_counter()
-    python(code, "clone", year, nights)  # the after code migrates the before file on open
-    out["sqlite_clone_s"] = time.perf_counter() - t0
-    out["sqlite"] = json.loads(python(code, "measure", year, folder / "sqlite.json"))
-    suite = write_suite(folder)
-    out["ungated_rerun_s"] = json.loads(python(code, "rerun", suite, year, "plain", cwd=folder))["wall_s"]
-    out["gated_rerun_s"] = json.loads(python(code, "rerun", suite, year, "gated", cwd=folder))["wall_s"]
-    out.update(json.loads(python(code, "gate-step", year)))
-    if pg_url:
-        url = pg_database(pg_url, f"ny_{name}")
-        python(code, "copy", night_db, url)
-        t0 = time.perf_counter()
-        python(code, "clone", url, pg_nights)
-        out["pg_clone_s"] = time.perf_counter() - t0
-        out["postgresql"] = json.loads(python(code, "measure", url, folder / "pg.json"))
-    return out
+    python(code, "clone", path, 1)  # one night: opening it is all that happens
+    (folder / "open_s.txt").write_text(f"{time.perf_counter() - t0:.2f}")
+    return path
+
+
+def sqlite_year(code: Path, folder: Path, night_db: Path, nights: int) -> dict:
+    night = one_night(code, folder, night_db)
+    year = folder / "year.db"
+    shutil.copy(night, year)
+    first = json.loads(python(code, "size", year))["bytes"]
+    t0 = time.perf_counter()
+    python(code, "clone", year, nights)
+    return {"one_night_bytes": first, "clone_s": time.perf_counter() - t0,
+            **json.loads(python(code, "measure", year, folder / "sqlite.json"))}
+
+
+def pg_year(code: Path, folder: Path, night_db: Path, nights: int, pg_url: str) -> dict:
+    url = pg_database(pg_url, f"ny_{folder.name}")
+    python(code, "copy", one_night(code, folder, night_db), url)
+    first = json.loads(python(code, "size", url))["bytes"]
+    t0 = time.perf_counter()
+    python(code, "clone", url, nights)
+    return {"one_night_bytes": first, "clone_s": time.perf_counter() - t0,
+            **json.loads(python(code, "measure", url, folder / "pg.json"))}
+
+
+def reruns(code: Path, folder: Path) -> dict:
+    """An ungated and a gated cached rerun of the suite on the SQLite year store, and the gate's step alone."""
+    suite, year = write_suite(folder), folder / "year.db"
+    out = {"ungated_rerun_s": json.loads(python(code, "rerun", suite, year, "plain", cwd=folder))["wall_s"],
+           "gated_rerun_s": json.loads(python(code, "rerun", suite, year, "gated", cwd=folder))["wall_s"],
+           "load": load()}
+    return {**out, **json.loads(python(code, "gate-step", year))}
 
 
 def pg_database(url: str, name: str) -> str:
@@ -268,7 +287,9 @@ def main() -> None:
     d.add_argument("--pg-url", default=None, help="a PostgreSQL server to measure on too (databases are created)")
     d.add_argument("--pg-before-nights", type=int, default=None, help="nights of the before layout on PostgreSQL")
     d.add_argument("--night", type=Path, default=None, help="reuse a nightly's SQLite store written by --before")
-    for name, nargs in (("nightly", 1), ("clone", 2), ("measure", 2), ("copy", 2), ("gate-step", 1), ("rerun", 3)):
+    d.add_argument("--skip-reruns", action="store_true", help="no gated/ungated reruns of the suite")
+    for name, nargs in (("nightly", 1), ("clone", 2), ("measure", 2), ("copy", 2), ("gate-step", 1), ("rerun", 3),
+                        ("size", 1)):
         sub.add_parser(name).add_argument("args", nargs=nargs)
     a = ap.parse_args()
     if a.phase == "nightly":
@@ -280,6 +301,8 @@ def main() -> None:
         copy_into(Path(a.args[0]), _target(a.args[1]))
     elif a.phase == "measure":
         print(json.dumps(measure(_target(a.args[0]), Path(a.args[1]))))
+    elif a.phase == "size":
+        print(json.dumps({"bytes": store_bytes(_target(a.args[0]))}))
     elif a.phase == "gate-step":
         print(json.dumps(gate_step(_target(a.args[0]))))
     elif a.phase == "rerun":
@@ -295,19 +318,30 @@ def _target(text: str):
 
 
 def drive(a) -> None:
+    """Steps in order of importance, the result file rewritten after each (a long run can be stopped)."""
     a.work.mkdir(parents=True, exist_ok=True)
     night = a.night
     if night is None:
         (a.work / "night").mkdir(exist_ok=True)
         python(a.before, "nightly", a.work / "night", cwd=a.work / "night")
         night = a.work / "night" / "night.db"
-    pg_before = a.pg_before_nights or a.nights
-    result = {"load_at_start": load(),
-              "before": side("before", a.before, a.work, night, a.nights, a.pg_url, pg_before),
-              "after": side("after", REPO, a.work, night, a.nights, a.pg_url, a.nights)}
-    result["agreement_sqlite"] = agreement(result["before"]["sqlite"], result["after"]["sqlite"])
-    result["load_at_end"] = load()
-    (a.work / "result.json").write_text(json.dumps(result, indent=1))
+    result: dict = {"load_at_start": load(), "before": {}, "after": {}}
+    steps = [("after", "sqlite", lambda: sqlite_year(REPO, a.work / "after", night, a.nights)),
+             ("before", "sqlite", lambda: sqlite_year(a.before, a.work / "before", night, a.nights))]
+    if a.pg_url:
+        steps += [("after", "postgresql", lambda: pg_year(REPO, a.work / "after", night, a.nights, a.pg_url)),
+                  ("before", "postgresql", lambda: pg_year(a.before, a.work / "before", night,
+                                                           a.pg_before_nights or a.nights, a.pg_url))]
+    if not a.skip_reruns:
+        steps += [("after", "reruns", lambda: reruns(REPO, a.work / "after")),
+                  ("before", "reruns", lambda: reruns(a.before, a.work / "before"))]
+    for who, what, step in steps:
+        result[who][what] = step()
+        if who == "before" and what == "sqlite":
+            result["agreement_sqlite"] = agreement(result["before"]["sqlite"], result["after"]["sqlite"])
+        result["load_now"] = load()
+        (a.work / "result.json").write_text(json.dumps(result, indent=1))
+        print(f"{who} {what}: done ({load()})", file=sys.stderr, flush=True)
     print(json.dumps(result, indent=1))
 
 

@@ -76,7 +76,8 @@ class SqliteBackend:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def set_schema_version(self, version: int) -> None:
-        self.conn.execute(f"PRAGMA user_version={int(version)}")
+        if self.schema_version() != version:  # a write: every reader's open would otherwise take the lock
+            self.conn.execute(f"PRAGMA user_version={int(version)}")
 
     def columns(self, table: str) -> set[str]:
         return {row[1] for row in self.conn.execute(f"PRAGMA main.table_info({table})")}
