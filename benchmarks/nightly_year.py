@@ -160,7 +160,7 @@ def store_bytes(target) -> int:
     return Path(target).stat().st_size
 
 
-def measure(target, out: Path) -> dict:
+def measure(target, out: Path, trend_last: int | None = None) -> dict:
     """Size, trend, compare and load_samples on the year store; the figures for the agreement check."""
     import resource
 
@@ -176,9 +176,9 @@ def measure(target, out: Path) -> dict:
     res = {"nights": len(runs), "store_bytes": store_bytes(target), "load": load()}
     qbench.results.trend(target, last=2)  # warm: lazy imports and caches are not the year's cost
     t0 = time.perf_counter()
-    df = qbench.results.trend(target)  # the store holds one suite
+    df = qbench.results.trend(target, last=trend_last)  # the store holds one suite
     res["trend_s"] = time.perf_counter() - t0
-    res["trend_rows"] = len(df)
+    res["trend_rows"], res["trend_nights"] = len(df), int(df["run_id"].nunique())
     t0 = time.perf_counter()
     report = compare_runs(target, runs[-2], runs[-1])
     res["compare_s"] = time.perf_counter() - t0
@@ -224,7 +224,7 @@ def one_night(code: Path, folder: Path, night_db: Path) -> Path:
     return path
 
 
-def sqlite_year(code: Path, folder: Path, night_db: Path, nights: int) -> dict:
+def sqlite_year(code: Path, folder: Path, night_db: Path, nights: int, trend_last: int | None = None) -> dict:
     night = one_night(code, folder, night_db)
     year = folder / "year.db"
     shutil.copy(night, year)
@@ -232,17 +232,17 @@ def sqlite_year(code: Path, folder: Path, night_db: Path, nights: int) -> dict:
     t0 = time.perf_counter()
     python(code, "clone", year, nights)
     return {"one_night_bytes": first, "clone_s": time.perf_counter() - t0,
-            **json.loads(python(code, "measure", year, folder / "sqlite.json"))}
+            **json.loads(python(code, "measure", year, folder / "sqlite.json", *([trend_last] if trend_last else [])))}
 
 
-def pg_year(code: Path, folder: Path, night_db: Path, nights: int, pg_url: str) -> dict:
+def pg_year(code: Path, folder: Path, night_db: Path, nights: int, pg_url: str, trend_last: int | None = None) -> dict:
     url = pg_database(pg_url, f"ny_{folder.name}")
     python(code, "copy", one_night(code, folder, night_db), url)
     first = json.loads(python(code, "size", url))["bytes"]
     t0 = time.perf_counter()
     python(code, "clone", url, nights)
     return {"one_night_bytes": first, "clone_s": time.perf_counter() - t0,
-            **json.loads(python(code, "measure", url, folder / "pg.json"))}
+            **json.loads(python(code, "measure", url, folder / "pg.json", *([trend_last] if trend_last else [])))}
 
 
 def reruns(code: Path, folder: Path) -> dict:
@@ -288,7 +288,10 @@ def main() -> None:
     d.add_argument("--pg-before-nights", type=int, default=None, help="nights of the before layout on PostgreSQL")
     d.add_argument("--night", type=Path, default=None, help="reuse a nightly's SQLite store written by --before")
     d.add_argument("--skip-reruns", action="store_true", help="no gated/ungated reruns of the suite")
-    for name, nargs in (("nightly", 1), ("clone", 2), ("measure", 2), ("copy", 2), ("gate-step", 1), ("rerun", 3),
+    d.add_argument("--before-trend-last", type=int, default=None,
+                   help="the before code's trend over the newest N nights only (it loads every raw sample of its "
+                        "window into one frame: a year of 10^4-sample trials does not fit in memory)")
+    for name, nargs in (("nightly", 1), ("clone", 2), ("measure", "+"), ("copy", 2), ("gate-step", 1), ("rerun", 3),
                         ("size", 1)):
         sub.add_parser(name).add_argument("args", nargs=nargs)
     a = ap.parse_args()
@@ -300,7 +303,7 @@ def main() -> None:
     elif a.phase == "copy":
         copy_into(Path(a.args[0]), _target(a.args[1]))
     elif a.phase == "measure":
-        print(json.dumps(measure(_target(a.args[0]), Path(a.args[1]))))
+        print(json.dumps(measure(_target(a.args[0]), Path(a.args[1]), *(int(x) for x in a.args[2:]))))
     elif a.phase == "size":
         print(json.dumps({"bytes": store_bytes(_target(a.args[0]))}))
     elif a.phase == "gate-step":
@@ -327,11 +330,11 @@ def drive(a) -> None:
         night = a.work / "night" / "night.db"
     result: dict = {"load_at_start": load(), "before": {}, "after": {}}
     steps = [("after", "sqlite", lambda: sqlite_year(REPO, a.work / "after", night, a.nights)),
-             ("before", "sqlite", lambda: sqlite_year(a.before, a.work / "before", night, a.nights))]
+             ("before", "sqlite", lambda: sqlite_year(a.before, a.work / "before", night, a.nights, a.before_trend_last))]
     if a.pg_url:
         steps += [("after", "postgresql", lambda: pg_year(REPO, a.work / "after", night, a.nights, a.pg_url)),
                   ("before", "postgresql", lambda: pg_year(a.before, a.work / "before", night,
-                                                           a.pg_before_nights or a.nights, a.pg_url))]
+                                                           a.pg_before_nights or a.nights, a.pg_url, a.before_trend_last))]
     if not a.skip_reruns:
         steps += [("after", "reruns", lambda: reruns(REPO, a.work / "after")),
                   ("before", "reruns", lambda: reruns(a.before, a.work / "before"))]
