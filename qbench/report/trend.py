@@ -95,31 +95,15 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
         return pd.DataFrame(columns=COLUMNS)
     ids = [r["run_id"] for r in runs]
     cells = load(db, ids, parse_json=False)
-    sketches = _used_sketches(db, cells)
     order = {rid: i for i, rid in enumerate(ids)}
     run_by_id = {r["run_id"]: r for r in runs}
     out = []
-    # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
-    for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
-        ref = None  # (run_id, sketch, median_ms)
-        for row in sorted(group.itertuples(index=False), key=lambda r: order[r.run_id]):
-            run = run_by_id[row.run_id]
-            rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
-                   "device": device, "sweep": point, "run_index": order[row.run_id], "status": row.status,
-                   **{k: run[k] for k in RUN_COLUMNS if k != "status"},
-                   "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
-                   "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
-                   "change_point": False}
-            sketch = sketches.get(row.cell_id)
-            if row.status == "ok" and sketch is not None and not _missing(row.latency_median_ms):
-                rec.update(median_ms=row.latency_median_ms, **_band(row, sketch, seed))
-                if ref is None:
-                    ref = (row.run_id, sketch, rec["median_ms"])
-                else:
-                    rec.update(_against(ref, sketch, rec["median_ms"], threshold, n_boot, seed))
-                    if rec["change_point"]:
-                        ref = (row.run_id, sketch, rec["median_ms"])
-            out.append(rec)
+    with _Sketches(db) as sketches:
+        # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
+        for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
+            rows = sorted(group.itertuples(index=False), key=lambda r: order[r.run_id])
+            out += _cell_line(rows, (model, recipe, device, point), run_by_id, order, sketches,
+                              (threshold, n_boot, seed))
     df = pd.DataFrame(out)
     df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
     df["speedup_vs_fp32"] = _speedups(df)
@@ -127,26 +111,52 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     return df[COLUMNS]
 
 
+def _cell_line(rows, key, run_by_id, order, sketches, options) -> list[dict]:
+    """One cell's records, run after run, each compared with the cell's current reference run."""
+    model, recipe, device, point = key
+    threshold, n_boot, seed = options
+    ref = None  # (run_id, cell_id, median_ms)
+    out = []
+    for row in rows:
+        run = run_by_id[row.run_id]
+        rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
+               "device": device, "sweep": point, "run_index": order[row.run_id], "status": row.status,
+               **{k: run[k] for k in RUN_COLUMNS if k != "status"},
+               "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
+               "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
+               "change_point": False}
+        if row.status == "ok" and row.cell_id in sketches.measured and not _missing(row.latency_median_ms):
+            rec.update(median_ms=row.latency_median_ms, **_band(row, sketches, seed))
+            if ref is not None:
+                rec.update(_against(ref, row.cell_id, rec["median_ms"], sketches, threshold, n_boot, seed))
+            if ref is None or rec["change_point"]:
+                ref = (row.run_id, row.cell_id, rec["median_ms"])
+        out.append(rec)
+    return out
+
+
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _band(row, sketch, seed) -> dict:
+def _band(row, sketches, seed) -> dict:
     """The cell's median CI in ms: the one its run stored, else bootstrapped from the sketches."""
     lo, hi = getattr(row, "median_ci_low_ms", None), getattr(row, "median_ci_high_ms", None)
     if _missing(lo) or _missing(hi):
-        values, labels, sizes = sketch
+        values, labels, sizes = sketches(row.cell_id)
+        if not values.size:
+            return {}  # no samples and no summary (an old store read in place): no band
         _, lo, hi = median_ci(values, trials=labels, trial_sizes=sizes, n_boot=BAND_BOOT, seed=seed)
         lo, hi = lo / 1e6, hi / 1e6
     return {"ci_low_ms": lo, "ci_high_ms": hi}
 
 
-def _against(ref, sketch, median_ms, threshold, n_boot, seed) -> dict:
-    ref_run, ref_sketch, ref_median = ref
+def _against(ref, cell_id, median_ms, sketches, threshold, n_boot, seed) -> dict:
+    ref_run, ref_cell, ref_median = ref
     rec = {"reference_run": ref_run, "ratio": median_ms / ref_median, "verdict": NO_CHANGE}
     if abs(rec["ratio"] - 1) <= threshold:
         return rec  # `verdict` needs the whole CI past the threshold, so the point must be past it too
-    (ref_values, ref_labels, ref_sizes), (values, labels, sizes) = ref_sketch, sketch
+    (ref_values, ref_labels, ref_sizes), (values, labels, sizes) = sketches(ref_cell), sketches(cell_id)
     c = compare(ref_values, values, trials_base=ref_labels, trials_new=labels, sizes_base=ref_sizes, sizes_new=sizes,
                 medians=(ref_median, median_ms), threshold=threshold, n_boot=n_boot, seed=seed)
     rec.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, verdict=c.verdict,
@@ -154,29 +164,36 @@ def _against(ref, sketch, median_ms, threshold, n_boot, seed) -> dict:
     return rec
 
 
-def _used_sketches(db, cells) -> dict[int, tuple]:
-    """cell_id -> (sketch values in ns, trial label per value, {trial: sample count}) of the trials the
-    cell's figures use (the clean ones, or all when none was clean)."""
-    import numpy as np
+class _Sketches:
+    """The trials' sketches of a cell, read when first needed (a cell's band or a ratio CI): a year of
+    runs whose cells have stored CIs and never moved reads none. Called with a cell id: (sketch values
+    in ns, trial label per value, {trial: sample count}) of the trials the cell's figures use (the clean
+    ones, or all when none was clean). `measured`: the cells that have trials with samples."""
 
-    from qbench.results import samples
-    from qbench.results.frame import _target
-    from qbench.results.store import open_store
+    def __init__(self, db):
+        from qbench.results.frame import _target
+        from qbench.results.store import open_store
 
-    store = open_store(_target(db), readonly=True)
-    try:
-        by_cell = samples.summaries(store, cells.loc[cells["status"] == "ok", "cell_id"].tolist())
-    finally:
-        store.close()
-    out = {}
-    for cell, trials in by_cell.items():
-        used = samples.used(trials, {t for t, s in trials.items() if s.disturbed})
-        used = {t: s for t, s in used.items() if s.count}
-        if used:
-            out[cell] = (np.concatenate([s.sketch for s in used.values()]).astype(np.float64),
-                         np.repeat(list(used), [s.sketch.size for s in used.values()]),
-                         {t: s.count for t, s in used.items()})
-    return out
+        self.store = open_store(_target(db), readonly=True)
+        self.measured = {r[0] for r in self.store.db.execute("SELECT DISTINCT cell_id FROM trials WHERE "
+                                                             "sample_count IS NULL OR sample_count > 0")}
+        self._cache: dict[int, tuple] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.store.close()
+
+    def __call__(self, cell_id: int) -> tuple:
+        import numpy as np
+
+        if cell_id not in self._cache:
+            used = {t: s for t, s in self.store.used_summaries(cell_id).items() if s.count}
+            self._cache[cell_id] = (np.concatenate([s.sketch for s in used.values()] or [np.empty(0)]).astype(float),
+                                    np.repeat(list(used), [s.sketch.size for s in used.values()]),
+                                    {t: s.count for t, s in used.items()})
+        return self._cache[cell_id]
 
 
 def _speedups(df):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import qbench.results
@@ -92,6 +93,7 @@ def test_older_than_counts_days(db, capsys):
 
 def test_samples_of_old_runs_go_and_their_figures_still_compare(db, capsys, tmp_path):
     full = compare_runs(db, "a3", "a4")
+    history = qbench.results.trend(db, "a")
     code, out, _ = cli(capsys, "--db", db, "--keep-samples-days", 15, "--yes")
     assert code == 0 and "dropped the raw samples of 3 run(s)" in out  # a0-a2 (a3, a4, b0 protected)
     assert "(VACUUM" in out and _shrank(out)
@@ -104,6 +106,7 @@ def test_samples_of_old_runs_go_and_their_figures_still_compare(db, capsys, tmp_
         assert cell.latency is not None and cell.latency.verdict == "slower" == raw[cell.recipe].verdict
         assert cell.latency.n_base == 9000  # the trials' real sample counts, not the sketches' lengths
     df = qbench.results.trend(db, "a")
+    pd.testing.assert_frame_equal(df, history)  # trend reads summaries only: the same with or without samples
     assert df["median_ms"].notna().all()
     moved = df[df["change_point"]]
     assert set(moved["run_id"]) == {"a4"}
