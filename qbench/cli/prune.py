@@ -29,7 +29,7 @@ def add_parsers(sub) -> None:
 
 def _check(args) -> None:
     if args.keep_last is None and args.older_than is None and args.keep_samples_days is None:
-        raise UsageError("qbench prune: give --keep-last N, --older-than DAYS or --keep-samples-days D "
+        raise UsageError("prune needs --keep-last N, --older-than DAYS or --keep-samples-days D "
                          "(e.g. qbench prune --keep-last 90)")
     if args.keep_last is not None and args.keep_last < 1:
         raise UsageError(f"--keep-last {args.keep_last}: keep at least 1 run")
