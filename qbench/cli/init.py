@@ -21,18 +21,18 @@ TEMPLATE = """\
 # A qbench suite: every model × recipe is quantized, exported to ExecuTorch (.pte, XNNPACK) and
 # measured on every device. Run it:   qbench run {suite_file}
 # Check it without measuring:         qbench run {suite_file} --check
-# Editor completion for this file:    qbench schema suite > .qbench-suite.schema.json  (see README)
+# Editor completion for this file:    qbench schema suite > .qbench-suite.schema.json  (docs: editors)
 name: {name}
 models:
   - name: {model_name}
-    source: {model}    # torchvision:NAME, timm:NAME, hf:PATH, python:file.py:function, file.pt2
+    source: {model}    # torchvision:NAME, timm:NAME, hf:PATH, python:file.py:function, pt2:file.pt2
     inputs: [{{shape: [{shape}], dtype: float32}}]   # one entry per forward() argument, batch included
 recipes:
   - {{name: fp32, kind: fp32}}                              # the reference every other recipe is compared with
   - {{name: int8-ptq, kind: ptq, per_channel: true}}        # static int8, calibrated on `calibration`
   - {{name: int8-dynamic, kind: dynamic}}                   # int8 weights, activations quantized on the fly
   # - {{name: int8-qat, kind: qat, steps: 20, lr: 1.0e-4}}  # quantization-aware fine-tuning
-  # - {{name: int4-weight, kind: int4-weight}}               # torchao int4 weight-only (linear layers)
+  # - {{name: int4-weight, kind: int4-weight}}               # 8da4w: int4 weights, int8 dynamic activations (linear)
 calibration: {{kind: random, samples: 32, seed: 0}}          # or {{kind: npz, path: calib.npz}} with real inputs
 devices: [{devices}]    # profiles in ./device_profiles/ (`qbench devices` lists them)
 benchmark:

@@ -14,7 +14,7 @@ from qbench.results.backends import DB_HELP, db_target
 def add_parsers(sub) -> None:
     p = sub.add_parser(
         "trend", help="history of every cell across runs (median + CI, change points) as one HTML page",
-        description="For every cell (model × recipe × device): its median with a 95%% CI run after run, the runs "
+        description="For every cell (model × recipe × device): its median with a 95% CI run after run, the runs "
                     "where it moved (ratio of medians against the cell's reference run, as in `qbench compare`), "
                     "and per device the fp32-vs-quantized speedup over time. Offline page; drag to zoom.",
         epilog="examples:\n  qbench trend mobile --last 90 -o trend.html\n  qbench trend --since 2026-03-01 --json",

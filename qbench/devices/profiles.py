@@ -17,43 +17,50 @@ from qbench.suite.schema import CooldownSpec, Strict
 
 
 class RunnerChoice(Strict):
-    kind: Literal["auto", "python", "native"] = "auto"
-    target: Optional[Literal["host", "linux-aarch64", "android-arm64-v8a"]] = None
-    binary: Optional[str] = None  # a prebuilt native runner for this device's ABI
-    python: str = "python3"  # interpreter on the device, for the Python runner
-    # A command the native runner is started under on the device, e.g. [chrt, -f, "50"] for a
-    # real-time class, or [qemu-aarch64, -cpu, cortex-a76, -L, /usr/aarch64-linux-gnu] to try a Pi
-    # build on an x86 box. Recorded with the runner; emulated latencies are not a Pi's.
-    launcher: list[str] = Field(default_factory=list)
+    kind: Literal["auto", "python", "native"] = Field("auto", description="which runner measures on this "
+                                                                           "device (auto: native where built)")
+    target: Optional[Literal["host", "linux-aarch64", "android-arm64-v8a"]] = Field(
+        None, description="the native runner build for this device (`qbench runner build --target`)")
+    binary: Optional[str] = Field(None, description="a prebuilt native runner for this device's ABI")
+    python: str = Field("python3", description="interpreter on the device, for the Python runner")
+    # Emulated latencies are not a Pi's: the launcher is recorded with the runner.
+    launcher: list[str] = Field(
+        default_factory=list, description="a command the native runner is started under on the device, "
+                                          "e.g. [chrt, -f, '50'] or [qemu-aarch64, -cpu, cortex-a76]")
 
 
 class PowerChoice(Strict):
     model_config = Strict.model_config | {"extra": "allow"}
-    kind: str = "none"
+    kind: str = Field("none", description="the power source: none, android-rails, android-battery, "
+                                          "rpi5-pmic, rapl, external (its options are the other keys)")
 
 
 class DeviceProfile(Strict):
-    name: str = Field(min_length=1)
-    description: Optional[str] = None
-    transport: Literal["host", "adb", "ssh"] = "host"
-    address: Optional[str] = None  # adb: host:port for TCP; ssh: host or ~/.ssh/config alias
-    serial: Optional[str] = None  # adb: select a device by serial
-    adb_mode: Literal["server", "direct-tcp", "direct-usb"] = "server"
-    adb_server_port: Optional[int] = None  # a private adb server (default: adb's own, 5037)
-    user: Optional[str] = None
-    port: Optional[int] = None
-    ssh_config: Optional[str] = None
-    identity_file: Optional[str] = None
-    strict_host_key_checking: bool = True
-    workdir: Optional[str] = None
-    runner: RunnerChoice = RunnerChoice()
-    threads: Union[PositiveInt, Literal["auto"], None] = None  # overrides the suite's benchmark.threads
-    # e.g. the big cores of a phone: a core list, or a cluster by name (devices/clusters.py)
-    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = None
-    thermal_zones: Optional[list[str]] = None  # None = all zones the device exposes
-    cooldown: Optional[CooldownSpec] = None
-    power: PowerChoice = PowerChoice()
-    connect_retries: int = Field(2, ge=0)
+    name: str = Field(min_length=1, description="the device's name (default: the file's name)")
+    description: Optional[str] = Field(None, description="free text, shown by `qbench devices`")
+    transport: Literal["host", "adb", "ssh"] = Field("host", description="how qbench reaches the device")
+    address: Optional[str] = Field(None, description="adb: host:port for TCP; ssh: host or ~/.ssh/config alias")
+    serial: Optional[str] = Field(None, description="adb: select a device by serial")
+    adb_mode: Literal["server", "direct-tcp", "direct-usb"] = Field(
+        "server", description="server: through the host's adb server; direct-*: adb-shell with ~/.android/adbkey")
+    adb_server_port: Optional[int] = Field(None, description="a private adb server (default: adb's own, 5037)")
+    user: Optional[str] = Field(None, description="ssh: the login user (default: ssh's)")
+    port: Optional[int] = Field(None, description="ssh: the port (default: ssh's)")
+    ssh_config: Optional[str] = Field(None, description="ssh: a config file to use instead of ~/.ssh/config")
+    identity_file: Optional[str] = Field(None, description="ssh: a private key; adb direct modes: the adbkey")
+    strict_host_key_checking: bool = Field(True, description="ssh: refuse hosts not in known_hosts")
+    workdir: Optional[str] = Field(None, description="where runner and .pte files go on the device (default: "
+                                                     "/tmp/qbench over ssh, /data/local/tmp/qbench over adb)")
+    runner: RunnerChoice = Field(RunnerChoice(), description="the runner used on this device")
+    threads: Union[PositiveInt, Literal["auto"], None] = Field(
+        None, description="overrides the suite's benchmark.threads (auto: one per core of the affinity)")
+    affinity: Union[list[int], Literal["little", "mid", "big", "prime"], None] = Field(
+        None, description="e.g. the big cores of a phone: a core list, or a cluster by name")
+    thermal_zones: Optional[list[str]] = Field(None, description="thermal zones to record (null: all the "
+                                                                 "device exposes)")
+    cooldown: Optional[CooldownSpec] = Field(None, description="overrides the suite's benchmark.cooldown")
+    power: PowerChoice = Field(PowerChoice(), description="where energy figures come from")
+    connect_retries: int = Field(2, ge=0, description="reconnect attempts before the device counts as lost")
 
 
 BUILTIN_HOST = DeviceProfile(name="host", transport="host", description="this machine")

@@ -17,9 +17,10 @@ from qbench.quantize.skip import SkipSpec
 
 class Int4WeightOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    group_size: PositiveInt = 32  # weights share a scale per group of this many input channels
-    per_channel: bool = False  # one scale per output channel instead of per group
-    skip: SkipSpec = Field(default_factory=SkipSpec)
+    group_size: PositiveInt = Field(32, description="int4 weights share a scale per group of this many "
+                                                     "input channels")
+    per_channel: bool = Field(False, description="one scale per output channel instead of per group")
+    skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
 class Int4Weight:

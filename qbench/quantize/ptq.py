@@ -11,8 +11,8 @@ from qbench.quantize.xnnpack import calibrate, make_quantizer
 
 class PtqOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    per_channel: bool = True
-    skip: SkipSpec = Field(default_factory=SkipSpec)  # modules kept in fp32 (mixed precision)
+    per_channel: bool = Field(True, description="weights: one scale per output channel (false: per tensor)")
+    skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
 class Ptq:

@@ -20,20 +20,22 @@ from qbench.quantize.xnnpack import make_quantizer
 
 class QatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    per_channel: bool = True
-    steps: PositiveInt = 20  # distillation steps (no dataset)
-    epochs: PositiveInt = 1  # passes over the train split (with a dataset)
-    batch_size: PositiveInt = 32  # training batch (with a dataset); the .pte keeps the declared batch
-    lr: float = Field(1e-4, gt=0)
-    optimizer: Literal["sgd", "adam"] = "adam"
-    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
-    seed: int = 0
-    # Batch-norm running statistics are frozen after this many steps (0: frozen from the start).
-    # With the small batches of a calibration set, updating them drifts away from the fp32 model.
-    freeze_bn_after: int = Field(0, ge=0)
-    # Quantization ranges (observers) stop moving after this many steps; null: they adapt throughout.
-    freeze_observers_after: Optional[NonNegativeInt] = None
-    skip: SkipSpec = Field(default_factory=SkipSpec)  # modules kept in fp32 (mixed precision)
+    per_channel: bool = Field(True, description="weights: one scale per output channel (false: per tensor)")
+    steps: PositiveInt = Field(20, description="distillation steps from the fp32 model (without a dataset)")
+    epochs: PositiveInt = Field(1, description="passes over the train split (with a labelled dataset)")
+    batch_size: PositiveInt = Field(32, description="training batch (with a dataset); the .pte keeps the "
+                                                    "declared batch")
+    lr: float = Field(1e-4, gt=0, description="learning rate")
+    optimizer: Literal["sgd", "adam"] = Field("adam", description="the training optimizer")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    seed: int = Field(0, description="seed of the training order")
+    # With the small batches of a calibration set, updating batch-norm statistics drifts away from fp32.
+    freeze_bn_after: int = Field(0, ge=0, description="batch-norm running statistics are frozen after this "
+                                                      "many steps (0: frozen from the start)")
+    freeze_observers_after: Optional[NonNegativeInt] = Field(
+        None, description="quantization ranges (observers) stop moving after this many steps; null: they "
+                          "adapt throughout")
+    skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
 class Qat:

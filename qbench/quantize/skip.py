@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class SkipSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    module_types: list[str] = Field(default_factory=list)
-    modules: list[str] = Field(default_factory=list)
+    module_types: list[str] = Field(default_factory=list, description="module classes kept in fp32, e.g. "
+                                                                       "Linear or torch.nn.Conv2d")
+    modules: list[str] = Field(default_factory=list, description="qualified module names kept in fp32 (as in "
+                                                                 "named_modules(); covers what is inside)")
 
     def __bool__(self) -> bool:
         return bool(self.module_types or self.modules)

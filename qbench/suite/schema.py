@@ -23,33 +23,35 @@ class Strict(BaseModel):
 class InputSpec(Strict):
     """One example input of a model: its shape and dtype (batch included)."""
 
-    shape: list[PositiveInt] = Field(min_length=1)
-    dtype: DType = "float32"
-    # Value range for generated data: integer inputs (token ids) need one; floats default to N(0, 1).
-    range: Optional[tuple[float, float]] = None
+    shape: list[PositiveInt] = Field(min_length=1, description="the input's shape, batch dimension first, e.g. [1, 3, 224, 224]")
+    dtype: DType = Field("float32", description="the input's dtype")
+    range: Optional[tuple[float, float]] = Field(
+        None, description="[low, high] of generated values: integer inputs (token ids) need one; "
+                          "floats default to N(0, 1)")
 
 
 class RandomCalibration(Strict):
-    kind: Literal["random"]
-    samples: PositiveInt = 32
-    seed: int = 0
+    kind: Literal["random"] = Field(description="seeded random inputs of the model's declared shapes")
+    samples: PositiveInt = Field(32, description="how many calibration inputs")
+    seed: int = Field(0, description="seed of the generated inputs")
 
 
 class NpzCalibration(Strict):
     """An .npz whose arrays are the model inputs in order (arr_0, arr_1, ... or named), first axis = sample."""
 
-    kind: Literal["npz"]
-    path: str
-    samples: Optional[PositiveInt] = None  # default: all of them
+    kind: Literal["npz"] = Field(description="model inputs from an .npz file")
+    path: str = Field(description="the .npz file, relative to the suite's folder")
+    samples: Optional[PositiveInt] = Field(None, description="use the first N samples (default: all of them)")
 
 
 class PythonCalibration(Strict):
     """`fn: path/to/file.py:function` (or package.module:function), called with no arguments,
     returning an iterable of input tuples."""
 
-    kind: Literal["python"]
-    fn: str
-    samples: Optional[PositiveInt] = None
+    kind: Literal["python"] = Field(description="model inputs from a Python function")
+    fn: str = Field(description="FILE.py:FUNCTION or package.module:FUNCTION, called with no arguments, "
+                                "returning an iterable of input tuples")
+    samples: Optional[PositiveInt] = Field(None, description="use the first N samples (default: all of them)")
 
 
 CalibrationSpec = Annotated[
@@ -60,8 +62,8 @@ CalibrationSpec = Annotated[
 class NumericsSpec(Strict):
     """Held-out inputs on which each cell's outputs are compared with the fp32 eager model."""
 
-    samples: PositiveInt = 8
-    seed: int = 1234
+    samples: PositiveInt = Field(8, description="how many held-out inputs (never overlapping calibration)")
+    seed: int = Field(1234, description="seed of the held-out inputs")
 
 
 # An integer is a count, a float a fraction (so `1` is one sample and `1.0` is all of them).
@@ -72,9 +74,10 @@ class DatasetSplits(Strict):
     """Size of each split: a fraction of all samples (0.2) or a count (200). The samples are shuffled
     once with the dataset's seed and cut in this order, so the splits never overlap."""
 
-    train: SplitSize = 0.7
-    calibration: SplitSize = 0.1
-    eval: SplitSize = 0.2
+    train: SplitSize = Field(0.7, description="QAT training split: a fraction (0.7) or a count (700)")
+    calibration: SplitSize = Field(0.1, description="calibration split (overrides the suite's `calibration:`): "
+                                                    "a fraction or a count")
+    eval: SplitSize = Field(0.2, description="evaluation split (task accuracy): a fraction or a count")
 
     @model_validator(mode="after")
     def _fractions_fit(self):
@@ -88,28 +91,28 @@ class DatasetSplits(Strict):
 
 
 class _DatasetBase(Strict):
-    name: str = Field(min_length=1)
-    splits: DatasetSplits = DatasetSplits()
-    seed: int = 0
+    name: str = Field(min_length=1, description="the name a model's `dataset:` refers to")
+    splits: DatasetSplits = Field(DatasetSplits(), description="train / calibration / eval sizes")
+    seed: int = Field(0, description="seed of the one shuffle before the splits are cut")
 
 
 class SklearnDataset(_DatasetBase):
     """A data set shipped inside scikit-learn (no download): `load: digits` is 8×8 handwritten digits,
     given per sample as float32 [1, 8, 8] scaled to [0, 1]; the others are rows of features."""
 
-    kind: Literal["sklearn"]
-    load: Literal["digits", "iris", "wine", "breast_cancer"]
+    kind: Literal["sklearn"] = Field(description="a data set shipped inside scikit-learn")
+    load: Literal["digits", "iris", "wine", "breast_cancer"] = Field(description="which scikit-learn data set")
 
 
 class ImageFolderDataset(_DatasetBase):
     """One subfolder per class (sorted names = label 0, 1, ...), images inside."""
 
-    kind: Literal["imagefolder"]
-    path: str
-    resize: Optional[tuple[PositiveInt, PositiveInt]] = None  # [height, width]
-    mode: Literal["RGB", "L"] = "RGB"  # images are converted to this (L = grayscale, one channel)
-    mean: Optional[list[float]] = None  # per channel, applied after scaling pixels to [0, 1]
-    std: Optional[list[float]] = None
+    kind: Literal["imagefolder"] = Field(description="one subfolder of images per class")
+    path: str = Field(description="the folder, relative to the suite's folder")
+    resize: Optional[tuple[PositiveInt, PositiveInt]] = Field(None, description="[height, width] to resize to")
+    mode: Literal["RGB", "L"] = Field("RGB", description="images are converted to this (L = grayscale, one channel)")
+    mean: Optional[list[float]] = Field(None, description="per channel, subtracted after scaling pixels to [0, 1]")
+    std: Optional[list[float]] = Field(None, description="per channel, divided by after subtracting `mean`")
 
     @model_validator(mode="after")
     def _mean_std_together(self):
@@ -121,18 +124,20 @@ class ImageFolderDataset(_DatasetBase):
 class NpzDataset(_DatasetBase):
     """An .npz holding input arrays and a label array; first axis = sample."""
 
-    kind: Literal["npz"]
-    path: str
-    inputs: Optional[list[str]] = None  # array names, in model input order; default: all but `labels`
-    labels: Optional[str] = "labels"  # null: unlabeled (calibration and numerics only)
+    kind: Literal["npz"] = Field(description="input arrays and labels from an .npz file")
+    path: str = Field(description="the .npz file, relative to the suite's folder")
+    inputs: Optional[list[str]] = Field(None, description="array names, in model input order "
+                                                          "(default: all but `labels`)")
+    labels: Optional[str] = Field("labels", description="the label array's name; null: unlabeled "
+                                                        "(calibration and numerics only)")
 
 
 class PythonDataset(_DatasetBase):
     """`fn: path/to/file.py:function`, called with no arguments, returning `(inputs, labels)`:
     inputs an array/tensor [N, ...] or a list of them (one per model input), labels [N, ...] or None."""
 
-    kind: Literal["python"]
-    fn: str
+    kind: Literal["python"] = Field(description="a data set returned by a Python function")
+    fn: str = Field(description="FILE.py:FUNCTION or package.module:FUNCTION returning (inputs, labels)")
 
 
 DatasetSpec = Annotated[
@@ -141,37 +146,40 @@ DatasetSpec = Annotated[
 
 
 class ModelSpec(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="the model's name in results, reports and --cell")
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
                                                    "python:FILE.py:FN, pt2:FILE")
-    inputs: list[InputSpec] = Field(min_length=1)
-    weights: Optional[str] = None  # a state_dict file (torch.save), relative to the suite
-    task: Literal["auto", "classifier", "other"] = "auto"
-    # Which output leaf the headline numerics and accuracy use, by path (`out`, `aux`, `0.logits`) for
-    # a model returning a dict/tuple/nest; default: the first tensor leaf. Every leaf is compared.
-    output: Optional[str] = Field(None, min_length=1)
-    calibration: Optional[CalibrationSpec] = None  # overrides the suite's
-    # A dataset named in the suite's `datasets:`: calibration, QAT training and accuracy use its splits
-    # (its calibration split overrides `calibration:`).
-    dataset: Optional[str] = None
-    # `python:FILE.py:FN`, called as FN(outputs, labels) -> float on the eval split; without it a
-    # classifier with integer labels gets top-1/top-5.
-    metric: Optional[str] = None
+    inputs: list[InputSpec] = Field(min_length=1, description="one entry per forward() argument, in order")
+    weights: Optional[str] = Field(None, description="a state_dict file (torch.save), relative to the suite; "
+                                                     "without it: seeded random weights")
+    task: Literal["auto", "classifier", "other"] = Field(
+        "auto", description="classifier: top-1 agreement is reported; auto: guessed from the output's shape")
+    output: Optional[str] = Field(
+        None, min_length=1, description="the output leaf the headline numerics and accuracy use, by path "
+                                        "(`out`, `aux`, `0.logits`); default: the first tensor leaf. "
+                                        "Every leaf is compared")
+    calibration: Optional[CalibrationSpec] = Field(None, description="overrides the suite's `calibration:`")
+    dataset: Optional[str] = Field(
+        None, description="a data set named in the suite's `datasets:`: calibration, QAT training and "
+                          "accuracy use its splits (its calibration split overrides `calibration:`)")
+    metric: Optional[str] = Field(
+        None, description="python:FILE.py:FN, called as FN(outputs, labels) -> float on the eval split; "
+                          "without it a classifier with integer labels gets top-1/top-5")
 
 
 class CooldownSpec(Strict):
-    threshold_c: float = 60.0
-    max_wait_s: float = 120.0
-    poll_s: float = 2.0
+    threshold_c: float = Field(60.0, description="wait before a trial while the device is hotter than this (°C)")
+    max_wait_s: float = Field(120.0, description="wait at most this long, then measure anyway (recorded)")
+    poll_s: float = Field(2.0, description="how often the temperature is read while waiting")
 
 
 class QuietStartSpec(Strict):
     """Before a device's first trial: look (`window_s`) at what else runs there, and wait (bounded by
     `max_wait_s`) until other processes use at most `threshold` of the cores. What it saw is recorded."""
 
-    threshold: float = Field(0.10, ge=0, le=1)
-    max_wait_s: float = Field(5.0, ge=0)
-    window_s: float = Field(0.5, gt=0)
+    threshold: float = Field(0.10, ge=0, le=1, description="share of the cores other processes may use")
+    max_wait_s: float = Field(5.0, ge=0, description="wait at most this long for a quiet device")
+    window_s: float = Field(0.5, gt=0, description="length of one look at the device's CPU use")
 
 
 def _fraction(value):
@@ -196,31 +204,42 @@ Percent = Annotated[float, BeforeValidator(_fraction), Field(gt=0, lt=1), WithJs
 class BenchmarkSpec(Strict):
     """Measurement settings; each phase runs at least N iterations *and* at least T seconds."""
 
-    warmup: int = Field(10, ge=0)
-    warmup_seconds: float = Field(0.5, ge=0)
-    iterations: PositiveInt = 50
-    min_seconds: float = Field(1.0, ge=0)
-    max_iterations: PositiveInt = 100_000  # bounds the measured phase on a very fast model
-    trials: PositiveInt = 3  # separate processes, interleaved across recipes; the minimum per cell
-    # Run more trials (up to max_trials) until the 95% CI of the cell's median is within ±precision
-    # of it, e.g. `2%`. Unset: exactly `trials` clean trials (still judged stable/noisy at 5%).
-    precision: Optional[Percent] = None
-    max_trials: Optional[PositiveInt] = None  # bound on trials per cell, disturbed ones included
-    # A trial during which other processes used more than this share of the cores is kept but marked
-    # disturbed, and another is run in its place (within max_trials).
-    interference_threshold: float = Field(0.10, gt=0, le=1)
-    quiet_start: QuietStartSpec = QuietStartSpec()
-    # auto: one thread per core of the affinity's cores
-    threads: Union[PositiveInt, Literal["auto"], list[Union[PositiveInt, Literal["auto"]]]] = 1
-    # CPU ids, or a cluster by name (devices/clusters.py); None = leave to the OS (recorded either way)
-    affinity: Union[list[int], ClusterName, None, list[Union[list[int], ClusterName]]] = None
-    # The first dimension of every model input (None: as each model's `inputs:` declare it).
-    # threads, affinity and batch may each be a list: a sweep, one cell per value (suite/sweep.py).
-    batch: Union[PositiveInt, list[PositiveInt], None] = None
-    timeout_seconds: float = Field(600.0, gt=0)  # a runner slower than this is killed, the cell fails
-    runner: Literal["auto", "python", "native"] = "auto"
-    cooldown: CooldownSpec = CooldownSpec()
-    profile_ops: bool = False
+    warmup: int = Field(10, ge=0, description="warm-up: at least this many iterations (not measured)")
+    warmup_seconds: float = Field(0.5, ge=0, description="warm-up: and at least this many seconds")
+    iterations: PositiveInt = Field(50, description="measured phase: at least this many iterations")
+    min_seconds: float = Field(1.0, ge=0, description="measured phase: and at least this many seconds")
+    max_iterations: PositiveInt = Field(100_000, description="bounds the measured phase on a very fast model")
+    trials: PositiveInt = Field(3, description="separate runner processes per cell, interleaved across "
+                                               "recipes; the minimum per cell")
+    precision: Optional[Percent] = Field(
+        None, description="run more trials (up to max_trials) until the 95% CI of each cell's median is "
+                          "within ±precision of it, e.g. '2%'; unset: exactly `trials` clean trials "
+                          "(still judged stable/noisy at 5%)")
+    max_trials: Optional[PositiveInt] = Field(
+        None, description="bound on trials per cell, disturbed ones included (default: 3 × trials with a "
+                          "precision, else trials)")
+    interference_threshold: float = Field(
+        0.10, gt=0, le=1, description="a trial during which other processes used more than this share of "
+                                      "the cores is kept, marked disturbed and replaced (within max_trials)")
+    quiet_start: QuietStartSpec = Field(QuietStartSpec(), description="the idle check before a device's "
+                                                                      "first trial")
+    threads: Union[PositiveInt, Literal["auto"], list[Union[PositiveInt, Literal["auto"]]]] = Field(
+        1, description="runner threads; auto: one per core of the affinity's cores; a list is a sweep "
+                       "(one cell per value)")
+    affinity: Union[list[int], ClusterName, None, list[Union[list[int], ClusterName]]] = Field(
+        None, description="CPU ids, or a cluster by name (little, mid, big, prime); null: left to the OS "
+                          "(recorded either way); a list of those is a sweep")
+    batch: Union[PositiveInt, list[PositiveInt], None] = Field(
+        None, description="the first dimension of every model input (null: as each model's `inputs:` "
+                          "declare it); a list is a sweep")
+    timeout_seconds: float = Field(600.0, gt=0, description="a runner (or a model build or forward pass in "
+                                                            "the suite check) slower than this is stopped; "
+                                                            "the cell fails")
+    runner: Literal["auto", "python", "native"] = Field(
+        "auto", description="which runner measures: native C++ (default where built) or the Python runner")
+    cooldown: CooldownSpec = Field(CooldownSpec(), description="a bounded wait while the device is hot")
+    profile_ops: bool = Field(False, description="also profile operators (ETDump): `qbench ops` shows the "
+                                                 "top operators")
 
     _sweeps = field_validator("threads", "affinity", "batch", mode="before")(check_sweep)
 
@@ -247,20 +266,26 @@ class RecipeSpec(Strict):
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = Field(min_length=1)
-    kind: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="the recipe's name in results and reports (e.g. int8-ptq)")
+    kind: str = Field(min_length=1, description="the quantization recipe; its options are the other keys")
 
     def options(self) -> dict:
         return dict(self.model_extra or {})
 
 
 class Suite(Strict):
-    name: str = Field(min_length=1)
-    description: Optional[str] = None
-    models: list[ModelSpec] = Field(min_length=1)
-    recipes: list[RecipeSpec] = Field(min_length=1)
-    devices: list[str] = Field(default_factory=lambda: ["host"], min_length=1)
-    benchmark: BenchmarkSpec = BenchmarkSpec()
-    calibration: Optional[CalibrationSpec] = None
-    numerics: NumericsSpec = NumericsSpec()
-    datasets: list[DatasetSpec] = Field(default_factory=list)
+    """A qbench suite: models × quantization recipes × devices, and benchmark settings."""
+
+    name: str = Field(min_length=1, description="the suite's name: `--baseline last` and trend match runs on it")
+    description: Optional[str] = Field(None, description="free text, shown in reports")
+    models: list[ModelSpec] = Field(min_length=1, description="the models to quantize and measure")
+    recipes: list[RecipeSpec] = Field(min_length=1, description="named quantization recipes, each applied "
+                                                                "to every model")
+    devices: list[str] = Field(default_factory=lambda: ["host"], min_length=1,
+                               description="device profile names (device_profiles/NAME.yaml); --device overrides")
+    benchmark: BenchmarkSpec = Field(BenchmarkSpec(), description="measurement settings")
+    calibration: Optional[CalibrationSpec] = Field(None, description="calibration inputs for ptq/qat "
+                                                                     "(a model's own overrides it)")
+    numerics: NumericsSpec = Field(NumericsSpec(), description="held-out inputs for the comparison with fp32")
+    datasets: list[DatasetSpec] = Field(default_factory=list, description="labelled data sets models may name "
+                                                                          "with `dataset:`")
