@@ -6,6 +6,7 @@ nightly.png: the page `qbench run --baseline` writes (here: the two-run store of
 tests/report/synthetic.py, written as `qbench run` does), first screen at 1366×768, a laptop.
 trend.png: `qbench trend` over 60 generated nights with one injected regression and one
 improvement (tests/report/synthetic_year.py), top of the page at 1366×900.
+nightly-phone.png, trend-phone.png: the same pages' first screens at 390×844, a phone (docs/pages.md).
 Prints each file's size; they are committed as documentation, so each must stay < 300 KB.
 """
 
@@ -29,7 +30,8 @@ LIMIT = 300_000
 
 
 def shoot(cdp, page: Path, out: Path, width: int, height: int) -> int:
-    cdp.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+    cdp.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+             mobile=width < 500)
     cdp.send("Page.navigate", url=page.as_uri())
     cdp.wait_for("Page.loadEventFired", timeout=60)
     shot = cdp.send("Page.captureScreenshot", format="png",
@@ -61,7 +63,9 @@ def main() -> None:
         proc, cdp = chromium(tmp / "profile")
         try:
             sizes = {"nightly.png": shoot(cdp, nightly, args.out / "nightly.png", 1366, 768),
-                     "trend.png": shoot(cdp, trend, args.out / "trend.png", 1366, 900)}
+                     "trend.png": shoot(cdp, trend, args.out / "trend.png", 1366, 900),
+                     "nightly-phone.png": shoot(cdp, nightly, args.out / "nightly-phone.png", 390, 844),
+                     "trend-phone.png": shoot(cdp, trend, args.out / "trend-phone.png", 390, 844)}
         finally:
             cdp.close()
             os.killpg(proc.pid, signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""One exception base for everything qbench reports to a user; cli.py turns it into text + exit code."""
+"""One exception base for everything qbench reports to a user, and the one table of exit codes;
+qbench/cli/__init__.py turns an error into one line of text and its code."""
 
 from __future__ import annotations
 
@@ -7,11 +8,29 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
-    CELLS_FAILED = 1  # the suite ran, some cells failed (their causes are stored)
+    CELLS_FAILED = 1  # the suite ran, some cells failed (their causes are stored), or the run failed
     USAGE = 2  # bad command line, bad suite, unknown run id: nothing was measured
     REGRESSION = 3  # nightly gate: a significant regression against the baseline
+    INTERNAL_ERROR = 4  # a qbench bug (never a failed cell): the traceback is in the run log / with -v
     INTERRUPTED = 130  # Ctrl-C; finished cells are kept, `--resume RUN_ID` completes the rest
     TERMINATED = 143  # SIGTERM (128 + 15), handled like Ctrl-C
+
+
+# What each code means to a user or a CI job: `qbench --help` prints this table, docs/python-api-and-gate.md too.
+EXIT_CODE_MEANINGS = {
+    ExitCode.OK: "every cell passed (and the gate, if any)",
+    ExitCode.CELLS_FAILED: "some cells failed (or noisy, with --strict), the run failed, or the gate had "
+                           "nothing to compare",
+    ExitCode.USAGE: "usage or suite error, unknown or ambiguous run reference, missing extra: nothing measured",
+    ExitCode.REGRESSION: "the gate found a significant regression against the baseline",
+    ExitCode.INTERNAL_ERROR: "internal error: a qbench bug (the traceback is in the log, or shown with -v)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); --resume RUN finishes the run",
+    ExitCode.TERMINATED: "terminated (SIGTERM); --resume RUN finishes the run",
+}
+
+
+def exit_code_table(indent: str = "  ") -> str:
+    return "\n".join(f"{indent}{int(code):>3}  {text}" for code, text in EXIT_CODE_MEANINGS.items())
 
 
 class QbenchError(Exception):

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from qbench.errors import ExitCode, QbenchError
+from qbench.errors import ExitCode, QbenchError, exit_code_table
 from qbench.results.backends import DB_HELP, db_target
 
 EPILOG = """\
@@ -22,6 +22,7 @@ examples:
   qbench results --runs                               list the runs in the store
   qbench report RUN_ID [RUN_ID ...] -o report.html    self-contained HTML comparison report
   qbench compare BASE_RUN NEW_RUN --threshold 5%      ratio of medians with bootstrap CI per cell
+  qbench compare last~1 last                          runs by reference: id, unique prefix, last~N, last:SUITE
   qbench run suites/mobile.yaml --baseline last --fail-on-regression 5%   the nightly gate
   qbench run suites/mobile.yaml --mlflow-tracking-uri sqlite:///mlflow.db   and export it to MLflow
   qbench devices                                      what is reachable: adb, ssh profiles, host
@@ -34,11 +35,8 @@ examples:
 
   qbench run suites/mobile.yaml --strict              exit 1 if a cell's median is noisy
 
-exit codes: 0 all cells passed · 1 some cells failed (or noisy, with --strict), the run failed, or
-            the gate had nothing to compare · 2 usage or suite error (nothing measured) ·
-            3 significant regression against the baseline · 130 interrupted (Ctrl-C) ·
-            143 terminated (SIGTERM)
-"""
+exit codes:
+""" + exit_code_table()
 
 RUN_HELP = """\
 Run a suite: each model × recipe is quantized and lowered to an ExecuTorch .pte (cached by content
@@ -86,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")
     res.add_argument("--db", type=db_target, default=None, help=DB_HELP)
-    res.add_argument("--run", action="append", metavar="RUN_ID", help="only these runs (repeatable; default: all)")
+    res.add_argument("--run", action="append", metavar="RUN_ID",
+                     help="only these runs (repeatable; default: all): a run id, a unique prefix, last, last~N, "
+                          "last:SUITE")
     res.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     res.add_argument("--samples", action="store_true", help="one row per measured iteration instead of per cell")
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
@@ -174,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file the user named cannot be read or written
         _err(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         return int(ExitCode.USAGE)
+    except Exception as exc:  # a qbench bug: its own exit code, so CI never reads it as failed cells
+        return _internal_error(exc, args.verbosity)
+
+
+def _internal_error(exc: Exception, verbosity: int) -> int:
+    import logging
+    import traceback
+
+    logging.getLogger("qbench").debug("internal error", exc_info=exc)  # into the run log, if one is open
+    if verbosity > 0:
+        traceback.print_exception(exc, file=sys.stderr)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    _err(f"internal error: {type(exc).__name__}: {first} (a qbench bug; -v shows the traceback)")
+    return int(ExitCode.INTERNAL_ERROR)
 
 
 def _err(text: str) -> None:
@@ -194,43 +208,52 @@ def cmd_run(args) -> int:
 
 def cmd_results(args) -> int:
     from qbench.errors import UsageError
+    from qbench.results.runref import resolve_runs
     from qbench.results.store import open_store
 
     db = _db(args.db)
-    store = open_store(db, readonly=True)
     if args.output:
         from qbench.cli.outputs import check_output_file
 
         check_output_file(args.output, "-o")
-    if args.runs:
-        for r in store.runs():
-            print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
-                  + (f"  {r['error']}" if r["error"] else ""))
-        return ExitCode.OK
+    store = open_store(db, readonly=True)
+    try:
+        if args.runs:
+            _print_runs(store)
+            return ExitCode.OK
+        runs = resolve_runs(store, args.run, what="--run") if args.run else None
+    finally:
+        store.close()
+    if args.format == "parquet" and not args.output:
+        raise UsageError("parquet is binary: give -o FILE")
     import qbench.results as results
 
-    if args.run:
-        unknown = [r for r in args.run if store.run(r) is None]
-        if unknown:
-            raise UsageError(f"unknown run id(s): {', '.join(unknown)}; `qbench results --runs` lists them")
     if args.samples:
-        df = results.load_samples(db, args.run)
+        df = results.load_samples(db, runs)
     else:  # CSV keeps JSON columns as JSON text; JSON/parquet get them parsed
-        df = results.load(db, args.run, parse_json=args.format == "json")
-    if args.format == "parquet":
-        if not args.output:
-            raise UsageError("parquet is binary: give -o FILE")
-        df.to_parquet(args.output)
-        return ExitCode.OK
-    if args.format == "csv":
-        text = df.to_csv(index=False)
-    else:
-        text = df.to_json(orient="records", indent=1, default_handler=str)
-    if args.output:
-        args.output.write_text(text)
+        df = results.load(db, runs, parse_json=args.format == "json")
+    _write_frame(df, args.format, args.output)
+    return ExitCode.OK
+
+
+def _print_runs(store) -> None:
+    for r in store.runs():
+        print(f"{r['run_id']}  {r['suite']:<16} {r['status']:<11} {r['started_at']}"
+              + (f"  {r['error']}" if r["error"] else ""))
+
+
+def _write_frame(df, fmt: str, output: Path | None) -> None:
+    if fmt == "parquet":
+        from qbench.results.frame import to_parquet
+
+        to_parquet(df, output)
+        return
+    text = df.to_csv(index=False) if fmt == "csv" else df.to_json(orient="records", indent=1, default_handler=str,
+                                                                 date_format="iso")
+    if output:
+        output.write_text(text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return ExitCode.OK
 
 
 def _lazy(module: str, name: str):

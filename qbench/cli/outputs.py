@@ -58,3 +58,15 @@ def check_output_file(path: Path, flag: str) -> Path:
 def fallback_dir(run_id: str) -> Path:
     """A fresh folder in the system's temporary directory for outputs that could not go where asked."""
     return Path(tempfile.mkdtemp(prefix=f"qbench-{run_id}-"))
+
+
+def resolve_run_refs(db, refs: list[str]) -> list[str]:
+    """Run references (results/runref.py) resolved against the store at db, opened for this only."""
+    from qbench.results.runref import resolve_runs
+    from qbench.results.store import open_store
+
+    store = open_store(db, readonly=True)
+    try:
+        return resolve_runs(store, refs)
+    finally:
+        store.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qbench.errors import ExitCode
 from qbench.results.backends import DB_HELP, db_target
+from qbench.results.runref import RUN_REF_HELP
 
 
 def add_parsers(sub) -> None:
@@ -19,7 +20,7 @@ def add_parsers(sub) -> None:
                                      "compared with the first, and the page opens with what changed in the last one (worst "
                                      "first, linked to its cells); then the winners per model and device. Single-run "
                                      "charts show the last run.")
-    rep.add_argument("runs", nargs="+", metavar="RUN_ID")
+    rep.add_argument("runs", nargs="+", metavar="RUN_ID", help=RUN_REF_HELP)
     rep.add_argument("-o", "--output", type=Path, help="HTML file (default: reports/<last run>/report.html)")
     rep.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     rep.add_argument("--threshold", default="5%", help="latency change that counts in comparisons (default 5%%)")
@@ -28,8 +29,8 @@ def add_parsers(sub) -> None:
                          description="Per matched cell: ratio of medians new/base with a bootstrap CI over trials, "
                                      "verdict faster/slower/no significant change; accuracy drops and size/memory "
                                      "growth are flagged.")
-    cmp.add_argument("base", metavar="BASE")
-    cmp.add_argument("new", metavar="NEW")
+    cmp.add_argument("base", metavar="BASE", help=RUN_REF_HELP)
+    cmp.add_argument("new", metavar="NEW", help=RUN_REF_HELP)
     cmp.add_argument("--db", type=db_target, default=None, help=DB_HELP)
     cmp.add_argument("--threshold", default="5%", help="latency change that counts (default 5%%)")
     cmp.add_argument("--accuracy-drop-db", type=float, default=1.0, help="flag an SQNR drop above this (dB)")
@@ -52,10 +53,15 @@ def cmd_report(args) -> int:
 
     from qbench.cli.outputs import check_output_file
 
+    from qbench.cli.outputs import resolve_run_refs
+    from qbench.results.backends import is_url
+
     threshold = parse_threshold(args.threshold)
     db = _db(args.db)
-    out = check_output_file(args.output, "-o") if args.output else db.parent / args.runs[-1] / "report.html"
-    path = write_report(db, args.runs, out, threshold=threshold)
+    runs = resolve_run_refs(db, args.runs)  # `last` names a folder only once resolved
+    beside = Path("reports") if is_url(db) else db.parent  # a database server: the reports folder
+    out = check_output_file(args.output, "-o") if args.output else beside / runs[-1] / "report.html"
+    path = write_report(db, runs, out, threshold=threshold)
     print(path)
     return ExitCode.OK
 
@@ -75,10 +81,10 @@ def cmd_compare(args) -> int:
     if args.fail_on_regression and result.regressions:
         from qbench.cli.ci import annotate_regressions
 
-        annotate_regressions(result, sys.stderr if args.json else sys.stdout)
+        annotate_regressions(result, sys.stderr)  # stdout stays the comparison (text or JSON)
         return ExitCode.REGRESSION
     if args.fail_on_regression and not any(c.latency for c in result.cells):
-        sys.stderr.write(f"qbench: gate failed: nothing comparable between {args.base} and {args.new}: "
+        sys.stderr.write(f"qbench: gate failed: nothing comparable between {result.base_run} and {result.new_run}: "
                          "no cell was measured in both\n")
         return ExitCode.CELLS_FAILED
     return ExitCode.OK

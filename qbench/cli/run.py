@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
@@ -121,8 +122,8 @@ def _run(args, console) -> int:
 def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
     from qbench.cli import ci
     from qbench.cli.signals import Terminated
-    from qbench.cli.summary import print_summary
     from qbench.pipeline.orchestrator import execute
+    from qbench.report.gate import attach_vs_base
     from qbench.report.views import run_document
 
     log.info("run %s · suite %s · store %s · log %s", run_id, checked.suite.name, store.path,
@@ -137,12 +138,12 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     except KeyboardInterrupt as exc:
         done = _finished_cells(store, run_id)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        sys.stderr.write(f"{what}: {done} cells finished and kept. Resume with:\n{resume}\n")
+        sys.stderr.write(f"{what}: {done}. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
         if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database or the scheduler went away
             try:
-                kept = f"{_finished_cells(store, run_id)} cells finished and kept"
+                kept = _finished_cells(store, run_id)
             except Exception:  # noqa: BLE001 - the database is what went away
                 kept = "what was committed is kept"
             sys.stderr.write(f"stopped: {kept}. Resume with:\n{resume}\n")
@@ -157,38 +158,55 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console, compared)
     if gate is not None:
         doc["baseline"] = gate
+        if compared.result is not None:
+            attach_vs_base(doc["cells"], compared.result)
     ci.append_step_summary(store.target, run_id, gate)
-    exported = _export_mlflow(args, store, run_id, page, console)
+    exported = _export_mlflow(args, store, run_id, page, console, gate, doc["cells"])
     if exported is not None:
         doc["mlflow"] = exported
+    _print_outputs(args, doc, gate, page, console)
+    return _exit_code(args, doc, gate, outcome.failed or (exported is not None and "error" in exported))
+
+
+def _print_outputs(args, doc: dict, gate: dict | None, page, console) -> None:
+    """stdout: the JSON document, or the summary (summary.md itself for a gated --summary markdown);
+    stderr: the page's path and the gate's one line."""
+    from qbench.cli.summary import print_summary
+    from qbench.report.gate import gate_line
+
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=1, default=_jsonable) + "\n")
+    elif args.summary == "markdown" and gate is not None:
+        sys.stdout.write(Path(gate["summary"]).read_text(encoding="utf-8"))
     else:
         print_summary(doc, args.summary)
     console.print(f"report: {page}", highlight=False)
-    if gate is not None and gate["regressions"] and args.fail_on_regression:
-        sys.stderr.write(f"regression against run {gate['run_id']}: {len(gate['regressions'])} cell(s); "
-                         f"see {gate['summary']}\n")
-        return ExitCode.REGRESSION
-    if gate is not None and gate.get("nothing_compared") and args.fail_on_regression:
-        sys.stderr.write(f"gate failed: {gate['nothing_compared']}\n")
-        return ExitCode.CELLS_FAILED
+    if gate is not None:  # the verdict is a result: said even with -q, on stderr beside the annotations
+        sys.stderr.write(gate_line(gate) + "\n")
+
+
+def _exit_code(args, doc: dict, gate: dict | None, failed: bool) -> ExitCode:
+    """The gate's verdict first, then --strict's noisy cells, then failed cells (or a failed export)."""
+    from qbench.report.gate import FAIL
+
+    if gate is not None and gate["verdict"] == FAIL:
+        return ExitCode.REGRESSION if gate["regressions"] else ExitCode.CELLS_FAILED
     noisy = [c for c in doc["cells"] if (c.get("stability") or {}).get("verdict") == "noisy"]
     if noisy and getattr(args, "strict", False):
         sys.stderr.write(f"--strict: {len(noisy)} noisy cell(s); exit 1\n")
         return ExitCode.CELLS_FAILED
-    failed_export = exported is not None and "error" in exported
-    return ExitCode.CELLS_FAILED if outcome.failed or failed_export else ExitCode.OK
+    return ExitCode.CELLS_FAILED if failed else ExitCode.OK
 
 
-def _export_mlflow(args, store, run_id: str, page, console) -> dict | None:
+def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = None,
+                   cells: list[dict] | None = None) -> dict | None:
     """--mlflow: the finished run into MLflow, its page as report.html; a failure is one line, the run kept."""
     from qbench.cli.export import export_finished_run, wants_mlflow
 
     if not wants_mlflow(args):
         return None
     with console.status("exporting to MLflow…"):
-        out = export_finished_run(args, store.target, run_id, page)
+        out = export_finished_run(args, store.target, run_id, page, gate, cells)
     if "error" in out:  # an error: printed even with -q
         sys.stderr.write(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: "
                          f"{out['retry']}\n")
@@ -213,26 +231,32 @@ def _suite_path(path):
 
 
 def _check_run_ids(args, db, store) -> None:
-    """--baseline RUN_ID and --resume RUN_ID must exist in the store (an absent store holds none)."""
-    from qbench.errors import UsageError
+    """--baseline and --resume name runs of the store (references as in results/runref.py), resolved
+    here, before this run exists (so `last` is not the run about to start). A bare `--baseline last`
+    keeps its gate meaning: the latest earlier *usable* run of this suite, chosen after the run."""
+    from qbench.results.runref import RunRefError, resolve_run
 
     try:
-        for flag, run_id in (("baseline", args.baseline), ("resume", args.resume)):
-            if run_id and run_id != "last" and (store is None or store.run(run_id) is None):
-                raise UsageError(f"--{flag}: no run {run_id!r} in {db}; "
-                                 "`qbench results --runs` lists them")
+        for flag in ("baseline", "resume"):
+            ref = getattr(args, flag)
+            if not ref or (flag == "baseline" and ref == "last"):
+                continue
+            if store is None:
+                raise RunRefError(f"--{flag}: no run {ref!r} in {db}: the store does not exist yet")
+            setattr(args, flag, resolve_run(store, ref, what=f"--{flag}"))
     finally:
         if store is not None:
             store.close()
 
 
-def _finished_cells(store, run_id: str) -> int | str:
+def _finished_cells(store, run_id: str) -> str:
+    """'N cells finished and kept', or what can be said when the store cannot be read to count them."""
     import sqlite3
 
     try:
-        return sum(1 for c in store.cells(run_id) if c["status"] != "pending")
+        return f"{sum(1 for c in store.cells(run_id) if c['status'] != 'pending')} cells finished and kept"
     except sqlite3.Error:
-        return "the"
+        return "what was committed is kept"
 
 
 def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_json: bool = False) -> int:
@@ -245,6 +269,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
     from qbench.pipeline.run_status import describe_exception
     from qbench.results.store import describe_store_error
 
+    code = ExitCode.CELLS_FAILED  # the run failed on something outside qbench (a full disk, a lost folder)
     if isinstance(exc, sqlite3.Error):
         cause = describe_store_error(store.path, exc)
     elif isinstance(exc, (QbenchError, OSError)):
@@ -252,8 +277,9 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
     else:  # a qbench bug: the traceback goes to the log
         logging.getLogger(__name__).error("internal error", exc_info=exc)
         cause = f"internal error: {describe_exception(exc)} (a qbench bug: the traceback is in the log)"
+        code = ExitCode.INTERNAL_ERROR
     done = _finished_cells(store, run_id)
-    console.print(f"qbench: run {run_id} failed: {cause}\n{done} cells finished and kept (the run is marked "
+    console.print(f"qbench: run {run_id} failed: {cause}\n{done} (the run is marked "
                   f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
                   markup=False, highlight=False, soft_wrap=True)
     if as_json:  # CI reading stdout still gets the run, its status and its cause
@@ -263,7 +289,7 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
             sys.stdout.write(json.dumps(run_document(store, run_id), indent=1, default=_jsonable) + "\n")
         except sqlite3.Error:
             pass
-    return ExitCode.CELLS_FAILED
+    return code
 
 
 def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True, comparison=None):
@@ -340,6 +366,7 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
     """--baseline / --fail-on-regression: write junit.xml + summary.md from the comparison (made here
     unless given) and return the verdicts; None without those options."""
     from qbench.cli.outputs import fallback_dir
+    from qbench.report.gate import verdict
     from qbench.report.nightly import nightly_outputs
 
     compared = compared or _compare_with_baseline(args, store, suite, run_id, threshold, console)
@@ -354,15 +381,16 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
         result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=compared.result)
-    if args.fail_on_regression and result is not None:  # CI annotations; stdout stays JSON with --json
+    if args.fail_on_regression and result is not None:  # CI annotations: stderr, never in stdout's summary/JSON
         from qbench.cli.ci import annotate_regressions
 
-        annotate_regressions(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
+        annotate_regressions(result, sys.stderr)
     regressions = [f"{c.model}/{c.recipe}@{c.device}" for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
         if w != nothing:
             console.print(f"warning: {w}", markup=False)
-    return {"run_id": base, "threshold": threshold, "regressions": regressions, "junit": str(junit),
+    return {"run_id": base, "threshold": threshold, "verdict": verdict(result, nothing, bool(args.fail_on_regression)),
+            "counts": result.counts() if result else None, "regressions": regressions, "junit": str(junit),
             "summary": str(md), "nothing_compared": nothing,
             "settings_differ": result.settings_differ if result else {}}
 

@@ -17,10 +17,11 @@ LAYOUTS = ("table", "plain", "markdown")
 
 
 def _columns(doc: dict):
-    """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes."""
+    """The summary's columns, from the one cells-table spec (report/table.py), with a sweep's axes and,
+    when gated, `vs base`."""
     from qbench.report import table
 
-    return table.with_sweep(table.pick(table.SUMMARY), doc["cells"])
+    return table.with_baseline(table.with_sweep(table.pick(table.SUMMARY), doc["cells"]), doc["cells"])
 
 
 def _label(c: dict) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qbench.errors import ExitCode, UsageError
 from qbench.results.backends import DB_HELP, db_target
+from qbench.results.runref import RUN_REF_HELP
 
 
 def add_parsers(sub) -> None:
@@ -55,7 +56,7 @@ def add_parsers(sub) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
 
     ops = sub.add_parser("ops", help="top operators of a profiled run (benchmark.profile_ops: true)")
-    ops.add_argument("run_id", metavar="RUN_ID")
+    ops.add_argument("run_id", metavar="RUN_ID", help=RUN_REF_HELP)
     ops.add_argument("--cell", help="MODEL/RECIPE or MODEL/RECIPE@DEVICE (default: every profiled cell)")
     ops.add_argument("--top", type=int, default=10)
     ops.add_argument("--db", type=db_target, default=None, help=DB_HELP)
@@ -90,23 +91,14 @@ def cmd_devices(args) -> int:
 
 def cmd_ops(args) -> int:
     from qbench.results.frame import default_db
+    from qbench.results.runref import resolve_run
     from qbench.results.store import open_store
 
     store = open_store(args.db or default_db(), readonly=True)
-    if store.run(args.run_id) is None:
-        raise UsageError(f"unknown run id {args.run_id!r}; `qbench results --runs` lists them")
-    rows = []
-    for c in store.cells(args.run_id):
-        label = f"{c['model']}/{c['recipe']}@{c['device']}"
-        if args.cell and args.cell not in (label, label.split("@")[0]):
-            continue
-        ops = store.db.execute("SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops "
-                               "WHERE cell_id=? ORDER BY total_ms DESC LIMIT ?", (c["cell_id"], args.top)).fetchall()
-        if ops:
-            rows.append({"cell": label, "ops": [dict(o) for o in ops]})
-    if not rows:
-        raise UsageError(f"no per-operator profile in run {args.run_id}"
-                         + (f" for {args.cell}" if args.cell else "") + " (set benchmark.profile_ops: true)")
+    try:
+        rows = _profiled_cells(store, resolve_run(store, args.run_id), args)
+    finally:
+        store.close()
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return ExitCode.OK
@@ -116,6 +108,22 @@ def cmd_ops(args) -> int:
             where = o["delegate"] or "portable kernel"
             print(f"  {o['share'] * 100:5.1f}%  {o['total_ms']:8.3f} ms  ×{o['count']:<3} {o['name']}  [{where}]")
     return ExitCode.OK
+
+
+def _profiled_cells(store, run_id: str, args) -> list[dict]:
+    rows = []
+    for c in store.cells(run_id):
+        label = f"{c['model']}/{c['recipe']}@{c['device']}"
+        if args.cell and args.cell not in (label, label.split("@")[0]):
+            continue
+        ops = store.db.execute("SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops "
+                               "WHERE cell_id=? ORDER BY total_ms DESC LIMIT ?", (c["cell_id"], args.top)).fetchall()
+        if ops:
+            rows.append({"cell": label, "ops": [dict(o) for o in ops]})
+    if not rows:
+        raise UsageError(f"no per-operator profile in run {run_id}"
+                         + (f" for {args.cell}" if args.cell else "") + " (set benchmark.profile_ops: true)")
+    return rows
 
 
 COMMANDS = {"devices": cmd_devices, "runner": cmd_runner, "ops": cmd_ops}

@@ -50,9 +50,10 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
 
     yaml_text = checked.loaded.path.read_text()
     if resume:
+        from qbench.results.runref import resolve_run
+
+        resume = resolve_run(store, resume, what="--resume")
         row = store.run(resume)
-        if row is None:
-            raise UsageError(f"no run {resume!r} in {store.path}; `qbench results --runs` lists them")
         if row["suite_yaml"] != yaml_text:
             raise UsageError(f"{checked.loaded.path} changed since run {resume} started; start a new run instead of resuming")
         store.reopen_run(resume)

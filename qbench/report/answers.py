@@ -11,7 +11,7 @@ regressions flagged only on accuracy, size or memory. Improvements follow, the s
 
 from __future__ import annotations
 
-from qbench.report import fmt
+from qbench.report import fmt, trust
 from qbench.report.compare import CellComparison, CompareResult, describe_latency
 from qbench.report.data import cell_key
 from qbench.report.stats import FASTER, SLOWER
@@ -23,8 +23,9 @@ SHOWN = 12  # answers listed per kind; the rest are in the comparison table belo
 def answers(result: CompareResult, cells: list[dict]) -> dict:
     """{"counts", "regressions", "improvements", "confidence", ...} for the template; `cells` are the
     gathered cells of the page (those of `result.new_run` are linked to)."""
-    anchors = {cell_key(c): cell_anchor(c) for c in cells
-               if c.get("run_id") == result.new_run and c.get("cell_id") is not None}
+    new_cells = {cell_key(c): c for c in cells if c.get("run_id") == result.new_run and c.get("cell_id") is not None}
+    anchors = {k: cell_anchor(c) for k, c in new_cells.items()}
+    marks = {k: trust.verdict(c) for k, c in new_cells.items() if trust.unsure(c)}
     n = result.counts()
     regressions = sorted(result.regressions, key=_severity)
     improvements = sorted(result.improvements, key=lambda c: c.latency.high)  # surest speed-up first
@@ -37,8 +38,8 @@ def answers(result: CompareResult, cells: list[dict]) -> dict:
                                     and c.latency is not None),
                    "not_compared": sum(1 for c in result.cells if c.latency is None and not c.is_regression),
                    "only_in_base": n["only_in_base"], "only_in_new": n["only_in_new"]},
-        "regressions": [_row(c, anchors, "regression") for c in regressions[:SHOWN]],
-        "improvements": [_row(c, anchors, "improvement") for c in improvements[:SHOWN]],
+        "regressions": [_row(c, anchors, "regression", marks) for c in regressions[:SHOWN]],
+        "improvements": [_row(c, anchors, "improvement", marks) for c in improvements[:SHOWN]],
         "more_regressions": max(0, len(regressions) - SHOWN),
         "more_improvements": max(0, len(improvements) - SHOWN),
         "warnings": list(result.warnings),
@@ -53,7 +54,9 @@ def _severity(c: CellComparison) -> tuple:
     return (2, -len(c.flags))
 
 
-def _row(c: CellComparison, anchors: dict, kind: str) -> dict:
+def _row(c: CellComparison, anchors: dict, kind: str, marks: dict) -> dict:
+    """marks: the verdict word of each new-run cell whose median is unsure (noisy): its change is shown
+    with that word, never as plain fact."""
     lat = c.latency
     flags = [m.describe() for m in c.flags]
     if c.newly_failed:
@@ -65,7 +68,7 @@ def _row(c: CellComparison, anchors: dict, kind: str) -> dict:
     return {
         "model": c.model, "recipe": c.recipe, "device": c.device, "sweep": c.sweep, "kind": kind,
         "href": "#" + anchors[c.key] if c.key in anchors else "#compare",
-        "headline": headline, "others": others,
+        "headline": headline, "others": others, "mark": marks.get(c.key, "") if not c.newly_failed else "",
         "latency": (f"{fmt.ms(c.base_median_ms)} → {fmt.ms(c.new_median_ms)} ms, ratio {describe_latency(lat)}"
                     if lat is not None else ""),
     }

@@ -302,10 +302,10 @@ def compare_runs(
     db_path: str | Path | ResultsStore,
     base_run: str,
     new_run: str,
-    threshold: float = 0.05,
+    threshold: float | str = 0.05,
     accuracy_drop_db: float = 1.0,
     top1_drop: float = 0.01,
-    growth: float = 0.05,
+    growth: float | str = 0.05,
     *,
     n_boot: int = 2000,
     seed: int | None = 0,
@@ -314,10 +314,12 @@ def compare_runs(
 
     threshold: latency change that counts (0.05 = 5%); accuracy_drop_db: SQNR drop in dB;
     top1_drop: absolute drop of top-1 agreement (0.01 = one point); growth: relative .pte size /
-    peak RSS / arena growth. Runs of different suites are compared with a warning.
+    peak RSS / arena growth; threshold and growth may be written as on the command line ("5%").
+    Runs are run references (results/runref.py). Runs of different suites are compared with a warning.
     """
+    threshold, growth = parse_threshold(threshold), parse_threshold(growth)
     with reading(db_path) as store:
-        check_runs(store, [base_run, new_run])
+        base_run, new_run = check_runs(store, [base_run, new_run])
         base_info, new_info = store.run(base_run), store.run(new_run)
         warnings = []
         if base_info["suite"] != new_info["suite"]:

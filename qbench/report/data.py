@@ -45,13 +45,14 @@ def open_store(db_path: str | Path) -> ResultsStore:
     return open_results(db_target(db_path) if isinstance(db_path, str) else db_path, readonly=True)
 
 
-def check_runs(store: ResultsStore, run_ids: list[str]) -> None:
+def check_runs(store: ResultsStore, run_ids: list[str]) -> list[str]:
+    """The run ids the references name (full id, unique prefix, `last`, `last~N`, `last:SUITE`: see
+    results/runref.py); a reference naming no run or several is a UsageError listing candidates."""
+    from qbench.results.runref import resolve_runs
+
     if not run_ids:
         raise UsageError("give at least one run id; `qbench results --runs` lists them")
-    unknown = [r for r in run_ids if store.run(r) is None]
-    if unknown:
-        raise UsageError(f"unknown run id(s): {', '.join(unknown)} in {store.path}; "
-                         "`qbench results --runs` lists them")
+    return resolve_runs(store, run_ids)
 
 
 def cell_key(row) -> CellKey:

@@ -38,9 +38,8 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
            ops_top: int = 8) -> ReportData:
     """db_path: a store's path or URL, or a store already open (the run that just finished: its
     samples and speedup CIs are in memory already)."""
-    run_ids = list(dict.fromkeys(run_ids))  # the same run twice adds nothing
     with data.reading(db_path) as store:
-        data.check_runs(store, run_ids)
+        run_ids = list(dict.fromkeys(data.check_runs(store, run_ids)))  # the same run twice adds nothing
         runs = [data.run_info(store, r) for r in run_ids]
         cells = []
         for run_id in run_ids:
@@ -60,7 +59,8 @@ def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
     cell = dict(view)
     extra = data.json_field(row["extra"])
     cell.update(run_id=run_id, cell_id=row["cell_id"], device_info=data.json_field(row["device_info"]) or {},
-                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None)
+                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None,
+                stage=row["stage"] if row["status"] == "failed" else None)
     if row["status"] == "ok":
         ns, trials = data.trial_samples(store, row["cell_id"])
         if ns:

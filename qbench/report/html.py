@@ -19,6 +19,8 @@ from qbench.report import data, fmt, plots, table
 from qbench.report.answers import answers
 from qbench.report.gather import ReportData, gather
 from qbench.report.svg import PALETTE, colours_for
+from qbench.report.sensitivity_view import suggestions
+from qbench.report.trust import trust, unsure, unsure_word
 from qbench.report.winners import winners
 from qbench.results.store import ResultsStore
 
@@ -67,6 +69,8 @@ def context(rd: ReportData) -> dict:
         "when": fmt.when, "ms": fmt.ms, "bytes": fmt.bytes_, "sqnr": fmt.sqnr, "p_value": fmt.p_value,
         "pct": fmt.pct_change, "first_line": fmt.first_line,
         "summary": _summary(cells, rd.comparisons[-1] if rd.comparisons else None),
+        "trust": trust(cells), "has_cells": bool(cells), "sensitivity": suggestions(rd.layers),
+        "layer_legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
         "devices": rd.devices,
         "settings": _settings(rd.runs),
         "columns": cols, "groups": table.foldable_groups(cols), "col_class": _column_classes(cols),
@@ -116,9 +120,14 @@ def _summary(cells: list[dict], comparison) -> list[dict]:
                    f"{len({c['device'] for c in cells})} devices"
                    + (f" · {len(points)} sweep points" if len(points := {c.get('sweep') or '' for c in cells}) > 1
                       else "")},
-        {"label": "ok", "value": status.count("ok"), "tone": "good" if status.count("ok") == len(cells) else ""},
-        {"label": "failed", "value": status.count("failed"), "tone": "bad" if "failed" in status else ""},
+        {"label": "ok", "value": status.count("ok"),
+         "tone": "good" if status.count("ok") == len(cells) and not any(unsure(c) for c in cells) else ""},
+        {"label": "failed", "value": status.count("failed"), "tone": "bad" if "failed" in status else "",
+         **({"href": "#trust-failed"} if "failed" in status else {})},
     ]
+    if shaky := [c for c in cells if unsure(c)]:
+        cards.append({"label": unsure_word(shaky), "value": len(shaky), "tone": "warn", "href": "#trust",
+                      "detail": "medians may be off"})
     if "not measured" in status:
         cards.append({"label": "not measured", "value": status.count("not measured"), "tone": "warn"})
     if comparison is not None:
@@ -170,20 +179,9 @@ def _comparison(result) -> dict:
 
 
 def _plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
-    return _cell_plots(rd, cells, colours, run_colours, shapes, recipe_legend) + _layer_plots(rd)
-
-
-def _layer_plots(rd: ReportData) -> list[dict]:
-    """`qbench sensitivity`'s per-layer SQNR, only in a run that has it."""
-    if not rd.layers:
-        return []
-    return [{"id": "plot-layers", "title": "SQNR by layer",
-             "caption": "Each quantized layer's output against fp32 (torchao PT2E numeric debugger), in graph order; "
-                        "error accumulates down the graph. Highlighted: the layers the suggestion keeps in fp32. "
-                        "Hover a bar for the end-to-end metric with only that layer in fp32 (and, with --method "
-                        "quantize-one or both, with only that layer quantized).",
-             "legend": plots.legend([("quantized", plots.LAYER_COLOUR), ("kept fp32", plots.KEPT_FP32_COLOUR)]),
-             "panels": plots.layer_panels(rd.layers), "empty": "No per-layer figures."}]
+    """The charts of the measured cells (a run with none, `qbench sensitivity` without --measure, has none:
+    its per-layer chart leads the page instead, see sensitivity_view)."""
+    return _cell_plots(rd, cells, colours, run_colours, shapes, recipe_legend) if rd.cells else []
 
 
 def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_legend) -> list[dict]:
@@ -205,8 +203,9 @@ def _cell_plots(rd: ReportData, cells, colours, run_colours, shapes, recipe_lege
          "empty": "No quantized cell to compare with fp32."},
         *_threads_plot(cells),
         {"id": "plot-tradeoff", "title": "Accuracy vs latency",
-         "caption": "Each point is a model × recipe; circled points on the dashed staircase form the Pareto front "
-                    f"(no other point is both faster and closer to fp32). {scope}",
+         "caption": "Each point is a model × recipe; each model has its own dashed staircase, and its circled points "
+                    "form that model's Pareto front (no other recipe of the same model is both faster and closer to "
+                    f"fp32; models are never ranked against each other). {scope}",
          "legend": Markup(recipe_legend + shape_legend), "panels": plots.tradeoff_panels(cells, colours, shapes),
          "empty": "No cell has accuracy figures (SQNR, top-1 agreement)."},
         {"id": "plot-size-memory", "title": "Size and peak memory",

@@ -29,7 +29,7 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
     """The JUnit document (a string) for `run_id`, with regressions from `comparison` if given."""
     store = open_store(db_path)
     try:
-        check_runs(store, [run_id])
+        [run_id] = check_runs(store, [run_id])
         run = store.run(run_id)
         rows = store.cells(run_id)
         wall = {r["cell_id"]: sum(t["wall_s"] or 0 for t in store.trials(r["cell_id"])) for r in rows}

@@ -33,7 +33,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
 
     store = open_store(db_path)
     try:
-        check_runs(store, [run_id])
+        [run_id] = check_runs(store, [run_id])
         run = store.run(run_id)
         rows = store.cells(run_id)
         views = cell_views(store, run_id)

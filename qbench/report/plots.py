@@ -116,7 +116,8 @@ def speedup_panels(cells: list[dict], colours: dict[str, str]):
 
 
 def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str, str]):
-    """SQNR (and top-1 agreement when measured) against median latency, per device."""
+    """SQNR (and top-1 agreement when measured) against median latency, per device; each model has its own
+    Pareto front (models are never ranked against each other)."""
     panels = []
     ok = _ok(cells)
 
@@ -135,7 +136,7 @@ def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str
                 median = c["latency_ms"]["median"]
                 tip = f"{c['model']} · {c['recipe']} · {device}\nmedian {fmt.ms(median)} ms, {name(label)} {y_text}"
                 pts.append(Point(median, y, colours[c["recipe"]], shapes[c["model"]], f"{c['model']} · {c['recipe']}",
-                                 tip))
+                                 tip, group=c["model"]))
             if pts:
                 panels.append(scatter_panel(f"{name(label)} vs latency · {device}", pts,
                                             xlabel="median latency (ms)", ylabel=label, y_cap=cap))
@@ -146,29 +147,44 @@ def tradeoff_panels(cells: list[dict], colours: dict[str, str], shapes: dict[str
 
 
 def size_memory_panels(cells: list[dict], colours: dict[str, str]):
+    """.pte size per model × recipe, peak RSS per device; each panel's axis and bar labels in one unit."""
     panels = []
-    seen, size_groups = set(), {}
+    seen, sized = set(), []
     for c in cells:  # the .pte is one artifact per model × recipe, the same on every device
         if c.get("pte_bytes") and (c["model"], c["recipe"]) not in seen:
             seen.add((c["model"], c["recipe"]))
-            mib = c["pte_bytes"] / 2**20
-            size_groups.setdefault(c["model"], []).append(
-                Bar(c["recipe"], mib, colours[c["recipe"]], fmt.bytes_(c["pte_bytes"]),
-                    tooltip=f"{c['model']} · {c['recipe']}: .pte {fmt.bytes_(c['pte_bytes'])}"))
-    if size_groups:
-        panels.append(hbar_panel("Program size (.pte)", [BarGroup(m, b) for m, b in size_groups.items()], unit="MiB"))
+            sized.append(c)
+    if sized:
+        panels.append(_bytes_panel("Program size (.pte)", sized, "pte_bytes", colours,
+                                   lambda c: f"{c['model']} · {c['recipe']}: .pte {fmt.bytes_(c['pte_bytes'])}"))
     for device in _ordered(cells, "device"):
-        groups = {}
-        for c in cells:
-            if c["device"] == device and c.get("peak_rss_bytes"):
-                groups.setdefault(c["model"], []).append(
-                    Bar(c["recipe"], c["peak_rss_bytes"] / 2**20, colours[c["recipe"]], fmt.bytes_(c["peak_rss_bytes"]),
-                        tooltip=f"{c['model']} · {c['recipe']} · {device}: peak RSS {fmt.bytes_(c['peak_rss_bytes'])}"
-                                + (f", arena {fmt.bytes_(c['arena_bytes'])}" if c.get("arena_bytes") else "")))
-        if groups:
-            panels.append(hbar_panel(f"Peak memory (RSS) · {device}", [BarGroup(m, b) for m, b in groups.items()],
-                                     unit="MiB"))
+        here = [c for c in cells if c["device"] == device and c.get("peak_rss_bytes")]
+        if here:
+            panels.append(_bytes_panel(
+                f"Peak memory (RSS) · {device}", here, "peak_rss_bytes", colours,
+                lambda c: f"{c['model']} · {c['recipe']} · {c['device']}: peak RSS {fmt.bytes_(c['peak_rss_bytes'])}"
+                          + (f", arena {fmt.bytes_(c['arena_bytes'])}" if c.get("arena_bytes") else "")))
     return panels
+
+
+BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))
+
+
+def byte_unit(values: list[float]) -> tuple[str, int]:
+    """The largest binary unit in which the biggest value is at least 1: the axis and every label use it."""
+    top = max(values)
+    return next(((u, d) for u, d in BYTE_UNITS if top >= d), ("B", 1))
+
+
+def _bytes_panel(title: str, cells: list[dict], key: str, colours: dict[str, str], tooltip) -> Markup:
+    unit, div = byte_unit([c[key] for c in cells])
+    digits = 0 if unit == "B" else 1
+    groups = {}
+    for c in cells:
+        groups.setdefault(c["model"], []).append(
+            Bar(c["recipe"], c[key] / div, colours[c["recipe"]], f"{c[key] / div:,.{digits}f} {unit}",
+                tooltip=tooltip(c)))
+    return hbar_panel(title, [BarGroup(m, b) for m, b in groups.items()], unit=unit)
 
 
 # --------------------------------------------------------------------------- energy

@@ -223,7 +223,9 @@ def box_stats(samples_ms, trials=None) -> dict:
 
 def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) -> Markup:
     """One row per box; consecutive boxes with the same label (one per run) share it."""
-    left, right, row, top = 118, 76, 20, 26
+    labels = [fmt.ms(b.median) + (f"  +{b.above}›" if b.above else "") for b in boxes]
+    left, row, top = 118, 20, 26
+    right = max(76, 12 + 6.6 * max(len(t) for t in labels))  # the value labels stay inside the plot
     height = top + row * len(boxes) + 32
     lo = min(b.lo for b in boxes)
     hi = max(b.hi for b in boxes)
@@ -248,8 +250,7 @@ def box_panel(title: str, boxes: list[Box], unit: str = "ms", width: int = 640) 
         parts.append(_line(ax(b.median), yc - h / 2, ax(b.median), yc + h / 2, INK, 2))
         for tm in b.trial_medians:
             parts.append(marker("diamond", ax.clamp(tm), yc + h / 2 + 3, 2.2, INK, "none", 0))
-        label = fmt.ms(b.median) + (f"  +{b.above}›" if b.above else "")
-        parts.append(_text(width - right + 6, yc + 4, label, fill=MUTED))
+        parts.append(_text(width - right + 6, yc + 4, labels[i], fill=MUTED))
         parts.append("</g>")
     return _svg(width, height, parts, f"latency distribution: {title}")
 
@@ -330,6 +331,7 @@ class Point:
     shape: str
     label: str
     tooltip: str
+    group: str = ""  # points compete only within their group (one model): each group has its own front
 
 
 def pareto_front(points: list[Point]) -> list[Point]:
@@ -368,18 +370,32 @@ def scatter_panel(title: str, points: list[Point], *, xlabel: str, ylabel: str, 
         parts.append(_text(left - 5, ay(y_draw_cap) + 4, cap_label, anchor="end", fill=MUTED))
     parts.append(f'<text transform="translate(12 {_n((top + height - bottom) / 2)}) rotate(-90)" '
                  f'text-anchor="middle" fill="{MUTED}">{esc(ylabel)}</text>')
-    front = pareto_front(points)
     ypos = {id(p): ay(y) for p, y in zip(points, ys)}
-    if len(front) > 1:  # a staircase: each front point is the best accuracy up to its latency
-        d = f"M{_n(ax(front[0].x))} {_n(ypos[id(front[0])])}"
-        for p in front[1:]:
-            d += f"H{_n(ax(p.x))}V{_n(ypos[id(p)])}"
-        parts.append(f'<path class="pareto" d="{d}" fill="none" stroke="{INK}" stroke-width="1.2" '
-                     f'stroke-dasharray="5 3" opacity="0.7"/>')
-    on_front = {id(p) for p in front}
+    on_front = set()
+    for group in dict.fromkeys(p.group for p in points):
+        front = pareto_front([p for p in points if p.group == group])
+        on_front |= {id(p) for p in front}
+        parts += _staircase(front, ax, ypos, group)
+    return _scatter_points(title, points, on_front, ax, ypos, parts, width, height)
+
+
+def _staircase(front: list[Point], ax: Axis, ypos: dict, group: str) -> list[str]:
+    """One group's front as a dashed staircase: each front point is the best accuracy up to its latency."""
+    if len(front) < 2:
+        return []
+    d = f"M{_n(ax(front[0].x))} {_n(ypos[id(front[0])])}"
+    for p in front[1:]:
+        d += f"H{_n(ax(p.x))}V{_n(ypos[id(p)])}"
+    return [f'<path class="pareto" data-group="{esc(group)}" d="{d}" fill="none" stroke="{INK}" stroke-width="1.2" '
+            f'stroke-dasharray="5 3" opacity="0.7"/>']
+
+
+def _scatter_points(title: str, points: list[Point], on_front: set, ax: Axis, ypos: dict, parts: list[str],
+                    width: int, height: float) -> Markup:
     for p in points:
         x, y = ax(p.x), ypos[id(p)]
-        tip = p.tooltip + (" — on the Pareto front" if id(p) in on_front else "")
+        tip = p.tooltip + ((f" — on {p.group}'s Pareto front" if p.group else " — on the Pareto front")
+                           if id(p) in on_front else "")
         parts.append(f"<g><title>{esc(tip)}</title>")
         if id(p) in on_front:
             parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="8" fill="none" stroke="{INK}" stroke-width="1.2"/>')

@@ -115,6 +115,28 @@ SWEEP_COLUMNS = [
 ]
 
 
+# Shown after `vs fp32` only when the run was compared with a baseline (`qbench run --baseline`).
+BASELINE_COLUMN = Column("vs_base", "vs base", "Latency (ms)",
+                         hint="latency change of the median against the baseline run (+ is slower) and the "
+                              "verdict at the gate's threshold; 'regressed': the gate flags accuracy, size or a failure",
+                         plain=lambda c: _vs_base_text(c.get("vs_base")))
+
+
+def _vs_base_text(v):
+    from qbench.report.gate import vs_base_text
+
+    return vs_base_text(v)
+
+
+def with_baseline(cols: list[Column], cells: list[dict]) -> list[Column]:
+    """`cols` with the `vs base` column after `speedup` when the cells were compared with a baseline."""
+    if not any("vs_base" in c for c in cells):
+        return cols
+    keys = [c.key for c in cols]
+    at = keys.index("speedup") + 1 if "speedup" in keys else len(cols)
+    return cols[:at] + [BASELINE_COLUMN] + cols[at:]
+
+
 def _sweep_value(cell: dict, axis: str):
     from qbench.suite.sweep import parse_label
 

@@ -77,7 +77,7 @@ def select_runs(db: str | Path | None, suite: str | None = None, *, last: int | 
 
 
 def trend(db: str | Path | None = None, suite: str | None = None, *, last: int | None = None,
-          since: str | None = None, threshold: float = 0.05, n_boot: int = 2000, seed: int | None = 0):
+          since: str | None = None, threshold: float | str = 0.05, n_boot: int = 2000, seed: int | None = 0):
     """One row per cell × run (see COLUMNS), oldest run first; empty frame when no run matches.
 
     median_ms / ci_low_ms / ci_high_ms: the cell's median with its 95% two-level bootstrap CI.
@@ -88,8 +88,10 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     """
     import pandas as pd
 
+    from qbench.report.compare import parse_threshold
     from qbench.results.frame import load
 
+    threshold = parse_threshold(threshold)  # "5%" as on the command line
     runs = select_runs(db, suite, last=last, since=since)
     if not runs:
         return pd.DataFrame(columns=COLUMNS)
@@ -188,6 +190,7 @@ class _Sketches:
     def __call__(self, cell_id: int) -> tuple:
         import numpy as np
 
+        cell_id = int(cell_id)  # a frame's Int64 value: drivers bind plain ints
         if cell_id not in self._cache:
             used = {t: s for t, s in self.store.used_summaries(cell_id).items() if s.count}
             self._cache[cell_id] = (np.concatenate([s.sketch for s in used.values()] or [np.empty(0)]).astype(float),

@@ -5,8 +5,9 @@ their accuracies are not comparable).
 "Most accurate" is task accuracy when the suite scored the model on a dataset (top-1 on the eval
 split, else the model's own `metric:`, taken as higher-is-better), otherwise the numerics against
 fp32 (SQNR, else cosine similarity) among the quantized recipes, fp32 being their reference. The card
-says which. A "fastest" whose median CI overlaps the runner-up's is called a tie: the two are within
-each other's measured noise (the stored stability CIs, see pipeline stability).
+says which. A "fastest" whose median CI overlaps the runner-up's is not crowned ("no clear winner"): the
+two are within each other's measured noise (the stored stability CIs, see pipeline stability); one
+drawn from a noisy cell is marked with its verdict word (trust.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 
 from markupsafe import Markup
 
-from qbench.report import fmt
+from qbench.report import fmt, trust
 from qbench.report.svg import Point, scatter_panel
 from qbench.report.views import speedup_text
 
@@ -50,27 +51,29 @@ def accuracy_basis(cells: list[dict]) -> Basis | None:
 
 def winners(cells: list[dict], colours: dict[str, str], shapes: dict[str, str]) -> list[dict]:
     """One card per model × device (× sweep point: recipes compete at the same threads and batch) with
-    measured cells, in suite order."""
+    measured or failed cells, in suite order; a model × device whose cells all failed gets a card that
+    says so instead of a winner."""
     ok = [c for c in cells if c["status"] == "ok" and c.get("latency_ms")]
     cards = []
-    for model in dict.fromkeys(c["model"] for c in ok):
+    for model in dict.fromkeys(c["model"] for c in cells):
         basis = accuracy_basis([c for c in ok if c["model"] == model])
-        for device in dict.fromkeys(c["device"] for c in ok):
-            for point in dict.fromkeys(c.get("sweep") or "" for c in ok):
-                group = [c for c in ok if (c["model"], c["device"], c.get("sweep") or "") == (model, device, point)]
+        for device in dict.fromkeys(c["device"] for c in cells):
+            for point in dict.fromkeys(c.get("sweep") or "" for c in cells):
+                here = [c for c in cells if (c["model"], c["device"], c.get("sweep") or "") == (model, device, point)]
+                group = [c for c in here if c in ok]
+                failed = [c["recipe"] for c in here if c["status"] == "failed"]
                 if group:
-                    cards.append({**_card(model, device, group, basis, colours, shapes), "sweep": point})
+                    card = _card(model, device, group, basis, colours, shapes)
+                elif failed:
+                    card = {"model": model, "device": device, "rows": [], "basis": None, "pareto": None}
+                else:
+                    continue
+                cards.append({**card, "sweep": point, "failed": failed})
     return cards
 
 
 def _card(model: str, device: str, group: list[dict], basis: Basis | None, colours, shapes) -> dict:
-    by_speed = sorted(group, key=lambda c: c["latency_ms"]["median"])
-    fastest = by_speed[0]
-    tie = by_speed[1]["recipe"] if len(by_speed) > 1 and _overlap(fastest, by_speed[1]) else None
-    speedup = speedup_text(fastest.get("speedup_vs_fp32"), fastest.get("speedup_ci"))
-    rows = [{"what": "fastest", "recipe": fastest["recipe"],
-             "figure": f"{fmt.ms(fastest['latency_ms']['median'])} ms" + (f" · {speedup} vs fp32" if speedup else ""),
-             "note": f"tied with {tie} (overlapping median CIs)" if tie else ""}]
+    rows = [_fastest(sorted(group, key=lambda c: c["latency_ms"]["median"]))]
     sized = sorted((c for c in group if c.get("pte_bytes")), key=lambda c: c["pte_bytes"])
     if sized:
         ties = [c["recipe"] for c in sized[1:] if c["pte_bytes"] <= sized[0]["pte_bytes"] * (1 + SIZE_TIE)]
@@ -85,6 +88,29 @@ def _card(model: str, device: str, group: list[dict], basis: Basis | None, colou
                      "note": f"same: {', '.join(ties)}" if ties else ""})
     return {"model": model, "device": device, "rows": rows, "basis": basis.label if basis else None,
             "pareto": _pareto(model, device, group, basis, colours, shapes)}
+
+
+def _fastest(by_speed: list[dict]) -> dict:
+    """The fastest recipe, or "no clear winner" when the fastest two overlap; a winner drawn from an
+    unsure (noisy) cell is crowned only when the CIs still part, and then carries the verdict word."""
+    fastest, runner_up = by_speed[0], (by_speed[1] if len(by_speed) > 1 else None)
+    figure = f"{fmt.ms(fastest['latency_ms']['median'])} ms"
+    unsure_ones = [c for c in (fastest, runner_up) if c is not None and trust.unsure(c)]
+    word = trust.unsure_word(unsure_ones)
+    if runner_up is not None and (_overlap(fastest, runner_up) or (unsure_ones and not _has_ci(fastest, runner_up))):
+        why = "overlap (median CIs)" if _overlap(fastest, runner_up) else f"are {word}"
+        return {"what": "fastest", "recipe": "no clear winner", "unclear": True, "mark": word if unsure_ones else "",
+                "figure": f"{fastest['recipe']} {figure} · {runner_up['recipe']} "
+                          f"{fmt.ms(runner_up['latency_ms']['median'])} ms",
+                "note": f"the fastest two {why}"}
+    speedup = speedup_text(fastest.get("speedup_vs_fp32"), fastest.get("speedup_ci"))
+    return {"what": "fastest", "recipe": fastest["recipe"], "unclear": False, "mark": word if unsure_ones else "",
+            "figure": figure + (f" · {speedup} vs fp32" if speedup else ""),
+            "note": f"from {word} medians: the CIs part, but the medians may be off" if unsure_ones else ""}
+
+
+def _has_ci(*cells: dict) -> bool:
+    return all(None not in ((c.get("stability") or {}).get("median_ci_ms") or [None]) for c in cells)
 
 
 def _overlap(a: dict, b: dict) -> bool:

@@ -5,6 +5,10 @@
     >>> raw = qbench.results.load_samples("reports/qbench.db")  # one row per iteration
     >>> t = qbench.results.trend("reports/qbench.db", "mobile", last=90)  # one row per cell × run
     >>> layers = qbench.results.load_layers("reports/qbench.db")  # one row per layer (qbench sensitivity)
+    >>> df = qbench.results.load("reports/qbench.db", "last~1:mobile")  # runs named as on the command line
+
+Run references (an id, a unique prefix, `last`, `last~N`, `last:SUITE`) are resolved by runref.py;
+one naming no run raises RunRefError. See docs/python-api-and-gate.md.
 """
 
 from qbench.results.frame import load, load_layers, load_samples  # noqa: F401
@@ -12,7 +16,7 @@ from qbench.results.frame import load, load_layers, load_samples  # noqa: F401
 
 def trend(db=None, suite=None, *, last=None, since=None, threshold=0.05):
     """Per cell × run: median with CI, ratio against the cell's reference run, verdict, change point,
-    speedup over fp32 (what `qbench trend` draws); see qbench.report.trend."""
+    speedup over fp32 (what `qbench trend` draws); threshold 0.05 or "5%"; see qbench.report.trend."""
     from qbench.report.trend import trend as _trend  # the comparison statistics live in the report layer
 
     return _trend(db, suite, last=last, since=since, threshold=threshold)

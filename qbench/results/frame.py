@@ -42,19 +42,105 @@ def _query(db, select: str, run_id, order: str):
 def load(db: str | Path | None = None, run_id: str | list[str] | None = None, *, parse_json: bool = True):
     """One row per cell (model × recipe × device × run) with every summary figure, as a DataFrame.
 
-    `run_id` None means every run in the store. Latencies are in milliseconds, sizes in bytes.
+    `run_id` None means every run in the store; else run references (a full id, a unique prefix, `last`,
+    `last~N`, `last:SUITE`: results/runref.py), and one that names no run raises RunRefError (the
+    CLI's exit 2). Latencies are in milliseconds, sizes in bytes. Integer columns are nullable Int64,
+    `cached` is boolean, timestamps are datetime64[ns, UTC]; `run_status` says whether the cell's run
+    is complete (a running, failed or interrupted run's cells are here too); `speedup_vs_fp32` is the
+    `--json` cell's (fp32 median / this median, same model, device and sweep point).
     """
     df = _query(
         db,
-        "SELECT c.*, r.suite, r.started_at AS run_started_at, r.qbench_version, r.torch_version, "
+        "SELECT c.*, r.suite, r.status AS run_status, r.started_at AS run_started_at, "
+        "r.ended_at AS run_ended_at, r.qbench_version, r.torch_version, "
         "r.executorch_version, r.torchao_version, r.git_sha FROM cells c JOIN runs r USING (run_id)",
-        run_id, " ORDER BY r.started_at, c.cell_id",
+        _resolved(db, run_id), " ORDER BY r.started_at, c.cell_id",
     )
     df["sweep"] = df["sweep"].fillna("")  # a store read in place from before sweeps has NULL there
     if parse_json:
         for col in JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    df = typed(df, _declared_types("cells"))
+    df["speedup_vs_fp32"] = speedup_vs_fp32(df)
     return df
+
+
+def _resolved(db, run_id: str | list[str] | None) -> list[str] | None:
+    """Run references as run ids (None: every run); one naming no run, or several, raises."""
+    if run_id is None:
+        return None
+    from qbench.results.runref import resolve_runs
+    from qbench.results.store import open_store
+
+    store = open_store(_target(db), readonly=True)
+    try:
+        return resolve_runs(store, [run_id] if isinstance(run_id, str) else list(run_id))
+    finally:
+        store.close()
+
+
+BOOL_COLUMNS = {"cached"}
+TIME_COLUMNS = {"run_started_at", "run_ended_at", "updated_at"}
+
+
+def _declared_types(table: str) -> dict[str, str]:
+    """Column -> declared SQL type (INTEGER, REAL, TEXT, JSON) of `table`, from the store's schema."""
+    import re
+
+    from qbench.results.store import ADDED_COLUMNS, SCHEMA
+
+    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\);", SCHEMA, re.S).group(1)
+    out = {}
+    for part in re.sub(r"--[^\n]*", "", body).split(","):
+        words = part.split()
+        if len(words) >= 2 and words[0].isidentifier() and words[0].upper() not in ("UNIQUE", "PRIMARY"):
+            out[words[0]] = words[1].upper()
+    out.update({k: v.split()[0].upper() for k, v in ADDED_COLUMNS.get(table, {}).items()})
+    return out
+
+
+def typed(df, declared: dict[str, str]):
+    """Dtypes that say what a column holds whatever its NULLs: INTEGER -> Int64, flags -> boolean,
+    REAL -> float64 (also when empty), TEXT -> str, timestamps -> datetime64[ns, UTC]."""
+    import pandas as pd
+
+    for col in df.columns:
+        kind = declared.get(col)
+        if col in BOOL_COLUMNS:
+            df[col] = df[col].astype("Int64").astype("boolean")
+        elif col in TIME_COLUMNS:
+            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+        elif kind == "INTEGER":
+            values = pd.to_numeric(df[col])
+            whole = values.dropna().mod(1).eq(0).all()  # SQLite keeps what it is given: never truncate
+            df[col] = values.astype("Int64") if whole else values.astype("float64")
+        elif kind == "REAL":
+            df[col] = pd.to_numeric(df[col]).astype("float64")
+        elif kind == "TEXT":
+            df[col] = df[col].astype("str")  # pandas' text dtype, also for a column that is all NULL
+    return df
+
+
+def speedup_vs_fp32(df):
+    """fp32 median / the cell's median, per run, model, device and sweep point (the `--json` figure;
+    NaN where there is no measured fp32 cell, and for fp32 cells themselves 1.0)."""
+    key = ["run_id", "model", "device", "sweep"]
+    fp32 = df[(df["recipe_kind"] == "fp32") & (df["status"] == "ok")]
+    base = fp32.drop_duplicates(key).set_index(key)["latency_median_ms"]
+    joined = df[key].join(base.rename("_fp32"), on=key)["_fp32"]
+    return (joined / df["latency_median_ms"]).astype("float64")
+
+
+def to_parquet(df, output: Path) -> None:
+    """Parquet needs pyarrow (the `parquet` extra): without it one line with the install command."""
+    import importlib.util
+
+    from qbench.errors import UsageError
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise UsageError("parquet needs pyarrow, which is not installed: pip install 'qbench[parquet]' "
+                         "(or pip install pyarrow)")
+    df.to_parquet(output)
 
 
 def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None, *, cells=None):
@@ -69,7 +155,7 @@ def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = 
     from qbench.results import samples
     from qbench.results.store import open_store
 
-    ids = [run_id] if isinstance(run_id, str) else list(run_id or [])
+    ids = _resolved(db, run_id) or []  # references such as `last` or a prefix, as in load()
     where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
     store = open_store(_target(db), readonly=True)
     try:

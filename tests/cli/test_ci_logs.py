@@ -98,20 +98,71 @@ def gated(first, tmp_path_factory):
                   env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step)})
 
 
-def test_regression_becomes_a_github_error_annotation(gated):
+def test_regression_becomes_a_github_error_annotation_on_stderr(gated):
     assert gated.returncode == 3, gated.stderr[-3000:]
-    errors = [line for line in gated.stdout.splitlines() if line.startswith("::error")]
+    assert "::error" not in gated.stdout  # stdout is the summary alone
+    errors = [line for line in gated.stderr.splitlines() if line.startswith("::error")]
     assert len(errors) == 1
     assert errors[0].startswith("::error title=qbench regression%3A tiny_mlp/fp32@host::tiny_mlp/fp32@host vs run ")
     assert "latency" in errors[0] and "%25" in errors[0]  # the threshold's % is escaped as GitHub requires
 
 
-def test_markdown_summary_on_stdout(gated):
-    lines = [line for line in gated.stdout.splitlines() if not line.startswith("::error")]
-    assert lines[0].startswith("### qbench · tiny\\_mlp — run `")
-    # table rows, then (on a busy machine) the closing notes as a list
-    assert all(line.startswith(("|", "- ")) for line in lines[1:] if line)
+def _gate_paths(first, gated) -> tuple[Path, Path]:
+    line = gated.stderr.strip().splitlines()[-1]
+    junit, summary = re.search(r"; junit (\S+), summary (\S+)$", line).groups()
+    return first["root"] / junit, first["root"] / summary  # as given: relative to where qbench ran
+
+
+def test_the_failing_gate_says_so_in_one_line(first, gated):
+    line = gated.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"gate: FAIL — 1 regression\(s\) in 3 compared cell\(s\) \(1 slower, \d faster, \d no "
+                        rf"significant change\) vs run {first['run_id']}, threshold 5%; junit \S+junit.xml, "
+                        rf"summary \S+summary.md", line), line
+    junit, summary = _gate_paths(first, gated)
+    assert junit.is_file() and summary.is_file()
+
+
+def test_markdown_summary_on_stdout_is_summary_md(first, gated):
+    _, summary = _gate_paths(first, gated)
+    assert gated.stdout == summary.read_text(encoding="utf-8")
+    lines = gated.stdout.splitlines()
+    assert lines[0].startswith("## qbench · tiny\\_mlp — run `")
     assert sum(line.startswith("| tiny\\_mlp |") for line in lines) == 3
+    assert "| vs base |" in gated.stdout
+
+
+@pytest.fixture(scope="module")
+def passed(first, gated):
+    """A run gated against the gated run (named by a prefix of its id) at a 99% threshold: it passes."""
+    gated_id = json.loads(qbench("results", "--run", "last", "--format", "json", cwd=first["root"]).stdout)[0]["run_id"]
+    proc = qbench("run", "suite.yaml", "--json", "--baseline", gated_id[:-1], "--fail-on-regression", "99%",
+                  cwd=first["root"])
+    return gated_id, proc
+
+
+def test_a_passing_gate_says_so_with_its_base_run_and_paths(passed):
+    gated_id, proc = passed
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"gate: pass — 0 regression\(s\) in 3 compared cell\(s\) \(0 slower, \d faster, \d no "
+                        rf"significant change\) vs run {gated_id}, threshold 99%; junit \S+junit.xml, "
+                        rf"summary \S+summary.md", line), line
+
+
+def test_a_gated_run_has_a_vs_base_figure_per_cell(passed):
+    from qbench.cli.summary import render_plain
+
+    doc = json.loads(passed[1].stdout)
+    assert doc["baseline"]["verdict"] == "pass" and doc["baseline"]["counts"]["matched"] == 3
+    for c in doc["cells"]:
+        v = c["vs_base"]
+        assert v["ratio"] > 0 and v["ci"][0] <= v["ratio"] <= v["ci"][1] and v["regression"] is False
+    text = render_plain(doc).splitlines()
+    assert "vs base" in text[1]
+    for c in doc["cells"]:
+        row = next(line for line in text if line.split()[:2] == ["tiny_mlp", c["recipe"]])
+        change = f"{c['vs_base']['ratio'] - 1:+.1%}".replace("-", "−")  # + is slower, like the column says
+        assert re.search(rf"{re.escape(change)} (same|faster|slower)", row), row
 
 
 def test_verbose_shows_info_lines(first, gated):
@@ -121,7 +172,8 @@ def test_verbose_shows_info_lines(first, gated):
 
 
 def test_quiet_prints_only_the_summary(first, gated):
-    proc = qbench("run", "suite.yaml", "-q", "--resume", first["run_id"], cwd=first["root"])
+    # --resume takes a run reference: here a unique prefix of the first run's id
+    proc = qbench("run", "suite.yaml", "-q", "--resume", first["run_id"][:-1], cwd=first["root"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()

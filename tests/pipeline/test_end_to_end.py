@@ -158,7 +158,7 @@ def test_results_export_csv_json_parquet(e2e, tmp_path):
     assert qbench("results", "--db", db, "--format", "parquet", "-o", out).returncode == 0
     assert len(pd.read_parquet(out)) == len(df)
     bad = qbench("results", "--db", db, "--run", "nope")
-    assert bad.returncode == 2 and "unknown run id(s): nope" in bad.stderr
+    assert bad.returncode == 2 and "--run: no run 'nope'" in bad.stderr
 
 
 def test_run_page_is_written(e2e):

@@ -123,7 +123,7 @@ def test_frame_and_json(result):
 
 
 def test_unknown_run_id_is_a_usage_error(nightly_db, tmp_path):
-    with pytest.raises(UsageError, match=r"unknown run id\(s\): nope.*qbench results --runs"):
+    with pytest.raises(UsageError, match=r"no run 'nope' in .*qbench results --runs"):
         compare_runs(nightly_db, BASE, "nope")
     with pytest.raises(UsageError, match="no results store"):
         compare_runs(tmp_path / "absent.db", BASE, NEW)

@@ -297,7 +297,7 @@ def test_single_run_report_and_degenerate_cells(tmp_path):
 
 
 def test_unknown_run_and_missing_store_are_usage_errors(nightly_db, tmp_path):
-    with pytest.raises(UsageError, match="unknown run id.*nope"):
+    with pytest.raises(UsageError, match="no run 'nope'"):
         write_report(nightly_db, [BASE, "nope"], tmp_path / "r.html")
     with pytest.raises(UsageError, match="no results store"):
         write_report(tmp_path / "missing.db", [BASE], tmp_path / "r.html")

@@ -34,6 +34,7 @@
 
   // ---- filtering the cells table: free text plus one select per model / recipe / device / status
   const table = document.getElementById("cells-table");
+  if (!table) return;  // a run without cells (`qbench sensitivity` alone) has no cells table
   const text = document.getElementById("filter-text");
   const count = document.getElementById("filter-count");
   const selects = Array.from(document.querySelectorAll("select[data-filter]"));
