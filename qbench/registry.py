@@ -1,6 +1,9 @@
-"""One registry per axis (model sources, recipes, devices, runners, collectors).
+"""The registries of qbench's pluggable axes: model sources (models/base.py::SOURCES), recipe kinds
+(quantize/base.py::RECIPES), power sources (collectors/power/base.py::POWER_SOURCES) and device
+transports (devices/transports.py::TRANSPORTS).
 
 Built-ins register exactly the way a third-party plugin would, and an unknown name lists the choices.
+Runners are not a registry: runners/choice.py picks native or Python per device.
 """
 
 from __future__ import annotations

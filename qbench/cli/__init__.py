@@ -146,7 +146,11 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except QbenchError as exc:  # an option's own check (e.g. --db's scheme): one line, like any other
+        _err(str(exc))
+        return int(exc.exit_code)
     args.verbosity = -1 if args.quiet else args.verbose
     from qbench.cli.logs import configure
 
@@ -191,7 +195,9 @@ def _internal_error(exc: Exception, verbosity: int) -> int:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(f"qbench: {text}\n")
+    from qbench.results.urls import scrub
+
+    sys.stderr.write(f"qbench: {scrub(text)}\n")  # a store URL's password never, whoever wrote the text
 
 
 def _db(path: Path | None) -> Path:

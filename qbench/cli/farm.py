@@ -3,6 +3,8 @@ and only when one of them is used."""
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -60,18 +62,59 @@ def add_parsers(sub) -> None:
     w.add_argument("--cache-dir", type=Path, help="artifact cache (default: $QBENCH_CACHE or ~/.cache/qbench)")
     w.add_argument("--check-interval", type=float, default=30.0, metavar="SECONDS",
                    help="re-check idle devices this often; withdraw those that stop answering (default 30)")
+    w.add_argument("--join-timeout", type=float, default=JOIN_TIMEOUT_S, metavar="SECONDS",
+                   help=f"how long to wait for the scheduler to answer when starting (default {JOIN_TIMEOUT_S:g}; "
+                        "a scheduler lost later is waited for until it is back)")
     add_tls_options(w)
+
+
+JOIN_TIMEOUT_S = 30.0  # qbench worker: the first answer from the scheduler
+CONNECT_TIMEOUT_S = 15.0  # qbench run --cluster: the scheduler's answer
+INSTALL_FARM = "pip install 'qbench[farm]'"
+
+
+def jobs_limit() -> int:
+    """Local prepare processes (--jobs) or a worker's prepare slots: each holds a model and its quantized
+    copy in memory, so more than a few per CPU only swaps."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def require_farm(what: str) -> None:
+    """Dask distributed comes with the farm extra; without it, one line naming the install command."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{what} needs Dask distributed, which this install lacks: {INSTALL_FARM}") from None
+
+
+def check_count(flag: str, value: int, least: int) -> None:
+    if value < least:
+        raise UsageError(f"{flag} {value}: needs {'a positive number' if least else 'a number >= 0'}")
+    if value > jobs_limit():
+        raise UsageError(f"{flag} {value}: at most {jobs_limit()} on this host (4 per CPU, {os.cpu_count() or 1} "
+                         "CPUs: each prepare process holds a model and its quantized copy in memory)")
+
+
+def check_seconds(flag: str, value: float, *, positive: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise UsageError(f"{flag} {value:g}: needs a finite number of seconds {'> 0' if positive else '>= 0'}")
+
+
+def check_tls_files(args) -> None:
+    """--tls-*: all three, each a file (checked before anything connects)."""
+    given = [f for f in (args.tls_ca, args.tls_cert, args.tls_key) if f]
+    if given and len(given) < 3:
+        raise UsageError("TLS needs all three: --tls-ca, --tls-cert and --tls-key")
+    for f in given:
+        if not Path(f).is_file():
+            raise UsageError(f"{f}: no such file")
 
 
 def security(args):
     """Dask Security from --tls-*, else Dask's own config (DASK_DISTRIBUTED__COMM__TLS__...), else none."""
     if not (args.tls_ca or args.tls_cert or args.tls_key):
         return None
-    if not (args.tls_ca and args.tls_cert and args.tls_key):
-        raise UsageError("TLS needs all three: --tls-ca, --tls-cert and --tls-key")
-    for f in (args.tls_ca, args.tls_cert, args.tls_key):
-        if not Path(f).is_file():
-            raise UsageError(f"{f}: no such file")
+    check_tls_files(args)
     from distributed.security import Security
 
     return Security(tls_ca_file=args.tls_ca, tls_client_cert=args.tls_cert, tls_client_key=args.tls_key,
@@ -93,35 +136,59 @@ def farm_security(args, address: str):
 
 
 def cmd_worker(args) -> int:
-    from qbench.farm.worker import run_worker
+    from qbench.farm.probe import probe_scheduler
 
-    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    if not devices and not args.prepare:
-        raise UsageError("a worker needs --devices A,B or --prepare N (or both)")
+    devices = check_worker_options(args)
 
     def say(text):
         sys.stderr.write(f"qbench worker: {text}\n")
         sys.stderr.flush()
 
+    sec = farm_security(args, args.scheduler)
+    say(f"waiting up to {args.join_timeout:g} s for the scheduler {args.scheduler} to answer")
+    probe_scheduler(args.scheduler, sec, args.join_timeout, role="worker")
+    from qbench.farm.worker import run_worker
+
     try:
         run_worker(args.scheduler, devices, args.prepare, name=args.name, cache_dir=args.cache_dir,
-                   profiles=args.profiles, check_interval=args.check_interval,
-                   security=farm_security(args, args.scheduler),
+                   profiles=args.profiles, check_interval=args.check_interval, security=sec,
                    host=args.host, say=say)
     except OSError as exc:
         raise UsageError(f"cannot join the scheduler {args.scheduler}: {exc}") from None
     return ExitCode.OK
 
 
+def check_worker_options(args) -> list[str]:
+    """Every `qbench worker` option, before any device is checked or any connection made; its devices."""
+    from qbench.farm.probe import check_address
+
+    check_address("the scheduler", args.scheduler)
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    check_count("--prepare", args.prepare, 0)
+    if not devices and not args.prepare:
+        raise UsageError("a worker needs --devices A,B or --prepare N (or both)")
+    check_seconds("--check-interval", args.check_interval, positive=True)
+    check_seconds("--join-timeout", args.join_timeout, positive=True)
+    check_tls_files(args)
+    require_farm("qbench worker")
+    return devices
+
+
 def check_farm_options(args) -> None:
-    """--cluster/--jobs/--*-wait make sense together (checked before the slow suite check)."""
+    """--cluster/--jobs/--*-wait/--tls-* make sense together (checked before the slow suite check)."""
+    from qbench.farm.probe import check_address
+
     if args.cluster and args.jobs is not None:
         raise UsageError("--cluster and --jobs exclude each other (a cluster's workers have their own slots)")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs needs a positive number of processes")
+    if args.jobs is not None:
+        check_count("--jobs", args.jobs, 1)
+    if args.cluster:
+        check_address("--cluster", args.cluster)
     for flag, value in (("--lost-worker-wait", args.lost_worker_wait), ("--db-wait", args.db_wait)):
-        if value < 0:
-            raise UsageError(f"{flag} needs a number of seconds >= 0 (got {value:g})")
+        check_seconds(flag, value)
+    check_tls_files(args)
+    if args.cluster or args.jobs is not None:
+        require_farm("--cluster" if args.cluster else "--jobs")
 
 
 def open_farm(args, console, devices: list[str]):
@@ -130,23 +197,9 @@ def open_farm(args, console, devices: list[str]):
     if not getattr(args, "cluster", None) and not getattr(args, "jobs", None):
         return None
     check_farm_options(args)
-    from distributed import Client
-
-    from qbench.farm import PREPARE
     from qbench.farm.engine import FarmEngine
 
-    cluster = None
-    try:
-        if args.cluster:
-            client = Client(args.cluster, security=farm_security(args, args.cluster), timeout="15s")
-        else:
-            from distributed import LocalCluster
-
-            cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
-                                   resources={PREPARE: 1}, dashboard_address=None)
-            client = Client(cluster)
-    except (OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach the scheduler {args.cluster}: {exc}") from None
+    client, cluster = _connect(args, console)
     where = args.cluster or f"{args.jobs} local prepare process(es)"
     console.print(f"farm: {where} · {len(client.scheduler_info(n_workers=-1)['workers'])} worker(s)", highlight=False)
     engine = FarmEngine(client, lost_wait=args.lost_worker_wait, local_devices=cluster is not None)
@@ -157,6 +210,31 @@ def open_farm(args, console, devices: list[str]):
         close_farm(engine)
         raise
     return engine
+
+
+def _connect(args, console):
+    """(client, local cluster or None); every wait bounded and announced first."""
+    from distributed import Client
+
+    if not args.cluster:
+        from distributed import LocalCluster
+
+        from qbench.farm import PREPARE
+
+        console.print(f"farm: starting {args.jobs} local prepare process(es)", markup=False, highlight=False)
+        cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
+                               resources={PREPARE: 1}, dashboard_address=None)
+        return Client(cluster), cluster
+    from qbench.farm.probe import probe_scheduler
+
+    sec = farm_security(args, args.cluster)
+    console.print(f"farm: waiting up to {CONNECT_TIMEOUT_S:g} s for the scheduler {args.cluster} to answer",
+                  markup=False, highlight=False)
+    probe_scheduler(args.cluster, sec, CONNECT_TIMEOUT_S)  # Dask alone waits for ever on a non-Dask server
+    try:
+        return Client(args.cluster, security=sec, timeout=f"{CONNECT_TIMEOUT_S:g}s"), None
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot reach the scheduler {args.cluster}: {exc}") from None
 
 
 def close_farm(engine) -> None:

@@ -71,6 +71,7 @@ def cmd_init(args) -> int:
 
     devices = list(dict.fromkeys(args.device or ["host"]))
     shape = _shape(args.input_shape)
+    _check_model(args.model, args.output.parent)
     model_name = _name(Path(args.model.rsplit(":", 1)[-1]).stem)
     suite_name = model_name if args.output.stem == "suite" else _name(args.output.stem)
     text = TEMPLATE.format(suite_file=args.output, name=suite_name, model=args.model, model_name=model_name,
@@ -107,6 +108,36 @@ def cmd_init(args) -> int:
                      f"next: qbench run {args.output} --check   (validates the model and devices)\n"
                      f"      qbench run {args.output}\n")
     return ExitCode.OK
+
+
+HOW_TO_NAME = ("name a model as KIND:REF: torchvision:NAME (e.g. torchvision:resnet18), timm:NAME, hf:FOLDER or "
+               "hf:ORG/NAME, python:FILE.py:FUNCTION (a factory returning the module) or pt2:FILE.pt2")
+
+
+def _check_model(source: str, suite_dir: Path) -> None:
+    """The model exists before a suite names it: its source kind, and what that kind's check says
+    (torchvision's list of models, the factory in its file, ...), as `qbench run --check` would."""
+    from qbench.models import SOURCES, split_source
+
+    try:
+        kind, ref = split_source(source)
+    except ValueError:
+        raise UsageError(f"--model {source!r}: {HOW_TO_NAME}{_bare_name_hint(source)}") from None
+    if kind not in SOURCES:
+        raise UsageError(f"--model {source!r}: unknown source kind {kind!r}; {HOW_TO_NAME}")
+    found = SOURCES.get(kind)
+    problem = found.check(found.resolve(ref, suite_dir))
+    if problem is not None:
+        raise UsageError(f"--model {source!r}: {problem}")
+
+
+def _bare_name_hint(name: str) -> str:
+    """A bare torchvision model name gets its full spelling."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        return ""
+    import torchvision
+
+    return f" (did you mean torchvision:{name}?)" if name in torchvision.models.list_models() else ""
 
 
 def _shape(text: str) -> list[int]:

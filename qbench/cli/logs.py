@@ -59,6 +59,19 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{who}: {record.levelname.lower()}: {text}"
 
 
+class _NoSecrets(logging.Filter):
+    """A store URL's password never reaches the terminal or a log file, whoever logs the text
+    (psycopg and Dask quote URLs in their own messages and tracebacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from qbench.results.urls import scrub
+
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (tests swap it), never to a stale stream."""
 
@@ -82,6 +95,7 @@ def configure(verbosity: int) -> None:
         root.removeHandler(_console)
     _console = _StderrHandler()
     _console.addFilter(_ConsoleFilter(verbosity))
+    _console.addFilter(_NoSecrets())
     _console.setFormatter(_ConsoleFormatter("%(message)s"))
     root.addHandler(_console)
     logging.getLogger("qbench").setLevel(logging.DEBUG)  # handlers decide what is shown
@@ -109,6 +123,7 @@ def attach_run_log(folder: Path) -> logging.Handler:
     folder.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(folder / LOG_NAME, encoding="utf-8")
     handler.addFilter(_FileFilter())
+    handler.addFilter(_NoSecrets())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     return handler

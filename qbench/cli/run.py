@@ -62,19 +62,12 @@ def run_command(args) -> int:
 
 
 def _run(args, console) -> int:
-    from qbench.cli.outputs import check_writable_dir
+    from qbench.cli.export import check_run_options as check_mlflow_options
+    from qbench.cli.farm import check_farm_options
     from qbench.export.cache import ArtifactCache
     from qbench.models.loading import BuiltModels
-    from qbench.pipeline.check import check_suite
-    from qbench.pipeline.orchestrator import begin_run
-    from qbench.pipeline.prepare import all_prepared
     from qbench.report.compare import parse_threshold
-    from qbench.cli.export import check_run_options as check_mlflow_options
-    from qbench.cli.farm import check_farm_options, close_farm, open_farm
-    from qbench.results.backends import is_url, redact
     from qbench.results.frame import default_db
-    from qbench.results.store import open_store
-    from qbench.suite.loader import load_suite
 
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
     check_farm_options(args)
@@ -82,14 +75,52 @@ def _run(args, console) -> int:
     threshold = parse_threshold(args.fail_on_regression) if args.fail_on_regression else None
     cache, models = ArtifactCache(args.cache_dir), BuiltModels()  # the check's models are the run's
     db = args.db or default_db()
-    if not args.check:  # --check validates the suite only; nothing is created before the suite is valid
-        check_writable_dir(args.reports_dir, "--reports-dir", create=False)
-        check_writable_dir(cache.root, "--cache-dir", create=False)
-        if is_url(db) or db.exists():
-            _check_run_ids(args, redact(db), open_store(db))
-        else:
-            check_writable_dir(db.parent, "--db", create=False)
-            _check_run_ids(args, db, None)
+    # --check validates the suite only; nothing is created before the suite is valid
+    lease = None if args.check else _check_outputs(args, db, cache)
+    try:
+        checked = _check_suite(args, console, cache, models)
+        if args.check:
+            return ExitCode.OK
+        return _start(args, console, db, cache, models, threshold, checked, lease)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _settle_abandoned(store, db, console) -> None:
+    """Runs left `running` by a qbench that died or could not record its end are marked failed, and said."""
+    from qbench.pipeline.run_status import settle_abandoned
+
+    for run_id in settle_abandoned(store, db):
+        console.print(f"note: run {run_id} was left `running` by a qbench that stopped without recording how "
+                      f"it ended; marked failed (`qbench run SUITE --resume {run_id}` finishes it)",
+                      markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_outputs(args, db, cache):
+    """Where the run writes (reports, cache, store) and the run ids it names; with --resume, that run's
+    lease (refused now, in seconds, when another qbench writes that run), else None."""
+    from qbench.cli.outputs import check_writable_dir
+    from qbench.results.backends import is_url, redact
+    from qbench.results.lease import hold as hold_run
+    from qbench.results.store import open_store
+
+    check_writable_dir(args.reports_dir, "--reports-dir", create=False)
+    check_writable_dir(cache.root, "--cache-dir", create=False)
+    if is_url(db) or db.exists():
+        _check_run_ids(args, redact(db), open_store(db))
+    else:
+        check_writable_dir(db.parent, "--db", create=False)
+        _check_run_ids(args, db, None)
+    return hold_run(db, args.resume) if args.resume else None
+
+
+def _check_suite(args, console, cache, models):
+    """The checked suite (warnings printed); with --check, also its one-line verdict."""
+    from qbench.pipeline.check import check_suite
+    from qbench.pipeline.prepare import all_prepared
+    from qbench.suite.loader import load_suite
+
     args.suite = _suite_path(args.suite)
     with console.status("checking the suite…"):
         # on a farm the workers own the device profiles (and check them); the engine checks they are advertised
@@ -103,13 +134,27 @@ def _run(args, console) -> int:
         swept = len(points(checked.suite.benchmark))
         console.print(f"{args.suite}: ok — {len(checked.suite.models)} models × {len(checked.recipes)} recipes × "
                       f"{len(checked.device_names)} devices" + (f" × {swept} sweep points" if swept > 1 else ""))
-        return ExitCode.OK
+    return checked
+
+
+def _start(args, console, db, cache, models, threshold, checked, lease) -> int:
+    """Open the store, hold the run (a new run's lease is taken before its row exists), then measure."""
+    from qbench.cli.farm import close_farm, open_farm
+    from qbench.cli.outputs import check_writable_dir
+    from qbench.pipeline.orchestrator import begin_run, new_run_id
+    from qbench.results.lease import hold as hold_run
+    from qbench.results.store import open_store
+
     check_writable_dir(args.reports_dir, "--reports-dir")
     check_writable_dir(cache.root, "--cache-dir")
     store = open_store(db, create=True)
-    engine = open_farm(args, console, checked.device_names)  # None without --cluster/--jobs; before a run row exists
+    run_id = args.resume or new_run_id()
+    own = None if lease is not None else hold_run(db, run_id)  # one writer per run, until this process ends
+    _settle_abandoned(store, db, console)
+    engine = None
     try:
-        run_id = begin_run(checked, store, resume=args.resume)
+        engine = open_farm(args, console, checked.device_names)  # None without --cluster/--jobs; before a run row exists
+        run_id = begin_run(checked, store, resume=args.resume, run_id=run_id)
         run_log = attach_run_log(args.reports_dir / run_id)
         try:
             return _measure_and_report(args, checked, store, run_id, cache, models, threshold, console, engine)
@@ -117,6 +162,8 @@ def _run(args, console) -> int:
             detach(run_log)
     finally:
         close_farm(engine)
+        if own is not None:
+            own.release()
 
 
 def _measure_and_report(args, checked, store, run_id: str, cache, models, threshold, console, engine=None) -> int:
@@ -141,6 +188,10 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
         sys.stderr.write(f"{what}: {done}. Resume with:\n{resume}\n")
         return ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
     except Exception as exc:
+        from qbench.results.lease import RunHeld
+
+        if isinstance(exc, RunHeld):  # another qbench took the run during a database outage: its line says so
+            raise
         if getattr(exc, "exit_code", None) == ExitCode.INTERRUPTED:  # the database or the scheduler went away
             try:
                 kept = _finished_cells(store, run_id)
@@ -279,9 +330,8 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         cause = f"internal error: {describe_exception(exc)} (a qbench bug: the traceback is in the log)"
         code = ExitCode.INTERNAL_ERROR
     done = _finished_cells(store, run_id)
-    console.print(f"qbench: run {run_id} failed: {cause}\n{done} (the run is marked "
-                  f"failed, never a baseline). After fixing the cause, finish it with:\n{resume}",
-                  markup=False, highlight=False, soft_wrap=True)
+    console.print(f"qbench: run {run_id} failed: {cause}\n{done} ({_marked(store, run_id)}). "
+                  f"After fixing the cause, finish it with:\n{resume}", markup=False, highlight=False, soft_wrap=True)
     if as_json:  # CI reading stdout still gets the run, its status and its cause
         from qbench.report.views import run_document
 
@@ -290,6 +340,19 @@ def _run_failed(console, store, run_id: str, resume: str, exc: Exception, *, as_
         except sqlite3.Error:
             pass
     return code
+
+
+def _marked(store, run_id: str) -> str:
+    """What the store now says of the run, read back: marking it failed is itself a write, and the full
+    disk that stopped the run may have refused it too."""
+    from qbench.pipeline.run_status import recorded_status
+
+    status = recorded_status(store, run_id)
+    if status == "failed":
+        return "the run is marked failed, never a baseline"
+    said = "cannot even be read" if status is None else f"still says `{status}`"
+    return (f"the store could not be updated: run {run_id} {said} there; it is never a baseline, and the next "
+            "`qbench run` on this store marks it failed")
 
 
 def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: bool = True, comparison=None):

@@ -46,14 +46,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", required=True, help="a model name from the suite")
     p.add_argument("--recipe", required=True, help="a ptq, dynamic or qat recipe name from the suite")
     p.add_argument("--target", default="sqnr>=30", help='what the mixed recipe must reach (default "sqnr>=30")')
-    p.add_argument("--max-layers", type=_positive, default=None, metavar="N",
+    p.add_argument("--max-layers", default=None, metavar="N",
                    help="screen at most N layers one at a time (the ones losing most SQNR first); default: all")
-    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+    p.add_argument("--max-seconds", default=None, metavar="S",
                    help="stop trying further layers, and the search, after S seconds (what was tried is used)")
     p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
                    help="which single-layer variants rank the layers: " + "; ".join(f"{k}: {v}" for k, v in METHODS.items())
                    + f" (default {DEFAULT_METHOD})")
-    p.add_argument("--candidates", type=_positive, default=DEFAULT_CANDIDATES, metavar="K",
+    p.add_argument("--candidates", default=DEFAULT_CANDIDATES, metavar="K",
                    help=f"best-ranked single layers re-evaluated at each search step (default {DEFAULT_CANDIDATES})")
     p.add_argument("--measure", action="store_true",
                    help="also lower and run fp32, the recipe and the mixed recipe on the suite's devices")
@@ -64,15 +64,45 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def _positive(text: str) -> int:
-    import argparse
+def check_options(args):
+    """Every option, before anything slow: one line naming the option and what it takes (exit 2).
+    Returns the parsed target; numbers are converted in place."""
+    from qbench.errors import UsageError
+    from qbench.sensitivity.target import parse_target
+
+    target = parse_target(args.target)
+    args.max_layers = None if args.max_layers is None else _whole("--max-layers", args.max_layers)
+    args.candidates = _whole("--candidates", args.candidates)
+    if args.max_seconds is not None:
+        args.max_seconds = _seconds("--max-seconds", args.max_seconds)
+    if args.device and not args.measure:
+        raise UsageError("--device picks where --measure runs; add --measure, or drop --device")
+    return target
+
+
+def _whole(flag: str, text) -> int:
+    from qbench.errors import UsageError
 
     try:
-        value = int(text)
+        value = int(str(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise UsageError(f"{flag} {text!r}: not a whole number; give a count of at least 1") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise UsageError(f"{flag} {value}: give a count of at least 1")
+    return value
+
+
+def _seconds(flag: str, text) -> float:
+    import math
+
+    from qbench.errors import UsageError
+
+    try:
+        value = float(str(text))
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{flag} {text}: give a positive, finite number of seconds")
     return value
 
 
@@ -81,14 +111,15 @@ def sensitivity_command(args) -> int:
 
     from qbench.results.frame import default_db
     from qbench.results.store import open_store
-    from qbench.sensitivity.analysis import analyze, find_cell, open_cell
-    from qbench.sensitivity.target import parse_target
+    from qbench.sensitivity.analysis import analyze, check_target, find_cell, open_cell
 
     console = Console(stderr=True)
-    target = parse_target(args.target)  # before anything slow
+    target = check_options(args)  # before anything slow
+    db = args.db or default_db()  # QBENCH_DB is checked before anything slow too
     checked = load_checked(args.suite, args.device if args.measure else None)
     model_spec, recipe = find_cell(checked, args.model, args.recipe)
-    store = open_store(args.db or default_db(), create=True)
+    check_target(checked, model_spec, target)
+    store = open_store(db, create=True)
     with console.status("sensitivity…") as status:
         def progress(text: str) -> None:
             status.update(f"{args.model} · {args.recipe}: {text}")

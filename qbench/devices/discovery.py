@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from qbench.devices.base import DeviceInfo
+from qbench.devices.transports import TRANSPORTS, transport_of
 
 
 def one_line(info: DeviceInfo) -> str:
@@ -55,19 +55,9 @@ def discover(profiles_dir: Path | None = None, timeout: float = 10.0, names: lis
             lines = str(exc).splitlines()
             invalid.append({"name": name, "transport": "?", "address": None, "state": "invalid profile",
                             "summary": (lines[1] if len(lines) > 1 else lines[0]).strip()})
-    found = [_probe(p, timeout) for p in profiles if p.transport == "host"]
-    found += [_probe(p, timeout) for p in profiles if p.transport != "host"]
-    if shutil.which("adb") and not names:
-        from qbench.devices.adb_transport import list_adb_devices
-
-        try:
-            configured = {p.serial for p in profiles if p.serial}
-            for d in list_adb_devices(timeout=timeout):
-                if d["serial"] not in configured:
-                    found.append({"name": d["serial"], "transport": "adb", "address": d["serial"],
-                                  "state": d["state"] if d["state"] != "device" else "ok",
-                                  "summary": f"{d.get('model') or ''} (no profile: copy device_profiles/pixel8.yaml)"})
-        except Exception as exc:
-            found.append({"name": "adb", "transport": "adb", "address": None, "state": "error",
-                          "summary": str(exc).splitlines()[0]})
+    found = [_probe(p, timeout) for p in profiles if transport_of(p).local]
+    found += [_probe(p, timeout) for p in profiles if not transport_of(p).local]
+    if not names:  # each transport adds the devices it sees that no profile names
+        for name in TRANSPORTS.names():
+            found += TRANSPORTS.get(name).discover(profiles, timeout)
     return found + invalid

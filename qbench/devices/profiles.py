@@ -10,16 +10,18 @@ import os
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from pydantic import Field, PositiveInt, ValidationError
+from pydantic import Field, PositiveInt, ValidationError, field_validator
 
+from qbench.devices.transports import RUNNER_TARGETS, TRANSPORTS, transport_of
 from qbench.errors import SuiteError
+from qbench.registry import UnknownName
 from qbench.suite.schema import CooldownSpec, Strict
 
 
 class RunnerChoice(Strict):
     kind: Literal["auto", "python", "native"] = Field("auto", description="which runner measures on this "
                                                                            "device (auto: native where built)")
-    target: Optional[Literal["host", "linux-aarch64", "android-arm64-v8a"]] = Field(
+    target: Optional[Literal[RUNNER_TARGETS]] = Field(
         None, description="the native runner build for this device (`qbench runner build --target`)")
     binary: Optional[str] = Field(None, description="a prebuilt native runner for this device's ABI")
     python: str = Field("python3", description="interpreter on the device, for the Python runner")
@@ -35,10 +37,14 @@ class PowerChoice(Strict):
                                           "rpi5-pmic, rapl, external (its options are the other keys)")
 
 
+# The transport's own keys (address, serial, user...) stay top-level so existing profiles load unchanged;
+# `connection` is them validated by that transport's config model (qbench/devices/transports.py).
 class DeviceProfile(Strict):
     name: str = Field(min_length=1, description="the device's name (default: the file's name)")
     description: Optional[str] = Field(None, description="free text, shown by `qbench devices`")
-    transport: Literal["host", "adb", "ssh"] = Field("host", description="how qbench reaches the device")
+    # a str checked against the registry (not a Literal), so a transport registered later is valid too
+    transport: str = Field("host", description="how qbench reaches the device",
+                           json_schema_extra=lambda schema: schema.update(enum=TRANSPORTS.names()))
     address: Optional[str] = Field(None, description="adb: host:port for TCP; ssh: host or ~/.ssh/config alias")
     serial: Optional[str] = Field(None, description="adb: select a device by serial")
     adb_mode: Literal["server", "direct-tcp", "direct-usb"] = Field(
@@ -61,6 +67,19 @@ class DeviceProfile(Strict):
     cooldown: Optional[CooldownSpec] = Field(None, description="overrides the suite's benchmark.cooldown")
     power: PowerChoice = Field(PowerChoice(), description="where energy figures come from")
     connect_retries: int = Field(2, ge=0, description="reconnect attempts before the device counts as lost")
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _known_transport(cls, value):
+        if isinstance(value, str) and value not in TRANSPORTS:
+            raise ValueError(str(UnknownName("device transport", value, TRANSPORTS.names())))
+        return value
+
+    @property
+    def connection(self):
+        """This transport's keys of the profile, as its config model (e.g. SshConfig)."""
+        model = transport_of(self).config
+        return model.model_validate({key: getattr(self, key) for key in model.model_fields})
 
 
 BUILTIN_HOST = DeviceProfile(name="host", transport="host", description="this machine")
@@ -124,27 +143,5 @@ def load_profile(name: str, suite_dir: Path | None = None) -> DeviceProfile:
 
 
 def open_device(profile: DeviceProfile, suite_dir: Path | None = None):
-    """Build the Device a profile describes (transports are imported only when used)."""
-    if profile.transport == "host":
-        from qbench.devices.host import HostDevice
-
-        return HostDevice(profile.name, Path(profile.workdir) if profile.workdir else None)
-    if profile.transport == "ssh":
-        from qbench.devices.ssh import SshDevice
-
-        return SshDevice(
-            profile.name, profile.address or profile.name, user=profile.user, port=profile.port,
-            ssh_config=Path(profile.ssh_config).expanduser() if profile.ssh_config else None,
-            identity_file=profile.identity_file, strict_host_key_checking=profile.strict_host_key_checking,
-            workdir=profile.workdir or "/tmp/qbench",
-        )
-    if profile.transport == "adb":
-        from qbench.devices.adb import AdbDevice
-
-        return AdbDevice(
-            profile.name, serial=profile.serial, address=profile.address, mode=profile.adb_mode,
-            workdir=profile.workdir or "/data/local/tmp/qbench",
-            adbkey=Path(profile.identity_file).expanduser() if profile.identity_file else None,
-            server_port=profile.adb_server_port,
-        )
-    raise SuiteError(f"device {profile.name!r}: unknown transport {profile.transport!r}")
+    """Build the Device a profile describes (its transport imports the device module only now)."""
+    return transport_of(profile).open(profile.name, profile.connection)

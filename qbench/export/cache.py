@@ -8,7 +8,9 @@ name and renamed into place, so a crash never leaves a half-written artifact tha
 The cache does not trust its files: meta.json records the size and sha256 of every file of the
 entry, and a lookup checks them (a 13 MiB mobilenet_v2 .pte hashes in 10-60 ms here, see
 benchmarks/cache_verify.py). A file overwritten, truncated or deleted since makes the entry a miss;
-the rebuilt entry replaces it.
+the rebuilt entry replaces it. meta.json itself is sealed: it carries the sha256 of its own other
+fields (`seal`), so a figure edited in it by hand (`arena_bytes`, `delegation`, numerics) makes the
+entry a miss too, and the figures reported are always the ones the build measured.
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class Artifact:
         return d
 
 
+def meta_seal(meta: dict) -> str:
+    """sha256 of an entry's meta.json fields other than `seal` (canonical JSON)."""
+    fields = {k: v for k, v in meta.items() if k != "seal"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
 class ArtifactCache:
     def __init__(self, root: Path | None = None, *, verify_hash: bool = True):
         self.root = (root or default_cache_dir()) / "artifacts"
@@ -103,15 +111,25 @@ class ArtifactCache:
             return None
         try:
             meta = json.loads(meta_path.read_text())
+            seal = meta.pop("seal", None)
             art = Artifact(dir=self.root / key, cached=True, **meta)
         except (ValueError, TypeError, OSError):
             return None  # an entry from an incompatible qbench: rebuild it
-        damage = self.damage(art)
+        damage = self.meta_damage(meta, seal) or self.damage(art)
         if damage:
             log.warning("artifact cache entry %s is damaged (%s): rebuilding it", key, damage)
             return None
         art.program_bytes = art.files[art.program]["bytes"]
         return art
+
+    @staticmethod
+    def meta_damage(meta: dict, seal: str | None) -> str | None:
+        """Why a meta.json's recorded figures cannot be trusted, or None when its seal matches."""
+        if seal is None:
+            return "meta.json has no seal (written by an older qbench)"
+        if seal != meta_seal(meta):
+            return "meta.json was edited since it was built (its seal differs)"
+        return None
 
     def damage(self, art: Artifact) -> str | None:
         """What is wrong with a committed entry's files, or None when they are as recorded."""
@@ -139,7 +157,9 @@ class ArtifactCache:
         artifact.files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
                           for f in sorted(staging.iterdir()) if f.is_file() and f.name != "meta.json"}
         artifact.program_bytes = artifact.files[artifact.program]["bytes"]
-        (staging / "meta.json").write_text(json.dumps(artifact.meta(), indent=1, sort_keys=True))
+        meta = json.loads(json.dumps(artifact.meta()))  # sealed as a lookup will read it back
+        meta["seal"] = meta_seal(meta)
+        (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
         final = self.root / artifact.key
         if final.exists() and self.lookup(artifact.key) is not None:
             shutil.rmtree(staging, ignore_errors=True)  # a concurrent run got there first; theirs is as good

@@ -136,39 +136,73 @@ def recalibrate_batch_norm(model, spec: ModelSpec, batches: int = 8) -> None:
 
     Freshly initialised BN layers assume mean 0 / variance 1, which random weights do not produce:
     a random mobilenet_v2 then outputs ~1e-9 and any int8 numerics against it are meaningless.
-    A few seeded forward passes in train mode (cumulative averages) fix the statistics, so the
-    activations have the ranges a trained network would. Latency is unaffected.
+    A few seeded forward passes fix the statistics, so the activations have the ranges a trained
+    network would. Latency is unaffected.
+
+    The model runs in eval mode, as the user runs it: only each BN layer normalizes with its batch's
+    statistics (what train mode would do) and records them. Train mode itself would also switch
+    every other module (dropout, a detector's training forward that wants targets) and refuse a BN
+    input with one value per channel (a detector's 1×1 feature maps at batch 1).
     """
     import torch
 
     from qbench.inputs import random_inputs
 
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not norms:
         return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average over the passes below
-    model.train()
-    inputs = random_inputs(spec.inputs, batches, seed=4321)
+    stats = {m: _BatchStats() for m in norms}
+    hooks = [m.register_forward_hook(stats[m].hook) for m in norms]
+    model.eval()
     try:
         with torch.no_grad():
-            for batch in inputs:
+            for batch in random_inputs(spec.inputs, batches, seed=4321):
                 model(*batch)
-    except Exception:
-        # a model whose training forward wants more than inputs (a detector wants targets): only its
-        # batch norms in train mode, the rest in eval
-        model.eval()
-        for m in norms:
-            m.reset_running_stats()
-            m.train()
-        with torch.no_grad():
-            for batch in inputs:
-                model(*batch)
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum  # the exported graph (and QAT's conv-bn fusion) expect the usual value
-    model.eval()
+    finally:
+        for h in hooks:
+            h.remove()
+    for m, s in stats.items():
+        s.store(m)
+
+
+class _BatchStats:
+    """One BN layer's per-channel statistics over the recalibration passes, as train mode with
+    `momentum=None` keeps them: the average of each batch's mean and unbiased variance. A batch with
+    one value per channel has no variance: its values are pooled across passes instead."""
+
+    def __init__(self):
+        self.means, self.variances, self.singles = [], [], []
+
+    def hook(self, module, inputs, output):
+        x = inputs[0]
+        dims = [d for d in range(x.dim()) if d != 1]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mean = x.mean(dims)
+        if x.numel() // x.shape[1] > 1:
+            self.means.append(mean)
+            self.variances.append(x.var(dims, unbiased=True))
+            centred = (x - mean.view(shape)) / (x.var(dims, unbiased=False) + module.eps).sqrt().view(shape)
+        else:  # train mode's answer for one value: x - mean is 0
+            self.singles.append(mean)
+            centred = x * 0
+        if module.affine:
+            centred = centred * module.weight.view(shape) + module.bias.view(shape)
+        return centred
+
+    def store(self, m) -> None:
+        import torch
+
+        if self.means:
+            mean, var, count = torch.stack(self.means).mean(0), torch.stack(self.variances).mean(0), len(self.means)
+        elif len(self.singles) > 1:
+            pooled = torch.stack(self.singles)
+            mean, var, count = pooled.mean(0), pooled.var(0, unbiased=True), len(self.singles)
+        else:
+            return  # one value ever seen: no variance to learn; the initial statistics stay
+        m.running_mean.copy_(mean)
+        m.running_var.copy_(var)
+        m.num_batches_tracked.fill_(count)
 
 
 def model_fingerprint(spec: ModelSpec) -> dict:
@@ -188,3 +222,22 @@ def model_fingerprint(spec: ModelSpec) -> dict:
         "output": spec.output,
         "bn_recalibrated": needs_bn_recalibration(spec),
     }
+
+
+def keyword_only_problem(model, name: str, inputs: int) -> str | None:
+    """A forward() with required keyword-only arguments cannot be called with `inputs:`, which qbench
+    passes positionally, in order (as torch.export and the .pte do): say so, and how to wrap it."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None  # a builtin or C++ forward: the forward pass itself will say what is wrong
+    required = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if not required:
+        return None
+    args = ", ".join(f"x{i}" for i in range(inputs))
+    passed = ", ".join(f"{k}={k}" for k in required)
+    return (f"model {name!r}: forward() requires keyword-only argument(s) {', '.join(required)}, and qbench "
+            f"passes `inputs:` positionally, in order: wrap it in a factory whose module takes them positionally "
+            f"(and list them in `inputs:`), e.g. `def forward(self, {args}, {', '.join(required)}): return self.inner({args}, {passed})`")

@@ -24,7 +24,9 @@ class TorchvisionSource:
             import difflib
 
             close = difflib.get_close_matches(ref, names, n=4, cutoff=0.6)
-            return f"torchvision has no model {ref!r}" + (f" (did you mean: {', '.join(close)})" if close else "")
+            hint = (f" (did you mean: {', '.join(close)})" if close else
+                    f"; it has {len(names)}, listed by torchvision.models.list_models(), e.g. resnet18, mobilenet_v2")
+            return f"torchvision has no model {ref!r}{hint}"
         return None
 
     def build(self, ref: str):

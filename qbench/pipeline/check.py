@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from qbench.devices.transports import is_local
 from qbench.errors import SuiteError
 from qbench.pipeline.resolve import resolve_paths
 from qbench.pipeline.time_limit import TimeLimitExceeded, time_limit
@@ -116,20 +117,22 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                 )
 
     device_names = devices or list(suite.devices)
-    profiles = []
+    profiles, indexed = [], {}
     for j, name in enumerate(device_names if resolve_devices else []):
         try:
             profile = load_profile(name, loaded.base_dir)
             profiles.append(profile)
+            indexed[j] = profile
         except SuiteError as exc:
             if devices:  # came from the command line, not the file
                 problems.lines.append(f"--device {name}: {exc}")
             else:
                 problems.add(["devices", j], str(exc))
             continue
-        if profile.transport != "host" and any(r.kind == "eager" for r in resolved):
+        if not is_local(profile.transport) and any(r.kind == "eager" for r in resolved):
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
 
+    _check_host_affinity(problems, suite.benchmark, indexed, devices)
     checked = CheckedSuite(loaded, resolved, device_names)
     # a model whose every variant is cached passed this check when it was prepared (its file's
     # contents are in the key): importing it again would only cost time (and torch's import)
@@ -154,6 +157,18 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
         _preflight(checked, problems, models if models is not None else BuiltModels(), cached)
         problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
     return checked
+
+
+def _check_host_affinity(problems: Problems, bench, profiles: dict, named: list[str] | None) -> None:
+    """Core lists naming CPUs this host does not have (a remote device's are checked at session open,
+    against the cores it reports). `named`: devices from the command line (not in the file)."""
+    from qbench.pipeline.placement import host_affinity_problems
+
+    for loc, message in host_affinity_problems(bench, profiles):
+        if named and loc[0] == "devices":
+            problems.lines.append(f"--device {named[loc[1]]}: {message}")
+        else:
+            problems.add(loc, message)
 
 
 def _unique(problems: Problems, key: str, names: list[str]) -> None:
@@ -233,7 +248,7 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[in
         return  # nothing to build, nothing to import (torch included)
     import torch
 
-    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt
+    from qbench.models.loading import DOWNLOAD_MESSAGE, DownloadAttempt, keyword_only_problem
     from qbench.inputs import example_inputs
 
     built = []
@@ -259,6 +274,9 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[in
                          "torch.nn.Module: a factory returns the model itself (e.g. `return Net()`)")
             continue
         built.append(model)
+        if (problem := keyword_only_problem(model, spec.name, len(spec.inputs))) is not None:
+            problems.add(["models", i, "inputs"], problem)
+            continue
         shapes = ", ".join(f"{s.dtype}{s.shape}" for s in spec.inputs)
         try:
             with torch.no_grad(), time_limit(limit, f"one forward pass of model {spec.name!r} with inputs {shapes}"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qbench.devices.base import Device
 from qbench.devices.profiles import DeviceProfile, open_device
+from qbench.devices.transports import transport_of
 from qbench.errors import DeviceError
 from qbench.export.cache import Artifact
 from qbench.runners.base import Runner
@@ -65,7 +66,7 @@ class DeviceSession:
         if self._eager is None:
             from qbench.runners.python import EagerRunner
 
-            if self.device.transport != "host":
+            if not transport_of(self.profile).local:
                 raise DeviceError(self.name, "the eager reference runs only on the host")
             self._eager = EagerRunner()
             self._eager.setup(self.device)

@@ -8,7 +8,6 @@ unready, they say what the numbers will be worth.
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,7 +95,9 @@ def _checks(device, profile, info, run_model, min_free_bytes, stability_seconds)
 def _abi(device, profile, info) -> Check:
     from qbench.runners.native_runner import check_abi
 
-    target = profile.runner.target or ("host" if profile.transport == "host" else None)
+    from qbench.devices.transports import transport_of
+
+    target = profile.runner.target or transport_of(profile).fixed_target
     detail = f"{info.abi or 'unknown'}" + (f" (runner target {target})" if target else "")
     if target and not profile.runner.launcher:
         try:
@@ -306,20 +307,15 @@ def _summary(info) -> str:
 
 
 def _reach_fix(profile) -> str:
-    if profile.transport == "adb":
-        return ("enable USB debugging, plug the phone in, accept the RSA prompt (`adb devices` shows it as `device`), "
-                "and set serial: or address: in the profile")
-    if profile.transport == "ssh":
-        return f"check `ssh {shlex.quote(profile.address or profile.name)} true` works (keys, ~/.ssh/config alias)"
-    return "check the profile"
+    from qbench.devices.transports import transport_of
+
+    return transport_of(profile).reach_fix(profile.name, profile.connection)
 
 
 def _runner_fix(profile) -> str:
-    if profile.runner.target == "android-arm64-v8a":
-        return "qbench runner build --target android-arm64-v8a (needs g++-aarch64-linux-gnu; no NDK)"
-    if profile.runner.target == "linux-aarch64":
-        return "qbench runner build --target linux-aarch64"
-    return "qbench runner build"
+    from qbench.runners.native_build import build_command
+
+    return build_command(profile.runner.target)
 
 
 def to_json(profile_name: str, checks: list[Check]) -> dict:

@@ -45,9 +45,16 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None) -> str:
+def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = None, run_id: str | None = None) -> str:
+    """The run's id: `resume` reopened, or a new run (`run_id`: an id chosen by the caller). This process
+    holds the run's lease from here on (results/lease.py), unless the caller took it already: RunHeld
+    when another qbench writes that run."""
     from qbench.env import git_sha, host_summary, versions
+    from qbench.results.lease import hold, holding
 
+    run_id = resume or run_id or new_run_id()
+    if not holding(store.target, run_id):
+        hold(store.target, run_id)  # kept until this process ends
     yaml_text = checked.loaded.path.read_text()
     if resume:
         from qbench.results.runref import resolve_run
@@ -58,7 +65,6 @@ def begin_run(checked: CheckedSuite, store: ResultsStore, resume: str | None = N
             raise UsageError(f"{checked.loaded.path} changed since run {resume} started; start a new run instead of resuming")
         store.reopen_run(resume)
         return resume
-    run_id = new_run_id()
     store.create_run(
         run_id=run_id, suite=checked.suite.name, suite_path=str(checked.loaded.path), suite_yaml=yaml_text,
         status="running", started_at=now(), git_sha=git_sha(checked.loaded.base_dir), host=host_summary(),

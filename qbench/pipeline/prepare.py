@@ -111,11 +111,14 @@ class _Inputs:
 
 def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) -> _Inputs:
     from qbench.inputs import example_inputs
+    from qbench.models.loading import keyword_only_problem
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
     spec, recipe = variant.model, variant.recipe
     on_stage("build model")
     model = _stage("model", lambda: models.get(spec))
+    if (problem := keyword_only_problem(model, spec.name, len(spec.inputs))) is not None:
+        raise CellError("model", problem)
     if dataset is not None:
         on_stage("dataset")
         trains = getattr(recipe.recipe, "trains", False)  # QAT learns from the train split, not calibration
@@ -276,8 +279,9 @@ def _load_method(pte: Path, kernels: list[str]):
     except RuntimeError as exc:
         missing = sorted(set(kernels) - set(runtime.operator_registry.operator_names))
         if missing:
-            raise CellError("export", f"no ExecuTorch kernel for {', '.join(missing)}: not delegated to XNNPACK, "
-                                      "and the runtime has no portable kernel for it") from exc
+            # the program exported fine: it is loading it that fails, as it would on any device
+            raise CellError("load", f"the runtime has no kernel for {', '.join(missing)} (not delegated to XNNPACK, "
+                                    "and no portable kernel is linked): the .pte exports but cannot load") from exc
         raise
 
 

@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import os
 
+from qbench.devices.transports import is_local
 from qbench.results.columns import thread_warning_extra
 
 
-def threads_warning(threads: int, cores: int | None, affinity: list[int] | None, device: str) -> str | None:
+def threads_warning(threads: int | list[int], cores: int | None, affinity: list[int] | None,
+                    device: str) -> str | None:
+    """One warning for every thread count (one, or a sweep's) above what the device gives the runner."""
     usable = len(set(affinity)) if affinity else cores
-    if not usable or threads <= usable:
+    counts = [threads] if isinstance(threads, int) else threads
+    over = [t for t in counts if usable and t > usable]
+    if not over:
         return None
     where = f"the {usable} CPU(s) of its affinity" if affinity else f"its {usable} core(s)"
-    return (f"threads: {threads} on {device} is more than {where}: the extra threads time-share cores, so "
-            f"latency measures contention rather than the model; use threads <= {usable}")
+    shown = f"{over[0]} on {device} is" if len(over) == 1 else f"{_listed(over)} ({len(over)} values) on {device} are"
+    return (f"threads: {shown} more than {where}: the extra threads "
+            f"time-share cores, so latency measures contention rather than the model; use threads <= {usable}")
+
+
+def _listed(counts: list[int], head: int = 5) -> str:
+    """`3, 4, 5, 6, 7, …, 256`: a long sweep folded to its first values and its last."""
+    if len(counts) <= head + 1:
+        return ", ".join(map(str, counts))
+    return ", ".join(map(str, counts[:head])) + f", …, {counts[-1]}"
 
 
 def host_cores() -> int | None:
@@ -27,21 +40,20 @@ def host_cores() -> int | None:
 
 
 def host_warnings(suite, profiles) -> list[str]:
-    """For the suite check: host profiles whose thread count exceeds this machine's cores."""
+    """For the suite check: host profiles whose thread counts exceed this machine's cores, one warning
+    per profile and affinity (a sweep's counts folded into it)."""
     from qbench.suite.sweep import swept_axes, values
 
     bench = suite.benchmark
     swept = swept_axes(bench)
     found = []
     for p in profiles:
-        if p.transport == "host":
+        if is_local(p.transport):
             counts = values(bench, "threads") if "threads" in swept else [p.threads or values(bench, "threads")[0]]
             places = values(bench, "affinity") if "affinity" in swept else [p.affinity or values(bench, "affinity")[0]]
-            for threads in counts:
-                for cores in places:
-                    if isinstance(threads, int):  # `auto` and cluster names are resolved on the device
-                        found.append(threads_warning(threads, host_cores(), cores if isinstance(cores, list) else None,
-                                                     p.name))
+            counts = [t for t in counts if isinstance(t, int)]  # `auto` and clusters are resolved on the device
+            for cores in places:
+                found.append(threads_warning(counts, host_cores(), cores if isinstance(cores, list) else None, p.name))
     return list(dict.fromkeys(w for w in found if w))
 
 
@@ -53,5 +65,5 @@ def warn_at_session_open(session, settings, cell_ids, store, log) -> None:
         return
     for cid in cell_ids:
         store.merge_extra(cid, **thread_warning_extra(warning))
-    if session.device.transport != "host":
+    if not is_local(session.device.transport):
         log(f"warning: {warning}")

@@ -19,25 +19,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from qbench.errors import UsageError
+from qbench.results.urls import URL_SCHEMES, db_target, is_url, redact, scrub  # noqa: F401 - re-exported
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 DB_HELP = ("results store: a SQLite file or postgresql://user@host/db "
            "(default: $QBENCH_DB or reports/qbench.db; passwords from PGPASSFILE/PGPASSWORD)")
-
-
-def is_url(target: str | Path | None) -> bool:
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
-
-
-def db_target(text: str) -> str | Path:
-    """`--db` / QBENCH_DB: a PostgreSQL URL stays a string (Path would fold its `//`); else a file path."""
-    return text if is_url(text) else Path(text)
-
-
-def redact(target: str | Path) -> str:
-    """The target as messages show it: a URL without its password."""
-    text = str(target)
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]+):[^@]*@", r"\1:***@", text) if is_url(text) else text
 
 
 def exists(target: str | Path) -> bool:
@@ -265,13 +250,14 @@ class PostgresBackend:
         try:
             import psycopg
         except ImportError as exc:
-            raise UsageError("a PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from exc
+            raise UsageError("a PostgreSQL store needs psycopg, which comes with the farm extra: "
+                             "pip install 'qbench[farm]'") from exc
         self.url, self.lock = url, lock
         self.gone: BaseException | None = None  # set when the caller gave up on the server
         try:
             self.pg = self._connect()
         except psycopg.Error as exc:
-            raise UsageError(f"cannot open the results database {redact(url)}: {_first_line(exc)}") from None
+            raise UsageError(f"cannot open the results database {redact(url)}: {scrub(_first_line(exc), url)}") from None
         self.conn = self  # the store's `db`: execute/executemany with `?` placeholders
 
     def _connect(self):

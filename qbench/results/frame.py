@@ -15,7 +15,7 @@ def default_db() -> str | Path:
 
     from qbench.results.backends import db_target
 
-    return db_target(os.environ["QBENCH_DB"]) if os.environ.get("QBENCH_DB") else Path("reports") / "qbench.db"
+    return db_target(os.environ["QBENCH_DB"], "QBENCH_DB") if os.environ.get("QBENCH_DB") else Path("reports") / "qbench.db"
 
 
 def _target(db: str | Path | None) -> str | Path:

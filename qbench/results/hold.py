@@ -10,6 +10,8 @@ import time
 from typing import Any, Callable
 
 from qbench.errors import ExitCode, QbenchError
+from qbench.results.lease import RunHeld, renew
+from qbench.results.urls import scrub
 
 # context managers and teardown: nothing to retry there
 _PASS_THROUGH = {"transaction", "close"}
@@ -50,6 +52,7 @@ class HoldingStore:
                 waited = time.monotonic() - started
                 if waited > self._db_wait:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    first = scrub(first)  # psycopg's messages may quote the URL
                     gone = StoreUnavailable(
                         f"the results database {self._store.path} did not answer for {self._db_wait:.0f} s ({first}); "
                         "the run stopped. Everything committed before is kept: resume with --resume RUN_ID")
@@ -59,5 +62,8 @@ class HoldingStore:
                 time.sleep(min(2.0, max(0.1, self._db_wait / 10)))
                 try:
                     backend.reconnect()
+                    renew(self._store.target)  # the outage also ended the run's lease session
+                except RunHeld:
+                    raise  # another qbench took the run meanwhile: this one must stop writing it
                 except Exception:  # noqa: BLE001 - the next try reports it
                     pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from qbench.devices.base import Device
 from qbench.devices.profiles import DeviceProfile
+from qbench.devices.transports import transport_of
 from qbench.errors import CellError
 from qbench.runners.base import Runner
 
@@ -23,8 +24,13 @@ def select_runner(device: Device, profile: DeviceProfile, suite_choice: str = "a
             return native, reason
         if choice == "native":
             raise CellError("runner", f"native runner unavailable for {device.name}: {reason}")
-        return PythonRunner(profile.runner.python if device.transport != "host" else None), f"python ({reason})"
-    return PythonRunner(profile.runner.python if device.transport != "host" else None), "python (asked for)"
+        return PythonRunner(_interpreter(profile)), f"python ({reason})"
+    return PythonRunner(_interpreter(profile)), "python (asked for)"
+
+
+def _interpreter(profile: DeviceProfile) -> str | None:
+    """The profile's interpreter on a remote device; None on this machine (the one running qbench)."""
+    return None if transport_of(profile).local else profile.runner.python
 
 
 def _native(device: Device, profile: DeviceProfile):

@@ -33,10 +33,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from qbench.devices.transports import RUNNER_TARGETS
 from qbench.errors import QbenchError
 from qbench.runners import bundle
 
-TARGETS = ("host", "linux-aarch64", "android-arm64-v8a")
+TARGETS = RUNNER_TARGETS
 BINARY = "qbench_runner"
 SOURCE_DIR = Path(__file__).parent / "native"
 MIN_CMAKE = (3, 24)  # $<LINK_LIBRARY:WHOLE_ARCHIVE,...> for source-built ExecuTorch
@@ -219,6 +220,14 @@ def _last_error(log: Path) -> str:
     if first is None:
         return lines[-1][:400] if lines else "no output"
     return " ".join(lines[first : first + 3])[:400]
+
+
+def build_command(target: str | None) -> str:
+    """The command that builds the runner for `target` (None: this host), with what it needs."""
+    if target in (None, "host"):
+        return "qbench runner build"
+    needs = " (needs g++-aarch64-linux-gnu; no NDK)" if target == "android-arm64-v8a" else ""
+    return f"qbench runner build --target {target}{needs}"
 
 
 def _check_target(target: str) -> None:

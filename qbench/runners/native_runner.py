@@ -11,10 +11,9 @@ from pathlib import Path
 
 from qbench.devices.base import Device
 from qbench.devices.profiles import DeviceProfile
+from qbench.devices.transports import transport_of
 from qbench.runners.base import Runner, TrialSettings
 
-# what a device reports as its ABI -> the build target that runs there
-ABI_TARGETS = {"arm64-v8a": "android-arm64-v8a", "aarch64": "linux-aarch64", "x86_64": "host"}
 
 
 class NativeRunner(Runner):
@@ -47,7 +46,7 @@ class NativeRunner(Runner):
             if not path.is_file():
                 return None, f"runner.binary {path} does not exist"
             return cls(path, flavour="prebuilt"), f"native (prebuilt {path})"
-        target = profile.runner.target or ("host" if device.transport == "host" else _target_for(device))
+        target = profile.runner.target or transport_of(profile).runner_target(device)
         if target is None:
             return None, "unknown device ABI; set runner.target or runner.binary in the profile"
         if not profile.runner.launcher:  # under an emulator (launcher) any host may run ARM code
@@ -139,10 +138,3 @@ def _describe(target: str, flavour: str) -> str:
     return {"android-bundle": f"{target} bundle: glibc loader, no NDK",
             "android-ndk": f"{target} NDK build"}.get(flavour, target)
 
-
-def _target_for(device: Device) -> str | None:
-    try:
-        abi = device.info().abi
-    except Exception:
-        return None
-    return ABI_TARGETS.get(abi or "")

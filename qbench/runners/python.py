@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from qbench.devices.base import Device
+from qbench.devices.transports import is_local
 from qbench.runners.base import Runner, TrialSettings
 
 SCRIPT = Path(__file__).with_name("python_runner.py")
@@ -21,7 +22,7 @@ class PythonRunner(Runner):
     def setup(self, device: Device) -> None:
         self._script = device.push(SCRIPT, "qbench_python_runner.py")
         if self.python is None:
-            self.python = sys.executable if device.transport == "host" else "python3"
+            self.python = sys.executable if is_local(device.transport) else "python3"
 
     def argv(self, program, settings: TrialSettings, inputs=None, outputs=None, etdump=None) -> list[str]:
         argv = [self.python, self._script, "--model", program, *settings.flags()]

@@ -74,21 +74,31 @@ def find_cell(checked, model: str, recipe: str):
     return models[model], chosen
 
 
+def check_target(checked, model_spec, target: Target) -> None:
+    """The target can be judged for this model: it has the dataset a task metric needs, and the
+    threshold is in the metric's range (top-1's is known; a model's own `metric:` may use any scale)."""
+    if target.needs_dataset and checked.dataset_for(model_spec) is None:
+        raise UsageError(f"--target {target.text!r} needs a task metric, and model {model_spec.name!r} has no "
+                         "`dataset:` in the suite; use e.g. --target 'sqnr>=30'")
+    if (problem := target.range_problem(top1=not model_spec.metric)) is not None:
+        raise UsageError(problem)
+
+
 def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text: None) -> CellUnderTest:
     import torch
 
     from qbench.collectors.numerics import looks_like_classifier
     from qbench.inputs import example_inputs
-    from qbench.models.loading import build_model
+    from qbench.models.loading import build_model, keyword_only_problem
     from qbench.models.outputs import select_output
     from qbench.quantize.calibration import load_dataset_data, load_input_data
 
+    check_target(checked, model_spec, target)
     dataset = checked.dataset_for(model_spec)
-    if target.needs_dataset and dataset is None:
-        raise UsageError(f"--target {target.text!r} needs a task metric, and model {model_spec.name!r} has no "
-                         "`dataset:` in the suite; use e.g. --target 'sqnr>=30'")
     progress("build model")
     model = build_model(model_spec)
+    if (problem := keyword_only_problem(model, model_spec.name, len(model_spec.inputs))) is not None:
+        raise UsageError(problem)
     example = example_inputs(model_spec.inputs)
     progress("data")
     splits = ("eval", "train") if recipe.kind == "qat" else ("eval", "calibration")  # as a run needs them

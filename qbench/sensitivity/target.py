@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import math
+
 from qbench.errors import UsageError
 
 # metric -> (the comparison it takes, the key of the evaluation that holds it)
@@ -18,6 +20,11 @@ METRICS = {"sqnr": (">=", "sqnr_db"), "cosine": (">=", "cosine"), "accuracy": ("
            "accuracy_drop": ("<=", "accuracy_drop")}
 _SYNTAX = re.compile(r"^\s*([a-z_]+)\s*(>=|<=)\s*([-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?|[-+]?\.\d+)\s*(%?)\s*$")
 EXAMPLES = '"sqnr>=30", "cosine>=0.99", "accuracy>=0.9" or "accuracy_drop<=0.5%"'
+# The values a metric can take (None: any finite number). Accuracy's range holds for top-1 only: a
+# model's own `metric:` may score on any scale (range_problem is told which one applies).
+RANGES = {"cosine": (-1.0, 1.0, "a cosine similarity is between -1 and 1"),
+          "accuracy": (0.0, 1.0, "top-1 accuracy is a fraction between 0 and 1 (or 0% to 100%)"),
+          "accuracy_drop": (-1.0, 1.0, "a drop of top-1 accuracy is between -1 and 1 (or -100% to 100%)")}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,18 @@ class Target:
     @property
     def needs_dataset(self) -> bool:
         return self.metric.startswith("accuracy")
+
+    def range_problem(self, top1: bool) -> str | None:
+        """Why no evaluation can reach this threshold (or every one does), or None. `top1`: the task
+        metric is top-1 (no model `metric:`), whose range is known."""
+        if not math.isfinite(self.threshold):
+            return f"--target {self.text!r}: the threshold must be a finite number"
+        if self.metric not in RANGES or (self.metric.startswith("accuracy") and not top1):
+            return None
+        low, high, why = RANGES[self.metric]
+        if not low <= self.threshold <= high:
+            return f"--target {self.text!r}: {why}; give a threshold in that range"
+        return None
 
     def met(self, value: float | None) -> bool:
         if value is None:
@@ -68,4 +87,7 @@ def parse_target(text: str) -> Target:
         if metric == "sqnr":
             raise UsageError(f"--target {text!r}: SQNR is in dB, not a percentage; e.g. sqnr>=30")
         value /= 100
-    return Target(metric=metric, threshold=value, text=text.strip())
+    target = Target(metric=metric, threshold=value, text=text.strip())
+    if (problem := target.range_problem(top1=metric == "cosine")) is not None:
+        raise UsageError(problem)
+    return target

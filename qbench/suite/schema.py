@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, StrictInt, WithJsonSchema,
                       field_validator, model_validator)
 
-from qbench.suite.sweep import ClusterName, check_sweep
+from qbench.suite.sweep import ClusterName, check_points, check_sweep
 
 DType = Literal["float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -201,6 +201,37 @@ _PERCENT_SCHEMA = {"anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiv
 Percent = Annotated[float, BeforeValidator(_fraction), Field(gt=0, lt=1), WithJsonSchema(_PERCENT_SCHEMA)]
 
 
+# Bounds of counts and durations: each is far beyond any real measurement, and a value past it is a
+# typo or a generated number (1e12 iterations is 16 TB of samples) that would otherwise surface on the
+# device as an out-of-memory or a run that never ends. The error names the bound and why.
+COUNT_LIMITS = {
+    "warmup": (1_000_000, "qbench's bound on warm-up iterations"),
+    "iterations": (1_000_000, "qbench's bound on iterations: every measured sample is kept"),
+    "max_iterations": (1_000_000, "qbench's bound on iterations: every measured sample is kept"),
+    "trials": (1_000, "qbench's bound on trials per cell"),
+    "max_trials": (1_000, "qbench's bound on trials per cell"),
+}
+SECONDS_LIMITS = {"warmup_seconds": 3_600.0, "min_seconds": 3_600.0, "timeout_seconds": 86_400.0}
+
+
+def _within_limit(value, info):
+    """A count or a duration beyond COUNT_LIMITS / SECONDS_LIMITS (or not finite) is refused, naming the bound."""
+    import math
+
+    name = info.field_name
+    if value is None:
+        return value
+    if name in SECONDS_LIMITS:
+        bound = SECONDS_LIMITS[name]
+        if not math.isfinite(value) or value > bound:
+            raise ValueError(f"at most {bound:g} seconds (qbench's bound on {name})")
+        return value
+    bound, why = COUNT_LIMITS[name]
+    if value > bound:
+        raise ValueError(f"at most {bound} ({why})")
+    return value
+
+
 class BenchmarkSpec(Strict):
     """Measurement settings; each phase runs at least N iterations *and* at least T seconds."""
 
@@ -242,6 +273,7 @@ class BenchmarkSpec(Strict):
                                                  "top operators")
 
     _sweeps = field_validator("threads", "affinity", "batch", mode="before")(check_sweep)
+    _limits = field_validator(*COUNT_LIMITS, *SECONDS_LIMITS)(_within_limit)
 
     @model_validator(mode="after")
     def _bounded(self):
@@ -249,6 +281,7 @@ class BenchmarkSpec(Strict):
             raise ValueError("max_iterations must be >= iterations")
         if self.max_trials is not None and self.max_trials < self.trials:
             raise ValueError("max_trials must be >= trials")
+        check_points(self)
         return self
 
     @property

@@ -17,6 +17,11 @@ from typing import Any, Literal
 ClusterName = Literal["little", "mid", "big", "prime"]
 CLUSTERS = ("little", "mid", "big", "prime")
 AXES = ("threads", "batch", "affinity")  # label order
+# One axis lists at most this many values, and the axes together make at most MAX_POINTS cells per
+# model × recipe × device: more is a generated list gone wrong, not a measurement plan (each cell is
+# a set of trials of seconds each).
+MAX_VALUES = 256
+MAX_POINTS = 4096
 
 _WHAT = {
     "threads": "a positive integer or `auto`",
@@ -58,15 +63,28 @@ def check_sweep(value: Any, info) -> Any:
         return value
     if not value:
         raise ValueError(f"a sweep list needs at least one value ({_WHAT[axis]})")
+    if len(value) > MAX_VALUES:
+        raise ValueError(f"a sweep lists at most {MAX_VALUES} values, this one has {len(value)}")
+    seen: set = set()
     for v in value:
         if not _valid(axis, v):
             raise ValueError(f"each value of the sweep should be {_WHAT[axis]}, got {v!r}")
-    seen: list = []
-    for v in value:
-        if v in seen:
+        key = tuple(v) if isinstance(v, list) else v
+        if key in seen:
             raise ValueError(f"{v!r} is listed twice; a sweep lists each value once")
-        seen.append(v)
+        seen.add(key)
     return value
+
+
+def check_points(bench) -> None:
+    """The sweep's cells per model × recipe × device are bounded (MAX_POINTS)."""
+    count = 1
+    for axis in AXES:
+        count *= len(values(bench, axis))
+    if count > MAX_POINTS:
+        sizes = " × ".join(f"{len(values(bench, a))} {a}" for a in AXES if len(values(bench, a)) > 1)
+        raise ValueError(f"the sweep makes {count} points ({sizes}); at most {MAX_POINTS} per model, recipe "
+                         "and device: sweep fewer values")
 
 
 def values(bench, axis: str) -> list:

@@ -91,3 +91,40 @@ def test_a_whole_entry_committed_concurrently_is_kept(cache):
     second = build(cache, b"\x01" * 50_000)
     assert first.dir == second.dir and cache.lookup(KEY) is not None
     assert sorted(p.name for p in cache.root.iterdir()) == [KEY]
+
+
+def edit_meta(cache: ArtifactCache, **changes) -> None:
+    path = cache.root / KEY / "meta.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+@pytest.mark.parametrize("changes", [{"arena_bytes": 1}, {"delegation": {"delegated_ops": 999, "total_ops": 999}},
+                                     {"numerics": {"sqnr_db": 999.0}}], ids=["arena_bytes", "delegated_ops", "numerics"])
+def test_an_edited_meta_json_is_never_reported_the_entry_is_rebuilt(cache, changes, caplog):
+    build(cache)
+    edit_meta(cache, **changes)  # the files are untouched: only a recorded figure was changed by hand
+    assert cache.lookup(KEY) is None
+    assert "meta.json was edited" in caplog.text and "rebuilding" in caplog.text
+    build(cache)  # the rebuild measures the figures again and replaces the edited entry
+    hit = cache.lookup(KEY)
+    assert hit is not None and hit.arena_bytes is None and hit.numerics == {"sqnr_db": 138.0}
+
+
+def test_a_meta_json_without_its_seal_is_rebuilt(cache):
+    build(cache)
+    path = cache.root / KEY / "meta.json"
+    meta = json.loads(path.read_text())
+    meta.pop("seal")
+    path.write_text(json.dumps(meta))
+    assert cache.lookup(KEY) is None
+
+
+def test_an_artifact_moved_to_another_hosts_cache_is_sealed_there(cache, tmp_path):
+    from qbench.farm.artifacts import materialize, payload_of
+
+    art = build(cache)
+    other = ArtifactCache(tmp_path / "worker")
+    moved = materialize(payload_of(art), other)
+    assert moved.dir == other.root / KEY and other.lookup(KEY) is not None

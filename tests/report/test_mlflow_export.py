@@ -85,10 +85,9 @@ def test_missing_mlflow_is_one_line_with_the_pip_command(nightly_db, tmp_path):
 
 
 def test_pte_on_request_from_the_artifact_cache(exported, nightly_db, tmp_path, monkeypatch):
-    import hashlib
-    import json
     import shutil
 
+    from qbench.export.cache import Artifact, ArtifactCache
     from qbench.report.mlflow_export import export_run
 
     uri, client, _ = exported
@@ -100,12 +99,11 @@ def test_pte_on_request_from_the_artifact_cache(exported, nightly_db, tmp_path, 
     store.update_cell(cells[("resnet18", "fp32", "pixel8")], artifact_key="k-gone")
     store.close()
     program = b"PTE" * 100  # a stand-in program: the exporter copies bytes, it does not load them
-    entry = tmp_path / "cache" / "artifacts" / "k-cached"
-    entry.mkdir(parents=True)
-    (entry / "model.pte").write_bytes(program)
-    (entry / "meta.json").write_text(json.dumps({
-        "key": "k-cached", "program": "model.pte", "kind": "pte", "program_bytes": len(program),
-        "files": {"model.pte": {"bytes": len(program), "sha256": hashlib.sha256(program).hexdigest()}}}))
+    cache = ArtifactCache(tmp_path / "cache")  # committed as prepare does (meta.json recorded and sealed)
+    staging = cache.staging("k-cached")
+    (staging / "model.pte").write_bytes(program)
+    cache.commit(staging, Artifact(key="k-cached", dir=staging, program="model.pte", kind="pte",
+                                   program_bytes=len(program)))
     monkeypatch.setenv("QBENCH_CACHE", str(tmp_path / "cache"))
     client.create_experiment("qbench/pte", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
     out = export_run(db, NEW, tracking_uri=uri, experiment="qbench/pte", with_pte=True)

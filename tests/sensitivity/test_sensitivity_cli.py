@@ -143,6 +143,16 @@ def test_layers_are_stored_loadable_as_a_dataframe_and_charted(analysed):
                                                 "eager model"),
     (["--model", "badnet", "--recipe", "int8", "--target", "sqnr=30"], "--target 'sqnr=30': expected METRIC>=VALUE"),
     (["--model", "badnet", "--recipe", "int8", "--target", "accuracy_drop<=0.5%"], "has no `dataset:`"),
+    # issue 23: impossible targets and limits are refused before any work, not searched for 41 s
+    (["--model", "badnet", "--recipe", "int8", "--target", "cosine>=2"],
+     "--target 'cosine>=2': a cosine similarity is between -1 and 1; give a threshold in that range"),
+    (["--model", "badnet", "--recipe", "int8", "--target", "sqnr>=1e999"], "the threshold must be a finite number"),
+    (["--model", "badnet", "--recipe", "int8", "--max-seconds", "-1"],
+     "--max-seconds -1: give a positive, finite number of seconds"),
+    (["--model", "badnet", "--recipe", "int8", "--max-seconds", "nan"], "--max-seconds nan: give a positive"),
+    (["--model", "badnet", "--recipe", "int8", "--max-seconds", "soon"], "--max-seconds 'soon': not a number"),
+    (["--model", "badnet", "--recipe", "int8", "--candidates", "0"], "--candidates 0: give a count of at least 1"),
+    (["--model", "badnet", "--recipe", "int8", "--device", "host"], "--device picks where --measure runs"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, says):
     from qbench.cli import main
@@ -153,14 +163,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, says):
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("qbench: ") and says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "q.db").exists()  # nothing was started
+
+
+def test_top1_accuracy_targets_are_fractions_a_custom_metric_any_scale():
+    from qbench.sensitivity.target import parse_target
+
+    assert "top-1 accuracy is a fraction between 0 and 1" in parse_target("accuracy>=90").range_problem(top1=True)
+    assert parse_target("accuracy>=90").range_problem(top1=False) is None  # e.g. a mAP in percent
+    assert "between -1 and 1" in parse_target("accuracy_drop<=150%").range_problem(top1=True)
+    assert parse_target("accuracy>=90%").range_problem(top1=True) is None
 
 
 def test_bad_max_layers_is_a_usage_error(tmp_path, capsys):
     from qbench.cli import main
 
-    with pytest.raises(SystemExit) as exit_:
-        main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--max-layers", "0"])
-    assert exit_.value.code == 2 and "--max-layers: must be at least 1" in capsys.readouterr().err
+    code = main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--max-layers", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "qbench: --max-layers 0: give a count of at least 1\n"
     with pytest.raises(SystemExit) as exit_:
         main(["sensitivity", str(tmp_path / "s.yaml"), "--model", "m", "--recipe", "r", "--method", "all"])
     assert exit_.value.code == 2 and "invalid choice: 'all'" in capsys.readouterr().err

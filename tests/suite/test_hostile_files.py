@@ -81,9 +81,9 @@ def test_binary_suite_is_one_clear_line(tmp_path, capsys):
 
 
 def test_devices_lists_the_good_profiles_and_reports_the_junk_one(tmp_path, capsys, monkeypatch):
-    import qbench.devices.discovery as discovery
+    import qbench.devices.transports as transports
 
-    monkeypatch.setattr(discovery.shutil, "which", lambda name: None)  # no adb server started by this test
+    monkeypatch.setattr(transports.shutil, "which", lambda name: None)  # no adb server started by this test
     profiles = tmp_path / "device_profiles"
     profiles.mkdir()
     (profiles / "junk.yaml").write_bytes(bytes(range(256)) * 4)

@@ -116,10 +116,12 @@ void et_log(et_timestamp_t, et_pal_log_level_t level, const char* file,
 // What the runner is doing, for the crash line. Only ever points at literals.
 const char* volatile g_phase = "starting";
 const char* volatile g_phase_hint = "";
+const char* volatile g_oom_hint = "";  // what an allocation failure in this phase points at
 
-void set_phase(const char* phase, const char* hint) {
+void set_phase(const char* phase, const char* hint, const char* oom_hint = nullptr) {
   g_phase = phase;
   g_phase_hint = hint;
+  g_oom_hint = oom_hint ? oom_hint : hint;
 }
 
 void write_str(const char* s) {
@@ -527,6 +529,8 @@ struct Measurement {
   std::string freq_unreadable;
 };
 
+const char* const kMeasureOom = " — the model, or the samples --max-iterations keeps, need more memory than the device has";
+
 // Warm-up, then the measured phase; each phase runs until both N iterations and S
 // seconds are reached (the measured one capped by max-iterations). Per measured
 // iteration: wall time and this thread's CPU time; around the phase: snapshots.
@@ -541,8 +545,11 @@ Measurement measure(const Options& o, Execute&& execute) {
   }
   m.warmup_seconds = std::chrono::duration<double>(Clock::now() - w0).count();
 
+  // a huge --iterations fails here, and the crash line must blame the count, not the program
+  set_phase("reserving room for --iterations samples", " — lower iterations (every sample is kept)");
   m.samples_ns.reserve(static_cast<size_t>(o.iterations));
   m.thread_cpu_ns.reserve(static_cast<size_t>(o.iterations));
+  set_phase("running the method", " — the .pte or its inputs may be malformed", kMeasureOom);
   m.cores = current_cpus();
   m.before = take_snapshot();
   auto m0 = Clock::now();
@@ -856,7 +863,7 @@ int run(const Options& o) {
     if (err != et::Error::Ok) fail("execute failed" + et_error(err));
   };
 
-  set_phase("running the method", " — the .pte or its inputs may be malformed");
+  set_phase("running the method", " — the .pte or its inputs may be malformed", kMeasureOom);
   t0 = Clock::now();
   execute();
   double first_ms = ms_since(t0);
@@ -890,7 +897,7 @@ int main(int argc, char** argv) {
     error = e.what();
   } catch (const std::bad_alloc&) {
     code = 1;
-    error = std::string("out of memory while ") + g_phase + g_phase_hint;
+    error = std::string("out of memory while ") + g_phase + g_oom_hint;
   } catch (const std::exception& e) {
     code = 1;
     error = std::string("internal error: ") + e.what();
