@@ -29,3 +29,23 @@ def wait_for(cond, seconds: float, what: str) -> None:
 def unique_sleep() -> str:
     """A float duration no other process uses, so `pgrep -f` finds exactly ours."""
     return f"{secrets.randbelow(400) + 500}.{secrets.randbelow(90000) + 10000}"
+
+
+def halve_samples(db, run_id: str, recipe: str, model: str | None = None) -> None:
+    """Plant a regression for the next run's gate: the run's stored samples of these cells become twice
+    as fast (packed blobs and trial summaries rewritten the way the store writes them)."""
+    import sqlite3
+
+    from qbench.results.packing import unpack
+    from qbench.results.store import ResultsStore
+
+    con = sqlite3.connect(db, isolation_level=None)
+    rows = con.execute("SELECT s.cell_id, s.trial, s.latency_ns, s.thread_cpu_ns FROM trial_samples s JOIN cells c "
+                       "USING (cell_id) WHERE c.run_id=? AND c.recipe=? AND (? IS NULL OR c.model=?)",
+                       (run_id, recipe, model, model)).fetchall()
+    assert rows, f"no samples of {run_id} {model or '*'}/{recipe}"
+    con.execute("BEGIN")
+    for cell_id, trial, ns, cpu in rows:
+        ResultsStore.write_trial_samples(con, cell_id, trial, unpack(ns) // 2, None if cpu is None else unpack(cpu))
+    con.execute("COMMIT")
+    con.close()

@@ -31,6 +31,7 @@ examples:
   qbench runner build --target host                   build the native C++ runner
   qbench sensitivity SUITE --model M --recipe R --target "sqnr>=30"   which layers to keep fp32
   qbench worker tcp://sched:8786 --devices pixel8-01  join a device farm (then: qbench run --cluster ...)
+  qbench prune --keep-last 90 --keep-samples-days 30  retention (dry run; --yes to apply)
 
   qbench run suites/mobile.yaml --strict              exit 1 if a cell is disturbed or imprecise
 
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from qbench.cli import trend as trend_command
 
     trend_command.add_parsers(sub)
+    from qbench.cli import prune as prune_command
+
+    prune_command.add_parsers(sub)
     from qbench.cli import export as export_command
 
     export_command.add_parsers(sub)
@@ -287,6 +291,7 @@ COMMANDS = {
     "schema": _lazy("qbench.cli.editor", "schema"),
     "sensitivity": _lazy("qbench.cli.sensitivity", "sensitivity"),
     "trend": _lazy("qbench.cli.trend", "trend"),
+    "prune": _lazy("qbench.cli.prune", "prune"),
     "export": _lazy("qbench.cli.export", "export"),
     "worker": _lazy("qbench.cli.farm", "worker"),
 }

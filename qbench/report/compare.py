@@ -30,6 +30,7 @@ from qbench.report.data import (
     key_label,
     make_key,
     reading,
+    sketch_samples,
     trial_samples,
 )
 from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
@@ -408,18 +409,31 @@ def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComp
         base_error=cell_error(base), new_error=cell_error(new), generative=is_generative(new),
     )
     if base["status"] == "ok" and new["status"] == "ok":
-        x_base, t_base = trial_samples(store, base["cell_id"])
-        x_new, t_new = trial_samples(store, new["cell_id"])
-        if x_base and x_new:
-            out.latency = compare(x_base, x_new, trials_base=t_base, trials_new=t_new, threshold=threshold,
-                                  n_boot=n_boot, seed=seed)
-        else:
-            out.note = "no samples"
+        out.latency = _latency(store, base, new, threshold, n_boot, seed)
+        out.note = None if out.latency else "no samples"
     else:
         out.note = {("ok", "failed"): "failed in new run", ("failed", "ok"): "fixed in new run",
                     ("failed", "failed"): "failed in both runs"}.get((base["status"], new["status"]), "not measured")
     out.metrics = _metric_changes(base, new, limits)
     return out
+
+
+def _latency(store, base, new, threshold, n_boot, seed):
+    """The cells' latency comparison from their raw samples; where a side's raw samples were pruned
+    (`qbench prune --keep-samples-days`), both sides from their trials' quantile sketches, weighted by
+    the trials' sample counts, with the cells' exact stored medians as the point estimate."""
+    x_base, t_base = trial_samples(store, base["cell_id"])
+    x_new, t_new = trial_samples(store, new["cell_id"])
+    if x_base and x_new:
+        return compare(x_base, x_new, trials_base=t_base, trials_new=t_new, threshold=threshold, n_boot=n_boot,
+                       seed=seed)
+    (s_base, l_base, n_base), (s_new, l_new, n_new) = sketch_samples(store, base["cell_id"]), \
+        sketch_samples(store, new["cell_id"])
+    if not n_base or not n_new or base["latency_median_ms"] is None or new["latency_median_ms"] is None:
+        return None
+    return compare(s_base, s_new, trials_base=l_base, trials_new=l_new, sizes_base=n_base, sizes_new=n_new,
+                   medians=(base["latency_median_ms"], new["latency_median_ms"]), threshold=threshold,
+                   n_boot=n_boot, seed=seed)
 
 
 def _verdict(row) -> str | None:

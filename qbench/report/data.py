@@ -125,6 +125,18 @@ def trial_samples(store: ResultsStore, cell_id: int) -> tuple[list[int], list[in
     return values, labels
 
 
+def sketch_samples(store: ResultsStore, cell_id: int) -> tuple[list[int], list[int], dict[int, int]]:
+    """(sketch values in ns, trial label per value, {trial: its sample count}) of the trials the cell's
+    figures use: what a CI needs once the raw samples are pruned (see results/packing.py)."""
+    used = {t: s for t, s in store.used_summaries(cell_id).items() if s.count}
+    values: list[int] = []
+    labels: list[int] = []
+    for trial, s in used.items():
+        values.extend(s.sketch.tolist())
+        labels.extend([trial] * s.sketch.size)
+    return values, labels, {t: s.count for t, s in used.items()}
+
+
 def ops(store: ResultsStore, cell_id: int, limit: int | None = None) -> list[dict]:
     """Per-op profile rows, largest share first (empty when the cell was not profiled)."""
     sql = "SELECT name, kind, delegate, count, total_ms, median_ms, share FROM ops WHERE cell_id=? " \

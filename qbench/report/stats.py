@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -81,6 +81,9 @@ def ratio_of_medians(
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    sizes_base: Mapping | None = None,
+    sizes_new: Mapping | None = None,
+    medians: tuple[float, float] | None = None,
 ) -> RatioEstimate:
     """new_median / base_median with a percentile-bootstrap CI; deterministic for a given seed.
 
@@ -109,6 +112,11 @@ def ratio_of_medians(
     (`1.97× [1.97–2.39]`); the CI returned is the percentile interval made symmetric on the log
     scale around the estimate (`log_symmetric`): it contains the percentile interval, so it is never
     narrower, and a ratio and its inverse get mirror-image intervals.
+
+    Quantile sketches (a history whose raw samples are summarised, see results/packing.py): a side
+    given as each trial's sketch, with `sizes_*` = {trial label: how many samples the trial had}, is
+    resampled as if every sketch value stood for size/len(sketch) samples (the same bisection, with
+    weights); `medians` = (base, new): the exact pooled medians, which a sketch only approximates.
     """
     x_base = _as_samples("base", base)
     x_new = _as_samples("new", new)
@@ -116,17 +124,17 @@ def ratio_of_medians(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    base_median = float(np.median(x_base))
+    base_median, new_median = medians if medians else (float(np.median(x_base)), float(np.median(x_new)))
     if base_median <= 0:
         raise ValueError(f"base median must be > 0 to form a ratio, got {base_median}")
 
     rng = np.random.default_rng(seed)
-    med_base, hier_base = _bootstrap_medians(x_base, trials_base, "trials_base", n_boot, rng)
-    med_new, hier_new = _bootstrap_medians(x_new, trials_new, "trials_new", n_boot, rng)
+    med_base, hier_base = _bootstrap_medians(x_base, trials_base, "trials_base", n_boot, rng, sizes_base)
+    med_new, hier_new = _bootstrap_medians(x_new, trials_new, "trials_new", n_boot, rng, sizes_new)
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero resampled median gives inf
         ratios = med_new / med_base
     alpha = 1.0 - confidence
-    ratio = float(np.median(x_new)) / base_median
+    ratio = new_median / base_median
     low, high = log_symmetric(ratio, *np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
 
     method = {
@@ -139,8 +147,8 @@ def ratio_of_medians(
         ratio=ratio,
         low=float(low),
         high=float(high),
-        n_base=int(x_base.size),
-        n_new=int(x_new.size),
+        n_base=int(sum(sizes_base.values())) if sizes_base else int(x_base.size),
+        n_new=int(sum(sizes_new.values())) if sizes_new else int(x_new.size),
         method=method,
         confidence=confidence,
     )
@@ -168,38 +176,47 @@ def median_ci(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    trial_sizes: Mapping | None = None,
 ) -> tuple[float, float, float]:
     """(median, low, high): one cell's median with the same two-level bootstrap CI as
     `ratio_of_medians` (whole trials first, then samples inside them). One trial falls back to
-    flat, which cannot see trial-to-trial variation: treat that CI as a lower bound on the width."""
+    flat, which cannot see trial-to-trial variation: treat that CI as a lower bound on the width.
+    trial_sizes: the samples are per-trial quantile sketches of trials this big (see ratio_of_medians);
+    the median returned is then the sketch's."""
     x = _as_samples("samples", samples)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = np.random.default_rng(seed)
-    meds, _ = _bootstrap_medians(x, trials, "trials", n_boot, rng)
+    meds, _ = _bootstrap_medians(x, trials, "trials", n_boot, rng, trial_sizes)
     alpha = 1.0 - confidence
     low, high = np.quantile(meds, [alpha / 2, 1 - alpha / 2])
     return float(np.median(x)), float(low), float(high)
 
 
 def _bootstrap_medians(
-    x: np.ndarray, labels: ArrayLike | None, name: str, n_boot: int, rng: np.random.Generator
+    x: np.ndarray, labels: ArrayLike | None, name: str, n_boot: int, rng: np.random.Generator,
+    sizes: Mapping | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """n_boot bootstrap medians of x; True if the resampling was hierarchical."""
+    """n_boot bootstrap medians of x; True if the resampling was hierarchical. sizes: x holds quantile
+    sketches of trials with these many samples ({label: count})."""
     if labels is None:
-        return _resampled_medians(x, np.array([x.size]), n_boot, rng, pick_trials=False), False
+        draws = None if sizes is None else np.array([sum(sizes.values())])
+        return _resampled_medians(x, np.array([x.size]), n_boot, rng, pick_trials=False, draws=draws), False
     lab = np.asarray(labels).ravel()
     if lab.size != x.size:
         raise ValueError(f"{name}: {lab.size} labels for {x.size} samples")
-    _, trial = np.unique(lab, return_inverse=True)
+    names, trial = np.unique(lab, return_inverse=True)
     counts = np.bincount(trial)
+    draws = None if sizes is None else np.array([sizes[n.item()] for n in names], dtype=np.int64)
     if counts.size == 1:
-        return _resampled_medians(x, counts, n_boot, rng, pick_trials=False), False
-    return _resampled_medians(x[np.argsort(trial, kind="stable")], counts, n_boot, rng, pick_trials=True), True
+        return _resampled_medians(x, counts, n_boot, rng, pick_trials=False, draws=draws), False
+    return _resampled_medians(x[np.argsort(trial, kind="stable")], counts, n_boot, rng, pick_trials=True,
+                              draws=draws), True
 
 
 def _resampled_medians(
-    x_by_trial: np.ndarray, counts: np.ndarray, n_boot: int, rng: np.random.Generator, pick_trials: bool
+    x_by_trial: np.ndarray, counts: np.ndarray, n_boot: int, rng: np.random.Generator, pick_trials: bool,
+    draws: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bootstrap medians; x_by_trial holds the samples grouped trial by trial (counts[j] of trial j).
 
@@ -216,17 +233,25 @@ def _resampled_medians(
     An even-sized replicate needs two order statistics; they share a bracket until the draws
     separate them, then each keeps its own (disjoint) interval, so every split is conditioned on
     its nearest known counts and the pair stays jointly exact.
+    draws: per trial, how many samples a slot draws when its values are a sketch (default: counts);
+    each value then weighs draws/counts of its trial.
     """
     k, n = counts.size, x_by_trial.size
     owner = np.repeat(np.arange(k), counts)
     order = np.argsort(x_by_trial, kind="stable")
     pooled = x_by_trial[order]
-    # below[j, m]: how many of trial j's values sit at pooled positions < m
-    below = np.zeros((k, n + 1), dtype=np.int64)
-    np.cumsum(owner[order][None, :] == np.arange(k)[:, None], axis=1, out=below[:, 1:])
+    # below[j, m]: how many of trial j's values (by weight) sit at pooled positions < m
+    mine = owner[order][None, :] == np.arange(k)[:, None]
+    if draws is None:
+        draws = counts
+        below = np.zeros((k, n + 1), dtype=np.int64)
+        np.cumsum(mine, axis=1, out=below[:, 1:])
+    else:
+        below = np.zeros((k, n + 1))
+        np.cumsum(mine * (np.asarray(draws) / counts)[:, None], axis=1, out=below[:, 1:])
 
     trial = rng.integers(0, k, size=(n_boot, k)) if pick_trials else np.broadcast_to(np.arange(k), (n_boot, k))
-    size = counts[trial]  # draws per slot
+    size = np.asarray(draws)[trial]  # draws per slot
     total = size.sum(axis=1)
     targets = ((total - 1) // 2, total // 2)  # the two middle order statistics (equal when odd)
 
@@ -378,8 +403,12 @@ def compare(
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    sizes_base: Mapping | None = None,
+    sizes_new: Mapping | None = None,
+    medians: tuple[float, float] | None = None,
 ) -> Comparison:
-    """ratio_of_medians + mann_whitney + verdict for one cell's latency samples (nanoseconds)."""
+    """ratio_of_medians + mann_whitney + verdict for one cell's latency samples (nanoseconds), or for
+    their per-trial quantile sketches (sizes_*, medians: see ratio_of_medians)."""
     est = ratio_of_medians(
         base,
         new,
@@ -388,6 +417,9 @@ def compare(
         n_boot=n_boot,
         confidence=confidence,
         seed=seed,
+        sizes_base=sizes_base,
+        sizes_new=sizes_new,
+        medians=medians,
     )
     _, p = mann_whitney(base, new)
     return Comparison(

@@ -12,6 +12,12 @@ and the new reference, so a step is named once, and a slow drift is named at the
 accumulated drift became material. A run whose point ratio is inside the threshold cannot get a
 verdict (`verdict` demands the whole CI beyond it), so it is not bootstrapped: a year of runs costs
 a few bootstraps per cell, not hundreds.
+
+What it reads: figures stored when each run measured them, never raw samples. A cell's median and
+its CI band are the cell's own (`latency_median_ms`, `median_ci_low_ms`/`high_ms`: what the run's
+summary printed); a ratio's CI is bootstrapped from the trials' quantile sketches (results/packing.py),
+weighted by each trial's sample count, so runs whose raw samples were pruned still count. A store
+too old to have a cell's CI gets one from the sketches (BAND_BOOT replicates).
 """
 
 from __future__ import annotations
@@ -84,7 +90,7 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     import pandas as pd
 
     from qbench.report.compare import parse_threshold
-    from qbench.results.frame import load, load_samples
+    from qbench.results.frame import load
 
     threshold = parse_threshold(threshold)  # "5%" as on the command line
     runs = select_runs(db, suite, last=last, since=since)
@@ -92,33 +98,15 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
         return pd.DataFrame(columns=COLUMNS)
     ids = [r["run_id"] for r in runs]
     cells = load(db, ids, parse_json=False)
-    samples = _used_samples(load_samples(db, ids))
     order = {rid: i for i, rid in enumerate(ids)}
     run_by_id = {r["run_id"]: r for r in runs}
     out = []
-    # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
-    for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
-        ref = None  # (run_id, samples_ns, trials, median_ms)
-        for row in sorted(group.itertuples(index=False), key=lambda r: order[r.run_id]):
-            run = run_by_id[row.run_id]
-            rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
-                   "device": device, "sweep": point, "run_index": order[row.run_id], "status": row.status,
-                   **{k: run[k] for k in RUN_COLUMNS if k != "status"},
-                   "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
-                   "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
-                   "change_point": False, "generative": is_generative(row._asdict())}
-            x = samples.get((row.run_id, model, recipe, device, point))
-            if row.status == "ok" and x is not None:
-                ns, trials = x
-                med, lo, hi = median_ci(ns, trials=trials, n_boot=BAND_BOOT, seed=seed)
-                rec.update(median_ms=med / 1e6, ci_low_ms=lo / 1e6, ci_high_ms=hi / 1e6)
-                if ref is None:
-                    ref = (row.run_id, ns, trials, rec["median_ms"])
-                else:
-                    rec.update(_against(ref, ns, trials, rec["median_ms"], threshold, n_boot, seed))
-                    if rec["change_point"]:
-                        ref = (row.run_id, ns, trials, rec["median_ms"])
-            out.append(rec)
+    with _Sketches(db) as sketches:
+        # a line is one cell: model × recipe × device × sweep point (threads, batch, affinity when swept)
+        for (model, recipe, device, point), group in cells.groupby(["model", "recipe", "device", "sweep"], sort=True):
+            rows = sorted(group.itertuples(index=False), key=lambda r: order[r.run_id])
+            out += _cell_line(rows, (model, recipe, device, point), run_by_id, order, sketches,
+                              (threshold, n_boot, seed))
     df = pd.DataFrame(out)
     df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
     df["speedup_vs_fp32"] = _speedups(df)
@@ -128,38 +116,90 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     return df[COLUMNS]
 
 
-def _against(ref, ns, trials, median_ms, threshold, n_boot, seed) -> dict:
-    ref_run, ref_ns, ref_trials, ref_median = ref
+def _cell_line(rows, key, run_by_id, order, sketches, options) -> list[dict]:
+    """One cell's records, run after run, each compared with the cell's current reference run."""
+    model, recipe, device, point = key
+    threshold, n_boot, seed = options
+    ref = None  # (run_id, cell_id, median_ms)
+    out = []
+    for row in rows:
+        run = run_by_id[row.run_id]
+        rec = {"suite": run["suite"], "model": model, "recipe": recipe, "recipe_kind": row.recipe_kind,
+               "device": device, "sweep": point, "run_index": order[row.run_id], "status": row.status,
+               **{k: run[k] for k in RUN_COLUMNS if k != "status"},
+               "median_ms": math.nan, "ci_low_ms": math.nan, "ci_high_ms": math.nan, "reference_run": None,
+               "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan, "verdict": None,
+               "change_point": False, "generative": is_generative(row._asdict())}
+        if row.status == "ok" and row.cell_id in sketches.measured and not _missing(row.latency_median_ms):
+            rec.update(median_ms=row.latency_median_ms, **_band(row, sketches, seed))
+            if ref is not None:
+                rec.update(_against(ref, row.cell_id, rec["median_ms"], sketches, threshold, n_boot, seed))
+            if ref is None or rec["change_point"]:
+                ref = (row.run_id, row.cell_id, rec["median_ms"])
+        out.append(rec)
+    return out
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _band(row, sketches, seed) -> dict:
+    """The cell's median CI in ms: the one its run stored, else bootstrapped from the sketches."""
+    lo, hi = getattr(row, "median_ci_low_ms", None), getattr(row, "median_ci_high_ms", None)
+    if _missing(lo) or _missing(hi):
+        values, labels, sizes = sketches(row.cell_id)
+        if not values.size:
+            return {}  # no samples and no summary (an old store read in place): no band
+        _, lo, hi = median_ci(values, trials=labels, trial_sizes=sizes, n_boot=BAND_BOOT, seed=seed)
+        lo, hi = lo / 1e6, hi / 1e6
+    return {"ci_low_ms": lo, "ci_high_ms": hi}
+
+
+def _against(ref, cell_id, median_ms, sketches, threshold, n_boot, seed) -> dict:
+    ref_run, ref_cell, ref_median = ref
     rec = {"reference_run": ref_run, "ratio": median_ms / ref_median, "verdict": NO_CHANGE}
     if abs(rec["ratio"] - 1) <= threshold:
         return rec  # `verdict` needs the whole CI past the threshold, so the point must be past it too
-    c = compare(ref_ns, ns, trials_base=ref_trials, trials_new=trials, threshold=threshold, n_boot=n_boot,
-                seed=seed)
+    (ref_values, ref_labels, ref_sizes), (values, labels, sizes) = sketches(ref_cell), sketches(cell_id)
+    c = compare(ref_values, values, trials_base=ref_labels, trials_new=labels, sizes_base=ref_sizes, sizes_new=sizes,
+                medians=(ref_median, median_ms), threshold=threshold, n_boot=n_boot, seed=seed)
     rec.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, verdict=c.verdict,
                change_point=c.verdict in (SLOWER, FASTER))
     return rec
 
 
-def _used_samples(frame) -> dict[tuple, tuple]:
-    """(run_id, model, recipe, device, sweep) -> (latency_ns array, trial labels): the clean trials, or all
-    when none was clean
-    (what the cell's own figures use, see ResultsStore.used_samples)."""
-    import numpy as np
+class _Sketches:
+    """The trials' sketches of a cell, read when first needed (a cell's band or a ratio CI): a year of
+    runs whose cells have stored CIs and never moved reads none. Called with a cell id: (sketch values
+    in ns, trial label per value, {trial: sample count}) of the trials the cell's figures use (the clean
+    ones, or all when none was clean). `measured`: the cells that have trials with samples."""
 
-    out = {}
-    if frame.empty:
-        return out
-    # rows come ordered by cell, so each cell is one contiguous slice (no per-group pandas work)
-    codes = frame.groupby(["run_id", "model", "recipe", "device", "sweep"], sort=False).ngroup().to_numpy()
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
-    ends = np.append(starts[1:], len(codes))
-    ns = np.rint(frame["latency_ms"].to_numpy() * 1e6)
-    trials, clean = frame["trial"].to_numpy(), frame["disturbed"].to_numpy() == 0
-    keys = frame[["run_id", "model", "recipe", "device", "sweep"]].to_numpy()
-    for a, b in zip(starts, ends):
-        pick = clean[a:b] if clean[a:b].any() else slice(None)
-        out[tuple(keys[a])] = (ns[a:b][pick], trials[a:b][pick])
-    return out
+    def __init__(self, db):
+        from qbench.results.frame import _target
+        from qbench.results.store import open_store
+
+        self.store = open_store(_target(db), readonly=True)
+        self.measured = {r[0] for r in self.store.db.execute("SELECT DISTINCT cell_id FROM trials WHERE "
+                                                             "sample_count IS NULL OR sample_count > 0")}
+        self._cache: dict[int, tuple] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.store.close()
+
+    def __call__(self, cell_id: int) -> tuple:
+        import numpy as np
+
+        cell_id = int(cell_id)  # a frame's Int64 value: drivers bind plain ints
+        if cell_id not in self._cache:
+            used = {t: s for t, s in self.store.used_summaries(cell_id).items() if s.count}
+            self._cache[cell_id] = (np.concatenate([s.sketch for s in used.values()] or [np.empty(0)]).astype(float),
+                                    np.repeat(list(used), [s.sketch.size for s in used.values()]),
+                                    {t: s.count for t, s in used.items()})
+        return self._cache[cell_id]
 
 
 def _speedups(df):

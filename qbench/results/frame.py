@@ -143,19 +143,78 @@ def to_parquet(df, output: Path) -> None:
     df.to_parquet(output)
 
 
-def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None):
+def load_samples(db: str | Path | None = None, run_id: str | list[str] | None = None, *, cells=None):
     """One row per measured iteration: run_id, model, recipe, device, sweep ('' unless the suite swept
-    threads/affinity/batch), trial, iteration, latency_ms,
-    thread_cpu_ms (the runner's calling thread; NaN where not recorded) and disturbed (the trial's mark:
-    other processes used more than the threshold, so the cell's figures leave it out)."""
-    return _query(
-        db,
-        "SELECT c.run_id, c.model, c.recipe, c.device, COALESCE(c.sweep, '') AS sweep, s.trial, s.iteration, "
-        "CAST(s.latency_ns AS DOUBLE PRECISION) / 1e6 AS latency_ms, "
-        "CAST(s.thread_cpu_ns AS DOUBLE PRECISION) / 1e6 AS thread_cpu_ms, COALESCE(t.disturbed, 0) AS disturbed "
-        "FROM samples s JOIN cells c USING (cell_id) LEFT JOIN trials t USING (cell_id, trial)",
-        run_id, " ORDER BY c.cell_id, s.trial, s.iteration",
-    )
+    threads/affinity/batch) as categoricals, trial, iteration, latency_ms, thread_cpu_ms (the runner's
+    calling thread; NaN where not recorded) and disturbed (bool: the trial's mark, other processes used
+    more than the threshold, so the cell's figures leave it out). Rows are in cell, trial, iteration order.
+
+    cells: only these cells, each 'model/recipe@device' (a sweep point after a space:
+    'model/recipe@device threads=2'), or a (model, recipe, device[, sweep]) tuple; None = every cell.
+    A run whose raw samples were pruned (`qbench prune --keep-samples-days`) has no rows here."""
+    from qbench.results import samples
+    from qbench.results.store import open_store
+
+    ids = _resolved(db, run_id) or []  # references such as `last` or a prefix, as in load()
+    where = f" WHERE c.run_id IN ({', '.join('?' * len(ids))})" if ids else ""
+    store = open_store(_target(db), readonly=True)
+    try:
+        meta = store.frame("SELECT c.cell_id, c.run_id, c.model, c.recipe, c.device, COALESCE(c.sweep, '') AS sweep "
+                           "FROM cells c" + where + " ORDER BY c.cell_id", ids)
+        meta = meta[_chosen(meta, cells)]
+        data = samples.read(store, meta["cell_id"].tolist(), thread_cpu=True)
+        disturbed = {(r[0], r[1]) for r in store.db.execute("SELECT cell_id, trial FROM trials WHERE disturbed=1")}
+    finally:
+        store.close()
+    return _sample_frame(meta, data, disturbed)
+
+
+def _chosen(meta, cells):
+    """A boolean mask of the cells `cells` names (see load_samples)."""
+    if cells is None:
+        return [True] * len(meta)
+    wanted = set()
+    for c in ([cells] if isinstance(cells, str) else cells):
+        if isinstance(c, str):
+            key, _, point = c.strip().partition(" ")
+            model, _, rest = key.partition("/")
+            recipe, _, device = rest.partition("@")
+            c = (model, recipe, device, point.strip())
+        wanted.add(tuple(c) if len(c) == 4 else (*c, ""))
+    keys = zip(meta["model"], meta["recipe"], meta["device"], meta["sweep"])
+    return [k in wanted for k in keys]
+
+
+def _sample_frame(meta, data: dict, disturbed: set):
+    """The columns of load_samples from {cell_id: {trial: TrialSamples}}: repeated names as categoricals
+    (one code per row instead of a string), numbers as numpy arrays."""
+    import numpy as np
+    import pandas as pd
+
+    parts = [(row, trial, s) for row in meta.itertuples(index=False)
+             for trial, s in data.get(row.cell_id, {}).items()]
+    sizes = np.array([s.latency_ns.size for _, _, s in parts], dtype=np.int64)
+    which = np.repeat(np.arange(len(parts)), sizes)
+    out = {}
+    for col in ("run_id", "model", "recipe", "device", "sweep"):
+        names = [getattr(row, col) for row, _, _ in parts]
+        cats = sorted(set(meta[col]))
+        index = {name: i for i, name in enumerate(cats)}
+        codes = np.array([index[n] for n in names], dtype=np.int32)
+        out[col] = pd.Categorical.from_codes(codes[which] if len(parts) else codes, categories=cats)
+    out["trial"] = np.repeat(np.array([t for _, t, _ in parts], dtype=np.int64), sizes)
+    out["iteration"] = np.concatenate([np.arange(n) for n in sizes]) if len(parts) else np.empty(0, np.int64)
+    out["latency_ms"] = _concat([s.latency_ns for _, _, s in parts]) / 1e6
+    out["thread_cpu_ms"] = _concat([s.thread_cpu_ns if s.thread_cpu_ns is not None else np.full(n, np.nan)
+                                    for (_, _, s), n in zip(parts, sizes)]) / 1e6
+    out["disturbed"] = np.repeat(np.array([(row.cell_id, t) in disturbed for row, t, _ in parts], dtype=bool), sizes)
+    return pd.DataFrame(out)
+
+
+def _concat(arrays):
+    import numpy as np
+
+    return np.concatenate([a.astype(np.float64) for a in arrays]) if arrays else np.empty(0)
 
 
 def load_layers(db: str | Path | None = None, run_id: str | list[str] | None = None):

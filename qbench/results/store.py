@@ -2,8 +2,11 @@
 so a crash loses nothing. backends.py holds the little that differs between the two.
 
 Tables: runs (one per `qbench run`), cells (model × recipe × device, status + summary figures),
-trials (one fresh runner process each), samples (raw per-iteration latencies), and ops (per-op
-profiles). Summary figures are always recomputed from the raw samples.
+trials (one fresh runner process each, with its summary: sample count, median, quantile sketch),
+trial_samples (a trial's raw per-iteration latencies as one compressed blob, see packing.py), and
+ops (per-op profiles). A cell's figures are computed from its raw samples when its trials end; history
+views (trend, the gate's baseline once pruned) read the trials' summaries.
+The schema's history is a list of named migrations (migrations.py), run once per store.
 
 Every command opens a store through `open_store`, which turns a missing, damaged, foreign or newer
 file into a `StoreError` (one line for the user) and reads a store on a read-only filesystem.
@@ -11,7 +14,6 @@ file into a `StoreError` (one line for the user) and reads a store on a read-onl
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sqlite3
@@ -24,139 +26,10 @@ from typing import Any, Iterable, Iterator
 from qbench import strict_json
 from qbench.errors import StoreError
 
-from qbench.results import backends
-
-SCHEMA_VERSION = 3  # 3: a cell's key has its sweep point (cells.sweep)
-
-# Columns added to `cells` after schema 1: added on open to a store that lacks them (older files keep
-# working; their cells just have NULL there).
-ADDED_CELL_COLUMNS = {
-    "accuracy_top1": "REAL",  # fraction of the eval split, 0..1
-    "accuracy_top5": "REAL",
-    "accuracy_metric": "REAL",  # the model's `metric:` on the eval split
-    # power (separate trial; NULL = not measured, and power_reason says why)
-    "power_source": "TEXT",
-    "power_reason": "TEXT",
-    "avg_power_w": "REAL",
-    "idle_power_w": "REAL",
-    "energy_per_inference_mj": "REAL",  # idle power subtracted
-    "energy_uncertainty_mj": "REAL",  # 1 sigma, per inference
-    "power_sample_count": "INTEGER",
-    # stability of the median (see pipeline/adaptive.py): stable | disturbed | imprecise (older
-    # stores: noisy), and why
-    "stability_verdict": "TEXT",
-    "stability_reason": "TEXT",
-    "median_ci_low_ms": "REAL",  # 95% CI of the median, two-level bootstrap over the trials used
-    "median_ci_high_ms": "REAL",
-    "trials_used": "INTEGER",  # trials whose samples make the figures (disturbed ones left out)
-    "trials_replaced": "INTEGER",  # disturbed trials kept in `trials` but replaced by another
-    "interference_share": "REAL",  # median over the trials used
-    "trials_measured": "INTEGER",  # every trial run, disturbed ones included
-    "trials_clean": "INTEGER",  # trials not disturbed (judged clean, or not judged)
-    "trials_not_judged": "INTEGER",  # trials no interference signal could resolve (counted as clean)
-    # sweeps (suite/sweep.py): the point's label, part of the cell's key ('' = nothing swept), and the batch
-    "sweep": "TEXT NOT NULL DEFAULT ''",
-    "batch": "INTEGER",  # the input batch the suite asked for (NULL: as the model declares it)
-}
-# The cells' unique key (schema 3 added `sweep`; older stores are rebuilt with it on open).
-CELL_KEY = ("run_id", "model", "recipe", "device", "sweep")
-# Columns added to `runs` after schema 2, the same way.
-ADDED_RUN_COLUMNS = {
-    "error": "TEXT",  # why a `failed` run stopped (the exception that ended it)
-}
-# Per table (per trial: what else ran; per iteration: the thread's CPU time).
-ADDED_COLUMNS = {
-    "cells": ADDED_CELL_COLUMNS,
-    "runs": ADDED_RUN_COLUMNS,
-    # generation: a text-generation trial's prefill/TTFT per generation and tokens (pipeline/generation.py)
-    "trials": {"disturbed": "INTEGER", "interference_share": "REAL", "interference": "JSON", "generation": "JSON"},
-    "samples": {"thread_cpu_ns": "INTEGER"},
-    # qbench sensitivity --method quantize-one|both: the metric with only this layer quantized
-    "layer_sensitivity": {"metric_if_only_quantized": "REAL", "method": "TEXT"},
-}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    suite TEXT NOT NULL,
-    suite_path TEXT,
-    suite_yaml TEXT,
-    status TEXT NOT NULL,              -- running | complete | failed | interrupted
-    error TEXT,                        -- failed: the cause
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    qbench_version TEXT, torch_version TEXT, executorch_version TEXT, torchao_version TEXT,
-    git_sha TEXT,
-    host JSON,
-    settings JSON,
-    devices JSON
-);
-CREATE TABLE IF NOT EXISTS cells (
-    cell_id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    model TEXT NOT NULL, recipe TEXT NOT NULL, recipe_kind TEXT NOT NULL, device TEXT NOT NULL,
-    status TEXT NOT NULL,              -- pending | ok | failed
-    stage TEXT, error TEXT,
-    artifact_key TEXT, cached INTEGER,
-    runner TEXT, threads INTEGER,
-    pte_bytes INTEGER, arena_bytes INTEGER,
-    delegated_ops INTEGER, total_ops INTEGER, delegation JSON,
-    sqnr_db REAL, max_abs_error REAL, cosine_similarity REAL, top1_agreement REAL,
-    latency_min_ms REAL, latency_median_ms REAL, latency_mean_ms REAL, latency_std_ms REAL,
-    latency_p90_ms REAL, latency_p99_ms REAL, latency_cv REAL, samples_count INTEGER, trials INTEGER,
-    load_ms REAL, method_init_ms REAL, first_inference_ms REAL, peak_rss_bytes INTEGER,
-    quantize_s REAL, export_s REAL,
-    accuracy_top1 REAL, accuracy_top5 REAL, accuracy_metric REAL,
-    device_info JSON, extra JSON,
-    updated_at TEXT,
-    sweep TEXT NOT NULL DEFAULT '',    -- the sweep point, e.g. 'threads=2 batch=4' ('' = no sweep)
-    batch INTEGER,
-    UNIQUE (run_id, model, recipe, device, sweep)
-);
-CREATE TABLE IF NOT EXISTS trials (
-    cell_id INTEGER NOT NULL REFERENCES cells(cell_id),
-    trial INTEGER NOT NULL,
-    runner TEXT, threads INTEGER, affinity JSON,
-    load_ms REAL, method_init_ms REAL, first_inference_ms REAL, peak_rss_bytes INTEGER,
-    warmup_iterations INTEGER, iterations INTEGER, wall_s REAL,
-    thermal_before JSON, thermal_after JSON, cooldown_wait_s REAL,
-    finished_at TEXT,
-    PRIMARY KEY (cell_id, trial)
-);
-CREATE TABLE IF NOT EXISTS samples (
-    cell_id INTEGER NOT NULL,
-    trial INTEGER NOT NULL,
-    iteration INTEGER NOT NULL,
-    latency_ns INTEGER NOT NULL,
-    PRIMARY KEY (cell_id, trial, iteration)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS power_samples (
-    cell_id INTEGER NOT NULL,
-    t_s REAL NOT NULL,                 -- device clock, seconds
-    watts REAL NOT NULL,
-    rails JSON                         -- per-rail watts where the source has rails
-);
-CREATE TABLE IF NOT EXISTS ops (
-    cell_id INTEGER NOT NULL,
-    name TEXT NOT NULL, kind TEXT, delegate TEXT,
-    count INTEGER, total_ms REAL, median_ms REAL, share REAL
-);
-""" + """
-CREATE TABLE IF NOT EXISTS layer_sensitivity (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    model TEXT NOT NULL, recipe TEXT NOT NULL,
-    position INTEGER NOT NULL,         -- graph order
-    module TEXT NOT NULL, op TEXT,
-    sqnr_db REAL, cosine REAL, max_abs_error REAL, input_sqnr_db REAL,
-    target TEXT, metric_name TEXT,     -- e.g. sqnr>=30, sqnr_db
-    metric_if_fp32 REAL,               -- end-to-end metric with only this layer kept fp32 (NULL = not tried)
-    metric_if_only_quantized REAL,     -- end-to-end metric with only this layer quantized (NULL = not tried)
-    method TEXT,                       -- which of the two ranked the layers: fp32-one | quantize-one | both
-    sensitivity_rank INTEGER,          -- 1 = keeping it fp32 helps most
-    kept_fp32 INTEGER NOT NULL,        -- 1 = in the suggested skip:
-    PRIMARY KEY (run_id, model, recipe, position)
-);
-"""
+from qbench.results import backends, migrations, packing, samples
+from qbench.results.schema import (  # noqa: F401  (their home is schema.py; callers import them here too)
+    ADDED_CELL_COLUMNS, ADDED_COLUMNS, ADDED_RUN_COLUMNS, CELL_KEY, SCHEMA, SCHEMA_VERSION, table_ddl as _table_ddl,
+)
 
 # cells columns a caller may set through update_cell (guards against SQL built from arbitrary keys)
 CELL_COLUMNS = {
@@ -171,12 +44,6 @@ LAYER_COLUMNS = ["position", "module", "op", "sqnr_db", "cosine", "max_abs_error
                  "metric_name", "metric_if_fp32", "metric_if_only_quantized", "method", "sensitivity_rank", "kept_fp32"]
 _JSON_COLUMNS = {"host", "settings", "devices", "delegation", "device_info", "extra", "affinity",
                  "thermal_before", "thermal_after", "interference", "generation"}
-
-
-def _table_ddl(table: str) -> str:
-    """The CREATE TABLE statement of `table` in SCHEMA (for a migration that rebuilds it)."""
-    start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table} (")
-    return SCHEMA[start:SCHEMA.index("\n);", start) + 3]
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -209,12 +76,14 @@ class ResultsStore:
         except BaseException:
             self.backend.close()
             raise
-        if readonly:
-            self._shadow_missing_columns()
+        if readonly and not backends.is_url(self.target):
+            self._shadow_missing_columns()  # a file read in place; a server is never read-only media
             return
+        new = "runs" not in self.backend.tables()
         self.backend.create_schema(SCHEMA)
-        self._add_missing_columns()
-        self.backend.widen_unique_key("cells", CELL_KEY, _table_ddl("cells"))
+        if migrations.applied(self) != {name for name, _ in migrations.MIGRATIONS}:
+            with self.backend.migration_lock():  # two orchestrators opening one old database
+                migrations.migrate(self, new=new)
         self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _check_schema(self) -> None:
@@ -231,14 +100,6 @@ class ResultsStore:
         elif (tables or self.readonly) and not {"runs", "cells"} <= tables:
             raise StoreError(f"{self.path} is an SQLite database but not a qbench results store (no runs/cells "
                              "tables): pass --db to a qbench store")
-
-    def _add_missing_columns(self) -> None:
-        """Migration: CREATE TABLE IF NOT EXISTS leaves an older table as it was; add what it lacks."""
-        for table, columns in ADDED_COLUMNS.items():
-            have = self.backend.columns(table)
-            for name, sql_type in columns.items():
-                if name not in have:
-                    self.backend.add_column(table, name, sql_type)
 
     def _shadow_missing_columns(self) -> None:
         """An older store read in place cannot be migrated: readers still see one schema (the backend
@@ -353,13 +214,13 @@ class ResultsStore:
     # trials and samples -------------------------------------------------------------------------
     def add_trial(self, cell_id: int, trial: int, samples_ns: Iterable[int], thread_cpu_ns: Iterable[int] | None = None,
                   **fields: Any) -> None:
-        """A trial and its samples land together or not at all (nothing half-measured is stored)."""
+        """A trial, its samples (one packed blob) and its summary land together or not at all (nothing
+        half-measured is stored)."""
         import numpy as np
 
         ns = np.array(samples_ns if isinstance(samples_ns, np.ndarray) else list(samples_ns), dtype=np.int64)
-        samples = ns.tolist()  # plain ints, what every driver binds (a 3 µs model: 100k rows a trial)
-        cpu = list(thread_cpu_ns or [])
-        cpu = cpu if len(cpu) == len(samples) else itertools.repeat(None)
+        cpu = [] if thread_cpu_ns is None else list(thread_cpu_ns)
+        cpu = np.asarray(cpu, dtype=np.int64) if cpu and None not in cpu else np.empty(0, dtype=np.int64)
         keys = ["cell_id", "trial", *fields]
         with self.transaction() as db:
             db.execute("DELETE FROM trials WHERE cell_id=? AND trial=?", (cell_id, trial))
@@ -367,14 +228,20 @@ class ResultsStore:
                 f"INSERT INTO trials ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
                 [cell_id, trial, *[_encode(k, v) for k, v in fields.items()]],
             )
-            db.execute("DELETE FROM samples WHERE cell_id=? AND trial=?", (cell_id, trial))
-            db.executemany(
-                "INSERT INTO samples (cell_id, trial, iteration, latency_ns, thread_cpu_ns) VALUES (?,?,?,?,?)",
-                zip(itertools.repeat(cell_id), itertools.repeat(trial), itertools.count(), samples, cpu),
-            )
+            self.write_trial_samples(db, cell_id, trial, ns, cpu if cpu.size == ns.size else None)
         self.derived.clear()
         if cell_id in self._sample_memo:  # committed: the memo follows
             self._sample_memo[cell_id][trial] = ns
+
+    @staticmethod
+    def write_trial_samples(db, cell_id: int, trial: int, ns, cpu) -> None:
+        """A trial's packed samples and its summary (count, median, sketch), inside the caller's transaction."""
+        summary = samples.summarise(ns)
+        db.execute("DELETE FROM trial_samples WHERE cell_id=? AND trial=?", (cell_id, trial))
+        db.execute("INSERT INTO trial_samples (cell_id, trial, latency_ns, thread_cpu_ns) VALUES (?,?,?,?)",
+                   (cell_id, trial, packing.pack(ns), None if cpu is None else packing.pack(cpu)))
+        db.execute("UPDATE trials SET sample_count=?, median_ns=?, sketch=? WHERE cell_id=? AND trial=?",
+                   (summary.count, summary.median_ns if ns.size else None, packing.pack(summary.sketch), cell_id, trial))
 
     def done_trials(self, cell_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=?", (cell_id,))}
@@ -393,14 +260,8 @@ class ResultsStore:
             if cell_id in self._sample_memo:
                 self._sample_memo.move_to_end(cell_id)
                 return dict(self._sample_memo[cell_id])
-            import numpy as np
-
-            rows = self.db.execute(
-                "SELECT trial, latency_ns FROM samples WHERE cell_id=? ORDER BY trial, iteration", (cell_id,)
-            ).fetchall()
-            pairs = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 2)
-            trials, starts = np.unique(pairs[:, 0], return_index=True)
-            out = {int(t): a for t, a in zip(trials, np.split(pairs[:, 1], starts[1:]))}
+            got = samples.read(self, [cell_id]).get(cell_id, {})
+            out = {t: s.latency_ns for t, s in got.items()}
             self._sample_memo[cell_id] = out
             while len(self._sample_memo) > 1 and self._memo_bytes() > self._SAMPLE_MEMO_BYTES:
                 self._sample_memo.popitem(last=False)
@@ -417,10 +278,16 @@ class ResultsStore:
 
     def used_sample_arrays(self, cell_id: int) -> dict[int, Any]:
         """used_samples as int64 arrays (not to be modified)."""
-        clean = {r[0] for r in self.db.execute(
-            "SELECT trial FROM trials WHERE cell_id=? AND (disturbed IS NULL OR disturbed=0)", (cell_id,))}
-        by_trial = self.sample_arrays(cell_id)
-        return {t: s for t, s in by_trial.items() if t in clean} or by_trial
+        return samples.used(self.sample_arrays(cell_id), self._disturbed_trials(cell_id))
+
+    def used_summaries(self, cell_id: int) -> dict[int, samples.TrialSummary]:
+        """The summaries (count, median, sketch) of the trials the cell's figures use; these outlive
+        `qbench prune` of the raw samples."""
+        by_trial = samples.summaries(self, [cell_id]).get(cell_id, {})
+        return samples.used(by_trial, {t for t, s in by_trial.items() if s.disturbed})
+
+    def _disturbed_trials(self, cell_id: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT trial FROM trials WHERE cell_id=? AND disturbed=1", (cell_id,))}
 
     def replace_power_samples(self, cell_id: int, samples: list[tuple[float, float, dict | None]]) -> None:
         with self.transaction() as db:

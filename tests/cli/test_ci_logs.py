@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import halve_samples
 
 pytestmark = pytest.mark.slow
 
@@ -90,11 +90,7 @@ def gated(first, tmp_path_factory):
     """Today's run against a baseline whose fp32 samples were twice as fast: one injected regression."""
     root = first["root"]
     db = root / "reports" / "qbench.db"
-    con = sqlite3.connect(db)
-    con.execute("UPDATE samples SET latency_ns = latency_ns / 2 WHERE cell_id IN "
-                "(SELECT cell_id FROM cells WHERE run_id=? AND recipe='fp32')", (first["run_id"],))
-    con.commit()
-    con.close()
+    halve_samples(db, first["run_id"], "fp32")
     step = root / "gated-summary.md"
     return qbench("run", "suite.yaml", "-v", "--summary", "markdown", "--baseline", first["run_id"],
                   "--fail-on-regression", "5%", cwd=root,

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO, write_suite
+from tests.helpers import halve_samples
 
 pytestmark = pytest.mark.slow
 
@@ -238,11 +239,7 @@ def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e,
     db = tmp_path / "nightly.db"
     shutil.copy(e2e["db"], db)
     base = e2e["doc"]["run_id"]
-    con = sqlite3.connect(db)
-    con.execute("UPDATE samples SET latency_ns = latency_ns / 2 WHERE cell_id IN "
-                "(SELECT cell_id FROM cells WHERE run_id=? AND model='tiny_mlp' AND recipe='fp32')", (base,))
-    con.commit()
-    con.close()
+    halve_samples(db, base, "fp32", model="tiny_mlp")
     out = tmp_path / "reports"
     proc = qbench("run", e2e["suite"], "--db", db, "--reports-dir", out, "--baseline", base,
                   "--fail-on-regression", "5%", "--json", "--mlflow-tracking-uri", uri)

@@ -99,7 +99,7 @@ def test_disturbed_trials_are_kept_marked_and_replaced_and_their_evidence_stored
         summary = json.loads(raw)
         assert share == summary["interference_share"] > 0.1 and summary["cores"] == [0]
         assert "cpufreq" in summary["unreadable"] or summary["cpufreq_khz"]
-    assert con.execute("SELECT count(*) FROM samples WHERE thread_cpu_ns IS NULL").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM trial_samples WHERE thread_cpu_ns IS NULL").fetchone()[0] == 0
     extra = json.loads(con.execute("SELECT extra FROM cells LIMIT 1").fetchone()[0])
     assert {"quiet", "others_share", "waited_s"} <= set(extra["quiet_start"])
 

@@ -7,6 +7,7 @@ import sqlite3
 import numpy as np
 
 from qbench.results.frame import load_samples
+from qbench.results.packing import unpack
 from qbench.results.store import ResultsStore
 from qbench.report.views import NO_CLEAR_DIFFERENCE, cell_views, speedup_text
 
@@ -49,10 +50,10 @@ def test_an_old_store_loads_and_gains_the_new_columns(tmp_path):
     con.executescript(OLD_STORE)
     con.close()
     store = ResultsStore(db)
-    cols = {t: {r[1] for r in store.db.execute(f"PRAGMA table_info({t})")} for t in ("cells", "trials", "samples")}
+    cols = {t: {r[1] for r in store.db.execute(f"PRAGMA table_info({t})")} for t in ("cells", "trials", "trial_samples")}
     assert {"stability_verdict", "median_ci_low_ms", "trials_replaced", "interference_share"} <= cols["cells"]
     assert {"disturbed", "interference_share", "interference"} <= cols["trials"]
-    assert "thread_cpu_ns" in cols["samples"]
+    assert "thread_cpu_ns" in cols["trial_samples"]  # the old rows were packed per trial
     views = {v["recipe"]: v for v in cell_views(store, "r1")}
     assert views["int8"]["stability"] is None  # measured before stability existed: unknown, not "stable"
     assert views["int8"]["speedup_vs_fp32"] == 2.0 and views["int8"]["speedup_ci"] is not None
@@ -91,7 +92,8 @@ def test_speedup_ci_uses_clean_trials_and_a_ci_spanning_one_reads_no_clear_diffe
     assert speedup_text(views["same"]["speedup_vs_fp32"], views["same"]["speedup_ci"]) == NO_CLEAR_DIFFERENCE
     assert views["fp32"]["speedup_ci"] is None
     # the per-iteration thread CPU time is stored beside the samples
-    assert store.db.execute("SELECT count(*) FROM samples WHERE thread_cpu_ns IS NOT NULL").fetchone()[0] == 400
+    packed = store.db.execute("SELECT thread_cpu_ns FROM trial_samples").fetchall()
+    assert sum(unpack(r[0]).size for r in packed) == 400
 
 
 def test_compare_warns_about_noisy_cells_and_leaves_disturbed_trials_out(tmp_path):

@@ -45,7 +45,7 @@ def test_write_and_read_back(target):
     assert store.samples(cid) == {0: [7, 8, 9], 1: big, 2: many}
     store.add_trial(cid, 2, [1, 2], runner="native")
     assert store.samples(cid)[2] == [1, 2]
-    store.db.execute("DELETE FROM samples WHERE trial=2")
+    store.db.execute("DELETE FROM trial_samples WHERE trial=2")
     store.db.execute("DELETE FROM trials WHERE trial=2")
     assert store.done_trials(cid) == {0, 1}
     assert [t["wall_s"] for t in store.trials(cid)] == [1.5, None]
@@ -88,6 +88,7 @@ def test_baseline_is_the_latest_earlier_complete_run(target):
 def test_migration_adds_missing_columns_and_refuses_newer(target):
     store = ResultsStore(target)
     store.db.execute("ALTER TABLE cells DROP COLUMN power_reason")  # a store from before the power columns
+    store.db.execute("DELETE FROM qbench_migrations WHERE name='0001_cell_accuracy_and_power'")
     store.backend.set_schema_version(1)
     store.close()
     store = ResultsStore(target)
@@ -181,8 +182,9 @@ def test_open_store_is_the_one_opener_for_both(tmp_path, pg_url):
         open_store(tmp_path / "absent.db", readonly=True)
     store = open_store(pg_url, create=True)
     _run(store, "r1")
-    store.db.execute("ALTER TABLE samples DROP COLUMN thread_cpu_ns")  # a store from before h18
+    store.db.execute("ALTER TABLE trials DROP COLUMN disturbed")  # a store from before interference
+    store.db.execute("DELETE FROM qbench_migrations WHERE name='0003_interference_and_stability'")
     store.close()
     reader = open_store(pg_url, readonly=True)
-    assert "thread_cpu_ns" in reader.backend.columns("samples") and reader.run("r1")["suite"] == "s"
+    assert "disturbed" in reader.backend.columns("trials") and reader.run("r1")["suite"] == "s"
     reader.close()

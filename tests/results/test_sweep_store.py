@@ -37,6 +37,7 @@ def _old_postgres(url):
     store.db.execute("ALTER TABLE cells DROP COLUMN batch")
     store.db.execute("ALTER TABLE cells ADD CONSTRAINT cells_run_id_model_recipe_device_key "
                      "UNIQUE (run_id, model, recipe, device)")
+    store.db.execute("DROP TABLE qbench_migrations")  # stores before schema 4 had no record of migrations
     store.backend.set_schema_version(2)
     store.close()
     return url
