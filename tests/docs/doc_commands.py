@@ -66,6 +66,8 @@ def _invocations(text: str) -> list[tuple[str, ...]]:
                 if t in SEPARATORS:
                     break
                 argv.append(t)
+            if argv and argv[0].endswith(":"):  # `qbench worker: waiting …`: qbench's own output, not a command
+                continue
             out.append(tuple(a for a in (_unbracket(t) for t in argv) if a not in ("", "...", "…")))
     return out
 
