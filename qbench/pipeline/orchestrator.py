@@ -235,9 +235,9 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
                                 finished_at=now()), **judged.columns())
             progress.advance()
             finished = plan.finished(cell)
-            if judged.disturbed:
-                progress.log(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
-                             + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
+            if judged.disturbed:  # the run log only: the cell's line counts them (N trials (c clean, r replaced))
+                log.info(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
+                         + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
             if finished:
                 _finish_cell(run, session, art, settings, cell, runner, policy, power,
                              placed[(cell.threads, cell.affinity)])
