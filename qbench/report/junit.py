@@ -14,6 +14,8 @@ from pathlib import Path
 
 from qbench.report import fmt
 from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_store
+from qbench.report.findings import findings_text
+from qbench.report.views import cell_views
 from qbench.text import safe
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -34,6 +36,8 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
         run = store.run(run_id)
         rows = store.cells(run_id)
         wall = {r["cell_id"]: sum(t["wall_s"] or 0 for t in store.trials(r["cell_id"])) for r in rows}
+        # findings (report/findings.py); cell_views lists the cells in store.cells' order
+        found = {r["cell_id"]: findings_text(v) for r, v in zip(rows, cell_views(store, run_id))}
     finally:
         store.close()
     suite_name = f"qbench.{safe(run['suite'])}"
@@ -50,9 +54,11 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
                        f"CV {fmt.cv(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
         if "stability_verdict" in r.keys() and r["stability_verdict"]:
             out.append(_stability_line(r))
+        if found.get(r["cell_id"]):
+            out.append(f"findings: {found[r['cell_id']]}")
         if cmp is not None and cmp.latency is not None:
-            out.append(f"vs {comparison.base_run}: {cmp.latency.ratio:.3f}× [{cmp.latency.low:.3f}, "
-                       f"{cmp.latency.high:.3f}] {cmp.latency.verdict}")
+            out.append(f"latency vs {comparison.base_run} (new/base, above 1: slower): {cmp.latency.ratio:.3f}× "
+                       f"{fmt.ci(cmp.latency.low, cmp.latency.high)} {cmp.latency.verdict}")
         if r["status"] == "failed":
             failures += 1
             error = cell_error(r)

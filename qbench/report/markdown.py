@@ -30,6 +30,7 @@ def code(text) -> str:
 
 def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, report_link: str | None = None) -> str:
     from qbench.report import table
+    from qbench.report.findings import findings_text
     from qbench.report.views import cell_views
 
     store = open_store(db_path)
@@ -88,7 +89,8 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
         key = cell_key(r)
         cells = [md(v) for v in table.texts(view, cols, plain=True)]
         cells[status_at] = ("**failed**" if r["status"] == "failed"
-                            else "not measured" if r["status"] == "pending" else "ok")
+                            else "not measured" if r["status"] == "pending"
+                            else "ok ⚑" if view.get("findings") else "ok")
         if comparison is not None:
             c = matched.get(key)
             if c is None:
@@ -106,6 +108,11 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
 
+    flagged = [(r, v) for r, v in zip(rows, views) if v.get("findings")]
+    if flagged:  # report/findings.py: what the figures alone do not say
+        lines.append("### Findings (⚑)")
+        lines += [f"- {md(key_label(cell_key(r)))}: {md(findings_text(v))}" for r, v in flagged]
+        lines.append("")
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines.append("### Failed cells")

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,21 @@ def test_dynamic_on_a_conv_only_model_quantized_nothing_in_json_summary_and_page
 
     page = (run["work"] / "reports" / run["doc"]["run_id"] / "index.html").read_text()
     assert 'data-finding="quantized_nothing">⚑ quantized nothing: identical to fp32' in page
+
+
+@pytest.mark.slow
+def test_findings_reach_junit_and_summary_md(run):
+    from qbench.report.junit import junit_xml
+    from qbench.report.markdown import markdown_summary
+
+    db, run_id = run["work"] / "reports" / "qbench.db", run["doc"]["run_id"]
+    case = next(c for c in ET.fromstring(junit_xml(db, run_id)).iter("testcase")
+                if c.get("name") == "conv_only/int8-dynamic@host")
+    assert "findings: quantized nothing: identical to fp32" in case.find("system-out").text
+    summary = markdown_summary(db, run_id)
+    assert "### Findings (⚑)" in summary and "conv\\_only/int8-dynamic@host: quantized nothing" in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| conv") and "| int8-dynamic |" in line)
+    assert "ok ⚑" in row
 
 
 def _view(recipe, kind, **kw) -> dict:

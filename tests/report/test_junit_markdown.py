@@ -67,9 +67,9 @@ def test_junit_says_each_cells_stability_with_its_trial_counts(empty_store):
         empty_store.update_cell(cid, stability_verdict=verdict, stability_reason="why", **counts)
     root = ET.fromstring(junit_xml(empty_store.path, "r").encode("utf-8"))
     out = {case.get("name"): case.find("system-out").text for case in root.iter("testcase")}
-    assert "stability: imprecise, 9 trials (9 clean, 2 not judged): why" in out["a [fp32]"]
-    assert "stability: disturbed, 9 trials, all disturbed: why" in out["b [fp32]"]
-    assert "stability: noisy: why" in out["c [fp32]"]
+    assert "stability: imprecise, 9 trials (9 clean, 2 not judged): why" in out["a/fp32@host"]
+    assert "stability: disturbed, 9 trials, all disturbed: why" in out["b/fp32@host"]
+    assert "stability: noisy: why" in out["c/fp32@host"]
 
 
 def test_markdown_summary_has_the_table_and_regressions(nightly_db):
