@@ -1,11 +1,14 @@
 """Progress without a bar (stderr is a log file or a CI pipe): one line per finished cell and per
 failure with its cause, each numbered against the run's steps, so a log shows how far a run got.
-Every line also goes to the run's log file."""
+Every line also goes to the run's log file. A step that runs long without a line (a QAT model's training,
+a big export, a slow trial) gets a line of its own every HEARTBEAT_S seconds, so a piped log is never
+silent for a minute."""
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from qbench.cli.logs import progress_line
 from qbench.text import safe
@@ -30,27 +33,47 @@ def cell_line(label: str, cell: dict) -> str:
     return " · ".join(parts)
 
 
+HEARTBEAT_S = 30.0
+
+
 class LineProgress:
     """The orchestrator's Progress as plain lines; `quiet` keeps them for the log file only (-q)."""
 
-    def __init__(self, stream=None, quiet: bool = False):
+    def __init__(self, stream=None, quiet: bool = False, heartbeat_s: float = HEARTBEAT_S):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.total = 0
         self.done = 0
         self._lock = threading.Lock()  # devices report from their own threads
+        self._heartbeat_s = heartbeat_s
+        self._stage, self._stage_since, self._last_line = "", time.monotonic(), time.monotonic()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self):
+        if not self.quiet:
+            self._beat = threading.Thread(target=self._heartbeat, name="qbench-progress-heartbeat", daemon=True)
+            self._beat.start()
         return self
 
     def __exit__(self, *exc):
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=2)
         return False
 
     def start(self, total: int) -> None:
         self.total = total
 
     def stage(self, text: str) -> None:
-        pass  # stages are the bar's; a log gets the outcomes
+        with self._lock:  # the outcomes are the log's lines; a long stage also gets heartbeat lines
+            self._stage, self._stage_since = text, time.monotonic()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(min(1.0, self._heartbeat_s / 4)):
+            now = time.monotonic()
+            if self._stage and now - self._last_line >= self._heartbeat_s:
+                self._line(f"… {self._stage}: {now - self._stage_since:.0f} s so far")
 
     def advance(self, n: int = 1) -> None:
         with self._lock:
@@ -68,6 +91,7 @@ class LineProgress:
 
     def _line(self, text: str) -> None:
         with self._lock:
+            self._last_line = time.monotonic()
             line = f"[{self.done}/{self.total}] {safe(text)}" if self.total else safe(text)  # one line each
             progress_line(line)
             if not self.quiet:

@@ -181,3 +181,24 @@ def test_quiet_prints_only_the_summary(first, gated):
     # closing notes on a busy machine (a heading per verdict, findings: lists, a cell a line), nothing else
     assert all(re.match(r"\d+ (disturbed|imprecise) cell\(s\): |\d+ cell\(s\) with findings|  tiny_mlp/", line)
                for line in lines[5:]), lines
+
+
+def test_a_long_step_without_an_outcome_gets_a_heartbeat_line():
+    """A piped log is never silent for long: a stage that runs past the heartbeat says so, once per period."""
+    import io
+    import time
+
+    from qbench.cli.progress import LineProgress
+
+    out = io.StringIO()
+    with LineProgress(stream=out, heartbeat_s=0.2) as progress:
+        progress.start(4)
+        progress.stage("export tiny_mlp/int8-qat")
+        time.sleep(0.7)
+    lines = out.getvalue().splitlines()
+    assert lines and all(re.fullmatch(r"\[0/4\] … export tiny_mlp/int8-qat: \d+ s so far", line) for line in lines)
+    quiet = io.StringIO()
+    with LineProgress(stream=quiet, quiet=True, heartbeat_s=0.2) as progress:
+        progress.stage("export x")
+        time.sleep(0.4)
+    assert quiet.getvalue() == ""
