@@ -43,9 +43,9 @@ recipes:
 calibration: {kind: random, samples: 4, seed: 0}
 numerics: {samples: 2}
 devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1,
-            timeout_seconds: 60, quiet_start: {max_wait_s: 0}}
-"""
+benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 2, max_trials: 3, threads: 1,
+            precision: "0.001%", timeout_seconds: 60, quiet_start: {max_wait_s: 0}}
+"""  # a precision no cell can meet: every cell ends up not stable (imprecise, or disturbed on a busy host)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,18 @@ def run(tmp_path_factory):
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
     return {"doc": doc, "cells": {c["recipe"]: c for c in doc["cells"]}, "work": work, "stderr": out.stderr}
+
+
+@pytest.mark.slow
+def test_every_cell_not_stable_and_one_recipe_quantized_nothing_in_one_real_run(run):
+    """Issue 24's e2e: a precision that cannot be met (every cell imprecise or disturbed, after more trials
+    than `trials`) and a recipe that quantized nothing, both said in the same run's summary."""
+    cells = run["cells"]
+    assert all(c["stability"]["verdict"] in ("imprecise", "disturbed") for c in cells.values())
+    assert all(c["stability"]["trials_measured"] == 3 for c in cells.values())  # more trials than `trials: 2`, up to max_trials
+    plain = render_plain(run["doc"]).splitlines()
+    assert any(re.match(r"\d+ (imprecise|disturbed) cell\(s\): ", line) for line in plain)
+    assert "  conv_only/int8-dynamic@host: quantized nothing: identical to fp32" in plain
 
 
 @pytest.mark.slow
