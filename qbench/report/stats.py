@@ -386,10 +386,13 @@ class Comparison:
         return self.verdict == SLOWER
 
     def to_dict(self) -> dict[str, Any]:
-        """For JSON: without `p_value`, which on pooled samples says "significant" beside a verdict of
-        "no significant change" (the bootstrap CI over trials is what judges)."""
+        """For JSON, where no key may contradict the verdict: no `p_value` (on pooled samples it says
+        "significant" beside "no significant change"; the bootstrap CI over trials is what judges), and
+        `significant` is the verdict's (a change beyond the threshold); whether the CI merely excludes
+        1.0 is `ci_excludes_one`."""
         d = asdict(self)
         d.pop("p_value")
+        d["ci_excludes_one"], d["significant"] = self.significant, self.verdict != NO_CHANGE
         return d
 
 

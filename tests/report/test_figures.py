@@ -77,7 +77,9 @@ def test_the_json_has_no_p_value_to_contradict_the_verdict(result):
     doc = json.loads(json.dumps(result.to_dict(), default=str))
     lat = [c["latency"] for c in doc["cells"] if c.get("latency")]
     assert lat and all("p_value" not in x for x in lat)
-    assert all({"ratio", "low", "high", "verdict", "significant"} <= set(x) for x in lat)
+    assert all({"ratio", "low", "high", "verdict", "significant", "ci_excludes_one"} <= set(x) for x in lat)
+    # no key contradicts the verdict: `significant` is true exactly when the verdict names a change
+    assert all(x["significant"] == (x["verdict"] != "no significant change") for x in lat)
 
 
 def test_a_ratios_ci_is_never_lopsided_around_its_estimate():

@@ -257,7 +257,7 @@ def test_comparison_to_dict_is_json_ready():
     c = compare(base, new, trials_base=tb, trials_new=tn, threshold=0.05)
     d = c.to_dict()
     assert set(d) == {
-        "ratio", "low", "high", "confidence", "verdict", "significant",
+        "ratio", "low", "high", "confidence", "verdict", "significant", "ci_excludes_one",
         "threshold", "n_base", "n_new", "method",
     }  # fmt: skip  (no p_value: it contradicted the verdict, see Comparison.to_dict)
     assert d["verdict"] == c.verdict and d["threshold"] == 0.05
