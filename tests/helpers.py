@@ -34,6 +34,11 @@ def unique_sleep() -> str:
 def halve_samples(db, run_id: str, recipe: str, model: str | None = None) -> None:
     """Plant a regression for the next run's gate: the run's stored samples of these cells become twice
     as fast (packed blobs and trial summaries rewritten the way the store writes them)."""
+    speed_up_samples(db, run_id, 2, recipe, model)
+
+
+def speed_up_samples(db, run_id: str, factor: int, recipe: str | None = None, model: str | None = None) -> None:
+    """The run's stored samples (of these cells; None: all) become `factor` times as fast."""
     import sqlite3
 
     from qbench.results.packing import unpack
@@ -41,11 +46,11 @@ def halve_samples(db, run_id: str, recipe: str, model: str | None = None) -> Non
 
     con = sqlite3.connect(db, isolation_level=None)
     rows = con.execute("SELECT s.cell_id, s.trial, s.latency_ns, s.thread_cpu_ns FROM trial_samples s JOIN cells c "
-                       "USING (cell_id) WHERE c.run_id=? AND c.recipe=? AND (? IS NULL OR c.model=?)",
-                       (run_id, recipe, model, model)).fetchall()
-    assert rows, f"no samples of {run_id} {model or '*'}/{recipe}"
+                       "USING (cell_id) WHERE c.run_id=? AND (? IS NULL OR c.recipe=?) AND (? IS NULL OR c.model=?)",
+                       (run_id, recipe, recipe, model, model)).fetchall()
+    assert rows, f"no samples of {run_id} {model or '*'}/{recipe or '*'}"
     con.execute("BEGIN")
     for cell_id, trial, ns, cpu in rows:
-        ResultsStore.write_trial_samples(con, cell_id, trial, unpack(ns) // 2, None if cpu is None else unpack(cpu))
+        ResultsStore.write_trial_samples(con, cell_id, trial, unpack(ns) // factor, None if cpu is None else unpack(cpu))
     con.execute("COMMIT")
     con.close()

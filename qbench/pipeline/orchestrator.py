@@ -207,8 +207,8 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
         for cell in cells:  # resumed: every trial was stored, but the run stopped before the cell's summary
             if plan.finished(cell):
                 art, point = artifacts[cell.variant], (cell.threads, cell.affinity)
-                _finish_cell(run, session, art, cell_settings(settings_of[point], cell), session.runner_for(art), policy, power,
-                             placed[point])
+                _finish_cell(run, session, art, cell_settings(settings_of[point], cell), cell, session.runner_for(art),
+                             policy, power, placed[point])
         for trial, cell in plan:
             if run.stop.is_set():
                 return

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -17,6 +16,7 @@ import pytest
 
 from qbench.text import cell_label, safe
 from tests.conftest import REPO, write_suite
+from tests.helpers import speed_up_samples
 
 ANNOTATION = "m\n::error title=forged::x"
 PROGRESS = "\n[9/9] [ok] fake/fp32@host"
@@ -54,9 +54,7 @@ def runs(tmp_path_factory):
     first = qbench("run", "suite.yaml", "--db", "r.db", "--summary", "plain", cwd=root)
     assert "Traceback" not in first.stderr, first.stderr
     run_id = re.search(r"^run (\S+) ", first.stderr, re.M).group(1)
-    with sqlite3.connect(root / "r.db") as con:  # a baseline 20x as fast: every cell regresses, noise or not
-        con.execute("UPDATE samples SET latency_ns = latency_ns / 20 WHERE cell_id IN "
-                    "(SELECT cell_id FROM cells WHERE run_id=?)", (run_id,))
+    speed_up_samples(root / "r.db", run_id, 20)  # a baseline 20x as fast: every cell regresses, noise or not
     step = root / "step.md"
     gated = qbench("run", "suite.yaml", "--db", "r.db", "-v", "--summary", "markdown", "--baseline", run_id,
                    "--fail-on-regression", "5%", cwd=root, env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step)})

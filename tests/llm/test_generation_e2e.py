@@ -73,7 +73,7 @@ def test_the_json_generation_block(doc):
         assert gen["kv_cache_bytes"] == 2 * 1 * 2 * 32 * 32 * 4  # K and V × 1 layer × 2 kv heads × 32 dims × 32 positions × fp32
         assert gen["cache"] == "static cache, mutable buffers"
         assert 0 <= gen["token_agreement"] <= 1
-        assert c["latency_ms"]["samples"] % 6 == 0 and c["stability"]["verdict"] in ("stable", "noisy")
+        assert c["latency_ms"]["samples"] % 6 == 0 and c["stability"]["verdict"] in ("stable", "disturbed", "imprecise")
     assert cells(doc, "tiny_llama")["fp32"]["generation"]["token_agreement"] == 1.0
 
 

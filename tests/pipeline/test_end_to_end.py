@@ -251,7 +251,7 @@ def test_nightly_gate_exits_3_on_a_regression_and_writes_junit_and_markdown(e2e,
     assert f"What changed since <code>{base}</code>" in page
     first = re.search(r'id="answers-regressions">\s*<li class="regression"><a href="#(cell-\d+)"><b class="cellname">'
                       r'([^<]*)</b>', page)
-    assert first and first.group(2) == "tiny_mlp · fp32 · host", page[page.find('id="answers"'):][:1500]
+    assert first and first.group(2) == "tiny_mlp/fp32@host", page[page.find('id="answers"'):][:1500]
     assert f'id="{first.group(1)}" data-run=' in page
     # ... and the run, with that page, reached MLflow
     parent = client.get_run(doc["mlflow"]["parent_run_id"])

@@ -294,7 +294,7 @@ def test_two_run_report_warns_about_noise_once_and_shows_no_p_value(busy_db, tmp
     store.close()
     html = write_report(db, ["busy", "busy-2"], tmp_path / "r.html").read_text(encoding="utf-8")
     shown = html[:html.index('<script type="application/json"')]  # the JSON block keeps the warnings for tools
-    assert shown.count("noisy in one of the runs") == 1
+    assert shown.count("not stable in one of the runs") == 1
     compare = _section(html, "compare")
     assert 'data-key="p"' not in compare and "Mann-Whitney" not in compare and "&lt;0.001" not in compare
 

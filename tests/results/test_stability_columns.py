@@ -115,4 +115,4 @@ def test_compare_warns_about_noisy_cells_and_leaves_disturbed_trials_out(tmp_pat
     result = compare_runs(tmp_path / "q.db", "a", "b")
     [cell] = result.cells
     assert cell.latency.verdict == "no significant change"  # the hogged trial (9 ms) is not a regression
-    assert any("1 cell(s) not stable" in w and "m / int8 / host" in w for w in result.warnings)
+    assert any("1 cell(s) not stable" in w and "m/int8@host" in w for w in result.warnings)
