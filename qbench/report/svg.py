@@ -413,7 +413,7 @@ def _scatter_points(title: str, points: list[Point], on_front: set, ax: Axis, yp
                     width: int, height: float) -> Markup:
     for p in points:
         x, y = ax(p.x), ypos[id(p)]
-        tip = p.tooltip + ((f" — on {p.group}'s Pareto front" if p.group else " — on the Pareto front")
+        tip = p.tooltip + ((f" — on {safe(p.group)}'s Pareto front" if p.group else " — on the Pareto front")
                            if id(p) in on_front else "")
         parts.append(f"<g><title>{esc_tip(tip)}</title>")
         if id(p) in on_front:
