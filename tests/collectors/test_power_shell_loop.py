@@ -144,6 +144,8 @@ def test_android_battery_unreadable_current_gives_counted_garbage(tmp_path):
         loop.mark("run_end")
     parsed = src.parse_log(log.read_text())
     assert not parsed.samples and parsed.skipped_lines >= 6
+    assert "unreadable:current_now" in parsed.skipped_examples[0]
+    assert set(parsed.marks) == {"run_start", "run_end"}  # no shell error text is glued onto a mark
     with pytest.raises(PowerError, match="no power samples"):
         measure(parsed, 10, idle=None)
 

@@ -94,11 +94,15 @@ class AndroidBattery(PowerSource):
 
     def start_command(self, log_path: str, period_s: float = 0.1, max_seconds: float = 3600.0) -> str:
         c, v, s = (shell.q(self._file(x)) for x in ("current_now", "voltage_now", "status"))
-        # The variables are emptied first so a failed read leaves a short line (skipped), not a stale
-        # value. status is optional: its errors are silenced (2>/dev/null before the < that may fail).
+        # The variables are emptied first so a failed read gives a line the parser skips and counts,
+        # never a stale value. A read's error goes to /dev/null (2>/dev/null before the < that may
+        # fail): the shell writes its message in pieces, and a mark appended between them would be
+        # glued onto it and lost. The line says which file was unreadable instead.
         body = (
-            f"qb_c=; qb_v=; qb_s=; qb_now; read -r qb_c < {c}; read -r qb_v < {v}; "
-            f'read -r qb_s 2>/dev/null < {s}; echo "$qb_t $qb_c $qb_v $qb_s"'
+            f"qb_c=; qb_v=; qb_s=; qb_now; read -r qb_c 2>/dev/null < {c}; "
+            f"read -r qb_v 2>/dev/null < {v}; read -r qb_s 2>/dev/null < {s}; "
+            f'[ -n "$qb_c" ] || qb_c=unreadable:current_now; [ -n "$qb_v" ] || qb_v=unreadable:voltage_now; '
+            f'echo "$qb_t $qb_c $qb_v $qb_s"'
         )
         return shell.start_loop(log_path, self.name, body, period_s, max_seconds)
 
