@@ -38,15 +38,26 @@ def pack(values) -> bytes:
     return _HEADER.pack(MAGIC, width, base) + zlib.compress(shuffled, 6)
 
 
+class DamagedBlob(ValueError):
+    """A blob that is not one `pack` wrote (truncated, overwritten, another format)."""
+
+
 def unpack(blob: bytes | memoryview | None) -> np.ndarray:
-    """blob -> int64 array (None -> empty)."""
+    """blob -> int64 array (None -> empty). Raises DamagedBlob saying what is wrong with it."""
     if blob is None:
         return np.empty(0, dtype=np.int64)
     blob = bytes(blob)
+    if len(blob) < _HEADER.size:
+        raise DamagedBlob(f"{len(blob)} bytes, shorter than the {_HEADER.size}-byte header")
     magic, width, base = _HEADER.unpack_from(blob)
     if magic != MAGIC or width not in (1, 2, 4, 8):
-        raise ValueError(f"not a qbench sample blob (header {blob[:4]!r})")
-    raw = np.frombuffer(zlib.decompress(blob[_HEADER.size:]), dtype=np.uint8)
+        raise DamagedBlob(f"not a qbench sample blob (header {blob[:4]!r})")
+    try:
+        raw = np.frombuffer(zlib.decompress(blob[_HEADER.size:]), dtype=np.uint8)
+    except zlib.error as e:
+        raise DamagedBlob(f"its compressed body does not decompress ({e})") from None
+    if raw.size % width:
+        raise DamagedBlob(f"{raw.size} bytes of {width}-byte values")
     offsets = raw.reshape(width, -1).T.copy().view(f"<u{width}").ravel()
     return offsets.astype(np.int64) + base
 

@@ -14,6 +14,7 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from qbench.errors import StoreError
 from qbench.results import packing
 
 _CHUNK = 500  # cell ids per IN (...) list
@@ -52,10 +53,19 @@ def read(store, cell_ids: Iterable[int], *, thread_cpu: bool = False) -> dict[in
                                     f"{_in(ids)} ORDER BY cell_id, trial", ids).fetchall()
             for cell, trial, ns, cpu_blob in rows:
                 out.setdefault(cell, {})[trial] = TrialSamples(
-                    packing.unpack(ns), packing.unpack(cpu_blob) if cpu_blob is not None else None)
+                    _unpack(ns, cell, trial, "samples"),
+                    _unpack(cpu_blob, cell, trial, "thread CPU samples") if cpu_blob is not None else None)
         else:
             _read_rows(store, ids, thread_cpu, out)
     return out
+
+
+def _unpack(blob, cell: int, trial: int, what: str) -> np.ndarray:
+    try:
+        return packing.unpack(blob)
+    except packing.DamagedBlob as e:
+        raise StoreError(f"results store: cell {cell} trial {trial}: its stored {what} are damaged ({e}); "
+                         "restore the store from a backup (its other cells still read; `qbench results` lists them)") from None
 
 
 def _read_rows(store, ids: list[int], thread_cpu: bool, out: dict) -> None:
@@ -85,8 +95,8 @@ def summaries(store, cell_ids: Iterable[int]) -> dict[int, dict[int, TrialSummar
             if sketch is None:
                 missing.append(cell)
                 continue
-            out.setdefault(cell, {})[trial] = TrialSummary(int(count), float(median), packing.unpack(sketch),
-                                                           bool(disturbed))
+            out.setdefault(cell, {})[trial] = TrialSummary(int(count), float(median),
+                                                           _unpack(sketch, cell, trial, "sketch"), bool(disturbed))
     if missing:  # an old store read in place: summarise its raw samples now
         disturbed = _disturbed(store, missing)
         for cell, trials in read(store, sorted(set(missing))).items():

@@ -161,3 +161,17 @@ def test_a_read_only_store_whose_last_changes_are_in_its_wal_says_so(tmp_path, c
     with read_only_folder(tmp_path / "ro", {"q.db": live, "q.db-wal": wal}) as ro:
         code, _, err = cli(capsys, "results", "--db", ro / "q.db", "--runs")
     assert code == 2 and "q.db-wal" in one_clear_line(err) and "copy both files" in err
+
+
+def test_a_damaged_sample_blob_is_one_line_naming_cell_and_trial(tmp_path, capsys, store_file):
+    """A blob overwritten inside an otherwise healthy SQLite file: the pages read, the samples do not."""
+    damaged = tmp_path / "damaged-blob.db"
+    shutil.copy(store_file, damaged)
+    con = sqlite3.connect(damaged)
+    cell, trial = con.execute("SELECT cell_id, trial FROM trial_samples ORDER BY cell_id LIMIT 1").fetchone()
+    con.execute("UPDATE trial_samples SET latency_ns=? WHERE cell_id=? AND trial=?", (b"QS\x01\x02" + b"\x00" * 30, cell, trial))
+    con.commit()
+    con.close()
+    code, _, err = cli(capsys, "results", "--db", damaged, "--samples")
+    line = one_clear_line(err)
+    assert code == 2 and f"cell {cell} trial {trial}" in line and "damaged" in line and "backup" in line

@@ -32,7 +32,7 @@ def test_a_trial_of_latencies_packs_to_a_few_bytes_a_sample():
     ms = (3_000_000 + rng.gamma(2, 30_000, 10_000)).astype(np.int64)  # a 3 ms model
     # ~10 bits of noise a sample in each (real trials pack smaller: docs/history-and-retention.md); rows: ~20 B each
     assert len(packing.pack(us)) < 2.0 * us.size and len(packing.pack(ms)) < 3.0 * ms.size
-    with pytest.raises(ValueError, match="not a qbench sample blob"):
+    with pytest.raises(packing.DamagedBlob, match="not a qbench sample blob"):
         packing.unpack(b"nonsense-blob-bytes!")
 
 
