@@ -31,7 +31,7 @@ def add_parsers(sub) -> None:
 
 def cmd_trend(args) -> int:
     from qbench.cli.outputs import check_output_file
-    from qbench.report.compare import parse_threshold
+    from qbench.units import parse_threshold
     from qbench.report.trend_page import write_trend
     from qbench.results.backends import is_url
     from qbench.results.frame import default_db

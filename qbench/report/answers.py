@@ -14,7 +14,7 @@ from __future__ import annotations
 from qbench.report import fmt, trust
 from qbench.report.compare import CellComparison, CompareResult, describe_latency
 from qbench.report.data import cell_key
-from qbench.report.stats import FASTER, SLOWER
+from qbench.stats import FASTER, SLOWER
 from qbench.report.table import cell_anchor
 from qbench.text import cell_label
 

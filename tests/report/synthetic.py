@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qbench.report.stats import summary_stats
+from qbench.stats import summary_stats
 from qbench.results.store import ResultsStore
 
 XSS_MODEL = "<img src=x onerror=alert(1)>"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import qbench.results
-from qbench.report.stats import compare, median_ci
+from qbench.stats import compare, median_ci
 from qbench.results import packing
 from qbench.results.store import ResultsStore
 
