@@ -48,8 +48,8 @@ def _db(path: Path | None) -> Path:
 
 
 def cmd_report(args) -> int:
-    from qbench.units import parse_threshold
     from qbench.report.html import write_report
+    from qbench.units import parse_threshold
 
     from qbench.cli.outputs import check_output_file
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from qbench import strict_json
 from qbench.report import fmt
-from qbench.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
+from qbench.stats import FASTER, SLOWER
 
 W, H, LEFT, TOP, BOTTOM, RIGHT = 340, 130, 44, 8, 18, 6
 
