@@ -1,7 +1,7 @@
 """Run-over-run comparison: which cells got slower, less accurate, bigger or hungrier.
 
 Latency is judged from the raw samples (ratio of medians, hierarchical bootstrap CI over trials,
-see stats.py), never from two summary numbers. Size, memory and accuracy are one number per build,
+see qbench/stats.py), never from two summary numbers. Size, memory and accuracy are one number per build,
 so they are compared against plain thresholds. Cells are matched by (model, recipe, device); the
 rest are listed, not dropped silently.
 
