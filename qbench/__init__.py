@@ -9,7 +9,7 @@ Runs are named as on the command line (an id, a unique prefix, `last`, `last~N`,
 that names no run raises qbench.errors.UsageError (the CLI's exit 2). See docs/python-api-and-gate.md.
 """
 
-__version__ = "0.1.0"
+from qbench.version import __version__  # noqa: F401
 
 
 def load(db=None, run_id=None, *, parse_json: bool = True):

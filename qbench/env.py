@@ -24,7 +24,7 @@ def package_version(name: str) -> str | None:
 
 
 def versions() -> dict[str, str | None]:
-    from qbench import __version__
+    from qbench.version import __version__
 
     return {
         "qbench_version": __version__,

@@ -48,8 +48,8 @@ def _db(path: Path | None) -> Path:
 
 
 def cmd_report(args) -> int:
-    from qbench.report.compare import parse_threshold
     from qbench.report.html import write_report
+    from qbench.units import parse_threshold
 
     from qbench.cli.outputs import check_output_file
 
@@ -67,7 +67,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from qbench.report.compare import compare_runs, parse_threshold
+    from qbench.report.compare import compare_runs
+    from qbench.units import parse_threshold
 
     threshold, growth = parse_threshold(args.threshold), parse_threshold(args.growth)
     result = compare_runs(_db(args.db), args.base, args.new, threshold=threshold,

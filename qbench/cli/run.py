@@ -80,8 +80,8 @@ def _run(args, console) -> int:
     from qbench.cli.farm import check_farm_options
     from qbench.export.cache import ArtifactCache
     from qbench.models.loading import BuiltModels
-    from qbench.report.compare import parse_threshold
     from qbench.results.frame import default_db
+    from qbench.units import parse_threshold
 
     # every option is checked before the (slow) suite check, so a typo costs seconds, not a measured suite
     check_farm_options(args)

@@ -31,10 +31,10 @@ def add_parsers(sub) -> None:
 
 def cmd_trend(args) -> int:
     from qbench.cli.outputs import check_output_file
-    from qbench.report.compare import parse_threshold
     from qbench.report.trend_page import write_trend
     from qbench.results.backends import is_url
     from qbench.results.frame import default_db
+    from qbench.units import parse_threshold
 
     db = args.db or default_db()
     beside = Path("reports") if is_url(db) else db.parent  # a database server: the reports folder

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from qbench.collectors.interference import describe, summarize
-from qbench.report.fmt import percent, trial_counts
+from qbench.units import percent, trial_counts
 
 # Without a precision target in the suite, a cell's median CI should still be within ±5%: more
 # trials run (up to the bound) until it is, and a cell that does not get there says `imprecise`.
@@ -101,10 +101,10 @@ def used_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
-    """(median, low, high) in ms over the given trials, two-level bootstrap (report/stats.py)."""
+    """(median, low, high) in ms over the given trials, two-level bootstrap (qbench/stats.py)."""
     import numpy as np
 
-    from qbench.report.stats import median_ci, thin_for_ci
+    from qbench.stats import median_ci, thin_for_ci
 
     parts = []
     for t in trials:
@@ -116,7 +116,7 @@ def median_ci_ms(trials: Sequence[TrialRecord]) -> tuple[float, float, float]:
 
 
 def half_width(med: float, lo: float, hi: float) -> float:
-    from qbench.report.stats import ci_half_width
+    from qbench.stats import ci_half_width
 
     return ci_half_width(med, lo, hi)
 

@@ -23,7 +23,7 @@ def _ci(values_by_trial: dict[int, list[float]]) -> dict:
     """{median, ci_low, ci_high} with the latency CIs' two-level bootstrap (trials, then values)."""
     import numpy as np
 
-    from qbench.report.stats import median_ci
+    from qbench.stats import median_ci
 
     values = np.concatenate([np.asarray(v, dtype=np.float64) for v in values_by_trial.values()])
     labels = np.concatenate([np.full(len(v), t) for t, v in values_by_trial.items()])

@@ -140,7 +140,7 @@ def prepare_all(run: Run, variants: list[grid.Variant], pending: list[grid.Cell]
 
 def artifact_line(label: str, art: Artifact) -> str:
     """`[prepared] m/r: quantized 1.2 s, exported 3.4 s, 12 layer(s) quantized, .pte 1.1 MiB` (or `[cached]`)."""
-    from qbench.report.fmt import bytes_
+    from qbench.units import bytes_
 
     t = art.timings or {}
     layers = ((art.numerics or {}).get("extra") or {}).get("quantized_layers")

@@ -1,1 +1,1 @@
-"""Reports: the per-run summary page (summary_page.py), comparison statistics (stats.py)."""
+"""Reports: the per-run summary page (summary_page.py), compare, gate, JUnit, Markdown (statistics: qbench/stats.py)."""

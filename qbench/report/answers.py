@@ -14,8 +14,8 @@ from __future__ import annotations
 from qbench.report import fmt, trust
 from qbench.report.compare import CellComparison, CompareResult, describe_latency
 from qbench.report.data import cell_key
-from qbench.report.stats import FASTER, SLOWER
 from qbench.report.table import cell_anchor
+from qbench.stats import FASTER, SLOWER
 from qbench.text import cell_label
 
 SHOWN = 12  # answers listed per kind; the rest are in the comparison table below

@@ -1,7 +1,7 @@
 """Run-over-run comparison: which cells got slower, less accurate, bigger or hungrier.
 
 Latency is judged from the raw samples (ratio of medians, hierarchical bootstrap CI over trials,
-see stats.py), never from two summary numbers. Size, memory and accuracy are one number per build,
+see qbench/stats.py), never from two summary numbers. Size, memory and accuracy are one number per build,
 so they are compared against plain thresholds. Cells are matched by (model, recipe, device); the
 rest are listed, not dropped silently.
 
@@ -12,12 +12,10 @@ rest are listed, not dropped silently.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qbench.errors import UsageError
 from qbench.report import fmt
 from qbench.report.data import (
     CellKey,
@@ -33,10 +31,11 @@ from qbench.report.data import (
     sketch_samples,
     trial_samples,
 )
-from qbench.report.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
 from qbench.results.columns import UNSTABLE_VERDICTS
 from qbench.results.store import ResultsStore
+from qbench.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
 from qbench.text import safe
+from qbench.units import parse_threshold
 
 # (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
 METRICS = (
@@ -46,21 +45,6 @@ METRICS = (
     ("peak_rss_bytes", "peak RSS", "growth"),
     ("arena_bytes", "arena", "growth"),
 )
-
-
-def parse_threshold(text: str | float) -> float:
-    """'5%' -> 0.05, '0.05' -> 0.05, '5' -> 0.05 (a bare number of 1 or more is read as percent)."""
-    try:
-        if isinstance(text, str) and text.strip().endswith("%"):
-            value = float(text.strip()[:-1]) / 100
-        else:
-            value = float(text)
-            value = value / 100 if value >= 1 else value
-    except ValueError:
-        raise UsageError(f"threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
-    if not 0 <= value < 1 or math.isnan(value):
-        raise UsageError(f"threshold {text!r} must be between 0% and 100%")
-    return value
 
 
 # --------------------------------------------------------------------------- notebook level

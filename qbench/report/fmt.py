@@ -1,6 +1,7 @@
 """Number formatting shared by the HTML report, the Markdown summary, JUnit and `qbench compare`.
 
-One place decides how a latency, a size or a ratio reads, so the three outputs agree.
+One place decides how a latency, a size or a ratio reads, so the three outputs agree (sizes, shares
+and trial counts in qbench/units.py, which the pipeline prints with too).
 Missing values are None and render as a dash (or "not measured"), never as 0.
 """
 
@@ -8,19 +9,9 @@ from __future__ import annotations
 
 import math
 
-DASH = "—"
+from qbench.units import DASH, bytes_, infinite, missing, percent, trial_counts  # noqa: F401  (re-used here)
+
 SQNR_EXACT_DB = 900.0  # the store keeps +inf dB (bit-exact output) as 999, see results.columns.finite_db
-
-
-def missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def infinite(value) -> str | None:
-    """'∞' / '−∞' for an infinite value (a store may hold one), else None: formats never raise on it."""
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    return None
 
 
 def ms(value, dash: str = DASH) -> str:
@@ -38,20 +29,6 @@ def ms(value, dash: str = DASH) -> str:
 
 def num(value, digits: int = 2, dash: str = DASH) -> str:
     return dash if missing(value) else infinite(value) or f"{float(value):,.{digits}f}"
-
-
-def bytes_(value, dash: str = DASH) -> str:
-    """Binary units, as `ls -h` and Android's memory tools print them."""
-    if missing(value):
-        return dash
-    if infinite(value):
-        return infinite(value)
-    v = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(v) < 1024 or unit == "GiB":
-            return f"{v:,.0f} {unit}" if unit == "B" else f"{v:,.1f} {unit}"
-        v /= 1024
-    return DASH  # unreachable
 
 
 def ratio(value, dash: str = DASH) -> str:
@@ -111,24 +88,3 @@ def when(iso: str | None) -> str:
     if text.endswith("+00:00") or text.endswith("Z"):
         text = text.rsplit("+", 1)[0].rstrip("Z") + " UTC"
     return text
-
-
-def trial_counts(measured: int, clean: int, replaced: int, not_judged: int = 0) -> str:
-    """How a cell's trials went, the same words everywhere: '3 trials (3 clean)', '5 trials (3 clean,
-    2 replaced)', '9 trials, all disturbed', '... 3 not judged' (no interference signal resolved them)."""
-    head = f"{measured} trial{'s' * (measured != 1)}"
-    if measured and not clean:
-        return f"{head}, all disturbed"
-    parts = [f"{clean} clean"]
-    if measured - clean - replaced:
-        parts.append(f"{measured - clean - replaced} disturbed, not replaced")
-    if replaced:
-        parts.append(f"{replaced} replaced")
-    if not_judged:
-        parts.append(f"{not_judged} not judged")
-    return f"{head} ({', '.join(parts)})"
-
-
-def percent(fraction: float) -> str:
-    """A target share as the user wrote it: 0.05 -> '5%', 0.002 -> '0.2%' (never rounded to '0%')."""
-    return f"{fraction * 100:.4g}%"

@@ -7,7 +7,7 @@ the `vs base` column, the `--json` document (`baseline`, and `vs_base` per cell)
 from __future__ import annotations
 
 from qbench.report.data import make_key
-from qbench.report.stats import FASTER, SLOWER
+from qbench.stats import FASTER, SLOWER
 
 PASS, FAIL, NOT_ENFORCED = "pass", "fail", "not enforced"
 

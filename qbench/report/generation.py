@@ -7,6 +7,7 @@ the trials used, and `ci` holds each one's 95% CI from the same two-level bootst
 
 from __future__ import annotations
 
+from qbench.results.columns import is_generative  # noqa: F401  (the store row's own test, re-used here)
 from qbench.text import cell_label
 
 # figure -> where it sits in extra.generation
@@ -30,17 +31,6 @@ def generation_view(extra: dict | None) -> dict | None:
         "peak_rss_bytes": gen.get("peak_rss_bytes"), "generations": gen.get("generations"),
         "ci": {name: [gen[name].get("ci_low"), gen[name].get("ci_high")] for name in _CI_FIGURES},
     }
-
-
-def is_generative(row) -> bool:
-    """A cell row (store) of a text-generation model: its samples are decode steps."""
-    import json
-
-    extra = row.get("extra") if isinstance(row, dict) else (row["extra"] if "extra" in row.keys() else None)
-    extra = json.loads(extra) if isinstance(extra, str) else extra
-    if not isinstance(extra, dict):  # NULL in the store, NaN in a frame
-        return False
-    return "decode_ms_per_token" in (extra.get("generation") or {})
 
 
 def tokens_per_s(ms_per_token: float | None) -> float | None:

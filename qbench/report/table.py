@@ -56,7 +56,7 @@ NONFINITE = "NaN/inf"  # what a numerics column shows for outputs holding NaN or
 def _stability_plain(c: dict) -> str:
     """'stable ±1.2%' / 'imprecise ±8.0%': the median's 95% CI half-width, the worse side around the
     median (stats.ci_half_width, the figure the closing notes and `precision` use)."""
-    from qbench.report.stats import ci_half_width
+    from qbench.stats import ci_half_width
 
     s = c.get("stability")
     median = (c.get("latency_ms") or {}).get("median")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from qbench import strict_json
 from qbench.report import fmt
-from qbench.report.stats import FASTER, SLOWER
 from qbench.report.svg import FP32_COLOUR, GRID, INK, MUTED, PALETTE, VERDICT_COLOURS, esc, nice_ticks
+from qbench.stats import FASTER, SLOWER
 
 W, H, LEFT, TOP, BOTTOM, RIGHT = 340, 130, 44, 8, 18, 6
 
@@ -33,7 +33,7 @@ def write_trend(db, out: Path, suite: str | None = None, *, last: int | None = N
     """Write the trend page of the selected runs to `out`; returns (path, the trend DataFrame). A run whose
     page (`<run_id>/index.html`, as `qbench run` writes it) exists beside `out` is linked from its points."""
     from qbench.errors import UsageError
-    from qbench.report.trend import trend
+    from qbench.results.cell_trends import trend
 
     df = trend(db, suite, last=last, since=since, threshold=threshold)
     if df.empty:

@@ -99,7 +99,7 @@ def _speedup_ci(store: ResultsStore, row, fp32_row) -> dict:
 def _bootstrap_speedup_ci(store: ResultsStore, row, fp32_row) -> list | None:
     import numpy as np
 
-    from qbench.report.stats import ratio_of_medians, thin_for_ci
+    from qbench.stats import ratio_of_medians, thin_for_ci
 
     this, fp32 = store.used_sample_arrays(row["cell_id"]), store.used_sample_arrays(fp32_row["cell_id"])
     if not this or not fp32:

@@ -16,7 +16,7 @@ from qbench.results.frame import load, load_layers, load_samples  # noqa: F401
 
 def trend(db=None, suite=None, *, last=None, since=None, threshold=0.05):
     """Per cell × run: median with CI, ratio against the cell's reference run, verdict, change point,
-    speedup over fp32 (what `qbench trend` draws); threshold 0.05 or "5%"; see qbench.report.trend."""
-    from qbench.report.trend import trend as _trend  # the comparison statistics live in the report layer
+    speedup over fp32 (what `qbench trend` draws); threshold 0.05 or "5%"; see qbench.results.cell_trends."""
+    from qbench.results.cell_trends import trend as _trend  # lazily: pandas is imported on first use
 
     return _trend(db, suite, last=last, since=since, threshold=threshold)

@@ -29,6 +29,17 @@ def unstable(stability: dict | None) -> bool:
     return (stability or {}).get("verdict") in UNSTABLE_VERDICTS
 
 
+def is_generative(row) -> bool:
+    """A cell row (store) of a text-generation model: its samples are decode steps."""
+    import json
+
+    extra = row.get("extra") if isinstance(row, dict) else (row["extra"] if "extra" in row.keys() else None)
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    if not isinstance(extra, dict):  # NULL in the store, NaN in a frame
+        return False
+    return "decode_ms_per_token" in (extra.get("generation") or {})
+
+
 def finite_db(x: float | None) -> float | None:
     if x is None:
         return None
@@ -78,7 +89,7 @@ def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device
                     runner_note: str, stability: dict | None = None) -> dict[str, Any]:
     """A finished cell: statistics from the raw samples of the trials used, per-trial fixed costs as
     medians, and the median's stability (verdict, reason, CI, trials used/replaced, interference)."""
-    from qbench.results.latency import summary_stats
+    from qbench.stats import summary_stats
 
     import numpy as np
 

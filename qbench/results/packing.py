@@ -22,9 +22,11 @@ import zlib
 
 import numpy as np
 
+from qbench.stats import CI_SAMPLES_PER_TRIAL
+
 MAGIC = b"QS\x01"
 _HEADER = struct.Struct("<3sBq")  # magic + format, byte width, base
-SKETCH_POINTS = 2000  # = report.stats.CI_SAMPLES_PER_TRIAL (the results layer cannot import report)
+SKETCH_POINTS = CI_SAMPLES_PER_TRIAL  # a sketch keeps what a CI would use of the raw samples
 
 
 def pack(values) -> bytes:

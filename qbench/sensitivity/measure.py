@@ -30,17 +30,25 @@ def measured_suite(checked, model_spec, recipe, skip: list[str], devices: list[s
 
 def measured_cells(store, run_id: str) -> list[dict]:
     """What the fix costs: per cell, latency median, .pte size and the program's own numerics."""
-    from qbench.report.views import cell_views
+    rows = store.cells(run_id)
+    fp32 = {_point(r): r["latency_median_ms"] for r in rows if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
+    return [_measured(r, fp32.get(_point(r))) for r in rows]
 
-    keep = ("recipe", "device", "status", "speedup_vs_fp32", "pte_bytes", "sqnr_db", "cosine_similarity",
-            "top1_agreement", "error")
-    out = []
-    for view, row in zip(cell_views(store, run_id), store.cells(run_id)):
-        cell = {k: view.get(k) for k in keep}
-        cell["latency_median_ms"] = (view.get("latency_ms") or {}).get("median")
-        cell["latency_cv"] = (view.get("latency_ms") or {}).get("cv")
-        cell["cosine_similarity"] = row["cosine_similarity"]
-        cell["accuracy_metric"] = row["accuracy_metric"]
-        cell["accuracy_top1"] = row["accuracy_top1"]
-        out.append(cell)
-    return out
+
+def _point(row) -> tuple:
+    """Where a speedup over fp32 is taken, as the reports take it: same model, device and sweep point."""
+    return row["model"], row["device"], (row["sweep"] if "sweep" in row.keys() else None) or ""
+
+
+def _measured(row, fp32_median: float | None) -> dict:
+    median = row["latency_median_ms"]
+    error = None
+    if row["status"] == "failed":
+        error = f"{row['stage']}: {row['error']}" if row["stage"] else row["error"]
+    return {"recipe": row["recipe"], "device": row["device"],
+            "status": row["status"] if row["status"] != "pending" else "not measured",
+            "speedup_vs_fp32": fp32_median / median if fp32_median and median else None,
+            "pte_bytes": row["pte_bytes"], "sqnr_db": row["sqnr_db"], "cosine_similarity": row["cosine_similarity"],
+            "top1_agreement": row["top1_agreement"], "error": error, "latency_median_ms": median,
+            "latency_cv": None if median is None else row["latency_cv"],
+            "accuracy_metric": row["accuracy_metric"], "accuracy_top1": row["accuracy_top1"]}

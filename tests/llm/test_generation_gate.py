@@ -53,7 +53,7 @@ def test_the_same_decode_speed_passes(runs, capsys):
 
 
 def test_trend_gives_decode_tokens_per_second(runs):
-    from qbench.report.trend import trend
+    from qbench.results.cell_trends import trend
 
     df = trend(runs, "llm").set_index("run_id")
     assert df.loc["base", "decode_tokens_per_s"] == pytest.approx(500, rel=0.03)

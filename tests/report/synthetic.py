@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qbench.report.stats import summary_stats
 from qbench.results.store import ResultsStore
+from qbench.stats import summary_stats
 
 XSS_MODEL = "<img src=x onerror=alert(1)>"
 FAIL_ERROR = "<script>alert('x')</script> lowering failed\n\x1b[31mTraceback (most recent call last):\x1b[0m\n  ..."

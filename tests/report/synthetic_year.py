@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from qbench.results.latency import summary_stats
 from qbench.results.store import ResultsStore
+from qbench.stats import summary_stats
 
 from .synthetic import DEVICE_INFO, RECIPES, SETTINGS, XSS_MODEL
 

@@ -11,7 +11,7 @@ import pytest
 from qbench.errors import ExitCode, UsageError
 from qbench.cli import report as commands
 from qbench.report.compare import compare_runs, compare_samples, parse_threshold
-from qbench.report.stats import FASTER, NO_CHANGE, SLOWER
+from qbench.stats import FASTER, NO_CHANGE, SLOWER
 
 from .synthetic import BASE, NEW, XSS_MODEL, add_cell, add_run, trial_samples
 

@@ -85,7 +85,7 @@ def test_the_json_has_no_p_value_to_contradict_the_verdict(result):
 def test_a_ratios_ci_is_never_lopsided_around_its_estimate():
     import numpy as np
 
-    from qbench.report.stats import log_symmetric, ratio_of_medians
+    from qbench.stats import log_symmetric, ratio_of_medians
 
     lo, hi = log_symmetric(1.97, 1.97, 2.39)  # the estimate on the percentile interval's edge
     assert lo < 1.97 < hi and np.isclose(1.97 / lo, hi / 1.97) and (lo, hi) != (1.97, 2.39)

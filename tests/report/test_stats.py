@@ -1,4 +1,4 @@
-"""Known-answer tests for qbench.report.stats (all seeded; the whole file runs in a few seconds)."""
+"""Known-answer tests for qbench.stats (all seeded; the whole file runs in a few seconds)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from qbench.report import stats
-from qbench.report.stats import (
+from qbench import stats
+from qbench.stats import (
     FASTER,
     NO_CHANGE,
     SLOWER,
@@ -19,6 +19,7 @@ from qbench.report.stats import (
     flag_growth,
     is_significant,
     mann_whitney,
+    median_ci,
     ratio_of_medians,
     relative_change,
     summary_stats,
@@ -349,3 +350,47 @@ def test_summary_stats_edge_cases():
     assert math.isnan(one["std"]) and math.isnan(one["cv"])
     with pytest.raises(ValueError):
         summary_stats([])
+
+
+# --------------------------------------------------------------------------- pinned outputs
+# Exact outputs of the bootstrap on fixed data, recorded before ratio_of_medians and _resampled_medians
+# were split into smaller functions: a refactor must reproduce every replicate (same seed, same draws).
+
+
+def _pinned_data():
+    rng = np.random.default_rng(12345)
+    base = np.concatenate([rng.normal(1e6 + 3e4 * t, 5e4, 40 + 7 * t) for t in range(3)])  # 141: odd
+    new = np.concatenate([rng.normal(1.08e6 + 2e4 * t, 6e4, 51 + 4 * t) for t in range(4)])  # 228: even
+    return base, new, np.repeat(["a", "b", "c"], [40, 47, 54]), np.repeat([0, 1, 2, 3], [51, 55, 59, 63])
+
+
+_SKETCH_NEW = {0: 5100, 1: 5500, 2: 5900, 3: 6300}
+PINNED_RATIOS = [
+    ({}, (1.0706888035361601, 1.055393915343779, 1.0862053469810649, 141, 228, "flat")),
+    ({"trials_base": "tb", "trials_new": "tn"},
+     (1.0706888035361601, 1.0310623655641442, 1.1118381897204221, 141, 228, "hierarchical")),
+    ({"trials_base": "tb"}, (1.0706888035361601, 1.0327578526240018, 1.1100128758208117, 141, 228, "hierarchical(base)")),
+    ({"trials_new": "tn", "seed": 7, "n_boot": 500, "confidence": 0.9},
+     (1.0706888035361601, 1.0508175144059249, 1.0909358649829815, 141, 228, "hierarchical(new)")),
+    ({"trials_base": "tb", "trials_new": "tn", "sizes_base": {"a": 4000, "b": 4700, "c": 5401}, "sizes_new": _SKETCH_NEW,
+      "medians": (1.01e6, 1.1e6)},
+     (1.0891089108910892, 1.0392391059172148, 1.141371810422291, 14101, 22800, "hierarchical")),
+    ({"sizes_base": {"x": 9999}, "sizes_new": {"y": 12000}, "n_boot": 300},
+     (1.0706888035361601, 1.0690426307866323, 1.0723375111562752, 9999, 12000, "flat")),
+]
+
+
+@pytest.mark.parametrize("options,expected", PINNED_RATIOS)
+def test_ratio_of_medians_pinned_outputs(options, expected):
+    base, new, tb, tn = _pinned_data()
+    options = {k: {"tb": tb, "tn": tn}.get(v, v) if isinstance(v, str) else v for k, v in options.items()}
+    e = ratio_of_medians(base, new, **options)
+    assert (e.ratio, e.low, e.high, e.n_base, e.n_new, e.method) == expected
+
+
+def test_median_ci_pinned_outputs():
+    base, new, _, tn = _pinned_data()
+    assert median_ci(new, trials=tn) == (1112013.4060991304, 1089190.717202574, 1131246.5386616038)
+    assert median_ci(base[:101], n_boot=333, seed=3) == (1027077.3414952527, 1014130.4027169461, 1038868.0671905384)
+    assert median_ci(new, trials=tn, trial_sizes=_SKETCH_NEW, n_boot=200) == (
+        1112013.4060991304, 1090758.3406066974, 1127208.049728329)

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import qbench.results
-from qbench.report.stats import compare, median_ci
 from qbench.results import packing
 from qbench.results.store import ResultsStore
+from qbench.stats import compare, median_ci
 
 REPO = Path(__file__).resolve().parents[2]
 

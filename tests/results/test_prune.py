@@ -13,8 +13,8 @@ import pytest
 import qbench.results
 from qbench.cli import main
 from qbench.report.compare import compare_runs
-from qbench.results.latency import summary_stats
 from qbench.results.store import ResultsStore
+from qbench.stats import summary_stats
 
 NOW = datetime.now(timezone.utc)
 

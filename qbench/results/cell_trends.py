@@ -27,8 +27,9 @@ from datetime import datetime
 from pathlib import Path
 
 from qbench.errors import UsageError
-from qbench.report.generation import is_generative
-from qbench.report.stats import FASTER, NO_CHANGE, SLOWER, compare, median_ci
+from qbench.results.columns import is_generative
+from qbench.stats import FASTER, NO_CHANGE, SLOWER, compare, median_ci
+from qbench.units import parse_threshold
 
 # A CI band on a chart does not need the gate's 2000 replicates; 200 keep a year of cells fast.
 BAND_BOOT = 200
@@ -89,7 +90,6 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     """
     import pandas as pd
 
-    from qbench.report.compare import parse_threshold
     from qbench.results.frame import load
 
     threshold = parse_threshold(threshold)  # "5%" as on the command line
@@ -110,7 +110,7 @@ def trend(db: str | Path | None = None, suite: str | None = None, *, last: int |
     df = pd.DataFrame(out)
     df = df.sort_values(["run_index", "model", "recipe", "device", "sweep"], kind="stable").reset_index(drop=True)
     df["speedup_vs_fp32"] = _speedups(df)
-    # a text-generation cell's median is ms per decoded token: its trend in tokens/s (report/generation.py)
+    # a text-generation cell's median is ms per decoded token: its trend in tokens/s (as report/generation.py shows it)
     df["decode_tokens_per_s"] = [1000 / m if g and m > 0 else math.nan for g, m in zip(df["generative"], df["median_ms"])]
     df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     return df[COLUMNS]

@@ -1,4 +1,5 @@
-"""Per-cell statistics and the comparison of a new run against a baseline (numpy only).
+"""Per-cell statistics and the comparison of a new run against a baseline (numpy only; no qbench
+imports, so every layer that measures, stores, gates or shows a figure uses these same statistics).
 
 Latency samples are raw per-iteration nanoseconds from several *trials* (separate runner processes).
 Two facts shape the comparison:
@@ -24,8 +25,6 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
-
-from qbench.results.latency import summary_stats  # noqa: F401  (one home: the results layer)
 
 __all__ = [
     "FASTER",
@@ -56,6 +55,35 @@ _NS_PER_MS = 1e6
 # --------------------------------------------------------------------------- per-cell statistics
 
 
+def summary_stats(samples_ns: ArrayLike) -> dict[str, float | int]:
+    """The canonical per-cell latency statistics, in milliseconds (input: nanoseconds).
+
+    Keys: min, median, mean, std, p90, p99, cv, count. Percentiles use numpy's default (linear
+    interpolation between order statistics). `std` uses ddof=1: the samples are a sample of the
+    runner's latency distribution, not the whole of it (it only matters for short runs). `cv` is
+    std / mean (unitless). With one sample, std and cv are NaN (undefined), not 0.
+
+    Note: std describes the spread of single iterations; because samples are autocorrelated,
+    std / sqrt(count) is NOT the uncertainty of the mean. Use `ratio_of_medians` to compare runs.
+    """
+    x = np.asarray(samples_ns, dtype=np.float64).ravel() / _NS_PER_MS
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError("samples_ns must be a non-empty array of finite numbers")
+    mean = float(np.mean(x))
+    std = float(np.std(x, ddof=1)) if x.size > 1 else math.nan
+    p90, p99 = np.percentile(x, [90, 99])
+    return {
+        "min": float(np.min(x)),
+        "median": float(np.median(x)),
+        "mean": mean,
+        "std": std,
+        "p90": float(p90),
+        "p99": float(p99),
+        "cv": std / mean if mean != 0 else math.nan,
+        "count": int(x.size),
+    }
+
+
 # --------------------------------------------------------------------------- ratio of medians
 
 
@@ -73,17 +101,9 @@ class RatioEstimate:
 
 
 def ratio_of_medians(
-    base: ArrayLike,
-    new: ArrayLike,
-    *,
-    trials_base: ArrayLike | None = None,
-    trials_new: ArrayLike | None = None,
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    seed: int | None = 0,
-    sizes_base: Mapping | None = None,
-    sizes_new: Mapping | None = None,
-    medians: tuple[float, float] | None = None,
+    base: ArrayLike, new: ArrayLike, *, trials_base: ArrayLike | None = None, trials_new: ArrayLike | None = None,
+    n_boot: int = 2000, confidence: float = 0.95, seed: int | None = 0, sizes_base: Mapping | None = None,
+    sizes_new: Mapping | None = None, medians: tuple[float, float] | None = None,
 ) -> RatioEstimate:
     """new_median / base_median with a percentile-bootstrap CI; deterministic for a given seed.
 
@@ -118,12 +138,8 @@ def ratio_of_medians(
     resampled as if every sketch value stood for size/len(sketch) samples (the same bisection, with
     weights); `medians` = (base, new): the exact pooled medians, which a sketch only approximates.
     """
-    x_base = _as_samples("base", base)
-    x_new = _as_samples("new", new)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    x_base, x_new = _as_samples("base", base), _as_samples("new", new)
+    _check_bootstrap(confidence, n_boot)
     base_median, new_median = medians if medians else (float(np.median(x_base)), float(np.median(x_new)))
     if base_median <= 0:
         raise ValueError(f"base median must be > 0 to form a ratio, got {base_median}")
@@ -133,25 +149,34 @@ def ratio_of_medians(
     med_new, hier_new = _bootstrap_medians(x_new, trials_new, "trials_new", n_boot, rng, sizes_new)
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero resampled median gives inf
         ratios = med_new / med_base
-    alpha = 1.0 - confidence
     ratio = new_median / base_median
-    low, high = log_symmetric(ratio, *np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
+    low, high = log_symmetric(ratio, *_percentile_interval(ratios, confidence))
+    return RatioEstimate(ratio=ratio, low=float(low), high=float(high), n_base=_sample_count(x_base, sizes_base),
+                         n_new=_sample_count(x_new, sizes_new), method=_METHODS[(hier_base, hier_new)],
+                         confidence=confidence)
 
-    method = {
-        (False, False): "flat",
-        (True, True): "hierarchical",
-        (True, False): "hierarchical(base)",
-        (False, True): "hierarchical(new)",
-    }[(hier_base, hier_new)]
-    return RatioEstimate(
-        ratio=ratio,
-        low=float(low),
-        high=float(high),
-        n_base=int(sum(sizes_base.values())) if sizes_base else int(x_base.size),
-        n_new=int(sum(sizes_new.values())) if sizes_new else int(x_new.size),
-        method=method,
-        confidence=confidence,
-    )
+
+# RatioEstimate.method, by which sides were resampled hierarchically (base, new)
+_METHODS = {(False, False): "flat", (True, True): "hierarchical", (True, False): "hierarchical(base)",
+            (False, True): "hierarchical(new)"}
+
+
+def _check_bootstrap(confidence: float, n_boot: int) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+
+
+def _percentile_interval(replicates: np.ndarray, confidence: float) -> np.ndarray:
+    """The central `confidence` share of the bootstrap replicates: [low, high]."""
+    alpha = 1.0 - confidence
+    return np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+
+
+def _sample_count(x: np.ndarray, sizes: Mapping | None) -> int:
+    """How many samples a side had: its sketches stand for sum(sizes) of them."""
+    return int(sum(sizes.values())) if sizes else int(x.size)
 
 
 def log_symmetric(estimate: float, low: float, high: float) -> tuple[float, float]:
@@ -188,8 +213,7 @@ def median_ci(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = np.random.default_rng(seed)
     meds, _ = _bootstrap_medians(x, trials, "trials", n_boot, rng, trial_sizes)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(meds, [alpha / 2, 1 - alpha / 2])
+    low, high = _percentile_interval(meds, confidence)
     return float(np.median(x)), float(low), float(high)
 
 
@@ -225,45 +249,50 @@ def _resampled_medians(
     as its trial has, with replacement, from within that trial (level 2).
 
     A median needs only how many draws fall below each value, never the draws themselves. So the
-    replicate's median is found by bisection over the pooled sorted values: the draws of a slot
-    that lie in an interval split between its halves binomially, in proportion to how many of the
-    slot's trial values each half holds. That samples exactly the same distribution as drawing
-    every value (the counts of a multinomial, split interval by interval), in O(k log n) per
-    replicate instead of O(n): a 3 µs model's 300k samples a trial cost no more than 300.
-    An even-sized replicate needs two order statistics; they share a bracket until the draws
-    separate them, then each keeps its own (disjoint) interval, so every split is conditioned on
-    its nearest known counts and the pair stays jointly exact.
+    replicate's median is found by bisection over the pooled sorted values (`_middle_positions`):
+    that samples exactly the same distribution as drawing every value, in O(k log n) per replicate
+    instead of O(n): a 3 µs model's 300k samples a trial cost no more than 300.
     draws: per trial, how many samples a slot draws when its values are a sketch (default: counts);
     each value then weighs draws/counts of its trial.
     """
+    k = counts.size
+    pooled, below, draws = _ranked_by_trial(x_by_trial, counts, draws)
+    trial = rng.integers(0, k, size=(n_boot, k)) if pick_trials else np.broadcast_to(np.arange(k), (n_boot, k))
+    lo = _middle_positions(below, trial, np.asarray(draws)[trial], rng)
+    return 0.5 * (pooled[lo[0]] + pooled[lo[1]])
+
+
+def _ranked_by_trial(x_by_trial: np.ndarray, counts: np.ndarray, draws: np.ndarray | None) -> tuple:
+    """(the values sorted, below, draws per trial): below[j, m] is how many of trial j's values (by
+    weight, when its values are a sketch drawn `draws[j]` times) sit at sorted positions < m."""
     k, n = counts.size, x_by_trial.size
     owner = np.repeat(np.arange(k), counts)
     order = np.argsort(x_by_trial, kind="stable")
-    pooled = x_by_trial[order]
-    # below[j, m]: how many of trial j's values (by weight) sit at pooled positions < m
     mine = owner[order][None, :] == np.arange(k)[:, None]
     if draws is None:
-        draws = counts
         below = np.zeros((k, n + 1), dtype=np.int64)
         np.cumsum(mine, axis=1, out=below[:, 1:])
-    else:
-        below = np.zeros((k, n + 1))
-        np.cumsum(mine * (np.asarray(draws) / counts)[:, None], axis=1, out=below[:, 1:])
+        return x_by_trial[order], below, counts
+    below = np.zeros((k, n + 1))
+    np.cumsum(mine * (np.asarray(draws) / counts)[:, None], axis=1, out=below[:, 1:])
+    return x_by_trial[order], below, draws
 
-    trial = rng.integers(0, k, size=(n_boot, k)) if pick_trials else np.broadcast_to(np.arange(k), (n_boot, k))
-    size = np.asarray(draws)[trial]  # draws per slot
+
+def _middle_positions(below: np.ndarray, trial: np.ndarray, size: np.ndarray, rng: np.random.Generator) -> list:
+    """Per replicate (a row of `trial`: the trial in each slot, `size`: the draws of each slot), the sorted
+    positions of its two middle order statistics (equal when the draws are odd), by bisection.
+
+    The draws of a slot that lie in an interval split between its halves binomially, in proportion to
+    how many of the slot's trial values each half holds (the counts of a multinomial, split interval by
+    interval). The two order statistics share a bracket until the draws separate them, then each keeps
+    its own (disjoint) interval, so every split is conditioned on its nearest known counts and the pair
+    stays jointly exact.
+    """
+    n_boot, n = trial.shape[0], below.shape[1] - 1
     total = size.sum(axis=1)
-    targets = ((total - 1) // 2, total // 2)  # the two middle order statistics (equal when odd)
-
-    def split(lo_pos, hi_pos, c_lo, c_hi, mid):
-        """Draws of each slot at positions < mid, given those < lo_pos and < hi_pos."""
-        width = below[trial, hi_pos[:, None]] - below[trial, lo_pos[:, None]]
-        part = below[trial, mid[:, None]] - below[trial, lo_pos[:, None]]
-        p = np.divide(part, width, out=np.zeros(width.shape), where=width > 0)
-        return c_lo + rng.binomial(c_hi - c_lo, p)
-
-    # per target: a bracket [lo, hi) of pooled positions with G(lo) <= target < G(hi), where G(m) is
-    # the number of draws at positions < m; c_lo / c_hi hold G per slot at the bracket's ends
+    targets = ((total - 1) // 2, total // 2)
+    # per target: a bracket [lo, hi) of positions with G(lo) <= target < G(hi), where G(m) is the number
+    # of draws at positions < m; c_lo / c_hi hold G per slot at the bracket's ends
     lo = [np.zeros(n_boot, dtype=np.int64) for _ in targets]
     hi = [np.full(n_boot, n, dtype=np.int64) for _ in targets]
     c_lo = [np.zeros_like(size) for _ in targets]
@@ -274,7 +303,7 @@ def _resampled_medians(
         for t, target in enumerate(targets):
             open_ = hi[t] - lo[t] > 1
             mid = np.where(open_, (lo[t] + hi[t]) // 2, lo[t])
-            c_mid = split(lo[t], hi[t], c_lo[t], c_hi[t], mid)
+            c_mid = _split(below, trial, (lo[t], hi[t]), (c_lo[t], c_hi[t]), mid, rng)
             if t == 1:
                 c_mid = np.where(shared[:, None], drawn[0], c_mid)
             drawn.append(c_mid)
@@ -282,7 +311,16 @@ def _resampled_medians(
             down = open_ & ~up
             lo[t], c_lo[t] = np.where(up, mid, lo[t]), np.where(up[:, None], c_mid, c_lo[t])
             hi[t], c_hi[t] = np.where(down, mid, hi[t]), np.where(down[:, None], c_mid, c_hi[t])
-    return 0.5 * (pooled[lo[0]] + pooled[lo[1]])
+    return lo
+
+
+def _split(below, trial, bracket, counts, mid, rng) -> np.ndarray:
+    """Draws of each slot at positions < mid, given those below the bracket's ends ((lo, hi), (c_lo, c_hi))."""
+    (lo_pos, hi_pos), (c_lo, c_hi) = bracket, counts
+    width = below[trial, hi_pos[:, None]] - below[trial, lo_pos[:, None]]
+    part = below[trial, mid[:, None]] - below[trial, lo_pos[:, None]]
+    p = np.divide(part, width, out=np.zeros(width.shape), where=width > 0)
+    return c_lo + rng.binomial(c_hi - c_lo, p)
 
 
 # --------------------------------------------------------------------------- rank test
