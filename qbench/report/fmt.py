@@ -132,3 +132,15 @@ def trial_counts(measured: int, clean: int, replaced: int, not_judged: int = 0) 
 def percent(fraction: float) -> str:
     """A target share as the user wrote it: 0.05 -> '5%', 0.002 -> '0.2%' (never rounded to '0%')."""
     return f"{fraction * 100:.4g}%"
+
+
+def metric(spec: tuple, value, *, plain: bool = False) -> str:
+    """A registered metric's figure by its rendering spec (results/metrics.py: Metric.text / .plain);
+    text tables leave a missing figure empty, HTML shows a dash."""
+    kind, *args = spec
+    dash = "" if plain else DASH
+    if kind == "fixed":  # scripts parse these: fixed decimals, no thousands separator
+        digits, divisor = args
+        return "" if missing(value) or not value and divisor != 1 else f"{float(value) / divisor:.{digits}f}"
+    formatter = {"ms": ms, "cv": cv, "bytes": bytes_, "num": num}[kind]
+    return formatter(value, *args, dash=dash)

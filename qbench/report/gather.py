@@ -1,7 +1,7 @@
 """Everything the HTML report shows, read once from the store into plain dicts and lists.
 
 The per-cell fields come from `report.views.cell_views` (the view shared with `--json` and the
-summary page), plus what only the report needs: raw-sample box statistics, energy, ops, device info.
+summary page, energy included), plus what only the report needs: raw-sample box statistics, ops, device info.
 """
 
 from __future__ import annotations
@@ -57,9 +57,8 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
 
 def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
     cell = dict(view)
-    extra = data.json_field(row["extra"])
     cell.update(run_id=run_id, cell_id=row["cell_id"], device_info=data.json_field(row["device_info"]) or {},
-                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None,
+                ops=data.ops(store, row["cell_id"], ops_top), box=None,
                 stage=row["stage"] if row["status"] == "failed" else None)
     if row["status"] == "ok":
         ns, trials = data.trial_samples(store, row["cell_id"])

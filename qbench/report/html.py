@@ -264,6 +264,6 @@ def _payload(rd: ReportData, cols) -> dict:
         "filters": {k: sorted({c[k] for c in rd.cells}, key=str.lower) for k in ("model", "recipe", "device", "status")}
         | {"run": [r["run_id"] for r in rd.runs]},
         "columns": [c.key for c in cols],
-        "cells": [{k: c.get(k) for k in keep} | {"energy_mj": (c.get("energy") or {}).get("mj")} for c in rd.cells],
+        "cells": [{k: c.get(k) for k in keep} | {"energy_mj": (c.get("energy") or {}).get("per_inference_mj")} for c in rd.cells],
         "comparisons": [r.to_dict() for r in rd.comparisons],
     }

@@ -203,7 +203,7 @@ def _export_cell(client, exp_id: str, pid: str, run_id: str, run: dict, cell: di
     cid = child.info.run_id
     cparams = {k: cell[k] for k in CELL_PARAMS if cell.get(k) not in (None, "")}
     cparams.update(_flatten(json_field(cell.get("device_info")) or {}, "device."))
-    _log(client, cid, cparams, {**_cell_metrics(cell, json_field), **_view_metrics(view, vs_base)}, start)
+    _log(client, cid, cparams, {**_cell_metrics(cell, view), **_view_metrics(view, vs_base)}, start)
     if cell["status"] == "failed":
         client.set_tag(cid, "qbench.error", (cell.get("error") or "")[:MAX_PARAM])
     if with_pte and cell.get("artifact_key"):
@@ -267,21 +267,13 @@ def _log(client, mlflow_run_id: str, params: dict, metrics: dict, timestamp: int
         client.log_batch(mlflow_run_id, metrics=ms[i:i + 100], params=ps[i:i + 100])
 
 
-def _cell_metrics(cell: dict, json_field) -> dict:
-    from qbench.report.data import energy
+def _cell_metrics(cell: dict, view: dict) -> dict:
+    """The registry's metrics under their MLflow names (results/metrics.py), read from the `--json` view
+    (energy in its one shape), then every other numeric column; not measured stays absent, never 0."""
+    from qbench.results.metrics import BY_COLUMN, METRICS
 
-    out = {}
-    for k, v in cell.items():
-        if k in NOT_METRICS or isinstance(v, (str, bytes)) or v is None or isinstance(v, bool):
-            continue
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            out[k] = v
-    e = energy(json_field(cell.get("extra")))
-    if e and e["mj"] is not None:  # not measured stays absent, never 0
-        out["energy_per_inference_mj"] = e["mj"]
-        if e["u_mj"] is not None:
-            out["energy_uncertainty_mj"] = e["u_mj"]
-    return out
+    others = _finite({k: v for k, v in cell.items() if k not in NOT_METRICS and k not in BY_COLUMN})
+    return {**others, **_finite({m.mlflow_name: m.value(view) for m in METRICS})}
 
 
 def _run_metrics(cells: list[dict]) -> dict:

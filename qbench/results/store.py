@@ -81,9 +81,11 @@ class ResultsStore:
             return
         new = "runs" not in self.backend.tables()
         self.backend.create_schema(SCHEMA)
-        if migrations.applied(self) != {name for name, _ in migrations.MIGRATIONS}:
+        if (migrations.applied(self) != {name for name, _ in migrations.MIGRATIONS}
+                or migrations.missing_metric_columns(self)):
             with self.backend.migration_lock():  # two orchestrators opening one old database
                 migrations.migrate(self, new=new)
+                migrations.add_metric_columns(self)
         self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _check_schema(self) -> None:
