@@ -35,15 +35,16 @@ class ReportData:
 
 
 def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold: float = 0.05,
-           ops_top: int = 8) -> ReportData:
+           ops_top: int = 8, views: dict[str, list[dict]] | None = None) -> ReportData:
     """db_path: a store's path or URL, or a store already open (the run that just finished: its
-    samples and speedup CIs are in memory already)."""
+    samples and speedup CIs are in memory already); `views`: {run id: its `--json` cells} made already."""
     with data.reading(db_path) as store:
         run_ids = list(dict.fromkeys(data.check_runs(store, run_ids)))  # the same run twice adds nothing
         runs = [data.run_info(store, r) for r in run_ids]
         cells = []
         for run_id in run_ids:
-            for view, row in zip(cell_views(store, run_id), store.cells(run_id)):
+            made = (views or {}).get(run_id)
+            for view, row in zip(cell_views(store, run_id) if made is None else made, store.cells(run_id)):
                 cells.append(_cell(store, run_id, view, row, ops_top))
         devices = _devices(runs, cells)
         layers = [dict(r) for r in store.layers(run_ids[-1])]

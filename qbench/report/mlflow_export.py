@@ -116,30 +116,30 @@ def _mlflow_error(tracking_uri: str | None, exc: Exception) -> UsageError:
                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
 
 
-def _read_run(db, run_id: str) -> tuple[str, dict, list[dict], list[dict]]:
-    """(run id, run row, cell rows, the cells' `--json` views: speedup and stability as qbench prints them)."""
-    from qbench.report.data import check_runs, open_store
+def _read_run(db, run_id: str, views: list[dict] | None) -> tuple[str, dict, list[dict], list[dict]]:
+    """(run id, run row, cell rows, the cells' `--json` views: speedup and stability as qbench prints them;
+    `views` when the caller made them already)."""
+    from qbench.report.data import check_runs, reading
     from qbench.report.views import cell_views
 
-    store = open_store(db)
-    try:  # the run first: a reference that names no run must not create a tracking store
+    with reading(db) as store:  # the run first: a reference that names no run must not create a tracking store
         [run_id] = check_runs(store, [run_id])
-        return run_id, dict(store.run(run_id)), [dict(c) for c in store.cells(run_id)], cell_views(store, run_id)
-    finally:
-        store.close()
+        views = cell_views(store, run_id) if views is None else views
+        return run_id, dict(store.run(run_id)), [dict(c) for c in store.cells(run_id)], views
 
 
 def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: str | None = None,
                with_pte: bool = False, replace: bool = False, report: Path | None = None,
-               gate: dict | None = None, verbose: bool = False) -> dict:
+               gate: dict | None = None, verbose: bool = False, views: list[dict] | None = None) -> dict:
     """Export `run_id` from the store at `db`; returns {"run_id", "experiment_id", "parent_run_id", "cells": {...}}.
 
     `report`: a page already written for this run (`qbench run` passes its index.html, which holds the
     comparison with the baseline), logged as report.html instead of writing the report again.
     `gate`: the nightly gate's verdict (`qbench run --baseline`: the `--json` document's `baseline`, with
-    `vs_base` per cell key), logged as tags and metrics. `verbose`: let MLflow's own log lines through."""
+    `vs_base` per cell key), logged as tags and metrics. `verbose`: let MLflow's own log lines through.
+    `db` may be an open store, and `views` the run's `--json` cells (`qbench run` passes both: read once)."""
     _require_mlflow()
-    run_id, run, cells, views = _read_run(db, run_id)
+    run_id, run, cells, views = _read_run(db, run_id, views)
     client, uri = _client(tracking_uri, verbose)
     name = experiment or f"qbench/{run['suite']}"
     try:
