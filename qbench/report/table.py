@@ -107,14 +107,15 @@ def _metric_column(m: Metric) -> Column:
 
 
 def _placed(own: list[str], table: str) -> list[str]:
-    """`own` keys with each registered metric shown in `table` inserted after the key it names."""
+    """`own` keys with each registered metric shown in `table` inserted after the key it names (several
+    after one key keep the registry's order)."""
     out, pending = list(own), [m for m in metrics.rendered() if table in m.after]
     while pending:
         ready = [m for m in pending if m.after[table] in out]
         if not ready:
             raise ValueError(f"results/metrics.py: {pending[0].column} follows {pending[0].after[table]!r}, "
                              f"which the {table} table does not show")
-        for m in ready:
+        for m in reversed(ready):  # each lands right after its key: the last first keeps their order
             out.insert(out.index(m.after[table]) + 1, m.key)
         pending = [m for m in pending if m not in ready]
     return out
