@@ -80,7 +80,10 @@ METRICS: list[Metric] = [
     _latency("std", "std"),
     _latency("p90", "p90", **_ms_column("p90", "p90", {
         "html": "median", "wide": "median", "markdown": "median", "page": "median"}, detail=True)),
-    _latency("p99", "p99", **_ms_column("p99", "p99", {"html": "p90"}, detail=True)),
+    _latency("p95", "p95", **_ms_column("p95", "p95", {"html": "p90", "wide": "p90", "markdown": "p90"}, detail=True,
+                                        hint="95th percentile of all iterations: the tail met once in 20 inferences"),
+             compare="growth", compare_label="p95 latency", limit="growth", gated=False, compare_order=5),
+    _latency("p99", "p99", **_ms_column("p99", "p99", {"html": "p95"}, detail=True)),
     _latency("cv", "cv", column="latency_cv", unit="ratio", key="cv", label="CV", group="Latency (ms)",
              hint="coefficient of variation, std / mean, in percent", text=("cv",), plain=("cv",), detail=True,
              after={"html": "mean", "wide": "p90", "markdown": "p90", "page": "p90"}),
