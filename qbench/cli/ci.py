@@ -48,8 +48,9 @@ def annotate_regressions(result, stream) -> int:
     return len(result.regressions)
 
 
-def append_step_summary(db_path, run_id: str, gate: dict | None) -> Path | None:
-    """Append the run's Markdown summary (the nightly summary.md when gated) to $GITHUB_STEP_SUMMARY."""
+def append_step_summary(db_path, run_id: str, gate: dict | None, views: list[dict] | None = None) -> Path | None:
+    """Append the run's Markdown summary (the nightly summary.md when gated) to $GITHUB_STEP_SUMMARY.
+    db_path: a store's path or the open store; `views`: the run's `--json` cells, when already made."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
@@ -58,7 +59,7 @@ def append_step_summary(db_path, run_id: str, gate: dict | None) -> Path | None:
     else:
         from qbench.report.markdown import markdown_summary
 
-        text = markdown_summary(db_path, run_id)
+        text = markdown_summary(db_path, run_id, views=views)
     with open(target, "a", encoding="utf-8") as out:
         out.write(text.rstrip("\n") + "\n\n")
     return Path(target)

@@ -86,8 +86,9 @@ def check_run_options(args) -> None:
 def export_finished_run(args, db, run_id: str, page: Path | None, gate: dict | None = None,
                         cells: list[dict] | None = None) -> dict:
     """Export a run `qbench run` just finished (with the gate's verdict and each cell's `vs_base` when
-    gated); an MLflow failure comes back as {"error", "retry"}: the run is stored and measured either
-    way, so it is reported, not raised."""
+    gated; `db` may be the open store and `cells` the run's `--json` cells: read once). An MLflow
+    failure comes back as {"error", "retry"}: the run is stored and measured either way, so it is
+    reported, not raised."""
     from qbench.errors import QbenchError
     from qbench.report.mlflow_export import export_run
 
@@ -96,7 +97,7 @@ def export_finished_run(args, db, run_id: str, page: Path | None, gate: dict | N
                                     for c in cells or [] if c.get("vs_base") is not None}}
     try:
         return export_run(db, run_id, tracking_uri=args.mlflow_tracking_uri, experiment=args.mlflow_experiment,
-                          report=page, gate=gate, verbose=getattr(args, "verbosity", 0) > 0)
+                          report=page, gate=gate, verbose=getattr(args, "verbosity", 0) > 0, views=cells)
     except QbenchError as exc:
         retry = f"qbench export mlflow {run_id}" + (f" --tracking-uri {args.mlflow_tracking_uri}"
                                                     if args.mlflow_tracking_uri else "")

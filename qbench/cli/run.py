@@ -222,12 +222,12 @@ def _measure_and_report(args, checked, store, run_id: str, cache, models, thresh
     page, out_dir = _write_page(store, run_id, doc, out_dir, console,
                                 comparison=compared.result if compared else None)
     doc["report"] = str(page)
-    gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console, compared)
+    gate = _nightly(args, store, checked.suite.name, run_id, threshold, out_dir, console, compared, doc["cells"])
     if gate is not None:
         doc["baseline"] = gate
         if compared.result is not None:
             attach_vs_base(doc["cells"], compared.result)
-    ci.append_step_summary(store.target, run_id, gate)
+    ci.append_step_summary(store, run_id, gate, doc["cells"])
     exported = _export_mlflow(args, store, run_id, page, console, gate, doc["cells"])
     if exported is not None:
         doc["mlflow"] = exported
@@ -275,7 +275,7 @@ def _export_mlflow(args, store, run_id: str, page, console, gate: dict | None = 
     if not wants_mlflow(args):
         return None
     with console.status("exporting to MLflow…"):
-        out = export_finished_run(args, store.target, run_id, page, gate, cells)
+        out = export_finished_run(args, store, run_id, page, gate, cells)
     if "error" in out:  # an error: printed even with -q
         sys.stderr.write(f"qbench: --mlflow: {out['error']}; the run is stored, export it later with: "
                          f"{out['retry']}\n")
@@ -383,7 +383,8 @@ def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: 
 
     try:
         try:
-            return write_report(db, [run_id], out_dir / "index.html", comparison=comparison), out_dir
+            views = {run_id: doc["cells"]} if "cells" in doc else None  # the --json cells: computed once
+            return write_report(db, [run_id], out_dir / "index.html", comparison=comparison, views=views), out_dir
         except OSError:
             raise
         except Exception as exc:  # a report bug must not cost the user the run's page
@@ -443,9 +444,10 @@ def _compare_with_baseline(args, store, suite: str, run_id: str, threshold, cons
 
 
 def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
-             compared: Compared | None = None) -> dict | None:
+             compared: Compared | None = None, views: list[dict] | None = None) -> dict | None:
     """--baseline / --fail-on-regression: write junit.xml + summary.md from the comparison (made here
-    unless given) and return the verdicts; None without those options."""
+    unless given) and the run's `--json` cells (`views`), on the open store; return the verdicts; None
+    without those options."""
     from qbench.cli.outputs import fallback_dir
     from qbench.report.gate import verdict
     from qbench.report.nightly import nightly_outputs
@@ -456,12 +458,14 @@ def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
 
     base, threshold, nothing = compared.base, compared.threshold, compared.nothing
     try:
-        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, out_dir, result=compared.result)
+        result, junit, md = nightly_outputs(store, base, run_id, threshold, out_dir, result=compared.result,
+                                            views=views)
     except OSError as exc:
         where = fallback_dir(run_id)
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
-        result, junit, md = nightly_outputs(store.target, base, run_id, threshold, where, result=compared.result)
+        result, junit, md = nightly_outputs(store, base, run_id, threshold, where, result=compared.result,
+                                            views=views)
     if args.fail_on_regression and result is not None:  # CI annotations: stderr, never in stdout's summary/JSON
         from qbench.cli.ci import annotate_regressions
 

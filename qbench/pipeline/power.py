@@ -87,7 +87,7 @@ class PowerMeter:
 
 
 def store_power(store, cell_id: int, result: dict) -> None:
-    """Columns of the cell (the figures), raw samples in their own table, the full result in extra."""
+    """Columns of the cell (the figures), raw samples in their own table, the rest of the result in extra."""
     from qbench.results.columns import power_columns, power_extra
 
     samples = result.pop("raw_samples", None) or []

@@ -32,19 +32,12 @@ from qbench.report.data import (
     trial_samples,
 )
 from qbench.results.columns import UNSTABLE_VERDICTS
+from qbench.results.metrics import BY_COLUMN, compared
 from qbench.results.store import ResultsStore
 from qbench.stats import FASTER, SLOWER, Comparison, accuracy_drop, compare, relative_change
 from qbench.text import safe
 from qbench.units import parse_threshold
 
-# (column, label, kind): accuracy metrics flag an absolute drop, size/memory a relative growth
-METRICS = (
-    ("sqnr_db", "SQNR", "accuracy"),
-    ("top1_agreement", "top-1 agreement", "accuracy"),
-    ("pte_bytes", ".pte size", "growth"),
-    ("peak_rss_bytes", "peak RSS", "growth"),
-    ("arena_bytes", "arena", "growth"),
-)
 
 
 # --------------------------------------------------------------------------- notebook level
@@ -109,9 +102,11 @@ class MetricChange:
     def describe(self) -> str:
         if self.name == "sqnr_db":
             return f"{self.label} {fmt.sqnr(self.base)} → {fmt.sqnr(self.new)}"
-        if self.name == "top1_agreement":
+        metric = BY_COLUMN[self.name]
+        if metric.compare == "drop":
             return f"{self.label} {self.base:.3f} → {self.new:.3f} (−{self.change:.3f})"
-        return f"{self.label} {fmt.bytes_(self.base)} → {fmt.bytes_(self.new)} ({fmt.pct_change(self.change)})"
+        return (f"{self.label} {fmt.metric(metric.text, self.base)} → {fmt.metric(metric.text, self.new)} "
+                f"({fmt.pct_change(self.change)})")
 
 
 @dataclass
@@ -429,15 +424,22 @@ def _status(row) -> str:
 
 
 def _metric_changes(base, new, limits) -> list[MetricChange]:
+    """The registry's compared metrics (results/metrics.py): an accuracy figure flags an absolute drop,
+    a size or memory figure a relative growth; an ungated one is shown, never flagged."""
     out = []
-    for name, label, kind in METRICS:
-        b, n = base[name], new[name]
+    for m in compared():
+        b, n = _value(base, m.column), _value(new, m.column)
         if b is None or n is None:
             continue  # a metric measured on one side only has nothing to compare
-        if kind == "accuracy":
-            drop, flagged = accuracy_drop(b, n, limits["accuracy"][name])
-            out.append(MetricChange(name, label, b, n, drop, limits["accuracy"][name], flagged))
+        limit = limits["accuracy"][m.limit] if m.compare == "drop" else limits[m.limit]
+        if m.compare == "drop":
+            change, flagged = accuracy_drop(b, n, limit)
         else:
             change = relative_change(b, n)
-            out.append(MetricChange(name, label, b, n, change, limits["growth"], change > limits["growth"]))
+            flagged = change > limit
+        out.append(MetricChange(m.column, m.compare_label, b, n, change, limit, flagged and m.gated))
     return out
+
+
+def _value(row, column: str):
+    return row[column] if column in row.keys() else None  # a store read in place may predate the column

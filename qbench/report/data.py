@@ -1,4 +1,4 @@
-"""Reading what the reports need from the results store: runs, cells, raw samples, ops, energy.
+"""Reading what the reports need from the results store: runs, cells, raw samples, ops.
 
 Every report module goes through here, so an unknown run id or a missing store reads the same
 everywhere (a `UsageError` the CLI prints as one line).
@@ -143,26 +143,6 @@ def ops(store: ResultsStore, cell_id: int, limit: int | None = None) -> list[dic
           "ORDER BY share DESC, total_ms DESC"
     rows = store.db.execute(sql + (f" LIMIT {int(limit)}" if limit else ""), (cell_id,)).fetchall()
     return [dict(r) for r in rows]
-
-
-def energy(extra: dict | None) -> dict | None:
-    """Energy per inference from a cell's `extra` JSON, or None when it was not measured.
-
-    The power collector's `PowerResult.to_dict()` is expected under extra["power"]; a flat
-    extra["energy_per_inference_mj"] is accepted too. Returns {"mj", "u_mj", "source", "reason"}:
-    mj is None with a reason when a source was tried but could not measure.
-    """
-    if not isinstance(extra, dict):
-        return None
-    power = extra.get("power")
-    if isinstance(power, dict):
-        mj = power.get("energy_per_inference_mj") if power.get("measured", True) else None
-        return {"mj": mj, "u_mj": power.get("uncertainty_per_inference_mj") if mj is not None else None,
-                "source": power.get("source"), "reason": None if mj is not None else power.get("reason")}
-    if extra.get("energy_per_inference_mj") is not None:
-        return {"mj": extra["energy_per_inference_mj"], "u_mj": extra.get("energy_uncertainty_mj"),
-                "source": extra.get("power_source"), "reason": None}
-    return None
 
 
 def cell_error(row) -> str | None:

@@ -88,3 +88,15 @@ def when(iso: str | None) -> str:
     if text.endswith("+00:00") or text.endswith("Z"):
         text = text.rsplit("+", 1)[0].rstrip("Z") + " UTC"
     return text
+
+
+def metric(spec: tuple, value, *, plain: bool = False) -> str:
+    """A registered metric's figure by its rendering spec (results/metrics.py: Metric.text / .plain);
+    text tables leave a missing figure empty, HTML shows a dash."""
+    kind, *args = spec
+    dash = "" if plain else DASH
+    if kind == "fixed":  # scripts parse these: fixed decimals, no thousands separator
+        digits, divisor = args
+        return "" if missing(value) or not value and divisor != 1 else f"{float(value) / divisor:.{digits}f}"
+    formatter = {"ms": ms, "cv": cv, "bytes": bytes_, "num": num}[kind]
+    return formatter(value, *args, dash=dash)

@@ -1,7 +1,7 @@
 """Everything the HTML report shows, read once from the store into plain dicts and lists.
 
 The per-cell fields come from `report.views.cell_views` (the view shared with `--json` and the
-summary page), plus what only the report needs: raw-sample box statistics, energy, ops, device info.
+summary page, energy included), plus what only the report needs: raw-sample box statistics, ops, device info.
 """
 
 from __future__ import annotations
@@ -35,15 +35,16 @@ class ReportData:
 
 
 def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold: float = 0.05,
-           ops_top: int = 8) -> ReportData:
+           ops_top: int = 8, views: dict[str, list[dict]] | None = None) -> ReportData:
     """db_path: a store's path or URL, or a store already open (the run that just finished: its
-    samples and speedup CIs are in memory already)."""
+    samples and speedup CIs are in memory already); `views`: {run id: its `--json` cells} made already."""
     with data.reading(db_path) as store:
         run_ids = list(dict.fromkeys(data.check_runs(store, run_ids)))  # the same run twice adds nothing
         runs = [data.run_info(store, r) for r in run_ids]
         cells = []
         for run_id in run_ids:
-            for view, row in zip(cell_views(store, run_id), store.cells(run_id)):
+            made = (views or {}).get(run_id)
+            for view, row in zip(cell_views(store, run_id) if made is None else made, store.cells(run_id)):
                 cells.append(_cell(store, run_id, view, row, ops_top))
         devices = _devices(runs, cells)
         layers = [dict(r) for r in store.layers(run_ids[-1])]
@@ -57,9 +58,8 @@ def gather(db_path: str | Path | ResultsStore, run_ids: list[str], *, threshold:
 
 def _cell(store, run_id: str, view: dict, row, ops_top: int) -> dict:
     cell = dict(view)
-    extra = data.json_field(row["extra"])
     cell.update(run_id=run_id, cell_id=row["cell_id"], device_info=data.json_field(row["device_info"]) or {},
-                energy=data.energy(extra), ops=data.ops(store, row["cell_id"], ops_top), box=None,
+                ops=data.ops(store, row["cell_id"], ops_top), box=None,
                 stage=row["stage"] if row["status"] == "failed" else None)
     if row["status"] == "ok":
         ns, trials = data.trial_samples(store, row["cell_id"])

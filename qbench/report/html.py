@@ -30,7 +30,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def write_report(db_path: str | Path | ResultsStore, run_ids: list[str], out: Path, *, threshold: float = 0.05,
-                 comparison=None) -> Path:
+                 comparison=None, views: dict[str, list[dict]] | None = None) -> Path:
     """Write the report of `run_ids` (the last is the primary run; later runs are compared with the
     first) to `out` and return its path. Raises UsageError for a missing store or unknown run id.
     db_path: a store's path or URL, or an open store (the run that just finished: its samples and
@@ -38,7 +38,7 @@ def write_report(db_path: str | Path | ResultsStore, run_ids: list[str], out: Pa
 
     `comparison`: a CompareResult of the primary run against a baseline that the page does not show
     (the nightly page: `qbench run --baseline`); the page then opens with what changed."""
-    rd = gather(db_path, run_ids, threshold=threshold)
+    rd = gather(db_path, run_ids, threshold=threshold, views=views)
     if comparison is not None:
         rd.comparisons.append(comparison)
     html = render(rd)
@@ -264,6 +264,7 @@ def _payload(rd: ReportData, cols) -> dict:
         "filters": {k: sorted({c[k] for c in rd.cells}, key=str.lower) for k in ("model", "recipe", "device", "status")}
         | {"run": [r["run_id"] for r in rd.runs]},
         "columns": [c.key for c in cols],
-        "cells": [{k: c.get(k) for k in keep} | {"energy_mj": (c.get("energy") or {}).get("mj")} for c in rd.cells],
+        "cells": [{k: c.get(k) for k in keep} | {"energy_mj": (c.get("energy") or {}).get("per_inference_mj")}
+                  for c in rd.cells],
         "comparisons": [r.to_dict() for r in rd.comparisons],
     }

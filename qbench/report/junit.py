@@ -13,9 +13,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from qbench.report import fmt
-from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_store
+from qbench.report.data import cell_error, cell_key, check_runs, key_label, reading
 from qbench.report.findings import findings_text
 from qbench.report.views import cell_views
+from qbench.results.store import ResultsStore
 from qbench.text import safe
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -28,64 +29,27 @@ def clean(text) -> str:
     return _NOT_XML.sub("\ufffd", _ANSI.sub("", str(text or "")))
 
 
-def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
-    """The JUnit document (a string) for `run_id`, with regressions from `comparison` if given."""
-    store = open_store(db_path)
-    try:
+def junit_xml(db_path: str | Path | ResultsStore, run_id: str, comparison=None, *,
+              views: list[dict] | None = None) -> str:
+    """The JUnit document (a string) for `run_id`, with regressions from `comparison` if given.
+    db_path: a store's path or URL, or the open store of the run that just finished; `views`: its
+    cells' `--json` views when already made (the gate passes them: cell_views runs once)."""
+    with reading(db_path) as store:
         [run_id] = check_runs(store, [run_id])
         run = store.run(run_id)
         rows = store.cells(run_id)
         wall = {r["cell_id"]: sum(t["wall_s"] or 0 for t in store.trials(r["cell_id"])) for r in rows}
-        # findings (report/findings.py); cell_views lists the cells in store.cells' order
-        found = {r["cell_id"]: findings_text(v) for r, v in zip(rows, cell_views(store, run_id))}
-    finally:
-        store.close()
+        views = cell_views(store, run_id) if views is None else views  # in store.cells' order
     suite_name = f"qbench.{safe(run['suite'])}"
     matched = {c.key: c for c in comparison.cells} if comparison else {}
-    cases, failures, skipped = [], 0, 0
-    for r in rows:
-        key = cell_key(r)
-        case = ET.Element("testcase", classname=clean(suite_name), name=clean(key_label(key)),  # the cell's one spelling
-                          time=f"{wall[r['cell_id']]:.3f}")
-        cmp = matched.get(key)
-        out = [f"{key_label(key)}: {r['status']}"]
-        if r["latency_median_ms"] is not None:
-            out.append(f"median {fmt.ms(r['latency_median_ms'])} ms, p90 {fmt.ms(r['latency_p90_ms'])} ms, "
-                       f"CV {fmt.cv(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
-        if "stability_verdict" in r.keys() and r["stability_verdict"]:
-            out.append(_stability_line(r))
-        if found.get(r["cell_id"]):
-            out.append(f"findings: {found[r['cell_id']]}")
-        if cmp is not None and cmp.latency is not None:
-            out.append(f"latency vs {comparison.base_run} (new/base, above 1: slower): {cmp.latency.ratio:.3f}× "
-                       f"{fmt.ci(cmp.latency.low, cmp.latency.high)} {cmp.latency.verdict}")
-        if r["status"] == "failed":
-            failures += 1
-            error = cell_error(r)
-            note = " (was ok in the base run)" if cmp is not None and cmp.newly_failed else ""
-            ET.SubElement(case, "failure", type="CellFailed",
-                          message=clean(fmt.first_line(error, 300) + note)).text = clean(error)
-        elif cmp is not None and cmp.is_regression:
-            failures += 1
-            reasons = cmp.reasons()
-            ET.SubElement(case, "failure", type="Regression",
-                          message=clean("; ".join(reasons))).text = clean("\n".join(reasons))
-        elif r["status"] == "pending":
-            skipped += 1
-            ET.SubElement(case, "skipped", message="not measured (the run stopped before this cell)")
-        ET.SubElement(case, "system-out").text = clean("\n".join(out))
-        cases.append(case)
-
+    cases = [_testcase(r, view, suite_name, wall[r["cell_id"]], matched.get(cell_key(r)), comparison)
+             for r, view in zip(rows, views)]
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
     suite = ET.Element("testsuite", name=clean(suite_name), tests=str(len(cases)), failures=str(failures),
                        errors="0", skipped=str(skipped), time=f"{sum(wall.values()):.3f}",
                        timestamp=clean(run["started_at"] or ""))
-    props = ET.SubElement(suite, "properties")
-    for name, value in (("run_id", run_id), ("git_sha", run["git_sha"]),
-                        ("torch", run["torch_version"]), ("executorch", run["executorch_version"]),
-                        ("base_run", comparison.base_run if comparison else None),
-                        ("latency_threshold", f"{comparison.thresholds['latency']:.4g}" if comparison else None)):
-        if value is not None:
-            ET.SubElement(props, "property", name=name, value=clean(value))
+    suite.append(_properties(run_id, run, comparison))
     suite.extend(cases)
     if comparison is not None:
         notes = [f"warning: {w}" for w in comparison.warnings]
@@ -99,10 +63,59 @@ def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(db_path: str | Path, run_id: str, out: Path, comparison=None) -> Path:
+def _testcase(r, view: dict, suite_name: str, wall_s: float, cmp, comparison) -> ET.Element:
+    """One cell's testcase: failed (the cell failed, or the gate flags it), skipped (never measured) or
+    passed, with its figures in system-out."""
+    key = cell_key(r)
+    case = ET.Element("testcase", classname=clean(suite_name), name=clean(key_label(key)),  # the cell's one spelling
+                      time=f"{wall_s:.3f}")
+    if r["status"] == "failed":
+        error = cell_error(r)
+        note = " (was ok in the base run)" if cmp is not None and cmp.newly_failed else ""
+        ET.SubElement(case, "failure", type="CellFailed",
+                      message=clean(fmt.first_line(error, 300) + note)).text = clean(error)
+    elif cmp is not None and cmp.is_regression:
+        reasons = cmp.reasons()
+        ET.SubElement(case, "failure", type="Regression",
+                      message=clean("; ".join(reasons))).text = clean("\n".join(reasons))
+    elif r["status"] == "pending":
+        ET.SubElement(case, "skipped", message="not measured (the run stopped before this cell)")
+    ET.SubElement(case, "system-out").text = clean("\n".join(_cell_lines(r, view, cmp, comparison)))
+    return case
+
+
+def _cell_lines(r, view: dict, cmp, comparison) -> list[str]:
+    """A testcase's system-out: status, latency figures, stability, findings, the change vs base."""
+    out = [f"{key_label(cell_key(r))}: {r['status']}"]
+    if r["latency_median_ms"] is not None:
+        out.append(f"median {fmt.ms(r['latency_median_ms'])} ms, p90 {fmt.ms(r['latency_p90_ms'])} ms, "
+                   f"CV {fmt.cv(r['latency_cv'])}, {r['samples_count']} samples in {r['trials']} trials")
+    if "stability_verdict" in r.keys() and r["stability_verdict"]:
+        out.append(_stability_line(r))
+    if found := findings_text(view):  # report/findings.py
+        out.append(f"findings: {found}")
+    if cmp is not None and cmp.latency is not None:
+        out.append(f"latency vs {comparison.base_run} (new/base, above 1: slower): {cmp.latency.ratio:.3f}× "
+                   f"{fmt.ci(cmp.latency.low, cmp.latency.high)} {cmp.latency.verdict}")
+    return out
+
+
+def _properties(run_id: str, run, comparison) -> ET.Element:
+    props = ET.Element("properties")
+    for name, value in (("run_id", run_id), ("git_sha", run["git_sha"]),
+                        ("torch", run["torch_version"]), ("executorch", run["executorch_version"]),
+                        ("base_run", comparison.base_run if comparison else None),
+                        ("latency_threshold", f"{comparison.thresholds['latency']:.4g}" if comparison else None)):
+        if value is not None:
+            ET.SubElement(props, "property", name=name, value=clean(value))
+    return props
+
+
+def write_junit(db_path: str | Path | ResultsStore, run_id: str, out: Path, comparison=None, *,
+                views: list[dict] | None = None) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(junit_xml(db_path, run_id, comparison), encoding="utf-8")
+    out.write_text(junit_xml(db_path, run_id, comparison, views=views), encoding="utf-8")
     return out
 
 

@@ -116,30 +116,30 @@ def _mlflow_error(tracking_uri: str | None, exc: Exception) -> UsageError:
                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
 
 
-def _read_run(db, run_id: str) -> tuple[str, dict, list[dict], list[dict]]:
-    """(run id, run row, cell rows, the cells' `--json` views: speedup and stability as qbench prints them)."""
-    from qbench.report.data import check_runs, open_store
+def _read_run(db, run_id: str, views: list[dict] | None) -> tuple[str, dict, list[dict], list[dict]]:
+    """(run id, run row, cell rows, the cells' `--json` views: speedup and stability as qbench prints them;
+    `views` when the caller made them already)."""
+    from qbench.report.data import check_runs, reading
     from qbench.report.views import cell_views
 
-    store = open_store(db)
-    try:  # the run first: a reference that names no run must not create a tracking store
+    with reading(db) as store:  # the run first: a reference that names no run must not create a tracking store
         [run_id] = check_runs(store, [run_id])
-        return run_id, dict(store.run(run_id)), [dict(c) for c in store.cells(run_id)], cell_views(store, run_id)
-    finally:
-        store.close()
+        views = cell_views(store, run_id) if views is None else views
+        return run_id, dict(store.run(run_id)), [dict(c) for c in store.cells(run_id)], views
 
 
 def export_run(db, run_id: str, *, tracking_uri: str | None = None, experiment: str | None = None,
                with_pte: bool = False, replace: bool = False, report: Path | None = None,
-               gate: dict | None = None, verbose: bool = False) -> dict:
+               gate: dict | None = None, verbose: bool = False, views: list[dict] | None = None) -> dict:
     """Export `run_id` from the store at `db`; returns {"run_id", "experiment_id", "parent_run_id", "cells": {...}}.
 
     `report`: a page already written for this run (`qbench run` passes its index.html, which holds the
     comparison with the baseline), logged as report.html instead of writing the report again.
     `gate`: the nightly gate's verdict (`qbench run --baseline`: the `--json` document's `baseline`, with
-    `vs_base` per cell key), logged as tags and metrics. `verbose`: let MLflow's own log lines through."""
+    `vs_base` per cell key), logged as tags and metrics. `verbose`: let MLflow's own log lines through.
+    `db` may be an open store, and `views` the run's `--json` cells (`qbench run` passes both: read once)."""
     _require_mlflow()
-    run_id, run, cells, views = _read_run(db, run_id)
+    run_id, run, cells, views = _read_run(db, run_id, views)
     client, uri = _client(tracking_uri, verbose)
     name = experiment or f"qbench/{run['suite']}"
     try:
@@ -203,7 +203,7 @@ def _export_cell(client, exp_id: str, pid: str, run_id: str, run: dict, cell: di
     cid = child.info.run_id
     cparams = {k: cell[k] for k in CELL_PARAMS if cell.get(k) not in (None, "")}
     cparams.update(_flatten(json_field(cell.get("device_info")) or {}, "device."))
-    _log(client, cid, cparams, {**_cell_metrics(cell, json_field), **_view_metrics(view, vs_base)}, start)
+    _log(client, cid, cparams, {**_cell_metrics(cell, view), **_view_metrics(view, vs_base)}, start)
     if cell["status"] == "failed":
         client.set_tag(cid, "qbench.error", (cell.get("error") or "")[:MAX_PARAM])
     if with_pte and cell.get("artifact_key"):
@@ -267,21 +267,13 @@ def _log(client, mlflow_run_id: str, params: dict, metrics: dict, timestamp: int
         client.log_batch(mlflow_run_id, metrics=ms[i:i + 100], params=ps[i:i + 100])
 
 
-def _cell_metrics(cell: dict, json_field) -> dict:
-    from qbench.report.data import energy
+def _cell_metrics(cell: dict, view: dict) -> dict:
+    """The registry's metrics under their MLflow names (results/metrics.py), read from the `--json` view
+    (energy in its one shape), then every other numeric column; not measured stays absent, never 0."""
+    from qbench.results.metrics import BY_COLUMN, METRICS
 
-    out = {}
-    for k, v in cell.items():
-        if k in NOT_METRICS or isinstance(v, (str, bytes)) or v is None or isinstance(v, bool):
-            continue
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            out[k] = v
-    e = energy(json_field(cell.get("extra")))
-    if e and e["mj"] is not None:  # not measured stays absent, never 0
-        out["energy_per_inference_mj"] = e["mj"]
-        if e["u_mj"] is not None:
-            out["energy_uncertainty_mj"] = e["u_mj"]
-    return out
+    others = _finite({k: v for k, v in cell.items() if k not in NOT_METRICS and k not in BY_COLUMN})
+    return {**others, **_finite({m.mlflow_name: m.value(view) for m in METRICS})}
 
 
 def _run_metrics(cells: list[dict]) -> dict:

@@ -12,12 +12,13 @@ from pathlib import Path
 from qbench.report.compare import CompareResult, compare_runs
 from qbench.report.junit import write_junit
 from qbench.report.markdown import write_markdown
+from qbench.results.store import ResultsStore
 
 JUNIT_NAME, MARKDOWN_NAME, HTML_NAME = "junit.xml", "summary.md", "report.html"
 
 
 def nightly_outputs(
-    db_path: str | Path,
+    db_path: str | Path | ResultsStore,
     base_run: str | None,
     new_run: str,
     threshold: float,
@@ -28,12 +29,14 @@ def nightly_outputs(
     growth: float = 0.05,
     html: bool = False,
     result: CompareResult | None = None,
+    views: list[dict] | None = None,
 ) -> tuple[CompareResult | None, Path, Path]:
     """Write out_dir/junit.xml and out_dir/summary.md (+ out_dir/report.html if `html`).
 
     base_run None (the first night, no baseline yet) gives no comparison: the outputs then only
     report the new run's own failures, and the result is None. `result`: a comparison already made
-    (e.g. when writing again to another folder), used instead of comparing again.
+    (e.g. when writing again to another folder), used instead of comparing again. `views`: the new
+    run's `--json` cells when already made (`qbench run` passes its open store and them).
     """
     out_dir = Path(out_dir)
     if base_run is not None and result is None:
@@ -45,6 +48,6 @@ def nightly_outputs(
 
         write_report(db_path, [base_run, new_run] if base_run else [new_run], out_dir / HTML_NAME, threshold=threshold)
         report_link = HTML_NAME
-    junit = write_junit(db_path, new_run, out_dir / JUNIT_NAME, result)
-    md = write_markdown(db_path, new_run, out_dir / MARKDOWN_NAME, result, report_link=report_link)
+    junit = write_junit(db_path, new_run, out_dir / JUNIT_NAME, result, views=views)
+    md = write_markdown(db_path, new_run, out_dir / MARKDOWN_NAME, result, report_link=report_link, views=views)
     return result, junit, md

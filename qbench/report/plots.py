@@ -203,11 +203,12 @@ def energy_panels(cells: list[dict], colours: dict[str, str]):
         groups = {}
         for c in cells:
             e = c.get("energy")
-            if c["device"] != device or not e or e.get("mj") is None:
+            if c["device"] != device or not e or e.get("per_inference_mj") is None:
                 continue
-            text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "") + " mJ"
+            mj, u_mj = e["per_inference_mj"], e.get("uncertainty_mj")
+            text = f"{mj:.2f}" + (f" ± {u_mj:.2f}" if u_mj else "") + " mJ"
             groups.setdefault(c["model"], []).append(
-                Bar(c["recipe"], e["mj"], colours[c["recipe"]], text, err=e.get("u_mj"),
+                Bar(c["recipe"], mj, colours[c["recipe"]], text, err=u_mj,
                     tooltip=f"{_label(c)}: {text} per inference (1σ)"
                             + (f", source {e['source']}" if e.get("source") else "")))
         if groups:
@@ -221,7 +222,7 @@ def energy_gaps(cells: list[dict]) -> list[tuple[str, str]]:
     out = []
     for device in _ordered(cells, "device"):
         mine = [c for c in cells if c["device"] == device]
-        if any((c.get("energy") or {}).get("mj") is not None for c in mine):
+        if any((c.get("energy") or {}).get("per_inference_mj") is not None for c in mine):
             continue
         reasons = [(c.get("energy") or {}).get("reason") for c in mine]
         out.append((device, next((r for r in reasons if r), "no power source configured")))

@@ -19,6 +19,8 @@ from typing import Callable
 from qbench.report import fmt
 from qbench.report.findings import findings_text
 from qbench.report.views import speedup_text
+from qbench.results import metrics
+from qbench.results.metrics import Metric
 from qbench.text import safe
 
 
@@ -35,10 +37,6 @@ class Column:
     @property
     def header(self) -> str:
         return self.flat or self.label
-
-
-def _lat(key: str) -> Callable[[dict], str]:
-    return lambda c: fmt.ms((c.get("latency_ms") or {}).get(key), dash="")
 
 
 def _fixed(get: Callable[[dict], float | None], digits: int) -> Callable[[dict], str]:
@@ -67,7 +65,9 @@ def _stability_plain(c: dict) -> str:
     return f"{s['verdict']} ±{ci_half_width(median, *s['median_ci_ms']):.1%}"
 
 
-COLUMNS = [
+# The columns that are not one registered metric (results/metrics.py); the metrics' columns go in
+# where each says (Metric.after), see _placed.
+_OWN_COLUMNS = [
     Column("run", "run", "Cell", False),
     Column("model", "model", "Cell", False, plain=lambda c: safe(c["model"])),
     Column("recipe", "recipe", "Cell", False, plain=lambda c: safe(c["recipe"])),
@@ -75,14 +75,6 @@ COLUMNS = [
     Column("status", "status", "Cell", False, plain=lambda c: _status_text(c),
            hint="ok / failed / not measured; ⚑ = a finding about the cell (quantized nothing, QAT below PTQ, "
                 "slower than fp32), listed under the table"),
-    Column("median", "median", "Latency (ms)", hint="median of all iterations of all trials", flat="median ms",
-           plain=_lat("median")),
-    Column("p90", "p90", "Latency (ms)", flat="p90 ms", plain=_lat("p90")),
-    Column("p99", "p99", "Latency (ms)", flat="p99 ms", plain=_lat("p99")),
-    Column("min", "min", "Latency (ms)", flat="min ms", plain=_lat("min")),
-    Column("mean", "mean", "Latency (ms)", flat="mean ms", plain=_lat("mean")),
-    Column("cv", "CV", "Latency (ms)", hint="coefficient of variation, std / mean, in percent",
-           plain=lambda c: fmt.cv((c.get("latency_ms") or {}).get("cv"), dash="")),
     Column("n", "n", "Latency (ms)", hint="samples / trials (separate processes)"),
     Column("stability", "stability", "Latency (ms)", False, plain=_stability_plain,
            hint="stable / disturbed (other work ran during its trials) / imprecise (no trial measured as disturbed, "
@@ -93,12 +85,6 @@ COLUMNS = [
                 "reads 'no clear difference'",
            plain=lambda c: speedup_text(c.get("speedup_vs_fp32"), c.get("speedup_ci"))),
     Column("load", "load", "Startup (ms)", hint="program load + method init (median over trials)"),
-    Column("first", "1st inf.", "Startup (ms)", hint="first inference, cold (median over trials)"),
-    Column("pte", ".pte", "Size & memory", flat=".pte KiB",
-           plain=_fixed(lambda c: c["pte_bytes"] / 1024 if c.get("pte_bytes") else None, 1)),
-    Column("rss", "peak RSS", "Size & memory", hint="largest peak resident set over trials", flat="RSS MiB",
-           plain=_fixed(lambda c: c["peak_rss_bytes"] / 2**20 if c.get("peak_rss_bytes") else None, 1)),
-    Column("arena", "arena", "Size & memory", hint="planned memory arena of the program"),
     Column("energy", "mJ / inf.", "Energy", hint="energy per inference, net of idle power, ±1σ"),
     Column("accuracy", "accuracy", "Task accuracy",
            hint="on the dataset's eval split (the model's own metric when it has one), and the change from the "
@@ -107,15 +93,36 @@ COLUMNS = [
     Column("sqnr", "SQNR", "Numerics", hint="signal-to-quantization-noise ratio of outputs vs fp32 eager; "
            "NaN/inf: the outputs hold non-finite values (a finding: no figures)",
            flat="SQNR dB", plain=lambda c: NONFINITE if c.get("nonfinite") else _fixed(lambda c: c.get("sqnr_db"), 1)(c)),
-    Column("top1", "top-1 agr.", "Numerics", hint="share of inputs whose top-1 class matches fp32",
-           flat="top-1",
-           plain=_fixed(lambda c: c.get("top1_agreement"), 2)),
     Column("on_device", "on device", "Numerics",
            hint="SQNR of the measured device's own outputs vs fp32; ⚠ = disagrees with the host's figures"),
     Column("delegated", "delegated", "Lowering", hint="ops delegated to XNNPACK / all ops",
            plain=lambda c: f"{c['delegated_ops']}/{c['total_ops']}" if c.get("total_ops") else ""),
     Column("runner", "runner", "Lowering", False),
 ]
+
+
+def _metric_column(m: Metric) -> Column:
+    plain = (lambda c: fmt.metric(m.plain, m.value(c), plain=True)) if m.plain else None
+    return Column(m.key, m.label, m.group, hint=m.hint, flat=m.flat, plain=plain)
+
+
+def _placed(own: list[str], table: str) -> list[str]:
+    """`own` keys with each registered metric shown in `table` inserted after the key it names (several
+    after one key keep the registry's order)."""
+    out, pending = list(own), [m for m in metrics.rendered() if table in m.after]
+    while pending:
+        ready = [m for m in pending if m.after[table] in out]
+        if not ready:
+            raise ValueError(f"results/metrics.py: {pending[0].column} follows {pending[0].after[table]!r}, "
+                             f"which the {table} table does not show")
+        for m in reversed(ready):  # each lands right after its key: the last first keeps their order
+            out.insert(out.index(m.after[table]) + 1, m.key)
+        pending = [m for m in pending if m not in ready]
+    return out
+
+
+_BY_KEY = {c.key: c for c in _OWN_COLUMNS} | {m.key: _metric_column(m) for m in metrics.rendered()}
+COLUMNS = [_BY_KEY[k] for k in _placed([c.key for c in _OWN_COLUMNS], "html")]
 
 # A sweep's axes (suite/sweep.py), shown after `device` only when a run's cells vary in them: a suite
 # without lists prints exactly the columns it always did. threads is what the runner used.
@@ -173,15 +180,16 @@ def with_sweep(cols: list[Column], cells: list[dict]) -> list[Column]:
 
 # What each text table shows, by key, in order. The summary fits 100–120 columns by default (a name is
 # never folded, so a long one widens it); `--wide` shows the rest. `accuracy` only when a cell has it.
-SUMMARY = ["model", "recipe", "device", "median", "stability", "speedup", "pte", "sqnr", "accuracy", "status"]
-SUMMARY_WIDE = ["model", "recipe", "device", "median", "p90", "cv", "stability", "speedup", "pte", "rss", "sqnr",
-                "accuracy", "top1", "delegated", "status"]
-MARKDOWN = ["model", "recipe", "device", "status", "median", "p90", "cv", "sqnr", "top1", "pte", "rss"]
+# (The registered metrics' columns join each list where they say: Metric.after.)
+SUMMARY = _placed(["model", "recipe", "device", "stability", "speedup", "sqnr", "accuracy", "status"], "summary")
+SUMMARY_WIDE = _placed(["model", "recipe", "device", "stability", "speedup", "sqnr", "accuracy", "delegated",
+                        "status"], "wide")
+MARKDOWN = _placed(["model", "recipe", "device", "status", "sqnr"], "markdown")
 # Columns a folded group hides in the HTML table (groups start folded; a toggle per group unfolds it).
 # A group with only DETAIL columns disappears while folded; its toggle says how many columns it holds.
-DETAIL = {"p90", "p99", "min", "mean", "cv", "n", "load", "first", "arena", "top1", "on_device", "delegated", "runner"}
-PAGE = ["model", "recipe", "device", "status", "median", "p90", "cv", "stability", "speedup", "pte", "sqnr",
-        "top1", "on_device", "delegated", "runner"]
+DETAIL = {"n", "load", "on_device", "delegated", "runner"} | {m.key for m in metrics.rendered() if m.detail}
+PAGE = _placed(["model", "recipe", "device", "status", "stability", "speedup", "sqnr", "on_device", "delegated",
+                "runner"], "page")
 
 
 def scored(cols: list[Column], cells: list[dict]) -> list[Column]:
@@ -258,31 +266,20 @@ def row(cell: dict) -> dict:
         "recipe": _v(safe(cell["recipe"]), cell["recipe"].lower()),
         "device": _v(safe(cell["device"]), cell["device"].lower()),
         "status": _v(_status_text(cell), cell["status"], title=findings_text(cell)),
-        "median": _ms(lat.get("median")),
-        "p90": _ms(lat.get("p90")),
-        "p99": _ms(lat.get("p99")),
-        "min": _ms(lat.get("min")),
-        "mean": _ms(lat.get("mean")),
-        "cv": _v(fmt.cv(lat.get("cv")), lat.get("cv"), muted=lat.get("cv") is None),
         "n": _v(f"{lat['samples']} / {lat['trials']}" if lat.get("samples") else fmt.DASH, lat.get("samples"),
                 muted=not lat.get("samples")),
         "stability": _stability(cell.get("stability")),
         "speedup": _v(speedup_text(cell.get("speedup_vs_fp32"), cell.get("speedup_ci")) or fmt.DASH,
                       cell.get("speedup_vs_fp32"), muted=not cell.get("speedup_vs_fp32")),
         "load": _ms(_sum(cell.get("load_ms"), cell.get("method_init_ms"))),
-        "first": _ms(cell.get("first_inference_ms")),
-        "pte": _bytes(cell.get("pte_bytes")),
-        "rss": _bytes(cell.get("peak_rss_bytes")),
-        "arena": _bytes(cell.get("arena_bytes")),
         "energy": _energy(e),
         "accuracy": _accuracy(cell),
         "sqnr": _sqnr(cell),
-        "top1": _v(fmt.num(cell.get("top1_agreement"), 3), cell.get("top1_agreement"),
-                   muted=cell.get("top1_agreement") is None),
         "on_device": _on_device(cell.get("device_numerics")),
         "delegated": _delegation(cell),
         "runner": _v(_runner(cell), cell.get("runner") or "", muted=not cell.get("runner")),
     }
+    vals.update({m.key: _metric_value(m, cell) for m in metrics.rendered()})
     vals.update({c.key: _v(c.plain(cell), _sweep_value(cell, c.key)) for c in SWEEP_COLUMNS})  # shown if swept
     return {"values": vals, "status": cell["status"], "error": cell.get("error"), "anchor": cell_anchor(cell),
             "findings": cell.get("findings") or [],
@@ -326,6 +323,11 @@ def _stability(s: dict | None) -> dict:
               muted=s["verdict"] == "stable")
 
 
+def _metric_value(m: Metric, cell: dict) -> dict:
+    value = m.value(cell)
+    return _v(fmt.metric(m.text, value), value, muted=value is None)
+
+
 def _sum(a, b):
     return None if a is None else a + (b or 0)
 
@@ -334,16 +336,12 @@ def _ms(v) -> dict:
     return _v(fmt.ms(v), v, muted=v is None)
 
 
-def _bytes(v) -> dict:
-    return _v(fmt.bytes_(v), v, muted=v is None)
-
-
 def _energy(e: dict | None) -> dict:
-    if not e or e.get("mj") is None:
+    if not e or e.get("per_inference_mj") is None:
         # absent means nothing measured it: never show 0
         return _v("not measured", None, title=(e or {}).get("reason") or "no power source for this device", muted=True)
-    text = f"{e['mj']:.2f}" + (f" ± {e['u_mj']:.2f}" if e.get("u_mj") else "")
-    return _v(text, e["mj"], title=f"source: {e.get('source') or 'unknown'}")
+    text = f"{e['per_inference_mj']:.2f}" + (f" ± {e['uncertainty_mj']:.2f}" if e.get("uncertainty_mj") else "")
+    return _v(text, e["per_inference_mj"], title=f"source: {e.get('source') or 'unknown'}")
 
 
 def _sqnr(cell: dict) -> dict:

@@ -4,71 +4,93 @@ from __future__ import annotations
 
 import json
 
+from qbench.results.metrics import ENERGY, LATENCY, in_json
 from qbench.results.store import ResultsStore
 
 
 def cell_views(store: ResultsStore, run_id: str) -> list[dict]:
+    """One `--json` cell per cell of the run, in store order, with findings attached."""
     from qbench.report.data import cell_sweep
-    from qbench.report.generation import generation_view
+    from qbench.report.findings import attach_findings
 
     rows = store.cells(run_id)
     # speedups are over fp32 at the same sweep point (same threads, batch and cores)
     fp32_rows = {(r["model"], r["device"], cell_sweep(r)): r for r in rows
                  if r["recipe_kind"] == "fp32" and r["status"] == "ok"}
-    fp32 = {k: r["latency_median_ms"] for k, r in fp32_rows.items()}
-    out = []
-    for r in rows:
-        same = (r["model"], r["device"], cell_sweep(r))
-        base = fp32.get(same)
-        median = r["latency_median_ms"]
-        view = {
-            "model": r["model"], "recipe": r["recipe"], "recipe_kind": r["recipe_kind"], "device": r["device"],
-            "status": r["status"] if r["status"] != "pending" else "not measured",
-            "latency_ms": None if median is None else {
-                "min": r["latency_min_ms"], "median": median, "mean": r["latency_mean_ms"],
-                "std": r["latency_std_ms"], "p90": r["latency_p90_ms"], "p99": r["latency_p99_ms"],
-                "cv": r["latency_cv"], "samples": r["samples_count"], "trials": r["trials"],
-            },
-            "speedup_vs_fp32": (base / median) if base and median else None,
-            **_speedup_ci(store, r, fp32_rows.get(same)),
-            "stability": _stability(r),
-            "load_ms": r["load_ms"], "method_init_ms": r["method_init_ms"],
-            "first_inference_ms": r["first_inference_ms"], "peak_rss_bytes": r["peak_rss_bytes"],
-            "pte_bytes": r["pte_bytes"], "arena_bytes": r["arena_bytes"],
-            "sqnr_db": r["sqnr_db"], "max_abs_error": r["max_abs_error"],
-            "cosine_similarity": r["cosine_similarity"], "top1_agreement": r["top1_agreement"],
-            **_accuracy(r, fp32_rows.get(same)),
-            "delegated_ops": r["delegated_ops"], "total_ops": r["total_ops"],
-            "not_delegated": (json.loads(r["delegation"]) or {}).get("not_delegated_by_op") if r["delegation"] else None,
-            "delegated": (json.loads(r["delegation"]) or {}).get("delegated_by_op") if r["delegation"] else None,
-            "runner": r["runner"], "threads": r["threads"], "cached_artifact": bool(r["cached"]) if r["cached"] is not None else None,
-            "energy": None if not r["power_source"] else {
-                "source": r["power_source"], "measured": r["energy_per_inference_mj"] is not None,
-                "reason": r["power_reason"], "per_inference_mj": r["energy_per_inference_mj"],
-                "uncertainty_mj": r["energy_uncertainty_mj"], "avg_power_w": r["avg_power_w"],
-                "idle_power_w": r["idle_power_w"], "samples": r["power_sample_count"],
-            },
-            # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran;
-            # for structured outputs, the leaf the headline figures are from and every leaf's figures
-            **{k: (_json(r["extra"]) or {}).get(k) for k in ("dataset", "qat", "int4", "output", "outputs")},
-            # NaN/inf outputs (per leaf: how many values, in fp32 or only in the program) and why a
-            # numerics figure is null: a finding, never a number
-            **{k: (_json(r["extra"]) or {}).get(k) for k in ("nonfinite", "numerics_reason")},
-            # the runner's numerics and accuracy on the device itself, and which runner build measured
-            **{k: (_json(r["extra"]) or {}).get(k) for k in ("device_numerics", "runner_flavour")},
-            # compute layers between a q-dq pair in the quantized graph (None: an artifact from before the count)
-            "quantized_layers": (_json(r["extra"]) or {}).get("quantized_layers"),
-        }
-        if (gen := generation_view(_json(r["extra"]))) is not None:  # a text-generation cell (report/generation.py)
-            view["generation"] = gen
-        if cell_sweep(r) or _col(r, "batch") is not None:  # a sweep's point (absent otherwise: output unchanged)
-            view.update(sweep=cell_sweep(r), batch=_col(r, "batch"))
-        if r["status"] == "failed":
-            view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
-        out.append(view)
-    from qbench.report.findings import attach_findings
+    return attach_findings([_cell_view(store, r, fp32_rows.get((r["model"], r["device"], cell_sweep(r))))
+                            for r in rows])
 
-    return attach_findings(out)
+
+def _cell_view(store: ResultsStore, r, fp32_row) -> dict:
+    from qbench.report.data import cell_sweep
+    from qbench.report.generation import generation_view
+
+    extra = _json(r["extra"]) or {}
+    view = {
+        "model": r["model"], "recipe": r["recipe"], "recipe_kind": r["recipe_kind"], "device": r["device"],
+        "status": r["status"] if r["status"] != "pending" else "not measured",
+        "latency_ms": _figures(r, LATENCY) if r["latency_median_ms"] is not None else None,
+        **_speedup(store, r, fp32_row),
+        "stability": _stability(r),
+        **_figures(r, None),  # startup, size and memory, numerics (results/metrics.py)
+        **_accuracy(r, fp32_row),
+        **_delegation(r),
+        "runner": r["runner"], "threads": r["threads"],
+        "cached_artifact": bool(r["cached"]) if r["cached"] is not None else None,
+        "energy": _energy(r, extra),
+        # what the recipe recorded: dataset splits, QAT training, int4 linears and where their ops ran;
+        # for structured outputs, the leaf the headline figures are from and every leaf's figures;
+        # NaN/inf outputs and why a numerics figure is null (a finding, never a number); the runner's
+        # numerics on the device itself and which runner build measured; compute layers between a q-dq
+        # pair in the quantized graph (None: an artifact from before the count)
+        **{k: extra.get(k) for k in EXTRA_KEYS},
+    }
+    if (gen := generation_view(extra or None)) is not None:  # a text-generation cell (report/generation.py)
+        view["generation"] = gen
+    if cell_sweep(r) or _col(r, "batch") is not None:  # a sweep's point (absent otherwise: output unchanged)
+        view.update(sweep=cell_sweep(r), batch=_col(r, "batch"))
+    if r["status"] == "failed":
+        view["error"] = f"{r['stage']}: {r['error']}" if r["stage"] else r["error"]
+    return view
+
+
+EXTRA_KEYS = ("dataset", "qat", "int4", "output", "outputs", "nonfinite", "numerics_reason", "device_numerics",
+              "runner_flavour", "quantized_layers")
+
+
+def _figures(row, where: str | None) -> dict:
+    """The registry's metrics of one `--json` object (results/metrics.py), read from their columns."""
+    return {m.json: _col(row, m.column) for m in in_json(where)}
+
+
+def _speedup(store: ResultsStore, row, fp32_row) -> dict:
+    base = fp32_row["latency_median_ms"] if fp32_row is not None else None
+    median = row["latency_median_ms"]
+    return {"speedup_vs_fp32": (base / median) if base and median else None, **_speedup_ci(store, row, fp32_row)}
+
+
+def _delegation(row) -> dict:
+    by_op = (json.loads(row["delegation"]) or {}) if row["delegation"] else None
+    return {"delegated_ops": row["delegated_ops"], "total_ops": row["total_ops"],
+            "not_delegated": by_op.get("not_delegated_by_op") if by_op is not None else None,
+            "delegated": by_op.get("delegated_by_op") if by_op is not None else None}
+
+
+def _energy(row, extra: dict) -> dict | None:
+    """The power trial, one shape everywhere (JSON, tables, plots, MLflow): its figures from the
+    columns; a store from before the columns (schema 1) had them only in extra["power"]."""
+    if _col(row, "power_source"):
+        figures = _figures(row, ENERGY)
+        return {"source": row["power_source"], "measured": figures["per_inference_mj"] is not None,
+                "reason": row["power_reason"], **figures}
+    power = extra.get("power")
+    if not isinstance(power, dict) or not power.get("source"):
+        return None
+    measured = bool(power.get("measured", True)) and power.get("energy_per_inference_mj") is not None
+    old = {"per_inference_mj": "energy_per_inference_mj", "uncertainty_mj": "uncertainty_per_inference_mj",
+           "avg_power_w": "avg_power_w", "idle_power_w": "idle_power_w", "samples": "sample_count"}
+    return {"source": power["source"], "measured": measured, "reason": None if measured else power.get("reason"),
+            **{m.json: power.get(old.get(m.json, m.json)) if measured else None for m in in_json(ENERGY)}}
 
 
 def _stability(row) -> dict | None:

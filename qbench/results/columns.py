@@ -90,6 +90,7 @@ def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device
     """A finished cell: statistics from the raw samples of the trials used, per-trial fixed costs as
     medians, and the median's stability (verdict, reason, CI, trials used/replaced, interference)."""
     from qbench.stats import summary_stats
+    from qbench.results.metrics import from_latency
 
     import numpy as np
 
@@ -101,9 +102,7 @@ def summary_columns(trials: list, samples_by_trial: dict[int, list[int]], device
 
     return {
         "status": "ok", "stage": None, "error": None, "runner": trials[0]["runner"], "threads": trials[0]["threads"],
-        "latency_min_ms": stats["min"], "latency_median_ms": stats["median"], "latency_mean_ms": stats["mean"],
-        "latency_std_ms": _defined(stats["std"]), "latency_p90_ms": stats["p90"], "latency_p99_ms": stats["p99"],
-        "latency_cv": _defined(stats["cv"]), "samples_count": stats["count"], "trials": len(trials),
+        **from_latency(stats), "trials": len(trials),  # the registry's latency columns (results/metrics.py)
         "load_ms": med("load_ms"), "method_init_ms": med("method_init_ms"),
         "first_inference_ms": med("first_inference_ms"),
         "peak_rss_bytes": max((r["peak_rss_bytes"] or 0) for r in trials) or None,
@@ -138,9 +137,15 @@ def failure_columns(stage: str, message: str) -> dict[str, Any]:
 
 # A cell's `extra` (JSON): what a stage adds beside the columns, merged by ResultsStore.merge_extra.
 
+# The power result's keys power_columns stores: kept once, in the columns (report/views.py reads them there).
+POWER_COLUMN_KEYS = ("source", "measured", "reason", "avg_power_w", "idle_power_w", "energy_per_inference_mj",
+                     "uncertainty_per_inference_mj", "sample_count")
+
+
 def power_extra(result: dict) -> dict[str, Any]:
-    """The whole power result (source, reason, rails...) beside power_columns' figures."""
-    return {"power": result}
+    """The rest of the power result (net and gross energy, inferences, durations, rails, notes) beside
+    power_columns' figures."""
+    return {"power": {k: v for k, v in result.items() if k not in POWER_COLUMN_KEYS}}
 
 
 def runner_flavour_extra(flavour: str) -> dict[str, Any]:
@@ -167,7 +172,3 @@ def profile_error_extra(message: str) -> dict[str, Any]:
     """Why a cell has no op profile (its latency stands): the first line, at most 300 characters."""
     return {"profile_error": message.splitlines()[0][:300] if message else ""}
 
-
-def _defined(x: float) -> float | None:
-    """std and CV of a single sample are undefined: stored as NULL, not as a misleading 0."""
-    return None if isinstance(x, float) and math.isnan(x) else x

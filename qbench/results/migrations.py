@@ -89,6 +89,20 @@ def trial_counts_and_generation(store) -> None:
     _add_columns(store.backend, "trials", {"generation": "JSON"})
 
 
+def missing_metric_columns(store) -> dict[str, str]:
+    """The registry's metric columns (results/metrics.py) the store's cells table lacks."""
+    from qbench.results.metrics import cell_columns
+
+    have = store.backend.columns("cells")
+    return {name: sql_type for name, sql_type in cell_columns().items() if name not in have}
+
+
+def add_metric_columns(store) -> None:
+    """Added on a writable open, after the named migrations: a new metric needs no migration of its
+    own (a nullable column, added once; earlier cells read NULL there)."""
+    _add_columns(store.backend, "cells", missing_metric_columns(store))
+
+
 def _by_trial(rows):
     """(trial, latency int64 array, thread CPU int64 array or None) from rows ordered by trial, iteration."""
     table = np.array([(r[0], r[1], -1 if r[2] is None else r[2]) for r in rows], dtype=np.int64).reshape(-1, 3)

@@ -153,3 +153,22 @@ def table_ddl(table: str) -> str:
     """The CREATE TABLE statement of `table` in SCHEMA (for a migration that rebuilds it)."""
     start = SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table} (")
     return SCHEMA[start:SCHEMA.index("\n);", start) + 3]
+
+
+def ddl_columns(table: str) -> set[str]:
+    """The column names `table`'s CREATE TABLE in SCHEMA declares."""
+    import re
+
+    body = re.sub(r"--[^\n]*", "", table_ddl(table).split("(", 1)[1])
+    return {words[0] for part in body.split(",") if (words := part.split()) and words[0].isidentifier()}
+
+
+def _registered_cell_columns() -> dict[str, str]:
+    """Metric columns (results/metrics.py) newer than the CREATE TABLE above: added on open like the rest."""
+    from qbench.results.metrics import cell_columns
+
+    declared = ddl_columns("cells")
+    return {c: t for c, t in cell_columns().items() if c not in declared and c not in ADDED_CELL_COLUMNS}
+
+
+ADDED_CELL_COLUMNS.update(_registered_cell_columns())

@@ -27,6 +27,7 @@ from qbench import strict_json
 from qbench.errors import StoreError
 
 from qbench.results import backends, migrations, packing, samples
+from qbench.results.metrics import cell_columns
 from qbench.results.schema import (  # noqa: F401  (their home is schema.py; callers import them here too)
     ADDED_CELL_COLUMNS, ADDED_COLUMNS, ADDED_RUN_COLUMNS, CELL_KEY, SCHEMA, SCHEMA_VERSION, table_ddl as _table_ddl,
 )
@@ -35,10 +36,8 @@ from qbench.results.schema import (  # noqa: F401  (their home is schema.py; cal
 CELL_COLUMNS = {
     "status", "stage", "error", "artifact_key", "cached", "runner", "threads", "pte_bytes", "arena_bytes",
     "delegated_ops", "total_ops", "delegation", "sqnr_db", "max_abs_error", "cosine_similarity",
-    "top1_agreement", "latency_min_ms", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
-    "latency_p90_ms", "latency_p99_ms", "latency_cv", "samples_count", "trials", "load_ms",
-    "method_init_ms", "first_inference_ms", "peak_rss_bytes", "quantize_s", "export_s", "device_info", "extra",
-    *ADDED_CELL_COLUMNS,
+    "top1_agreement", "quantize_s", "export_s", "device_info", "extra",
+    *cell_columns(), *ADDED_CELL_COLUMNS,  # the registry's metrics (results/metrics.py) and later columns
 }
 LAYER_COLUMNS = ["position", "module", "op", "sqnr_db", "cosine", "max_abs_error", "input_sqnr_db", "target",
                  "metric_name", "metric_if_fp32", "metric_if_only_quantized", "method", "sensitivity_rank", "kept_fp32"]
@@ -81,9 +80,11 @@ class ResultsStore:
             return
         new = "runs" not in self.backend.tables()
         self.backend.create_schema(SCHEMA)
-        if migrations.applied(self) != {name for name, _ in migrations.MIGRATIONS}:
+        if (migrations.applied(self) != {name for name, _ in migrations.MIGRATIONS}
+                or migrations.missing_metric_columns(self)):
             with self.backend.migration_lock():  # two orchestrators opening one old database
                 migrations.migrate(self, new=new)
+                migrations.add_metric_columns(self)
         self.backend.set_schema_version(SCHEMA_VERSION)
 
     def _check_schema(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qbench.results.metrics import from_latency
 from qbench.results.store import ResultsStore
 from qbench.stats import summary_stats
 
@@ -73,9 +74,7 @@ def add_cell(store: ResultsStore, run_id: str, model: str, recipe: str, device: 
         return cid
     if samples:
         s = summary_stats([v for ns in samples.values() for v in ns])
-        fields.update(latency_min_ms=s["min"], latency_median_ms=s["median"], latency_mean_ms=s["mean"],
-                      latency_std_ms=s["std"], latency_p90_ms=s["p90"], latency_p99_ms=s["p99"],
-                      latency_cv=s["cv"], samples_count=s["count"], trials=len(samples), status="ok")
+        fields.update(from_latency(s), trials=len(samples), status="ok")  # the registry's latency columns
     store.update_cell(cid, **fields)
     if ops:
         store.replace_ops(cid, ops)

@@ -339,9 +339,10 @@ def test_summary_stats_exact():
     assert s["std"] == pytest.approx(math.sqrt(12.5), rel=1e-12)
     # linear percentiles: p90 at rank 0.9*4 = 3.6 -> 4 + 0.6*(10-4); p99 at 3.96 -> 4 + 0.96*6
     assert s["p90"] == pytest.approx(7.6, rel=1e-12)
+    assert s["p95"] == pytest.approx(8.8, rel=1e-12)  # rank 3.8 -> 4 + 0.8*6
     assert s["p99"] == pytest.approx(9.76, rel=1e-12)
     assert s["cv"] == pytest.approx(math.sqrt(12.5) / 4, rel=1e-12)
-    assert set(s) == {"min", "median", "mean", "std", "p90", "p99", "cv", "count"}
+    assert set(s) == {"min", "median", "mean", "std", "p90", "p95", "p99", "cv", "count"}
 
 
 def test_summary_stats_edge_cases():
