@@ -219,6 +219,46 @@ std::vector<int> parse_cpus(const std::string& v) {
   return cpus;
 }
 
+[[noreturn]] void print_usage() {
+  std::printf(
+      "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
+      "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
+      "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
+      "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
+      "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
+  std::exit(0);
+}
+
+// One flag that takes a value; `next` yields the value (inline --flag=V or the next argument).
+template <class Next>
+void apply_flag(Options& o, const std::string& flag, const Next& next) {
+  if (flag == "--model") o.model = next();
+  else if (flag == "--method") o.method = next();
+  else if (flag == "--warmup") o.warmup = parse_long(flag, next(), 0);
+  else if (flag == "--warmup-seconds") o.warmup_seconds = parse_seconds(flag, next());
+  else if (flag == "--iterations") o.iterations = parse_long(flag, next(), 1);
+  else if (flag == "--min-seconds") o.min_seconds = parse_seconds(flag, next());
+  else if (flag == "--max-iterations") o.max_iterations = parse_long(flag, next(), 1);
+  else if (flag == "--threads") o.threads = parse_long(flag, next(), 1);
+  else if (flag == "--affinity") o.affinity = parse_cpus(next());
+  else if (flag == "--inputs") o.inputs = next();
+  else if (flag == "--outputs") o.outputs = next();
+  else if (flag == "--etdump") o.etdump = next();
+  else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
+  else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
+  else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
+  else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
+  else usage("unknown flag '" + flag + "' (see --help)");
+}
+
+// Rules between flags.
+void check_options(const Options& o) {
+  if (o.model.empty()) usage("--model is required");
+  if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
+  if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
+  if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; i++) {
@@ -233,42 +273,14 @@ Options parse_args(int argc, char** argv) {
       o.json = true;
       continue;
     }
-    if (flag == "--help" || flag == "-h") {
-      std::printf(
-          "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
-          "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
-          "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
-          "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
-          "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
-      std::exit(0);
-    }
-    auto next = [&]() -> std::string {
+    if (flag == "--help" || flag == "-h") print_usage();
+    apply_flag(o, flag, [&]() -> std::string {
       if (has_inline) return value;
       if (i + 1 >= argc) usage(flag + " needs a value");
       return argv[++i];
-    };
-    if (flag == "--model") o.model = next();
-    else if (flag == "--method") o.method = next();
-    else if (flag == "--warmup") o.warmup = parse_long(flag, next(), 0);
-    else if (flag == "--warmup-seconds") o.warmup_seconds = parse_seconds(flag, next());
-    else if (flag == "--iterations") o.iterations = parse_long(flag, next(), 1);
-    else if (flag == "--min-seconds") o.min_seconds = parse_seconds(flag, next());
-    else if (flag == "--max-iterations") o.max_iterations = parse_long(flag, next(), 1);
-    else if (flag == "--threads") o.threads = parse_long(flag, next(), 1);
-    else if (flag == "--affinity") o.affinity = parse_cpus(next());
-    else if (flag == "--inputs") o.inputs = next();
-    else if (flag == "--outputs") o.outputs = next();
-    else if (flag == "--etdump") o.etdump = next();
-    else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
-    else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
-    else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
-    else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
-    else usage("unknown flag '" + flag + "' (see --help)");
+    });
   }
-  if (o.model.empty()) usage("--model is required");
-  if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
-  if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
-  if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+  check_options(o);
   return o;
 }
 
@@ -338,54 +350,67 @@ void check_outputs(const et::MethodMeta& meta, const Options& o) {
   }
 }
 
+// Input i's metadata checked, its bytes sized (and, without --inputs, filled) and its tensor made.
+void init_input(InputTensor& in, const et::MethodMeta& meta, size_t i, const Options& o) {
+  auto tag = meta.input_tag(i);
+  if (!tag.ok() || *tag != et::Tag::Tensor)
+    fail("input " + std::to_string(i) + " of method '" + o.method +
+         "' is not a tensor; only tensor inputs are supported");
+  auto info = meta.input_tensor_meta(i);
+  if (!info.ok()) fail("cannot read metadata of input " + std::to_string(i) + et_error(info.error()));
+  in.sizes.assign(info->sizes().begin(), info->sizes().end());
+  in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
+  in.strides.resize(in.sizes.size());
+  // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
+  // write past `strides`; a negative size would become a huge allocation below.
+  bool sizes_ok = in.dim_order.size() == in.sizes.size();
+  for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
+  if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
+                                                            in.strides.data()) != et::Error::Ok)
+    fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
+         shape_str(info->sizes()) + ") — the .pte may be corrupt");
+  in.bytes.resize(info->nbytes());
+  if (o.inputs.empty()) {
+    size_t elem = executorch::runtime::elementSize(info->scalar_type());
+    deterministic_fill(info->scalar_type(), in.bytes.data(), elem ? info->nbytes() / elem : 0);
+  }
+  in.impl = std::make_unique<executorch::aten::TensorImpl>(
+      info->scalar_type(), static_cast<ssize_t>(in.sizes.size()), in.sizes.data(),
+      in.bytes.data(), in.dim_order.data(), in.strides.data());
+}
+
+// "float32[1,3,16,16], int64[4]": the inputs as the method declares them (all checked by init_input).
+std::string input_layout(const et::MethodMeta& meta) {
+  std::string layout;
+  for (size_t i = 0; i < meta.num_inputs(); i++) {
+    auto info = meta.input_tensor_meta(i);
+    layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) + shape_str(info->sizes());
+  }
+  return layout;
+}
+
+// --inputs FILE: its size checked against the declared inputs (times --input-sets), then the
+// first set read into the inputs.
+void read_inputs_file(const Options& o, const et::MethodMeta& meta, std::vector<InputTensor>& ins) {
+  size_t expected = 0;
+  for (const auto& in : ins) expected += in.bytes.size();
+  std::ifstream f(o.inputs, std::ios::binary | std::ios::ate);
+  if (!f) fail("cannot open inputs file '" + o.inputs + "': " + std::strerror(errno));
+  size_t got = static_cast<size_t>(f.tellg());
+  if (got != expected * static_cast<size_t>(o.input_sets))
+    fail("inputs file '" + o.inputs + "' has " + std::to_string(got) + " bytes, method '" +
+         o.method + "' expects " + std::to_string(expected) + " (" + input_layout(meta) + ")" +
+         (o.input_sets > 1 ? " x " + std::to_string(o.input_sets) + " sets" : ""));
+  f.seekg(0);
+  for (auto& in : ins)
+    if (!f.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
+      fail("cannot read inputs file '" + o.inputs + "'");
+}
+
 std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& o) {
   std::vector<InputTensor> ins(meta.num_inputs());
-  size_t expected = 0;
-  std::string layout;
-  for (size_t i = 0; i < ins.size(); i++) {
-    auto tag = meta.input_tag(i);
-    if (!tag.ok() || *tag != et::Tag::Tensor)
-      fail("input " + std::to_string(i) + " of method '" + o.method +
-           "' is not a tensor; only tensor inputs are supported");
-    auto info = meta.input_tensor_meta(i);
-    if (!info.ok()) fail("cannot read metadata of input " + std::to_string(i) + et_error(info.error()));
-    auto& in = ins[i];
-    in.sizes.assign(info->sizes().begin(), info->sizes().end());
-    in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
-    in.strides.resize(in.sizes.size());
-    // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
-    // write past `strides`; a negative size would become a huge allocation below.
-    bool sizes_ok = in.dim_order.size() == in.sizes.size();
-    for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
-    if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
-                                                              in.strides.data()) != et::Error::Ok)
-      fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
-           shape_str(info->sizes()) + ") — the .pte may be corrupt");
-    in.bytes.resize(info->nbytes());
-    expected += info->nbytes();
-    layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) +
-              shape_str(info->sizes());
-    if (o.inputs.empty()) {
-      size_t elem = executorch::runtime::elementSize(info->scalar_type());
-      deterministic_fill(info->scalar_type(), in.bytes.data(), elem ? info->nbytes() / elem : 0);
-    }
-    in.impl = std::make_unique<executorch::aten::TensorImpl>(
-        info->scalar_type(), static_cast<ssize_t>(in.sizes.size()), in.sizes.data(),
-        in.bytes.data(), in.dim_order.data(), in.strides.data());
-  }
-  if (!o.inputs.empty()) {
-    std::ifstream f(o.inputs, std::ios::binary | std::ios::ate);
-    if (!f) fail("cannot open inputs file '" + o.inputs + "': " + std::strerror(errno));
-    size_t got = static_cast<size_t>(f.tellg());
-    if (got != expected * static_cast<size_t>(o.input_sets))
-      fail("inputs file '" + o.inputs + "' has " + std::to_string(got) + " bytes, method '" +
-           o.method + "' expects " + std::to_string(expected) + " (" + layout + ")" +
-           (o.input_sets > 1 ? " x " + std::to_string(o.input_sets) + " sets" : ""));
-    f.seekg(0);
-    for (auto& in : ins)
-      if (!f.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
-        fail("cannot read inputs file '" + o.inputs + "'");
-  }
+  for (size_t i = 0; i < ins.size(); i++) init_input(ins[i], meta, i, o);
+  if (!o.inputs.empty()) read_inputs_file(o, meta, ins);
   return ins;
 }
 
