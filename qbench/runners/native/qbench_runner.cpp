@@ -642,8 +642,6 @@ struct OutputInfo {
   std::vector<long long> shape;
 };
 
-// Dtypes and shapes of the last execution's outputs; their raw bytes go to
-// `out_file` (the --outputs FILE, or none).
 // --input-sets (device numerics): after timing, run every input set once and write the outputs of
 // all but the last here; write_outputs then writes the last execution's, as always.
 template <class Execute>
@@ -665,6 +663,8 @@ void run_input_sets(const Options& o, std::vector<InputTensor>& inputs, et::Meth
   }
 }
 
+// Dtypes and shapes of the last execution's outputs; their raw bytes go to `out_file` (the
+// --outputs FILE, or none), which is closed here.
 std::vector<OutputInfo> write_outputs(et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file,
                                       const std::string& path) {
   std::vector<OutputInfo> outs;
