@@ -226,9 +226,9 @@ def load_method(args, Runtime):
     return program, method, load_ms, (time.perf_counter() - t0) * 1e3
 
 
-def measure_inference(args, method, inputs) -> dict:
-    """The first inference, warm-up and measured phase: the report's timing fields, plus the first
-    inference's outputs under "_outputs"."""
+def measure_inference(args, method, inputs) -> tuple:
+    """The first inference, warm-up and measured phase. Returns the report's timing fields and the
+    first inference's outputs."""
     t0 = time.perf_counter_ns()
     try:
         outputs = method.execute(inputs)
@@ -246,7 +246,7 @@ def measure_inference(args, method, inputs) -> dict:
     after = snapshot()
     return {"first_inference_ms": first_ms, "warmup_iterations": len(warm), "warmup_seconds": warm_s,
             "samples_ns": samples, "thread_cpu_ns": thread_cpu,
-            "interference": interference(before, after, sorted(os.sched_getaffinity(0))), "_outputs": outputs}
+            "interference": interference(before, after, sorted(os.sched_getaffinity(0)))}, outputs
 
 
 def write_outputs(args, torch, method, outputs) -> None:
@@ -276,8 +276,7 @@ def main(argv=None) -> int:
         head["threads"] = int(portable_lib._threadpool_get_thread_count())
         return generation_main(args, torch, method, head)
     inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
-    timing = measure_inference(args, method, inputs)
-    outputs = timing.pop("_outputs")
+    timing, outputs = measure_inference(args, method, inputs)
     if args.outputs:
         write_outputs(args, torch, method, outputs)
     if args.etdump:
