@@ -190,8 +190,9 @@ def import_runtime():
     return portable_lib, Runtime
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def start_runtime(args):
+    """Pin the process, import torch and the ExecuTorch runtime (timed: `import_ms`) and size the
+    thread pool. Returns (torch, portable_lib, Runtime, import_ms)."""
     if args.affinity:
         os.sched_setaffinity(0, {int(c) for c in args.affinity.split(",")})
     t_import = time.perf_counter()
@@ -201,7 +202,11 @@ def main(argv=None) -> int:
     import_ms = (time.perf_counter() - t_import) * 1e3
     portable_lib._unsafe_reset_threadpool(args.threads)
     torch.set_num_threads(1)  # torch itself only builds input tensors here
+    return torch, portable_lib, Runtime, import_ms
 
+
+def load_method(args, Runtime):
+    """Program load and method init, each timed. Returns (program, method, load_ms, method_init_ms)."""
     if not os.path.isfile(args.model):
         fail(f"no such program file: {args.model}")
     runtime = Runtime.get()
@@ -218,13 +223,12 @@ def main(argv=None) -> int:
         method = program.load_method(args.method)
     except Exception as exc:
         fail(f"cannot initialise method {args.method!r}: {exc}")
-    method_init_ms = (time.perf_counter() - t0) * 1e3
-    if args.new_tokens:
-        return generation_main(args, torch, method, {"runner": "python", "method": args.method, "import_ms": import_ms,
-                                                     "load_ms": load_ms, "method_init_ms": method_init_ms,
-                                                     "threads": int(portable_lib._threadpool_get_thread_count())})
-    inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
+    return program, method, load_ms, (time.perf_counter() - t0) * 1e3
 
+
+def measure_inference(args, method, inputs) -> tuple:
+    """The first inference, warm-up and measured phase. Returns the report's timing fields and the
+    first inference's outputs."""
     t0 = time.perf_counter_ns()
     try:
         outputs = method.execute(inputs)
@@ -240,38 +244,51 @@ def main(argv=None) -> int:
     before = snapshot()
     samples, _ = timed_phase(run, args.iterations, args.min_seconds, args.max_iterations, thread_cpu)
     after = snapshot()
+    return {"first_inference_ms": first_ms, "warmup_iterations": len(warm), "warmup_seconds": warm_s,
+            "samples_ns": samples, "thread_cpu_ns": thread_cpu,
+            "interference": interference(before, after, sorted(os.sched_getaffinity(0)))}, outputs
 
+
+def write_outputs(args, torch, method, outputs) -> None:
+    """--outputs FILE: the raw bytes of every tensor output; with --input-sets, of every set in order."""
+    with open(args.outputs, "wb") as f:
+        for k in range(args.input_sets):
+            if args.input_sets > 1:
+                outputs = method.execute(make_inputs(torch, method.metadata, args.inputs, args.input_sets, k))
+            for out in outputs:
+                if not isinstance(out, torch.Tensor):  # a None leaf has no bytes (as in the native runner)
+                    continue
+                f.write(out.contiguous().numpy().tobytes())
+
+
+def describe_outputs(torch, outputs) -> list:
+    return [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} if isinstance(o, torch.Tensor)
+            else {"dtype": "none" if o is None else type(o).__name__, "shape": []} for o in outputs]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch, portable_lib, Runtime, import_ms = start_runtime(args)
+    program, method, load_ms, method_init_ms = load_method(args, Runtime)
+    head = {"runner": "python", "method": args.method, "import_ms": import_ms, "load_ms": load_ms,
+            "method_init_ms": method_init_ms}
+    if args.new_tokens:
+        head["threads"] = int(portable_lib._threadpool_get_thread_count())
+        return generation_main(args, torch, method, head)
+    inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
+    timing, outputs = measure_inference(args, method, inputs)
     if args.outputs:
-        with open(args.outputs, "wb") as f:
-            for k in range(args.input_sets):
-                if args.input_sets > 1:
-                    outputs = method.execute(make_inputs(torch, method.metadata, args.inputs, args.input_sets, k))
-                for out in outputs:
-                    if not isinstance(out, torch.Tensor):  # a None leaf has no bytes (as in the native runner)
-                        continue
-                    f.write(out.contiguous().numpy().tobytes())
+        write_outputs(args, torch, method, outputs)
     if args.etdump:
         program.write_etdump_result_to_file(args.etdump)
-
     report = {
-        "runner": "python",
-        "method": args.method,
-        "import_ms": import_ms,
-        "load_ms": load_ms,
-        "method_init_ms": method_init_ms,
-        "first_inference_ms": first_ms,
-        "warmup_iterations": len(warm),
-        "warmup_seconds": warm_s,
-        "samples_ns": samples,
-        "thread_cpu_ns": thread_cpu,
-        "interference": interference(before, after, sorted(os.sched_getaffinity(0))),
+        **head, **timing,
         "threads": int(portable_lib._threadpool_get_thread_count()),
         "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
         # includes the interpreter and torch; the native runner's figure is the one to compare
         "peak_rss_bytes": peak_rss_bytes(),
         "arena_bytes": None,
-        "outputs": [{"dtype": str(o.dtype).replace("torch.", ""), "shape": list(o.shape)} if isinstance(o, torch.Tensor)
-                    else {"dtype": "none" if o is None else type(o).__name__, "shape": []} for o in outputs],
+        "outputs": describe_outputs(torch, outputs),
     }
     sys.stdout.write(json.dumps(report) + "\n")
     return 0

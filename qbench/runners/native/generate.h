@@ -1,6 +1,6 @@
 // Generation mode (--prompt-tokens P --new-tokens N [--seed S]), included by qbench_runner.cpp (not a standalone header)
-// inside its anonymous namespace. For a causal LM whose KV cache lives in the program (mutable
-// buffers): forward(input_ids int64 [1, T], cache_position int64 [T]) -> logits [1, vocab].
+// inside its anonymous namespace, after measure(); run() prints the report. For a causal LM whose KV cache lives in
+// the program (mutable buffers): forward(input_ids int64 [1, T], cache_position int64 [T]) -> logits [1, vocab].
 // One generation = a prefill of P seeded token ids, then N decode steps, each feeding the previous
 // greedy token (argmax here, in the runner). --warmup/--iterations/--min-seconds/--max-iterations
 // count whole generations; every decode step is a sample (samples_ns, thread_cpu_ns).
@@ -89,33 +89,48 @@ Generation generate_once(const Options& o, Stepper& stepper, const std::vector<i
   return g;
 }
 
-std::string generation_json(const Options& o, const std::vector<Generation>& runs, const Generation& first) {
-  std::vector<long long> prefill, decode, tokens(first.tokens.begin(), first.tokens.end());
+// The report's "generation" figures (contract.md, "Generation mode").
+struct GenerationFigures {
+  long prompt_tokens = 0, new_tokens = 0, seed = 0;
+  std::vector<long long> prefill_ns, decode_ns;  // per measured generation
+  std::vector<int64_t> tokens;                   // the first generation's greedy tokens
+  size_t generations = 0;
+};
+
+GenerationFigures generation_figures(const Options& o, const std::vector<Generation>& runs, const Generation& first) {
+  GenerationFigures f;
+  f.prompt_tokens = o.prompt_tokens, f.new_tokens = o.new_tokens, f.seed = o.seed;
+  f.generations = runs.size();
+  f.tokens = first.tokens;
   for (const auto& g : runs) {
-    prefill.push_back(g.prefill_ns);
+    f.prefill_ns.push_back(g.prefill_ns);
     long long total = 0;
     for (auto ns : g.steps_ns) total += ns;
-    decode.push_back(total);
+    f.decode_ns.push_back(total);
   }
-  return "{\"prompt_tokens\": " + std::to_string(o.prompt_tokens) + ", \"new_tokens\": " +
-         std::to_string(o.new_tokens) + ", \"seed\": " + std::to_string(o.seed) + ", \"generations\": " +
-         std::to_string(runs.size()) + ", \"prefill_ns\": " + json_list(prefill) + ", \"decode_ns\": " +
-         json_list(decode) + ", \"tokens\": " + json_list(tokens) + "}";
+  return f;
 }
 
-// The generation-mode trial: first generation, warm-up and measured generations, report.
-int run_generation(const Options& o, et::Method& method, Report r, std::unique_ptr<FILE, int (*)(FILE*)> out_file) {
-  auto out_meta = method.method_meta().output_tensor_meta(0);
-  if (!out_meta.ok() || out_meta->sizes().empty()) fail("generation mode needs a logits output [1, vocab]");
-  int64_t vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
-  auto prompt = prompt_ids(o.seed, o.prompt_tokens, vocab);
-  Stepper stepper(method);
-  set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
-  auto t0 = Clock::now();
-  Generation first = generate_once(o, stepper, prompt, vocab);
-  r.first_ms = ms_since(t0);
+void write_generation(JsonWriter& w, const GenerationFigures& f) {
+  w.begin_object();
+  w.member("prompt_tokens", f.prompt_tokens).member("new_tokens", f.new_tokens).member("seed", f.seed);
+  w.member("generations", f.generations);
+  w.member("prefill_ns", f.prefill_ns).member("decode_ns", f.decode_ns).member("tokens", f.tokens);
+  w.end_object();
+}
 
-  Measurement m;
+// What a generation-mode trial measured; run() reports it.
+struct GenerationTrial {
+  double first_ms = 0;  // the first generation, whole
+  Measurement m;        // warm-up and measured generations; samples are decode steps
+  GenerationFigures figures;
+  int64_t vocab = 0;
+};
+
+// Warm-up, then the measured phase, in whole generations (as measure() does with executions);
+// every measured decode step is a sample.
+std::vector<Generation> measure_generations(const Options& o, Stepper& stepper, const std::vector<int64_t>& prompt,
+                                            int64_t vocab, Measurement& m) {
   auto w0 = Clock::now();
   while (m.warmup_iterations < o.warmup ||
          std::chrono::duration<double>(Clock::now() - w0).count() < o.warmup_seconds) {
@@ -136,14 +151,29 @@ int run_generation(const Options& o, et::Method& method, Report r, std::unique_p
   }
   m.after = take_snapshot();
   m.freqs_khz = core_freqs_khz(m.cores, m.freq_unreadable);
+  return runs;
+}
+
+// The generation-mode trial: first generation, warm-up and measured generations, and (with
+// --outputs) one more generation whose logits per step are written (device numerics).
+GenerationTrial run_generation(const Options& o, et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file) {
+  GenerationTrial trial;
+  auto out_meta = method.method_meta().output_tensor_meta(0);
+  if (!out_meta.ok() || out_meta->sizes().empty()) fail("generation mode needs a logits output [1, vocab]");
+  trial.vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
+  auto prompt = prompt_ids(o.seed, o.prompt_tokens, trial.vocab);
+  Stepper stepper(method);
+  set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
+  auto t0 = Clock::now();
+  Generation first = generate_once(o, stepper, prompt, trial.vocab);
+  trial.first_ms = ms_since(t0);
+  auto runs = measure_generations(o, stepper, prompt, trial.vocab, trial.m);
 
   set_phase("writing the results", "");
-  if (out_file) {  // one more generation, its logits per step (device numerics)
-    generate_once(o, stepper, prompt, vocab, out_file.get());
+  if (out_file) {
+    generate_once(o, stepper, prompt, trial.vocab, out_file.get());
     if (std::fclose(out_file.release()) != 0) fail("cannot write outputs file '" + o.outputs + "'");
   }
-  r.outputs = {OutputInfo{"float32", {1, vocab}}};
-  r.generation = generation_json(o, runs, first);
-  print_report(o, r, m);
-  return 0;
+  trial.figures = generation_figures(o, runs, first);
+  return trial;
 }

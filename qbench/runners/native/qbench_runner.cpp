@@ -8,6 +8,13 @@
 // A crash inside ExecuTorch (a malformed program can still reach one after
 // verification) prints `qbench-runner: crashed: SIGSEGV (...) while <phase>`
 // and then dies by the same signal, so the exit status stays truthful.
+//
+// Platforms: built only for Linux x86_64 (host), Linux aarch64 and Android arm64-v8a
+// (native_build.TARGETS). All three are Linux kernels: the runner relies on sched_setaffinity,
+// /proc (VmHWM, /proc/stat, schedstat) and sysfs cpufreq, so any other platform is refused here.
+#if !defined(__linux__)
+#error "qbench_runner is built for Linux and Android only (targets host, linux-aarch64, android-arm64-v8a)"
+#endif
 
 #include <dirent.h>
 #include <sched.h>
@@ -47,20 +54,8 @@
 #include <executorch/devtools/etdump/etdump_flatcc.h>
 #endif
 
-#ifdef QBENCH_HAVE_THREADPOOL
-// The wheel ships libexecutorch_threadpool.so but not threadpool.h (it needs
-// pthreadpool.h), so declare the two exported members we call. Signatures match
-// extension/threadpool/threadpool.h; only member functions are used, never the
-// layout, so this declaration is enough to link against the library.
-namespace executorch::extension::threadpool {
-class ThreadPool final {
- public:
-  size_t get_thread_count() const;
-  bool _unsafe_reset_threadpool(uint32_t num_threads);
-};
-ThreadPool* get_threadpool();
-} // namespace executorch::extension::threadpool
-#endif
+#include "json_writer.h"
+#include "threadpool_shim.h"
 
 namespace et = executorch::runtime;
 using executorch::aten::ScalarType;
@@ -224,6 +219,46 @@ std::vector<int> parse_cpus(const std::string& v) {
   return cpus;
 }
 
+[[noreturn]] void print_usage() {
+  std::printf(
+      "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
+      "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
+      "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
+      "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
+      "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
+  std::exit(0);
+}
+
+// One flag that takes a value; `next` yields the value (inline --flag=V or the next argument).
+template <class Next>
+void apply_flag(Options& o, const std::string& flag, const Next& next) {
+  if (flag == "--model") o.model = next();
+  else if (flag == "--method") o.method = next();
+  else if (flag == "--warmup") o.warmup = parse_long(flag, next(), 0);
+  else if (flag == "--warmup-seconds") o.warmup_seconds = parse_seconds(flag, next());
+  else if (flag == "--iterations") o.iterations = parse_long(flag, next(), 1);
+  else if (flag == "--min-seconds") o.min_seconds = parse_seconds(flag, next());
+  else if (flag == "--max-iterations") o.max_iterations = parse_long(flag, next(), 1);
+  else if (flag == "--threads") o.threads = parse_long(flag, next(), 1);
+  else if (flag == "--affinity") o.affinity = parse_cpus(next());
+  else if (flag == "--inputs") o.inputs = next();
+  else if (flag == "--outputs") o.outputs = next();
+  else if (flag == "--etdump") o.etdump = next();
+  else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
+  else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
+  else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
+  else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
+  else usage("unknown flag '" + flag + "' (see --help)");
+}
+
+// Rules between flags.
+void check_options(const Options& o) {
+  if (o.model.empty()) usage("--model is required");
+  if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
+  if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
+  if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; i++) {
@@ -238,42 +273,14 @@ Options parse_args(int argc, char** argv) {
       o.json = true;
       continue;
     }
-    if (flag == "--help" || flag == "-h") {
-      std::printf(
-          "usage: qbench_runner --model PTE [--method NAME] [--warmup N] [--warmup-seconds S]\n"
-          "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
-          "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
-          "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
-          "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
-      std::exit(0);
-    }
-    auto next = [&]() -> std::string {
+    if (flag == "--help" || flag == "-h") print_usage();
+    apply_flag(o, flag, [&]() -> std::string {
       if (has_inline) return value;
       if (i + 1 >= argc) usage(flag + " needs a value");
       return argv[++i];
-    };
-    if (flag == "--model") o.model = next();
-    else if (flag == "--method") o.method = next();
-    else if (flag == "--warmup") o.warmup = parse_long(flag, next(), 0);
-    else if (flag == "--warmup-seconds") o.warmup_seconds = parse_seconds(flag, next());
-    else if (flag == "--iterations") o.iterations = parse_long(flag, next(), 1);
-    else if (flag == "--min-seconds") o.min_seconds = parse_seconds(flag, next());
-    else if (flag == "--max-iterations") o.max_iterations = parse_long(flag, next(), 1);
-    else if (flag == "--threads") o.threads = parse_long(flag, next(), 1);
-    else if (flag == "--affinity") o.affinity = parse_cpus(next());
-    else if (flag == "--inputs") o.inputs = next();
-    else if (flag == "--outputs") o.outputs = next();
-    else if (flag == "--etdump") o.etdump = next();
-    else if (flag == "--input-sets") o.input_sets = parse_long(flag, next(), 1);
-    else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
-    else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
-    else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
-    else usage("unknown flag '" + flag + "' (see --help)");
+    });
   }
-  if (o.model.empty()) usage("--model is required");
-  if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
-  if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
-  if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+  check_options(o);
   return o;
 }
 
@@ -343,54 +350,67 @@ void check_outputs(const et::MethodMeta& meta, const Options& o) {
   }
 }
 
+// Input i's metadata checked, its bytes sized (and, without --inputs, filled) and its tensor made.
+void init_input(InputTensor& in, const et::MethodMeta& meta, size_t i, const Options& o) {
+  auto tag = meta.input_tag(i);
+  if (!tag.ok() || *tag != et::Tag::Tensor)
+    fail("input " + std::to_string(i) + " of method '" + o.method +
+         "' is not a tensor; only tensor inputs are supported");
+  auto info = meta.input_tensor_meta(i);
+  if (!info.ok()) fail("cannot read metadata of input " + std::to_string(i) + et_error(info.error()));
+  in.sizes.assign(info->sizes().begin(), info->sizes().end());
+  in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
+  in.strides.resize(in.sizes.size());
+  // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
+  // write past `strides`; a negative size would become a huge allocation below.
+  bool sizes_ok = in.dim_order.size() == in.sizes.size();
+  for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
+  if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
+                                                            in.strides.data()) != et::Error::Ok)
+    fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
+         shape_str(info->sizes()) + ") — the .pte may be corrupt");
+  in.bytes.resize(info->nbytes());
+  if (o.inputs.empty()) {
+    size_t elem = executorch::runtime::elementSize(info->scalar_type());
+    deterministic_fill(info->scalar_type(), in.bytes.data(), elem ? info->nbytes() / elem : 0);
+  }
+  in.impl = std::make_unique<executorch::aten::TensorImpl>(
+      info->scalar_type(), static_cast<ssize_t>(in.sizes.size()), in.sizes.data(),
+      in.bytes.data(), in.dim_order.data(), in.strides.data());
+}
+
+// "float32[1,3,16,16], int64[4]": the inputs as the method declares them (all checked by init_input).
+std::string input_layout(const et::MethodMeta& meta) {
+  std::string layout;
+  for (size_t i = 0; i < meta.num_inputs(); i++) {
+    auto info = meta.input_tensor_meta(i);
+    layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) + shape_str(info->sizes());
+  }
+  return layout;
+}
+
+// --inputs FILE: its size checked against the declared inputs (times --input-sets), then the
+// first set read into the inputs.
+void read_inputs_file(const Options& o, const et::MethodMeta& meta, std::vector<InputTensor>& ins) {
+  size_t expected = 0;
+  for (const auto& in : ins) expected += in.bytes.size();
+  std::ifstream f(o.inputs, std::ios::binary | std::ios::ate);
+  if (!f) fail("cannot open inputs file '" + o.inputs + "': " + std::strerror(errno));
+  size_t got = static_cast<size_t>(f.tellg());
+  if (got != expected * static_cast<size_t>(o.input_sets))
+    fail("inputs file '" + o.inputs + "' has " + std::to_string(got) + " bytes, method '" +
+         o.method + "' expects " + std::to_string(expected) + " (" + input_layout(meta) + ")" +
+         (o.input_sets > 1 ? " x " + std::to_string(o.input_sets) + " sets" : ""));
+  f.seekg(0);
+  for (auto& in : ins)
+    if (!f.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
+      fail("cannot read inputs file '" + o.inputs + "'");
+}
+
 std::vector<InputTensor> make_inputs(const et::MethodMeta& meta, const Options& o) {
   std::vector<InputTensor> ins(meta.num_inputs());
-  size_t expected = 0;
-  std::string layout;
-  for (size_t i = 0; i < ins.size(); i++) {
-    auto tag = meta.input_tag(i);
-    if (!tag.ok() || *tag != et::Tag::Tensor)
-      fail("input " + std::to_string(i) + " of method '" + o.method +
-           "' is not a tensor; only tensor inputs are supported");
-    auto info = meta.input_tensor_meta(i);
-    if (!info.ok()) fail("cannot read metadata of input " + std::to_string(i) + et_error(info.error()));
-    auto& in = ins[i];
-    in.sizes.assign(info->sizes().begin(), info->sizes().end());
-    in.dim_order.assign(info->dim_order().begin(), info->dim_order().end());
-    in.strides.resize(in.sizes.size());
-    // A corrupt dim order (not a permutation of the dims) made the unchecked stride computation
-    // write past `strides`; a negative size would become a huge allocation below.
-    bool sizes_ok = in.dim_order.size() == in.sizes.size();
-    for (auto s : in.sizes) sizes_ok = sizes_ok && s >= 0;
-    if (!sizes_ok || executorch::runtime::dim_order_to_stride(in.sizes.data(), in.dim_order.data(), in.sizes.size(),
-                                                              in.strides.data()) != et::Error::Ok)
-      fail("input " + std::to_string(i) + " of method '" + o.method + "' has an invalid shape or dim order (shape " +
-           shape_str(info->sizes()) + ") — the .pte may be corrupt");
-    in.bytes.resize(info->nbytes());
-    expected += info->nbytes();
-    layout += (i ? ", " : "") + std::string(dtype_name(info->scalar_type())) +
-              shape_str(info->sizes());
-    if (o.inputs.empty()) {
-      size_t elem = executorch::runtime::elementSize(info->scalar_type());
-      deterministic_fill(info->scalar_type(), in.bytes.data(), elem ? info->nbytes() / elem : 0);
-    }
-    in.impl = std::make_unique<executorch::aten::TensorImpl>(
-        info->scalar_type(), static_cast<ssize_t>(in.sizes.size()), in.sizes.data(),
-        in.bytes.data(), in.dim_order.data(), in.strides.data());
-  }
-  if (!o.inputs.empty()) {
-    std::ifstream f(o.inputs, std::ios::binary | std::ios::ate);
-    if (!f) fail("cannot open inputs file '" + o.inputs + "': " + std::strerror(errno));
-    size_t got = static_cast<size_t>(f.tellg());
-    if (got != expected * static_cast<size_t>(o.input_sets))
-      fail("inputs file '" + o.inputs + "' has " + std::to_string(got) + " bytes, method '" +
-           o.method + "' expects " + std::to_string(expected) + " (" + layout + ")" +
-           (o.input_sets > 1 ? " x " + std::to_string(o.input_sets) + " sets" : ""));
-    f.seekg(0);
-    for (auto& in : ins)
-      if (!f.read(reinterpret_cast<char*>(in.bytes.data()), in.bytes.size()))
-        fail("cannot read inputs file '" + o.inputs + "'");
-  }
+  for (size_t i = 0; i < ins.size(); i++) init_input(ins[i], meta, i, o);
+  if (!o.inputs.empty()) read_inputs_file(o, meta, ins);
   return ins;
 }
 
@@ -448,7 +468,6 @@ long set_threads(long requested) {
 }
 
 long long peak_rss_bytes() {
-#ifdef __linux__
   // VmHWM describes this program only. ru_maxrss would not: Linux carries it across exec, so a
   // runner started by a large parent (qbench with torch loaded) would report the parent's peak.
   std::ifstream status("/proc/self/status");
@@ -456,14 +475,9 @@ long long peak_rss_bytes() {
   while (std::getline(status, line)) {
     if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // "VmHWM:   1234 kB"
   }
-#endif
-  struct rusage ru {};
+  struct rusage ru {};  // no /proc (a locked-down device): the next best figure
   getrusage(RUSAGE_SELF, &ru);
-#ifdef __APPLE__
-  return ru.ru_maxrss;  // bytes on macOS
-#else
-  return static_cast<long long>(ru.ru_maxrss) * 1024;  // KiB on Linux/Android
-#endif
+  return static_cast<long long>(ru.ru_maxrss) * 1024;  // KiB on Linux and Android
 }
 
 double ms_since(Clock::time_point t0) {
@@ -593,64 +607,32 @@ Measurement measure(const Options& o, Execute&& execute) {
 
 // ---------------------------------------------------------------- json
 
-std::string json_str(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else out += c;
-  }
-  return out + "\"";
-}
-
-std::string json_num(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6f", x);
-  return buf;
-}
-
-std::string json_list(const std::vector<long long>& xs) {
-  std::string j = "[";
-  for (size_t i = 0; i < xs.size(); i++) j += (i ? ", " : "") + std::to_string(xs[i]);
-  return j + "]";
-}
-
-std::string json_list(const std::vector<int>& xs) {
-  return json_list(std::vector<long long>(xs.begin(), xs.end()));
-}
-
-std::string json_list(const std::vector<std::string>& xs) {
-  std::string j = "[";
-  for (size_t i = 0; i < xs.size(); i++) j += (i ? ", " : "") + json_str(xs[i]);
-  return j + "]";
+// {"0": 1800000, ...}: core id -> kHz.
+void write_freqs(JsonWriter& w, const std::map<int, long long>& freqs_khz) {
+  w.begin_object();
+  for (const auto& [core, khz] : freqs_khz) w.member(std::to_string(core), khz);
+  w.end_object();
 }
 
 // The "interference" object of the report (contract.md).
-std::string interference_json(const Measurement& m) {
+void write_interference(JsonWriter& w, const Measurement& m) {
   auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(m.after.at - m.before.at).count();
   std::map<std::string, std::string> unreadable = m.before.unreadable;
   if (!m.freq_unreadable.empty()) unreadable["cpufreq"] = m.freq_unreadable;
-  std::string j = "{\"wall_ns\": " + std::to_string(wall_ns);
-  j += ", \"process_cpu_ns\": " + std::to_string(cpu_ns(m.after.usage) - cpu_ns(m.before.usage));
-  j += ", \"voluntary_switches\": " + std::to_string(m.after.usage.ru_nvcsw - m.before.usage.ru_nvcsw);
-  j += ", \"involuntary_switches\": " + std::to_string(m.after.usage.ru_nivcsw - m.before.usage.ru_nivcsw);
-  j += ", \"cores\": " + json_list(m.cores);
-  j += ", \"clock_ticks_per_s\": " + std::to_string(sysconf(_SC_CLK_TCK));
-  j += ", \"proc_stat_before\": " + json_list(m.before.proc_stat);
-  j += ", \"proc_stat_after\": " + json_list(m.after.proc_stat);
-  j += ", \"schedstat_before\": " + json_list(m.before.schedstat);
-  j += ", \"schedstat_after\": " + json_list(m.after.schedstat);
-  j += ", \"cpufreq_khz\": {";
-  size_t k = 0;
-  for (const auto& [core, khz] : m.freqs_khz)
-    j += (k++ ? ", " : "") + json_str(std::to_string(core)) + ": " + std::to_string(khz);
-  j += "}, \"unreadable\": {";
-  k = 0;
-  for (const auto& [what, why] : unreadable) j += (k++ ? ", " : "") + json_str(what) + ": " + json_str(why);
-  return j + "}}";
+  w.begin_object();
+  w.member("wall_ns", static_cast<long long>(wall_ns));
+  w.member("process_cpu_ns", cpu_ns(m.after.usage) - cpu_ns(m.before.usage));
+  w.member("voluntary_switches", m.after.usage.ru_nvcsw - m.before.usage.ru_nvcsw);
+  w.member("involuntary_switches", m.after.usage.ru_nivcsw - m.before.usage.ru_nivcsw);
+  w.member("cores", m.cores);
+  w.member("clock_ticks_per_s", sysconf(_SC_CLK_TCK));
+  w.member("proc_stat_before", m.before.proc_stat).member("proc_stat_after", m.after.proc_stat);
+  w.member("schedstat_before", m.before.schedstat).member("schedstat_after", m.after.schedstat);
+  write_freqs(w.key("cpufreq_khz"), m.freqs_khz);
+  w.key("unreadable").begin_object();
+  for (const auto& [what, why] : unreadable) w.member(what, why);
+  w.end_object();
+  w.end_object();
 }
 
 // ---------------------------------------------------------------- outputs
@@ -660,8 +642,6 @@ struct OutputInfo {
   std::vector<long long> shape;
 };
 
-// Dtypes and shapes of the last execution's outputs; their raw bytes go to
-// `out_file` (the --outputs FILE, or none).
 // --input-sets (device numerics): after timing, run every input set once and write the outputs of
 // all but the last here; write_outputs then writes the last execution's, as always.
 template <class Execute>
@@ -683,6 +663,8 @@ void run_input_sets(const Options& o, std::vector<InputTensor>& inputs, et::Meth
   }
 }
 
+// Dtypes and shapes of the last execution's outputs; their raw bytes go to `out_file` (the
+// --outputs FILE, or none), which is closed here.
 std::vector<OutputInfo> write_outputs(et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file,
                                       const std::string& path) {
   std::vector<OutputInfo> outs;
@@ -765,6 +747,8 @@ class EtdumpTrace {
 #endif
 };
 
+#include "generate.h"  // generation mode, inside this namespace
+
 // ---------------------------------------------------------------- report
 
 struct Report {
@@ -773,154 +757,208 @@ struct Report {
   std::optional<std::vector<int>> affinity;
   long long arena_bytes = 0;
   std::vector<OutputInfo> outputs;
-  std::string generation;  // generation mode: the report's "generation" object (generate.h)
+  std::optional<GenerationFigures> generation;  // generation mode only (generate.h)
 };
+
+// Without --json: one line for a person.
+void print_summary(const Options& o, const Report& r, const Measurement& m, long long rss) {
+  std::vector<long long> s(m.samples_ns);
+  std::sort(s.begin(), s.end());
+  std::printf("%s: load %.2f ms, init %.2f ms, first %.2f ms, %zu samples, median %.3f ms, "
+              "%ld threads, peak RSS %lld bytes\n",
+              o.model.c_str(), r.load_ms, r.method_init_ms, r.first_ms, s.size(),
+              s.empty() ? 0.0 : s[s.size() / 2] / 1e6, r.threads, rss);
+}
+
+// The report object of contract.md, its fields in the documented order.
+std::string report_json(const Options& o, const Report& r, const Measurement& m, long long rss) {
+  JsonWriter w;
+  w.begin_object();
+  w.member("runner", "native").member("method", o.method);
+  w.member("load_ms", r.load_ms).member("method_init_ms", r.method_init_ms).member("first_inference_ms", r.first_ms);
+  w.member("warmup_iterations", m.warmup_iterations).member("warmup_seconds", m.warmup_seconds);
+  w.member("samples_ns", m.samples_ns).member("thread_cpu_ns", m.thread_cpu_ns);
+  write_interference(w.key("interference"), m);
+  w.member("threads", r.threads);
+  if (r.affinity) w.member("affinity", *r.affinity);
+  else w.key("affinity").null();
+  w.member("peak_rss_bytes", rss).member("arena_bytes", r.arena_bytes);
+  w.key("outputs").begin_array();
+  for (const auto& out : r.outputs) w.begin_object().member("dtype", out.dtype).member("shape", out.shape).end_object();
+  w.end_array();
+  if (r.generation) write_generation(w.key("generation"), *r.generation);
+  w.end_object();
+  return w.text();
+}
 
 void print_report(const Options& o, const Report& r, const Measurement& m) {
   long long rss = peak_rss_bytes();
-  if (!o.json) {
-    std::vector<long long> s(m.samples_ns);
-    std::sort(s.begin(), s.end());
-    std::printf("%s: load %.2f ms, init %.2f ms, first %.2f ms, %zu samples, median %.3f ms, "
-                "%ld threads, peak RSS %lld bytes\n",
-                o.model.c_str(), r.load_ms, r.method_init_ms, r.first_ms, s.size(),
-                s.empty() ? 0.0 : s[s.size() / 2] / 1e6, r.threads, rss);
-    return;
-  }
-  std::string j = "{";
-  j += "\"runner\": \"native\"";
-  j += ", \"method\": " + json_str(o.method);
-  j += ", \"load_ms\": " + json_num(r.load_ms);
-  j += ", \"method_init_ms\": " + json_num(r.method_init_ms);
-  j += ", \"first_inference_ms\": " + json_num(r.first_ms);
-  j += ", \"warmup_iterations\": " + std::to_string(m.warmup_iterations);
-  j += ", \"warmup_seconds\": " + json_num(m.warmup_seconds);
-  j += ", \"samples_ns\": " + json_list(m.samples_ns);
-  j += ", \"thread_cpu_ns\": " + json_list(m.thread_cpu_ns);
-  j += ", \"interference\": " + interference_json(m);
-  j += ", \"threads\": " + std::to_string(r.threads);
-  j += ", \"affinity\": " + (r.affinity ? json_list(*r.affinity) : std::string("null"));
-  j += ", \"peak_rss_bytes\": " + std::to_string(rss);
-  j += ", \"arena_bytes\": " + std::to_string(r.arena_bytes);
-  j += ", \"outputs\": [";
-  for (size_t i = 0; i < r.outputs.size(); i++) {
-    j += (i ? ", " : "") + std::string("{\"dtype\": ") + json_str(r.outputs[i].dtype) +
-         ", \"shape\": " + json_list(r.outputs[i].shape) + "}";
-  }
-  j += "]";
-  if (!r.generation.empty()) j += ", \"generation\": " + r.generation;
-  j += "}";
-  std::printf("%s\n", j.c_str());
+  if (o.json) std::printf("%s\n", report_json(o, r, m, rss).c_str());
+  else print_summary(o, r, m, rss);
 }
 
-#include "generate.h"  // generation mode, inside this namespace
+// ---------------------------------------------------------------- program
+
+// The Program keeps a pointer to its loader, so the loader lives on the heap and stays put.
+struct LoadedProgram {
+  std::unique_ptr<FileDataLoader> loader;
+  et::Program program;
+};
+
+// Program::load: the file becomes a Program (header + flatbuffer parse). InternalConsistency
+// runs the flatbuffer verifier first, so a corrupt or truncated .pte is an error, not a crash
+// inside the parser; it is part of load_ms (microseconds for a small program).
+LoadedProgram load_program(const std::string& path, double& load_ms) {
+  set_phase("loading the program", " — the .pte may be corrupt");
+  auto t0 = Clock::now();
+  auto loader = FileDataLoader::from(path.c_str());
+  if (!loader.ok()) fail("cannot read model '" + path + "'" + et_error(loader.error()));
+  auto owned = std::make_unique<FileDataLoader>(std::move(*loader));
+  auto program = et::Program::load(owned.get(), et::Program::Verification::InternalConsistency);
+  load_ms = ms_since(t0);
+  if (!program.ok())
+    fail("cannot load program '" + path + "': not a valid ExecuTorch .pte file" + et_error(program.error()));
+  return LoadedProgram{std::move(owned), std::move(*program)};
+}
+
+// The method's metadata, or an error naming the methods the program has.
+et::MethodMeta find_method(const et::Program& program, const Options& o) {
+  auto meta = program.method_meta(o.method.c_str());
+  if (meta.ok()) return *meta;
+  std::string names;
+  for (size_t i = 0; i < program.num_methods(); i++) {
+    auto n = program.get_method_name(i);
+    if (n.ok()) names += (names.empty() ? "" : ", ") + std::string(*n);
+  }
+  fail("method '" + o.method + "' not found in '" + o.model + "' (available: " + names + ")");
+}
+
+// Memory-planned buffers, sized by the method's metadata, and the allocators the method uses.
+// Not movable: the allocators and the MemoryManager point at each other and at the buffers.
+class PlannedMemory {
+ public:
+  PlannedMemory(const et::MethodMeta& meta, const Options& o)
+      : buffers_(allocate(meta, o)), spans_(spans_of(buffers_)), planned_({spans_.data(), spans_.size()}) {}
+  PlannedMemory(const PlannedMemory&) = delete;
+  PlannedMemory& operator=(const PlannedMemory&) = delete;
+
+  long long bytes() const {
+    long long n = 0;
+    for (const auto& b : buffers_) n += static_cast<long long>(b.size());
+    return n;
+  }
+  et::MemoryManager* manager() { return &manager_; }
+
+ private:
+  static std::vector<std::vector<uint8_t>> allocate(const et::MethodMeta& meta, const Options& o) {
+    std::vector<std::vector<uint8_t>> buffers;
+    for (size_t i = 0; i < meta.num_memory_planned_buffers(); i++) {
+      auto size = meta.memory_planned_buffer_size(i);  // .get() on an error would abort
+      if (!size.ok() || *size < 0)
+        fail("memory-planned buffer " + std::to_string(i) + " of method '" + o.method + "' has no valid size" +
+             (size.ok() ? " (" + std::to_string(*size) + " bytes)" : et_error(size.error())) +
+             " — the .pte may be corrupt");
+      buffers.emplace_back(static_cast<size_t>(*size));
+    }
+    return buffers;
+  }
+
+  static std::vector<et::Span<uint8_t>> spans_of(std::vector<std::vector<uint8_t>>& buffers) {
+    std::vector<et::Span<uint8_t>> spans;
+    for (auto& b : buffers) spans.emplace_back(b.data(), b.size());
+    return spans;
+  }
+
+  std::vector<std::vector<uint8_t>> buffers_;
+  std::vector<et::Span<uint8_t>> spans_;
+  et::HierarchicalAllocator planned_;
+  MallocMemoryAllocator method_allocator_, temp_allocator_;
+  et::MemoryManager manager_{&method_allocator_, &planned_, &temp_allocator_};
+};
+
+// Method init: memory planning, kernel resolution, delegate init (XNNPACK builds its runtime and
+// packs weights here).
+et::Method init_method(et::Program& program, const Options& o, PlannedMemory& memory, EtdumpTrace& etdump,
+                       double& method_init_ms) {
+  set_phase("initialising the method", " — the .pte may be corrupt");
+  auto t0 = Clock::now();
+  auto method = program.load_method(o.method.c_str(), memory.manager(), etdump.tracer());
+  method_init_ms = ms_since(t0);
+  if (!method.ok()) fail("cannot initialise method '" + o.method + "'" + et_error(method.error()));
+  return std::move(*method);
+}
 
 // ---------------------------------------------------------------- run
 
-int run(const Options& o) {
-  auto affinity = pin_cpus(o.affinity);
-  long threads = set_threads(o.threads);
-
-  if (access(o.model.c_str(), R_OK) != 0)
-    fail("cannot open model '" + o.model + "': " + std::strerror(errno));
-  auto out_file = open_for_write(o.outputs, "outputs file");
-  EtdumpTrace etdump(o.etdump);
-
-  // Program::load: the file becomes a Program (header + flatbuffer parse). InternalConsistency
-  // runs the flatbuffer verifier first, so a corrupt or truncated .pte is an error, not a crash
-  // inside the parser; it is part of load_ms (microseconds for a small program).
-  set_phase("loading the program", " — the .pte may be corrupt");
-  auto t0 = Clock::now();
-  auto loader = FileDataLoader::from(o.model.c_str());
-  if (!loader.ok()) fail("cannot read model '" + o.model + "'" + et_error(loader.error()));
-  auto program = et::Program::load(&loader.get(), et::Program::Verification::InternalConsistency);
-  double load_ms = ms_since(t0);
-  if (!program.ok())
-    fail("cannot load program '" + o.model + "': not a valid ExecuTorch .pte file" +
-         et_error(program.error()));
-
-  auto meta = program->method_meta(o.method.c_str());
-  if (!meta.ok()) {
-    std::string names;
-    for (size_t i = 0; i < program->num_methods(); i++) {
-      auto n = program->get_method_name(i);
-      if (n.ok()) names += (names.empty() ? "" : ", ") + std::string(*n);
-    }
-    fail("method '" + o.method + "' not found in '" + o.model + "' (available: " + names + ")");
+// Sets the inputs and executes once. Inputs are set before every execute, as an app does: the
+// memory plan may reuse a planned input's bytes for intermediates once the input is consumed, so a
+// second execute without set_input would read garbage. The copy is part of the timed iteration, as
+// in the Python runner's method.execute(inputs).
+class Executor {
+ public:
+  Executor(et::Method& method, std::vector<InputTensor>& inputs) : method_(method) {
+    for (auto& in : inputs) values_.emplace_back(executorch::aten::Tensor(in.impl.get()));
   }
 
-  // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
-  auto inputs = o.new_tokens > 0 ? std::vector<InputTensor>() : make_inputs(*meta, o);
-  check_outputs(*meta, o);
-
-  // Memory-planned buffers, sized by the method's metadata.
-  std::vector<std::vector<uint8_t>> planned;
-  std::vector<et::Span<uint8_t>> spans;
-  long long arena_bytes = 0;
-  for (size_t i = 0; i < meta->num_memory_planned_buffers(); i++) {
-    auto size = meta->memory_planned_buffer_size(i);  // .get() on an error would abort
-    if (!size.ok() || *size < 0)
-      fail("memory-planned buffer " + std::to_string(i) + " of method '" + o.method + "' has no valid size" +
-           (size.ok() ? " (" + std::to_string(*size) + " bytes)" : et_error(size.error())) +
-           " — the .pte may be corrupt");
-    size_t n = static_cast<size_t>(*size);
-    arena_bytes += static_cast<long long>(n);
-    planned.emplace_back(n);
-  }
-  for (auto& b : planned) spans.emplace_back(b.data(), b.size());
-  et::HierarchicalAllocator planned_memory({spans.data(), spans.size()});
-  MallocMemoryAllocator method_allocator, temp_allocator;
-  et::MemoryManager memory_manager(&method_allocator, &planned_memory, &temp_allocator);
-
-  // Method init: memory planning, kernel resolution, delegate init (XNNPACK
-  // builds its runtime and packs weights here).
-  set_phase("initialising the method", " — the .pte may be corrupt");
-  t0 = Clock::now();
-  auto method = program->load_method(o.method.c_str(), &memory_manager, etdump.tracer());
-  double method_init_ms = ms_since(t0);
-  if (!method.ok())
-    fail("cannot initialise method '" + o.method + "'" + et_error(method.error()));
-  if (o.new_tokens > 0) {
-    Report head;
-    head.load_ms = load_ms, head.method_init_ms = method_init_ms;
-    head.threads = threads, head.affinity = affinity, head.arena_bytes = arena_bytes;
-    return run_generation(o, *method, head, std::move(out_file));
-  }
-
-  // Inputs are set before every execute, as an app does: the memory plan may
-  // reuse a planned input's bytes for intermediates once the input is consumed,
-  // so a second execute without set_input would read garbage. The copy is part
-  // of the timed iteration, as in the Python runner's method.execute(inputs).
-  std::vector<et::EValue> input_values;
-  for (auto& in : inputs) input_values.emplace_back(executorch::aten::Tensor(in.impl.get()));
-  auto execute = [&]() {
-    for (size_t i = 0; i < input_values.size(); i++) {
-      auto err = method->set_input(input_values[i], i);
+  void operator()() const {
+    for (size_t i = 0; i < values_.size(); i++) {
+      auto err = method_.set_input(values_[i], i);
       if (err != et::Error::Ok) fail("cannot set input " + std::to_string(i) + et_error(err));
     }
-    auto err = method->execute();
+    auto err = method_.execute();
     if (err != et::Error::Ok) fail("execute failed" + et_error(err));
-  };
+  }
 
+ private:
+  et::Method& method_;
+  std::vector<et::EValue> values_;
+};
+
+// The inference trial: the first execute, warm-up and measured phase, then (--input-sets) every
+// input set once; the last execution's outputs go to --outputs and the report.
+Measurement run_inference(const Options& o, et::Method& method, std::vector<InputTensor>& inputs,
+                          std::unique_ptr<FILE, int (*)(FILE*)> out_file, Report& r) {
+  Executor execute(method, inputs);
   set_phase("running the method", " — the .pte or its inputs may be malformed", kMeasureOom);
-  t0 = Clock::now();
+  auto t0 = Clock::now();
   execute();
-  double first_ms = ms_since(t0);
-
+  r.first_ms = ms_since(t0);
   Measurement m = measure(o, execute);
-
-  if (o.input_sets > 1) run_input_sets(o, inputs, *method, execute, out_file.get());
-
+  if (o.input_sets > 1) run_input_sets(o, inputs, method, execute, out_file.get());
   set_phase("writing the results", "");
+  r.outputs = write_outputs(method, std::move(out_file), o.outputs);  // of the last execution
+  return m;
+}
+
+int run(const Options& o) {
   Report r;
-  r.load_ms = load_ms, r.method_init_ms = method_init_ms, r.first_ms = first_ms;
-  r.threads = threads, r.affinity = affinity, r.arena_bytes = arena_bytes;
-  r.outputs = write_outputs(*method, std::move(out_file), o.outputs);  // of the last execution
+  r.affinity = pin_cpus(o.affinity);
+  r.threads = set_threads(o.threads);  // before method init: the XNNPACK delegate captures the pool there
+  if (access(o.model.c_str(), R_OK) != 0) fail("cannot open model '" + o.model + "': " + std::strerror(errno));
+  auto out_file = open_for_write(o.outputs, "outputs file");
+  EtdumpTrace etdump(o.etdump);
+  LoadedProgram loaded = load_program(o.model, r.load_ms);
+  et::MethodMeta meta = find_method(loaded.program, o);
+  // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
+  bool generating = o.new_tokens > 0;
+  auto inputs = generating ? std::vector<InputTensor>() : make_inputs(meta, o);
+  check_outputs(meta, o);
+  PlannedMemory memory(meta, o);
+  r.arena_bytes = memory.bytes();
+  et::Method method = init_method(loaded.program, o, memory, etdump, r.method_init_ms);
+  if (generating) {
+    GenerationTrial trial = run_generation(o, method, std::move(out_file));
+    r.first_ms = trial.first_ms;
+    r.outputs = {OutputInfo{"float32", {1, trial.vocab}}};
+    r.generation = trial.figures;
+    print_report(o, r, trial.m);
+    return 0;
+  }
+  Measurement m = run_inference(o, method, inputs, std::move(out_file), r);
   etdump.write();
   print_report(o, r, m);
   return 0;
 }
-
 } // namespace
 
 int main(int argc, char** argv) {
