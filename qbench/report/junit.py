@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from qbench.report import fmt
-from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_store
+from qbench.report.data import cell_error, cell_key, check_runs, key_label, open_for_reading
 from qbench.report.findings import findings_text
 from qbench.report.views import cell_views
 from qbench.text import safe
@@ -30,7 +30,7 @@ def clean(text) -> str:
 
 def junit_xml(db_path: str | Path, run_id: str, comparison=None) -> str:
     """The JUnit document (a string) for `run_id`, with regressions from `comparison` if given."""
-    store = open_store(db_path)
+    store = open_for_reading(db_path)
     try:
         [run_id] = check_runs(store, [run_id])
         run = store.run(run_id)

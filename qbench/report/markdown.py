@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from qbench.report import fmt
-from qbench.report.data import cell_error, cell_key, check_runs, json_field, key_label, open_store
+from qbench.report.data import cell_error, cell_key, check_runs, json_field, key_label, open_for_reading
 from qbench.text import safe
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
@@ -33,7 +33,7 @@ def markdown_summary(db_path: str | Path, run_id: str, comparison=None, *, repor
     from qbench.report.findings import findings_text
     from qbench.report.views import cell_views
 
-    store = open_store(db_path)
+    store = open_for_reading(db_path)
     try:
         [run_id] = check_runs(store, [run_id])
         run = store.run(run_id)

@@ -118,10 +118,10 @@ def _mlflow_error(tracking_uri: str | None, exc: Exception) -> UsageError:
 
 def _read_run(db, run_id: str) -> tuple[str, dict, list[dict], list[dict]]:
     """(run id, run row, cell rows, the cells' `--json` views: speedup and stability as qbench prints them)."""
-    from qbench.report.data import check_runs, open_store
+    from qbench.report.data import check_runs, open_for_reading
     from qbench.report.views import cell_views
 
-    store = open_store(db)
+    store = open_for_reading(db)
     try:  # the run first: a reference that names no run must not create a tracking store
         [run_id] = check_runs(store, [run_id])
         return run_id, dict(store.run(run_id)), [dict(c) for c in store.cells(run_id)], cell_views(store, run_id)
