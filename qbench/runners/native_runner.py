@@ -68,7 +68,8 @@ class NativeRunner(Runner):
         if not ok:
             return None, f"cannot build the native runner here: {why}"
         try:
-            return cls(native_build.build_runner(HOST_TARGET), flavour=HOST_TARGET), f"native ({HOST_TARGET}, built now)"
+            built = native_build.build_runner(HOST_TARGET)
+            return cls(built, flavour=HOST_TARGET), f"native ({HOST_TARGET}, built now)"
         except Exception as exc:  # a failed build falls back to Python; the reason is recorded
             return None, f"native runner build failed: {str(exc).splitlines()[0] if str(exc) else exc}"
 
