@@ -31,7 +31,7 @@ def runner_median_ms(argv: list[str]) -> float:
 
 def main() -> int:
     from qbench.runners.native_build import build_runner
-    from qbench.runners.python import SCRIPT
+    from qbench.runners.python_launch import SCRIPT
 
     native = build_runner("host")
     cases = [("mobilenet_v2 int8 (ptq)", "torchvision:mobilenet_v2", [1, 3, 224, 224], "ptq"),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from qbench import strict_json
+from qbench.devices.targets import HOST_TARGET, RUNNER_TARGETS
 from qbench.errors import ExitCode, UsageError
 from qbench.results.backends import DB_HELP, db_target
 from qbench.results.runref import RUN_REF_HELP
@@ -50,7 +51,7 @@ def add_parsers(sub) -> None:
                "  qbench runner build --target linux-aarch64\n"
                "  qbench runner build --target android-arm64-v8a          # the bundle; then: qbench doctor pixel8\n"
                "  qbench runner build --target android-arm64-v8a --toolchain $ANDROID_NDK/build/cmake/android.toolchain.cmake")
-    build.add_argument("--target", default="host", choices=["host", "linux-aarch64", "android-arm64-v8a"],
+    build.add_argument("--target", default=HOST_TARGET, choices=list(RUNNER_TARGETS),
                        help="where the runner will run (default: host)")
     build.add_argument("--toolchain", type=Path, help="a CMake toolchain file (cross builds; for android-arm64-v8a "
                                                       "it selects the NDK build instead of the bundle)")

@@ -14,12 +14,10 @@ import shutil
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
+# the native runner's builds and the device ABI each one runs on (RUNNER_TARGETS re-exported here)
+from qbench.devices.targets import ABI_TARGETS, HOST_TARGET, RUNNER_TARGETS  # noqa: F401
 from qbench.registry import Registry
 from qbench.suite.schema import Strict
-
-# the native runner's builds (`qbench runner build --target`), and the device ABI each one runs on
-RUNNER_TARGETS = ("host", "linux-aarch64", "android-arm64-v8a")
-ABI_TARGETS = {"arm64-v8a": "android-arm64-v8a", "aarch64": "linux-aarch64", "x86_64": "host"}
 
 
 class Transport:
@@ -71,7 +69,7 @@ class HostConfig(Strict):
 
 
 class HostTransport(Transport):
-    name, config, local, fixed_target = "host", HostConfig, True, "host"
+    name, config, local, fixed_target = "host", HostConfig, True, HOST_TARGET
 
     def open(self, name, cfg):
         from qbench.devices.host import HostDevice

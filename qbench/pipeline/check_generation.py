@@ -4,9 +4,8 @@ export supports."""
 
 from __future__ import annotations
 
+from qbench.quantize.generation import GENERATION_KINDS
 from qbench.suite.loader import Problems
-
-GENERATION_RECIPES = ("fp32", "int4-weight", "dynamic")
 
 
 def check_generation(problems: Problems, suite, sources: dict) -> None:
@@ -15,10 +14,10 @@ def check_generation(problems: Problems, suite, sources: dict) -> None:
     if not generators:
         return
     for j, recipe in enumerate(suite.recipes):
-        if recipe.kind not in GENERATION_RECIPES:
+        if recipe.kind not in GENERATION_KINDS:
             names = ", ".join(repr(suite.models[i].name) for i in generators)
             problems.add(["recipes", j, "kind"], f"recipe kind {recipe.kind!r} is not supported for text-generation "
-                         f"model(s) {names}: use one of {', '.join(GENERATION_RECIPES)}")
+                         f"model(s) {names}: use one of {', '.join(GENERATION_KINDS)}")
     for i in generators:
         if i not in sources:
             continue

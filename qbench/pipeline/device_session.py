@@ -64,7 +64,7 @@ class DeviceSession:
         if art.kind != "pt2":
             return self.runner
         if self._eager is None:
-            from qbench.runners.python import EagerRunner
+            from qbench.runners.python_launch import EagerRunner
 
             if not transport_of(self.profile).local:
                 raise DeviceError(self.name, "the eager reference runs only on the host")

@@ -248,7 +248,7 @@ def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts
 def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, placement: dict | None) -> None:
     """A cell whose trials are all in: its summary, device numerics, then op profile and energy.
     `placement`: what the cell's sweep point (threads, affinity) resolved to on the device."""
-    from qbench.pipeline import device_numerics  # outputs of the device that was timed
+    from qbench.pipeline import device_numerics_pass  # outputs of the device that was timed
 
     store, cid = run.store, run.cell_ids[cell]
     note = session.runner_reason if runner is session.runner else "eager (PyTorch reference)"
@@ -258,7 +258,7 @@ def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, 
         from qbench.pipeline.generation import record_generation
 
         record_generation(store, cid, art, session, settings, run.progress.log)
-    device_numerics.record(session, art, settings, store, cid, cell.label, run.progress.log)
+    device_numerics_pass.record(session, art, settings, store, cid, cell.label, run.progress.log)
     run.progress.cell_done(cell.label, dict(store.cell(cid)))
     if run.bench.profile_ops and art.kind == "pte":
         _profile_ops(run, session, art, settings, cell)

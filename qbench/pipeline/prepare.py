@@ -41,8 +41,8 @@ def variant_key(variant: Variant, calibration, numerics: NumericsSpec, profile_o
     parts = {
         "model": model_fingerprint(variant.model),
         "recipe": {"kind": recipe.kind, "options": recipe.options.model_dump()},
-        # calibration changes nothing for recipes that do not calibrate
-        "calibration": calib if recipe.recipe.needs_calibration or recipe.kind == "dynamic" else None,
+        # calibration changes nothing for recipes that do not read it
+        "calibration": calib if recipe.recipe.uses_calibration else None,
         "numerics": numerics.model_dump(),
         "etrecord": profile_ops,
         "versions": versions(),
@@ -125,8 +125,7 @@ def _gather_inputs(variant, calibration, numerics, models, on_stage, dataset) ->
         raise CellError("model", problem)
     if dataset is not None:
         on_stage("dataset")
-        trains = getattr(recipe.recipe, "trains", False)  # QAT learns from the train split, not calibration
-        needs = ("eval",) + (("train",) if trains else ("calibration",) if recipe.recipe.needs_calibration else ())
+        needs = recipe.recipe.dataset_splits()  # QAT learns from the train split, not calibration
         data = _stage("dataset", lambda: load_dataset_data(dataset, spec, numerics, needs))
     else:
         data = _stage("calibration", lambda: load_input_data(calibration, spec.inputs, numerics))
@@ -232,7 +231,7 @@ def _build_pte(variant, key, staging, inputs: _Inputs, profile_ops, on_stage) ->
 
     with runtime_log_captured():  # the runtime's own log lines go to the qbench.runtime logger
         method = _stage("numerics", lambda: _load_method(staging / "model.pte", lowered.delegation.get("kernels", [])))
-        program = "exported program" if variant.recipe.kind == "fp32" else "quantized program"
+        program = "quantized program" if variant.recipe.recipe.quantizes else "exported program"
         numbers = _stage("numerics", lambda: _numerics(inputs.model, method, data.held_out, spec, program))
         extra.update(cell_findings(numbers["outputs"]))  # NaN/inf outputs, why figures are missing
         if set(numbers["outputs"]) != {SOLE_OUTPUT}:  # structured outputs: every leaf's figures, and which leads

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qbench.quantize.base import RECIPES
+from qbench.quantize.base import RECIPES, Recipe
 from qbench.quantize.skip import SkipSpec
 from qbench.quantize.xnnpack import calibrate, make_quantizer
 
@@ -18,10 +18,10 @@ class DynamicOptions(BaseModel):
     skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
-class Dynamic:
+class Dynamic(Recipe):
     Options = DynamicOptions
-    needs_calibration = False
-    lowers_to_pte = True
+    uses_calibration = True  # its weight observers take the first calibration batch when there is one
+    pt2e_graph = True
 
     def apply(self, graph, options: DynamicOptions, data, reference):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from qbench.quantize.base import RECIPES, NoOptions
+from qbench.quantize.base import RECIPES, NoOptions, Recipe
 
 
-class Fp32:
+class Fp32(Recipe):
     Options = NoOptions
-    needs_calibration = False
-    lowers_to_pte = True
+    quantizes = False
+    baseline = True
 
     def apply(self, graph, options, data, reference):
         return graph, {}
 
 
-class Eager:
+class Eager(Recipe):
     """`eager`: the fp32 model run by PyTorch itself (a reference point, host only)."""
 
     Options = NoOptions
-    needs_calibration = False
     lowers_to_pte = False
+    quantizes = False
 
     def apply(self, graph, options, data, reference):
         return graph, {}

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from qbench.errors import CellError
 
+# the recipe kinds quantize_generator supports (the suite check refuses the others, listing these)
+GENERATION_KINDS = ("fp32", "int4-weight", "dynamic")
+
 
 def quantize_generator(kind: str, options, module) -> tuple[object, dict]:
     """(the module to lower, the record for the cell's extra). `module` is not mutated."""

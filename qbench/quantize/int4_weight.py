@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from qbench.quantize.base import RECIPES
+from qbench.quantize.base import RECIPES, Recipe
 from qbench.quantize.skip import SkipSpec
 
 
@@ -23,10 +23,11 @@ class Int4WeightOptions(BaseModel):
     skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
-class Int4Weight:
+class Int4Weight(Recipe):
     Options = Int4WeightOptions
-    needs_calibration = False  # weights only; activation ranges are computed per inference
-    lowers_to_pte = True
+    # no calibration: weights only; activation ranges are computed per inference
+    why_not_pt2e = ("which torchao applies to the eager model (quantize_ with tensor subclasses), not as a PT2E "
+                    "graph: the numeric debugger has no fp32 node to pair each int4 linear with")
 
     def apply(self, graph, options: Int4WeightOptions, data, reference):
         import copy

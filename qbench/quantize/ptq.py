@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qbench.quantize.base import RECIPES
+from qbench.quantize.base import RECIPES, Recipe
 from qbench.quantize.skip import SkipSpec
 from qbench.quantize.xnnpack import calibrate, make_quantizer
 
@@ -15,10 +15,11 @@ class PtqOptions(BaseModel):
     skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
-class Ptq:
+class Ptq(Recipe):
     Options = PtqOptions
     needs_calibration = True
-    lowers_to_pte = True
+    uses_calibration = True
+    pt2e_graph = True
 
     def apply(self, graph, options: PtqOptions, data, reference):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e

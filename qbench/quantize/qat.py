@@ -13,7 +13,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
-from qbench.quantize.base import RECIPES
+from qbench.quantize.base import RECIPES, Recipe
 from qbench.quantize.skip import SkipSpec
 from qbench.quantize.xnnpack import make_quantizer
 
@@ -38,11 +38,12 @@ class QatOptions(BaseModel):
     skip: SkipSpec = Field(default_factory=SkipSpec, description="modules kept in fp32 (mixed precision)")
 
 
-class Qat:
+class Qat(Recipe):
     Options = QatOptions
     needs_calibration = True
-    lowers_to_pte = True
+    uses_calibration = True
     trains = True  # with a dataset, its train split must not be empty
+    pt2e_graph = True
 
     def apply(self, graph, options: QatOptions, data, reference):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
@@ -56,6 +57,12 @@ class Qat:
             prepared, record = distill(graph, reference, options, data, quantizer)
         return convert_pt2e(prepared), {"qat": record}
 
+    def options_for_one_export(self, options: QatOptions, data) -> QatOptions:
+        """With a dataset, train at the model's declared batch: a larger training batch re-exports the
+        model (qat_train._export_dynamic_batch)."""
+        if data.train is not None:
+            return options.model_copy(update={"batch_size": data.example[0].shape[0]})
+        return options
 
 
 RECIPES.register("qat")(Qat())

@@ -30,14 +30,14 @@ def reading(db_path: str | Path | ResultsStore) -> Iterator[ResultsStore]:
     if isinstance(db_path, ResultsStore):
         yield db_path
         return
-    store = open_store(db_path)
+    store = open_for_reading(db_path)
     try:
         yield store
     finally:
         store.close()
 
 
-def open_store(db_path: str | Path) -> ResultsStore:
+def open_for_reading(db_path: str | Path) -> ResultsStore:
     """The store at db_path (a file or a postgresql:// URL), for reading (a missing or broken file is
     a StoreError: one line)."""
     from qbench.results.backends import db_target

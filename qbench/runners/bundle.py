@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from qbench.devices.targets import ANDROID_ARM64
 from qbench.errors import QbenchError
 
 LOADER = "ld-linux-aarch64.so.1"
@@ -122,7 +123,7 @@ def assemble(runner: Path, final: Path, facts: dict, force: bool = False) -> Pat
         check_bundle(work)
         files = {p.name: file_sha256(p) for p in sorted(work.iterdir())}
         (work / MANIFEST).write_text(json.dumps({
-            "flavour": "bundle", "target": "android-arm64-v8a", "abi": "arm64-v8a",
+            "flavour": "bundle", "target": ANDROID_ARM64, "abi": "arm64-v8a",
             "launch": launch_argv("."), **facts, "files": files,
         }, indent=1))
         if force and final.exists():

@@ -15,7 +15,7 @@ from qbench.runners.base import Runner
 
 def select_runner(device: Device, profile: DeviceProfile, suite_choice: str = "auto") -> tuple[Runner, str]:
     """Return (runner, why) — the reason is recorded so a reader knows which runner measured what."""
-    from qbench.runners.python import PythonRunner
+    from qbench.runners.python_launch import PythonRunner
 
     choice = suite_choice if suite_choice != "auto" else profile.runner.kind
     if choice in ("auto", "native"):

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qbench.devices.transports import RUNNER_TARGETS
+from qbench.devices.targets import ANDROID_ARM64, HOST_TARGET, LINUX_AARCH64, RUNNER_TARGETS
 from qbench.errors import QbenchError
 from qbench.runners import bundle
 
@@ -147,13 +147,13 @@ def android_flavour(toolchain: Path | None = None) -> str:
 
 def bundle_dir(cache_dir: Path | None = None) -> Path:
     """Where the android-arm64-v8a bundle (runners/bundle.py) lives: beside the NDK build's folder."""
-    ndk = runner_dir("android-arm64-v8a", cache_dir)
-    return ndk.with_name(ndk.name.replace("android-arm64-v8a", "android-arm64-v8a-bundle", 1))
+    ndk = runner_dir(ANDROID_ARM64, cache_dir)
+    return ndk.with_name(ndk.name.replace(ANDROID_ARM64, f"{ANDROID_ARM64}-bundle", 1))
 
 
-def find_runner(target: str = "host", cache_dir: Path | None = None) -> Path | None:
+def find_runner(target: str = HOST_TARGET, cache_dir: Path | None = None) -> Path | None:
     """The cached runner binary for this target, executorch version and runner sources, if built."""
-    if target == "android-arm64-v8a" and android_flavour() == "bundle":
+    if target == ANDROID_ARM64 and android_flavour() == "bundle":
         try:
             return bundle.find_in(bundle_dir(cache_dir))
         except QbenchError:
@@ -169,11 +169,11 @@ def find_runner(target: str = "host", cache_dir: Path | None = None) -> Path | N
 
 
 def build_runner(
-    target: str = "host", toolchain: Path | None = None, cache_dir: Path | None = None, force: bool = False
+    target: str = HOST_TARGET, toolchain: Path | None = None, cache_dir: Path | None = None, force: bool = False
 ) -> Path:
     """Build (or reuse) the runner for `target`; return the binary. Its folder is what a device needs."""
-    if target == "android-arm64-v8a" and android_flavour(toolchain) == "bundle":
-        runner = build_runner("linux-aarch64", cache_dir=cache_dir)
+    if target == ANDROID_ARM64 and android_flavour(toolchain) == "bundle":
+        runner = build_runner(LINUX_AARCH64, cache_dir=cache_dir)
         facts = {"executorch": executorch_version(), "sources": source_hash()}
         return bundle.assemble(runner, bundle_dir(cache_dir), facts, force=force)
     final = runner_dir(target, cache_dir)
@@ -233,9 +233,9 @@ def _last_error(log: Path) -> str:
 
 def build_command(target: str | None) -> str:
     """The command that builds the runner for `target` (None: this host), with what it needs."""
-    if target in (None, "host"):
+    if target in (None, HOST_TARGET):
         return "qbench runner build"
-    needs = " (needs g++-aarch64-linux-gnu; no NDK)" if target == "android-arm64-v8a" else ""
+    needs = " (needs g++-aarch64-linux-gnu; no NDK)" if target == ANDROID_ARM64 else ""
     return f"qbench runner build --target {target}{needs}"
 
 
@@ -248,11 +248,11 @@ def _target_cmake_args(target: str, toolchain: Path | None, cache: Path) -> list
     """CMake arguments for a target, or a QbenchError saying what is missing."""
     _check_target(target)
     ok, reason = can_build()
-    if target == "host" or (target == "linux-aarch64" and _host_is_aarch64_linux() and toolchain is None):
+    if target == HOST_TARGET or (target == LINUX_AARCH64 and _host_is_aarch64_linux() and toolchain is None):
         if not ok:
             raise QbenchError(f"cannot build the native runner: {reason}")
         return [f"-Dexecutorch_DIR={_config_dir(executorch_package_dir())}"]
-    if target == "linux-aarch64":
+    if target == LINUX_AARCH64:
         return _linux_aarch64_args(toolchain, cache)
     return _android_args(toolchain)
 
@@ -298,7 +298,7 @@ def _linux_aarch64_args(toolchain: Path | None, cache: Path) -> list[str]:
         if not Path(toolchain).is_file():
             raise QbenchError(f"cannot build the native runner for linux-aarch64: no toolchain file {toolchain}")
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={toolchain}")
-    et_dir = _target_et_dir("linux-aarch64", "the executorch/ folder of the aarch64 (manylinux) executorch wheel",
+    et_dir = _target_et_dir(LINUX_AARCH64, "the executorch/ folder of the aarch64 (manylinux) executorch wheel",
                             fetch=lambda: fetch_target_wheel("manylinux_2_28_aarch64", cache))
     return args + [f"-Dexecutorch_DIR={et_dir}"]
 
@@ -357,7 +357,7 @@ def _android_args(toolchain: Path | None) -> list[str]:
     if not Path(toolchain).is_file():
         raise QbenchError(f"cannot build the native runner for android-arm64-v8a: no toolchain file {toolchain}")
     et_dir = _target_et_dir(
-        "android-arm64-v8a",
+        ANDROID_ARM64,
         "the install prefix of ExecuTorch built from source with the NDK (XNNPACK, devtools and "
         "EXECUTORCH_ENABLE_EVENT_TRACER=ON); there is no Android wheel",
     )

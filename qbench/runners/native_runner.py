@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qbench.devices.base import Device
 from qbench.devices.profiles import DeviceProfile
+from qbench.devices.targets import ANDROID_ARM64, ARM64_ABIS, ARM64_TARGETS, HOST_TARGET
 from qbench.devices.transports import transport_of
 from qbench.runners.base import Runner, TrialSettings
 
@@ -60,14 +61,15 @@ class NativeRunner(Runner):
                 return cls(native_build.build_runner(target), flavour=flavour), f"native ({_describe(target, flavour)}, built now)"
             except Exception as exc:
                 return None, f"no native runner for {target}: {str(exc).splitlines()[0] if str(exc) else exc}"
-        if target != "host":
+        if target != HOST_TARGET:
             return None, (f"no native runner for {target}: build one with `qbench runner build --target {target}` "
                           "or set runner.binary in the device profile")
         ok, why = native_build.can_build()
         if not ok:
             return None, f"cannot build the native runner here: {why}"
         try:
-            return cls(native_build.build_runner("host"), flavour="host"), "native (host, built now)"
+            built = native_build.build_runner(HOST_TARGET)
+            return cls(built, flavour=HOST_TARGET), f"native ({HOST_TARGET}, built now)"
         except Exception as exc:  # a failed build falls back to Python; the reason is recorded
             return None, f"native runner build failed: {str(exc).splitlines()[0] if str(exc) else exc}"
 
@@ -106,14 +108,11 @@ class NativeRunner(Runner):
         return argv
 
 
-ARM64_ABIS = ("arm64-v8a", "aarch64", "arm64")
-
-
 def check_abi(device: Device, target: str) -> None:
     """An ARM build on a device that is not arm64 fails with the cause, before anything is pushed."""
     from qbench.errors import DeviceError
 
-    if target not in ("android-arm64-v8a", "linux-aarch64"):
+    if target not in ARM64_TARGETS:
         return
     try:
         info = device.info()
@@ -129,7 +128,7 @@ def check_abi(device: Device, target: str) -> None:
 def _flavour(target: str) -> str:
     from qbench.runners import native_build
 
-    if target == "android-arm64-v8a":
+    if target == ANDROID_ARM64:
         return "android-" + native_build.android_flavour()
     return target
 

@@ -19,14 +19,12 @@ from typing import Callable
 from qbench.errors import UsageError
 from qbench.sensitivity.target import Target
 
-# Recipes whose quantized graph is a PT2E graph (what the numeric debugger reads). QAT trains once
-# per variant (its `steps`/`epochs` as the suite sets them), so it is the slowest of the three.
-SUPPORTED_KINDS = ("ptq", "dynamic", "qat")
-# int4-weight is refused, and why (find_cell's message; docs/quantization-quality.md says the same)
-INT4_REFUSAL = ("is kind int4-weight, which torchao applies to the eager model (quantize_ with tensor "
-                "subclasses), not as a PT2E graph: the numeric debugger has no fp32 node to pair each int4 "
-                "linear with. Measure it with `qbench run`, and use skip: {modules: [...]} on it by hand; "
-                "sensitivity works on the same model's ptq, dynamic or qat recipe")
+# Sensitivity works on recipes whose quantized graph is a PT2E graph (Recipe.pt2e_graph: what the
+# numeric debugger reads). QAT trains once per variant (its `steps`/`epochs` as the suite sets them),
+# so it is the slowest of them. A quantizing recipe that is not PT2E (int4-weight) is refused with
+# its `why_not_pt2e` and what to do instead (docs/quantization-quality.md says the same).
+NOT_PT2E_ADVICE = ("Measure it with `qbench run`, and use skip: {modules: [...]} on it by hand; sensitivity "
+                   "works on the same model's")
 
 # Which single-layer variants rank the layers (--method)
 METHODS = {
@@ -64,14 +62,23 @@ def find_cell(checked, model: str, recipe: str):
     if recipe not in recipes:
         raise UsageError(f"{checked.loaded.path}: no recipe {recipe!r}; choose one of: {', '.join(recipes)}")
     chosen = recipes[recipe]
-    if chosen.kind == "int4-weight":
-        usable = [r.name for r in checked.recipes if r.kind in SUPPORTED_KINDS] or ["none in this suite"]
-        raise UsageError(f"recipe {recipe!r} {INT4_REFUSAL} ({', '.join(usable)})")
-    if chosen.kind not in SUPPORTED_KINDS:
-        usable = [r.name for r in checked.recipes if r.kind in SUPPORTED_KINDS] or ["none in this suite"]
+    if not chosen.recipe.pt2e_graph:
+        usable = ", ".join([r.name for r in checked.recipes if r.recipe.pt2e_graph] or ["none in this suite"])
+        kinds = pt2e_kinds()
+        if chosen.recipe.why_not_pt2e:
+            either = " or ".join([", ".join(kinds[:-1]), kinds[-1]])
+            raise UsageError(f"recipe {recipe!r} is kind {chosen.kind}, {chosen.recipe.why_not_pt2e}. "
+                             f"{NOT_PT2E_ADVICE} {either} recipe ({usable})")
         raise UsageError(f"recipe {recipe!r} is kind {chosen.kind}; sensitivity needs a PT2E recipe "
-                         f"(kind {', '.join(SUPPORTED_KINDS)}): {', '.join(usable)}")
+                         f"(kind {', '.join(kinds)}): {usable}")
     return models[model], chosen
+
+
+def pt2e_kinds() -> list[str]:
+    """The recipe kinds sensitivity works on."""
+    from qbench.quantize import RECIPES
+
+    return [kind for kind in RECIPES.names() if RECIPES.get(kind).pt2e_graph]
 
 
 def check_target(checked, model_spec, target: Target) -> None:
@@ -101,9 +108,8 @@ def open_cell(checked, model_spec, recipe, target: Target, progress=lambda text:
         raise UsageError(problem)
     example = example_inputs(model_spec.inputs)
     progress("data")
-    splits = ("eval", "train") if recipe.kind == "qat" else ("eval", "calibration")  # as a run needs them
-    if dataset is not None:
-        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, splits)
+    if dataset is not None:  # the splits a run needs for this recipe
+        data = load_dataset_data(dataset, model_spec, checked.suite.numerics, recipe.recipe.dataset_splits())
     else:
         calibration = model_spec.calibration or checked.suite.calibration
         data = load_input_data(calibration, model_spec.inputs, checked.suite.numerics)
@@ -143,11 +149,9 @@ def options_quantizing_only(recipe, layers: list[str]):
 
 
 def _variant_options(cell: CellUnderTest, options):
-    """QAT with a dataset trains at the model's declared batch here: a larger training batch re-exports
-    the model (qat_train._export_dynamic_batch), and the debugger pairs nodes of one export only."""
-    if cell.recipe.kind == "qat" and cell.data.train is not None:
-        return options.model_copy(update={"batch_size": cell.data.example[0].shape[0]})
-    return options
+    """The debugger pairs nodes of one export only, so no variant may re-export the model (QAT with a
+    dataset trains at the model's declared batch here)."""
+    return cell.recipe.recipe.options_for_one_export(options, cell.data)
 
 
 def quantize(cell: CellUnderTest, keep_fp32: list[str], only: list[str] | None = None):

@@ -14,7 +14,7 @@ def measured_suite(checked, model_spec, recipe, skip: list[str], devices: list[s
     from qbench.suite.loader import LoadedSuite
     from qbench.suite.schema import RecipeSpec
 
-    fp32 = next((r.spec for r in checked.recipes if r.kind == "fp32"), None) or RecipeSpec(name="fp32", kind="fp32")
+    fp32 = next((r.spec for r in checked.recipes if r.recipe.baseline), None) or RecipeSpec(name="fp32", kind="fp32")
     recipes = [fp32, recipe.spec]
     if skip:
         options = recipe.spec.options()

@@ -3,6 +3,7 @@ fix, its runner target and discovery, and a kind registered from outside works w
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -81,6 +82,28 @@ def test_runner_targets_are_one_list():
     assert set(ABI_TARGETS.values()) <= set(RUNNER_TARGETS)
     assert native_build.build_command("linux-aarch64") == "qbench runner build --target linux-aarch64"
     assert native_build.build_command(None) == "qbench runner build"
+
+
+def _string_literals(path: Path) -> set[str]:
+    return {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)}
+
+
+def test_target_and_transport_names_are_spelled_in_one_place():
+    """A runner target is named through devices/targets.py's constants, a transport only in devices/
+    (its registry and device modules): nothing else branches on either name."""
+    from qbench.devices.targets import ARM64_TARGETS, HOST_TARGET
+
+    package = Path(native_build.__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package).as_posix()
+        literals = _string_literals(path)
+        if where != "devices/targets.py":
+            assert not literals & set(ARM64_TARGETS), where
+        if where.startswith("runners/") or where == "cli/tools.py":
+            assert HOST_TARGET not in literals, where
+        if not where.startswith("devices/"):
+            assert not literals & {"adb", "ssh"}, where
 
 
 def test_a_registered_kind_loads_opens_and_is_discovered_with_no_other_edit(tmp_path, loop):

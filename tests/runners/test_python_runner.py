@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from qbench.runners.python import SCRIPT
+from qbench.runners.python_launch import SCRIPT
 from tests.runners.test_native_runner import python_runtime, quick
 
 

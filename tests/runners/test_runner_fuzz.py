@@ -24,7 +24,7 @@ from qbench.runners.base import TrialSettings
 from qbench.runners.crash import crash_signal
 from qbench.runners.native_build import build_runner, can_build
 from qbench.runners.native_runner import NativeRunner
-from qbench.runners.python import PythonRunner
+from qbench.runners.python_launch import PythonRunner
 from qbench.testing.pte_fuzz import variants
 from tests.runners.test_native_runner import shared_cache
 

@@ -1,4 +1,5 @@
-"""Starting the Python runner (python_runner.py) on a device that has Python + executorch."""
+"""Starting the pushed Python scripts on a device: python_runner.py (executorch.runtime, any device with
+Python + the executorch wheel) and eager_runner.py (the PyTorch reference, host only)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""After a cell's trials: its runner re-runs the held-out inputs (and eval split) on the device, the
-outputs come back, and the cell gets `device_numerics` (see collectors/device_numerics.py).
+"""The device-numerics pass, after a cell's trials: its runner re-runs the held-out inputs (and eval
+split) on the device, the outputs come back, and the cell gets `device_numerics` (the figures
+themselves: collectors/device_numerics.py).
 
 One extra runner process per cell (no timing: warm-up 0, one iteration); a failure costs only these
 figures, and the cell says why in `device_numerics.reason`.
