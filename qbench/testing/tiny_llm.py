@@ -59,6 +59,6 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) > 2 and sys.argv[1] == "--params":  # python -m qbench.testing.tiny_llm --params FOLDER
-        print(make_tiny_llama_params(Path(sys.argv[2]), checkpoint=True))
+        print(make_tiny_llama_params(Path(sys.argv[2]), checkpoint="--checkpoint" in sys.argv[3:]))
     else:
         print(make_tiny_llama(Path(sys.argv[1] if len(sys.argv) > 1 else "suites/models/tiny-llama")))
