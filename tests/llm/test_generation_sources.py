@@ -234,3 +234,24 @@ def test_python_factories_generate_or_say_why_not(tmp_path_factory):
     assert failed["error"].endswith("a cached module must pass torch.export.export(module, (input_ids, "
                                     "cache_position), strict=True) with a dynamic sequence length (1 … max_seq_len-1); "
                                     "try that on it")
+
+
+def test_the_cached_llama_holds_the_checkpoint_and_computes_what_the_definition_does(tiny_llama_params):
+    """The checkpoint reaches the cached generator a cell exports: its prefill and a decode step give
+    the logits the cache-free definition gives for the same tokens."""
+    import torch
+
+    from qbench.models.causal_lm import generator_for
+    from qbench.models.llama_source import LlamaSource
+
+    built = LlamaSource().build(str(tiny_llama_params))
+    checkpoint = torch.load(tiny_llama_params.parent / "consolidated.00.pth", weights_only=True)
+    built.load_state_dict(checkpoint)
+    cached = generator_for(built, 32)
+    assert torch.equal(cached.transformer.tok_embeddings.weight, checkpoint["tok_embeddings.weight"])
+    ids = torch.tensor([[5, 17, 300, 2, 999, 41]])
+    with torch.no_grad():
+        prefill = cached(ids[:, :5], torch.arange(5))
+        step = cached(ids[:, 5:], torch.tensor([5]))
+        assert torch.allclose(prefill, built(ids[:, :5]), atol=1e-5)
+        assert torch.allclose(step, built(ids), atol=1e-5)
