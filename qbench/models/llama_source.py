@@ -131,8 +131,13 @@ def checkpoint_problem(transformer, state: dict) -> None:
 def cached_generator(transformer, parameters: dict, max_seq_len: int):
     """`transformer` (built with use_kv_cache) holding `parameters`, as qbench's exported method
     forward(input_ids [1, T], cache_position [T]) -> logits [1, vocab]."""
+    import warnings
+
     import torch
 
+    # ExecuTorch's KVCache and RoPE call torch._check_is_size, deprecated in the pinned torch: a
+    # FutureWarning per call site in every export and generation, about code the user cannot change
+    warnings.filterwarnings("ignore", message="_check_is_size will be removed", category=FutureWarning)
     with torch.no_grad():
         for name, param in transformer.named_parameters():
             param.copy_(parameters[name])
