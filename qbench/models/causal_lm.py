@@ -14,6 +14,7 @@ prompt tokens), each decode step one token (T = 1). Cheap to import (no torch at
 from __future__ import annotations
 
 CACHE_VARIANT = "static cache, mutable buffers"
+CAUSAL_NEEDED = "task text-generation needs a decoder-only causal LM (e.g. LlamaForCausalLM)"
 CACHE_HINT = ("a static KV cache needs a transformers decoder-only model with attention layers StaticCache "
               "supports (the Llama, Qwen2, Mistral, Phi-3 families); for another architecture, measure its single "
               "forward pass instead (task: other, inputs: token ids)")
@@ -68,9 +69,90 @@ def generation_module(model, max_seq_len: int):
 
 
 def kv_cache_bytes(module) -> int:
-    """Bytes of the static cache's key and value buffers."""
-    return int(sum(b.numel() * b.element_size() for name, b in module.named_buffers()
-                   if name.rsplit(".", 1)[-1].startswith(("key_cache_", "value_cache_"))))
+    """Bytes of the cache's key and value buffers: transformers' StaticCache (key_cache_N), ExecuTorch's
+    KVCache (k_cache), else any buffer named *cache* (a `python:` module's own)."""
+    buffers = [(name.rsplit(".", 1)[-1], b) for name, b in module.named_buffers()]
+    known = [b for name, b in buffers if name.startswith(("key_cache_", "value_cache_")) or name in ("k_cache", "v_cache")]
+    chosen = known or [b for name, b in buffers if "cache" in name]
+    return int(sum(b.numel() * b.element_size() for b in chosen))
+
+
+GENERATOR_CONTRACT = ("a text-generation model is a transformers causal LM (*ForCausalLM), ExecuTorch's Llama "
+                      "Transformer, or an nn.Module with forward(input_ids int64 [1, T], cache_position int64 [T]) -> "
+                      "logits [1, vocab], its KV cache in buffers, and int attributes max_seq_len and vocab_size")
+MODULE_HINT = ("a cached module must pass torch.export.export(module, (input_ids, cache_position), strict=True) with "
+               "a dynamic sequence length (1 … max_seq_len-1); try that on it")
+
+
+def generator_for(model, max_seq_len: int):
+    """A built model as qbench's cached generator (forward(input_ids, cache_position) -> logits [1, vocab]).
+    ValueError when it cannot be one (what it is, what is expected)."""
+    if callable(getattr(model, "with_kv_cache", None)):  # hf:FOLDER and llama:PARAMS
+        return model.with_kv_cache(max_seq_len)
+    if _transformers_model(model):
+        if (problem := causal_problem(model.config)) is not None:
+            raise ValueError(problem)
+        return generation_module(model, max_seq_len)
+    if _executorch_llama(model):
+        from qbench.models.llama_source import from_transformer
+
+        return from_transformer(model, max_seq_len)
+    if is_cached_module(model):
+        if model.max_seq_len < max_seq_len:
+            raise ValueError(f"the module's KV cache holds {model.max_seq_len} positions, fewer than max_seq_len "
+                             f"{max_seq_len}: lower generate.max_seq_len or build the module with a longer cache")
+        return model
+    raise ValueError(generation_problem(model)[1])
+
+
+def generation_problem(model) -> tuple[str, str] | None:
+    """(the suite key to blame, why) when a built model cannot generate; None when it can, as far as
+    can be told without building its cache."""
+    if callable(getattr(model, "with_kv_cache", None)) or _executorch_llama(model) or is_cached_module(model):
+        return None
+    if _transformers_model(model):
+        problem = causal_problem(model.config)
+        return None if problem is None else ("task", f"{problem}; {CAUSAL_NEEDED}")
+    what = f"{type(model).__module__}.{type(model).__qualname__}"
+    return "source", f"it gave a {what}, which cannot generate: {GENERATOR_CONTRACT}"
+
+
+def cache_hint(model) -> str:
+    """What to try when `model`'s cached generator does not export (its source may say it: `cache_hint`)."""
+    if isinstance(getattr(model, "cache_hint", None), str):
+        return model.cache_hint
+    if _transformers_model(model):
+        return CACHE_HINT
+    if _executorch_llama(model):
+        from qbench.models.llama_source import LLAMA_HINT
+
+        return LLAMA_HINT
+    return MODULE_HINT
+
+
+def is_cached_module(model) -> bool:
+    """A module already exposing the cached forward (the `python:` contract's third form)."""
+    import inspect
+
+    if not all(isinstance(getattr(model, a, None), int) for a in ("max_seq_len", "vocab_size")):
+        return False
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 2
+
+
+def _transformers_model(model) -> bool:
+    import sys
+
+    transformers = sys.modules.get("transformers")  # a transformers model was built: it is imported
+    return transformers is not None and isinstance(model, transformers.PreTrainedModel)
+
+
+def _executorch_llama(model) -> bool:
+    cls = type(model)
+    return cls.__module__ == "executorch.examples.models.llama.llama_transformer" and cls.__name__ == "Transformer"
 
 
 def example_inputs(prompt_tokens: int):

@@ -44,7 +44,11 @@ def _first_output(model):
     never imports torch)."""
     import torch
 
+    from qbench.models.causal_lm import CACHE_HINT
+
     class FirstOutput(torch.nn.Module):
+        cache_hint = CACHE_HINT  # what to try when its KV-cache export fails (task: text-generation)
+
         def __init__(self, inner):
             super().__init__()
             self.model = inner
@@ -54,6 +58,12 @@ def _first_output(model):
 
         def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
             return self.model.load_state_dict(state_dict, strict=strict, assign=assign)  # `weights:`
+
+        def with_kv_cache(self, max_seq_len: int):
+            """`task: text-generation`: the causal LM with a static KV cache (models/causal_lm.py)."""
+            from qbench.models.causal_lm import generator_for
+
+            return generator_for(self.model, max_seq_len)
 
     return FirstOutput(model).eval()
 

@@ -243,6 +243,18 @@ def _check_output(problems: Problems, i: int, spec, out) -> None:
         problems.add(["models", i, "output" if spec.output else "source"], f"model {spec.name!r}: {exc}")
 
 
+def _generator_ok(problems: Problems, i: int, spec, model) -> bool:
+    """A text-generation model that can generate, and takes the preflight's forward pass of token ids
+    (a module already exposing the cached forward(input_ids, cache_position) is not run here)."""
+    from qbench.models.causal_lm import generation_problem, is_cached_module
+
+    if (problem := generation_problem(model)) is not None:
+        key, why = problem
+        problems.add(["models", i, key], f"model {spec.name!r}: {why}")
+        return False
+    return not is_cached_module(model)
+
+
 def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[int]) -> None:
     """Build each model not in `cached` (indices of models whose variants are all in the artifact
     cache) and run one forward pass with its declared inputs (cheap, catches bad shapes)."""
@@ -277,6 +289,8 @@ def _preflight(checked: CheckedSuite, problems: Problems, models, cached: set[in
                          "torch.nn.Module: a factory returns the model itself (e.g. `return Net()`)")
             continue
         built.append(model)
+        if spec.task == "text-generation" and not _generator_ok(problems, i, spec, model):
+            continue
         if (problem := keyword_only_problem(model, spec.name, len(spec.inputs))) is not None:
             problems.add(["models", i, "inputs"], problem)
             continue

@@ -1,11 +1,15 @@
 """Suite checks for `task: text-generation` models (called from check.py), one line each:
-the source must be a causal LM in a transformers folder, and every recipe one that the KV-cache
-export supports."""
+the source must be one that can give a causal LM (a transformers folder, ExecuTorch's Llama params
+file, a factory), a transformers folder's config a causal LM, and every recipe one that the KV-cache
+export supports. What a factory returns is judged when it is built (check.py's preflight)."""
 
 from __future__ import annotations
 
+from qbench.models.causal_lm import CAUSAL_NEEDED
 from qbench.quantize.generation import GENERATION_KINDS
 from qbench.suite.loader import Problems
+
+GENERATION_SOURCES = ("hf", "llama", "python")
 
 
 def check_generation(problems: Problems, suite, sources: dict) -> None:
@@ -22,13 +26,13 @@ def check_generation(problems: Problems, suite, sources: dict) -> None:
         if i not in sources:
             continue
         kind, ref = sources[i]
-        if kind != "hf":
-            problems.add(["models", i, "source"], f"task text-generation needs an hf:FOLDER causal LM "
-                                                  f"(a transformers save_pretrained folder), got {kind}:")
+        if kind not in GENERATION_SOURCES:
+            problems.add(["models", i, "source"], f"task text-generation needs an hf:FOLDER causal LM (a transformers "
+                                                  "save_pretrained folder), llama:PARAMS.json (ExecuTorch's Llama "
+                                                  f"definition) or a python: factory, got {kind}:")
             continue
-        if (problem := _causal_problem(ref)) is not None:
-            problems.add(["models", i, "task"], f"model {suite.models[i].name!r}: {problem}; task text-generation "
-                                                "needs a decoder-only causal LM (e.g. LlamaForCausalLM)")
+        if kind == "hf" and (problem := _causal_problem(ref)) is not None:
+            problems.add(["models", i, "task"], f"model {suite.models[i].name!r}: {problem}; {CAUSAL_NEEDED}")
 
 
 def _causal_problem(ref: str) -> str | None:

@@ -14,25 +14,26 @@ from qbench.export.cache import Artifact
 
 
 def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
-    from qbench.models.causal_lm import CACHE_VARIANT, kv_cache_bytes
+    from qbench.models.causal_lm import CACHE_VARIANT, cache_hint, kv_cache_bytes
 
     spec, recipe = variant.model, variant.recipe
     gen = spec.generate
     on_stage("build model")
-    module = _stage("export", lambda: _generator(models.get(spec), gen.max_seq_len))
+    built = _stage("model", lambda: models.get(spec))
+    module = _generator(built, gen.max_seq_len)
     on_stage("quantize")
     t0 = time.perf_counter()
     quantized, record = _stage("quantize", lambda: _quantize(recipe, module))
     quantize_s = time.perf_counter() - t0
     on_stage("lower")
     t0 = time.perf_counter()
-    lowered = _lower(quantized, gen, staging)
+    lowered = _lower(quantized, gen, staging, cache_hint(built))
     export_s = time.perf_counter() - t0
     on_stage("numerics")
-    quality = _stage("numerics", lambda: _quality(models.get(spec), staging / "model.pte", gen))
+    quality = _stage("numerics", lambda: _quality(built, staging / "model.pte", gen))
     extra = {**record, "generation": {"cache": CACHE_VARIANT, "kv_cache_bytes": kv_cache_bytes(module),
                                       "max_seq_len": gen.max_seq_len, "vocab_size": module.vocab_size,
-                                      "host_quality": quality}}
+                                      "host_quality": quality, **_random_weights(spec)}}
     return Artifact(key=key, dir=staging, program="model.pte", kind="pte", program_bytes=lowered.pte_bytes,
                     arena_bytes=lowered.arena_bytes, delegation=lowered.delegation,
                     numerics={"extra": extra}, timings={"quantize_s": quantize_s, "export_s": export_s},
@@ -40,13 +41,21 @@ def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
 
 
 def _generator(built, max_seq_len: int):
-    """The model with its static KV cache; a model whose cache cannot be made says why and what to try."""
-    from qbench.models.causal_lm import CACHE_HINT, generation_module
+    """The model with its KV cache; a model whose cache cannot be made says why and what to try."""
+    from qbench.models.causal_lm import cache_hint, generator_for
 
     try:
-        return generation_module(built.model, max_seq_len)  # built: hf_source's FirstOutput
+        return generator_for(built, max_seq_len)
     except Exception as exc:
-        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {CACHE_HINT}") from exc
+        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {cache_hint(built)}") from exc
+
+
+def _random_weights(spec) -> dict:
+    """`weights: random` for ExecuTorch's Llama definition without a checkpoint (its seeded initialisation);
+    an hf folder or a factory carries its own weights, whatever they are."""
+    from qbench.models import split_source
+
+    return {"weights": "random"} if split_source(spec.source)[0] == "llama" and not spec.weights else {}
 
 
 def _quantize(recipe, module):
@@ -55,19 +64,18 @@ def _quantize(recipe, module):
     return quantize_generator(recipe.kind, recipe.options, module)
 
 
-def _lower(module, gen, staging):
+def _lower(module, gen, staging, hint: str):
     """torch.export with the cache, then XNNPACK; a model that cannot export says why and what to try."""
     import contextlib
     import io
 
     from qbench.export.generation import lower_generator
-    from qbench.models.causal_lm import CACHE_HINT
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             return lower_generator(module, gen.prompt_tokens, gen.max_seq_len, staging / "model.pte")
     except Exception as exc:
-        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {CACHE_HINT}") from exc
+        raise CellError("export", f"cannot export with a KV cache: {_first_line(exc)} — {hint}") from exc
 
 
 def _stage(stage: str, fn):
@@ -91,10 +99,10 @@ def _quality(built, pte, gen) -> dict:
     from executorch.runtime import Runtime
 
     from qbench.collectors.generation_quality import compare, greedy, method_step, save_reference, torch_step
-    from qbench.models.causal_lm import generation_module, prompt_ids
+    from qbench.models.causal_lm import generator_for, prompt_ids
     from qbench.runtime_log import runtime_log_captured
 
-    eager = generation_module(built.model, gen.max_seq_len)
+    eager = generator_for(built, gen.max_seq_len)
     prompt = prompt_ids(gen.seed, gen.prompt_tokens, eager.vocab_size)
     with runtime_log_captured():
         method = Runtime.get().load_program(str(pte)).load_method("forward")

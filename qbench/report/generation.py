@@ -30,6 +30,7 @@ def generation_view(extra: dict | None) -> dict | None:
         "quality_from": gen.get("quality_from"), "cache": gen.get("cache"),
         "peak_rss_bytes": gen.get("peak_rss_bytes"), "generations": gen.get("generations"),
         "ci": {name: [gen[name].get("ci_low"), gen[name].get("ci_high")] for name in _CI_FIGURES},
+        **({"weights": gen["weights"]} if gen.get("weights") else {}),  # "random": llama: without a checkpoint
     }
 
 
@@ -63,10 +64,12 @@ def generation_plots(cells: list[dict], colours: dict[str, str], legend) -> list
     gen = [c for c in cells if c.get("generation") and c.get("status") == "ok"]
     if not gen:
         return []
+    random = sorted({c["model"] for c in gen if c["generation"].get("weights") == "random"})
+    note = f" Random weights (no checkpoint; its tokens mean nothing): {', '.join(random)}." if random else ""
     return [
         {"id": "plot-tokens", "title": "Tokens per second",
          "caption": "Decode (one token per step, greedy) and prefill (prompt tokens per second of the prefill) "
-                    "throughput, medians over the trials used with their 95% CI (whiskers).",
+                    "throughput, medians over the trials used with their 95% CI (whiskers)." + note,
          "legend": legend, "panels": _rate_panels(gen, colours), "empty": "No generation figures."},
         {"id": "plot-positions", "title": "Per-token latency vs position",
          "caption": "Median decode step time at each position of the generation, relative to the cell's median "

@@ -192,11 +192,13 @@ class ModelSpec(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_inputs_optional)
     name: str = Field(min_length=1, description="the model's name in results, reports and --cell")
     source: str = Field(min_length=3, description="torchvision:NAME, timm:NAME, hf:FOLDER or hf:ORG/NAME, "
-                                                   "python:FILE.py:FN, pt2:FILE")
+                                                   "python:FILE.py:FN, pt2:FILE, llama:PARAMS.json (ExecuTorch's "
+                                                   "Llama definition, for task text-generation)")
     inputs: list[InputSpec] = Field(min_length=1, description="one entry per forward() argument, in order "
                                                              "(left out for `task: text-generation`: the prompt's "
                                                              "token ids come from `generate:`)")
-    weights: Optional[str] = Field(None, description="a state_dict file (torch.save), relative to the suite; "
+    weights: Optional[str] = Field(None, description="a state_dict file (torch.save), relative to the suite "
+                                                     "(for llama: its checkpoint, e.g. consolidated.00.pth); "
                                                      "without it: seeded random weights")
     task: Literal["auto", "classifier", "other", "text-generation"] = Field(
         "auto", description="classifier: top-1 agreement is reported; auto: guessed from the output's shape; "

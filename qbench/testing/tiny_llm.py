@@ -1,6 +1,7 @@
-"""A tiny Llama-architecture causal LM with random weights, written as a transformers
-`save_pretrained` folder, offline: what suites/llm.yaml and the tests measure (no checkpoint is
-downloaded; its tokens are meaningless, its shapes and ops those of a Llama)."""
+"""A tiny Llama-architecture causal LM with random weights, offline: what suites/llm.yaml and the
+tests measure (no checkpoint is downloaded; its tokens are meaningless, its shapes and ops those of
+a Llama). Written as a transformers `save_pretrained` folder (`hf:`), or as ExecuTorch's own
+params.json with an optional consolidated.00.pth checkpoint (`llama:`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,39 @@ def make_tiny_llama(folder: Path, seed: int = 0, **overrides) -> Path:
     return folder
 
 
+TINY_PARAMS = dict(dim=128, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=1024, hidden_dim=384, norm_eps=1e-5)
+
+
+def make_tiny_llama_params(folder: Path, checkpoint: bool = False, seed: int = 1, **overrides) -> Path:
+    """`folder`/params.json (ExecuTorch's ModelArgs) and, with `checkpoint`, `folder`/consolidated.00.pth:
+    the seeded random weights of that Transformer, saved as ExecuTorch users' checkpoints are (a state_dict
+    of the Transformer's parameters). Returns the params file."""
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {**TINY_PARAMS, **overrides}
+    (folder / "params.json").write_text(json.dumps(params, indent=1) + "\n")
+    if checkpoint:
+        _tiny_checkpoint(params, folder / "consolidated.00.pth", seed)
+    return folder / "params.json"
+
+
+def _tiny_checkpoint(params: dict, path: Path, seed: int) -> None:
+    import torch
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = construct_transformer(ModelArgs(**params))
+    torch.save({name: p.detach().clone() for name, p in transformer.named_parameters()}, path)
+
+
 if __name__ == "__main__":
     import sys
 
-    print(make_tiny_llama(Path(sys.argv[1] if len(sys.argv) > 1 else "suites/models/tiny-llama")))
+    if len(sys.argv) > 2 and sys.argv[1] == "--params":  # python -m qbench.testing.tiny_llm --params FOLDER
+        print(make_tiny_llama_params(Path(sys.argv[2]), checkpoint="--checkpoint" in sys.argv[3:]))
+    else:
+        print(make_tiny_llama(Path(sys.argv[1] if len(sys.argv) > 1 else "suites/models/tiny-llama")))

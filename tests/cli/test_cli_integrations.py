@@ -198,7 +198,7 @@ def test_bundled_profiles_and_suites_are_found_outside_the_repo(tmp_path, monkey
     check = qbench("run", "smoke", "--check", cwd=tmp_path)
     assert check.returncode == 0 and "smoke.yaml: ok" in check.stderr
     missing = qbench("run", "nope.yaml", cwd=tmp_path)
-    assert missing.returncode == 2 and "bundled suites: digits, llm, minilm, mobile, smoke, sweep" in missing.stderr
+    assert missing.returncode == 2 and "bundled suites: digits, llm, llm-executorch, minilm, mobile, smoke, sweep" in missing.stderr
 
 
 @pytest.mark.slow

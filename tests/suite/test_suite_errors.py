@@ -93,7 +93,7 @@ def test_missing_files_unknown_sources_factories_recipes_devices(suite_dir, caps
     expected = [
         f"{path}:4: models[0].source: {suite_dir}/models/tiny.py has no 'tiny_cn' (it defines: tiny_cnn, tiny_mlp)",
         f"{path}:7: models[1].source: {suite_dir}/models/nope.py: no such file",
-        f"{path}:10: models[2].source: unknown source kind 'onnx'; choose one of: hf, pt2, python, timm, torchvision",
+        f"{path}:10: models[2].source: unknown source kind 'onnx'; choose one of: hf, llama, pt2, python, timm, torchvision",
         f"{path}:15: models[3].weights: {suite_dir}/missing.pt: no such file",
         f"{path}:17: recipes[0].per_chanel: unknown key 'per_chanel' (allowed: per_channel, skip)",
         f"{path}:18: recipes[1].kind: unknown recipe kind 'magic'; choose one of: dynamic, eager, fp32, int4-weight, ptq, qat",
