@@ -57,7 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = _add_run_parser(sub)
+    _add_results_parser(sub)
+    _add_command_modules(sub, run)
+    add_verbosity(parser)
+    return parser
 
+
+def _add_run_parser(sub) -> argparse.ArgumentParser:
+    """`qbench run` and its own options; other modules add theirs (farm, export) in _add_command_modules."""
     run = sub.add_parser("run", help="run a suite (quantize, export, measure, store, report)",
                          description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("suite", type=Path, help="the suite YAML (see suites/smoke.yaml)")
@@ -76,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="every column in the summary (p90, CV, RSS, top-1, delegation); by default it fits "
                           "100-120 columns: model, recipe, device, median, stability, speedup, size, SQNR/accuracy, "
                           "status")
+    _add_nightly_gate(run)
+    return run
+
+
+def _add_nightly_gate(run: argparse.ArgumentParser) -> None:
     nightly = run.add_argument_group("nightly gate", "compare with an earlier run of the same suite in the same store")
     nightly.add_argument("--baseline", metavar="last|RUN_ID",
                          help="the run to compare with: `last` = the latest earlier run of this suite")
@@ -87,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "trials) or `imprecise` (its median's CI missed the precision): for nightly jobs "
                               "that prefer a retry to a doubtful number")
 
+
+def _add_results_parser(sub) -> None:
     res = sub.add_parser("results", help="export stored results (csv, json, parquet)",
                          description="Export one row per cell (or per raw sample with --samples).")
     res.add_argument("--db", type=db_target, default=None, help=DB_HELP)
@@ -98,36 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", type=Path, help="write here instead of stdout (required for parquet)")
     res.add_argument("--runs", action="store_true", help="list the runs in the store and exit")
 
+
+def _add_command_modules(sub, run: argparse.ArgumentParser) -> None:
+    """The subcommands each defined in their own module, in the order `qbench --help` lists them,
+    and the `run` options of the farm and of the MLflow export."""
+    from qbench.cli import doctor as doctor_command
     from qbench.cli import editor as editor_commands
+    from qbench.cli import export as export_command
     from qbench.cli import farm as farm_commands
     from qbench.cli import init as init_command
-    from qbench.cli import tools as cli_tools
+    from qbench.cli import prune as prune_command
     from qbench.cli import report as report_commands
     from qbench.cli import sensitivity as sensitivity_command
+    from qbench.cli import tools as cli_tools
+    from qbench.cli import trend as trend_command
 
     farm_commands.add_run_options(run)
     report_commands.add_parsers(sub)
     sensitivity_command.add_parsers(sub)
     cli_tools.add_parsers(sub)
-    from qbench.cli import doctor as doctor_command
-
     doctor_command.add_parser(sub)
-
     editor_commands.add_parsers(sub)
     init_command.add_parsers(sub)
-    from qbench.cli import trend as trend_command
-
     trend_command.add_parsers(sub)
-    from qbench.cli import prune as prune_command
-
     prune_command.add_parsers(sub)
-    from qbench.cli import export as export_command
-
     export_command.add_parsers(sub)
     export_command.add_run_options(run)
     farm_commands.add_parsers(sub)
-    add_verbosity(parser)
-    return parser
 
 
 def add_verbosity(parser: argparse.ArgumentParser, _top: bool = True) -> None:

@@ -46,7 +46,26 @@ def op_table(etdump_path, etrecord_path=None):
 
     events = _inspector_events(Path(etdump_path), None if etrecord_path is None else Path(etrecord_path))
 
-    # (kind, delegate, name) -> instance key -> per-run ms
+    groups = _op_groups(events)
+    if not groups:
+        raise QbenchError(
+            f"the ETDump {etdump_path} has no operator or delegate timings "
+            "(was it written by a runner built with the event tracer, after at least one execution?)"
+        )
+
+    rows, runs = _op_rows(groups)
+    df = pd.DataFrame(rows)
+    total = df["total_ms"].sum()
+    df["share"] = df["total_ms"] / total if total > 0 else 0.0
+    df = df.sort_values(["total_ms", "name"], ascending=[False, True], ignore_index=True)[list(COLUMNS)]
+    df["delegate"] = df["delegate"].astype(object).where(df["delegate"].notna(), None)
+    df.attrs["runs"] = runs
+    return df
+
+
+def _op_groups(events) -> dict[tuple, dict[tuple, list[float]]]:
+    """(kind, delegate, name) -> instance key -> per-run ms. Wrapper events count only for an
+    instruction that has no detail events (no double counting)."""
     groups: dict[tuple, dict[tuple, list[float]]] = defaultdict(dict)
     detailed: set[tuple] = set()  # instructions that have detail events
     wrappers: list[tuple] = []
@@ -73,13 +92,11 @@ def op_table(etdump_path, etrecord_path=None):
         else:
             key = ("operator", None, event.op_types[0] if event.op_types else "OPERATOR_CALL")
         groups[key][where] = raw
+    return groups
 
-    if not groups:
-        raise QbenchError(
-            f"the ETDump {etdump_path} has no operator or delegate timings "
-            "(was it written by a runner built with the event tracer, after at least one execution?)"
-        )
 
+def _op_rows(groups: dict[tuple, dict[tuple, list[float]]]) -> tuple[list[dict], int]:
+    """One row per op type (medians over runs), and how many runs the ETDump holds."""
     runs = max(len(raw) for instances in groups.values() for raw in instances.values())
     rows = []
     for (kind, delegate, name), instances in groups.items():
@@ -95,13 +112,7 @@ def op_table(etdump_path, etrecord_path=None):
                 "median_ms": float(statistics.median(calls)),
             }
         )
-    df = pd.DataFrame(rows)
-    total = df["total_ms"].sum()
-    df["share"] = df["total_ms"] / total if total > 0 else 0.0
-    df = df.sort_values(["total_ms", "name"], ascending=[False, True], ignore_index=True)[list(COLUMNS)]
-    df["delegate"] = df["delegate"].astype(object).where(df["delegate"].notna(), None)
-    df.attrs["runs"] = runs
-    return df
+    return rows, runs
 
 
 def _inspector_events(etdump: Path, etrecord: Path | None):

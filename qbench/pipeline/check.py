@@ -22,7 +22,7 @@ from qbench.errors import SuiteError
 from qbench.pipeline.resolve import resolve_paths
 from qbench.pipeline.time_limit import TimeLimitExceeded, time_limit
 from qbench.suite.loader import LoadedSuite, Problems
-from qbench.suite.schema import NpzCalibration, PythonCalibration, RecipeSpec
+from qbench.suite.schema import NpzCalibration, PythonCalibration, RecipeSpec, Suite
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,44 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
     cache; such a model passed this check when it was prepared (its file and inputs are in the key)
     and is neither imported nor built. `resolve_devices=False`: device profiles live elsewhere (a
     farm's workers own and check them)."""
-    from qbench.devices.profiles import load_profile
-    from qbench.models import SOURCES, split_source
-    from qbench.quantize import RECIPES
-
     loaded = resolve_paths(loaded)
     suite, problems = loaded.suite, Problems(loaded.path, loaded.root)
-    limit = suite.benchmark.timeout_seconds
     _unique(problems, "models", [m.name for m in suite.models])
     _unique(problems, "recipes", [r.name for r in suite.recipes])
     _unique(problems, "datasets", [d.name for d in suite.datasets])
     _check_datasets(problems, loaded)
+    sources = _check_models(problems, loaded)
+    from qbench.pipeline.check_generation import check_generation
 
-    sources = {}  # model index -> (source kind, ref), imported below unless cached
+    check_generation(problems, suite, sources)
+    resolved = _resolve_recipes(problems, suite)
+    device_names = devices or list(suite.devices)
+    profiles, indexed = _load_profiles(problems, loaded, device_names if resolve_devices else [], devices, resolved)
+    _check_host_affinity(problems, suite.benchmark, indexed, devices)
+    checked = CheckedSuite(loaded, resolved, device_names)
+    # a model whose every variant is cached passed this check when it was prepared (its file's
+    # contents are in the key): importing it again would only cost time (and torch's import)
+    cached = {i for i in sources if prepared is not None and prepared(checked, suite.models[i])}
+    _import_sources(problems, suite, {i: src for i, src in sources.items() if i not in cached})
+    problems.raise_if_any(f"{loaded.path}: suite has problems")
+    from qbench.pipeline.thread_count import host_warnings
+
+    checked = replace(checked, warnings=host_warnings(suite, profiles))
+    if preflight:
+        from qbench.models.loading import BuiltModels
+
+        _preflight(checked, problems, models if models is not None else BuiltModels(), cached)
+        problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
+    return checked
+
+
+def _check_models(problems: Problems, loaded: LoadedSuite) -> dict[int, tuple[str, str]]:
+    """Each model's source spelling, weights file, calibration and data; returns model index ->
+    (source kind, ref) for the sources that name a known kind (imported later, unless cached)."""
+    from qbench.models import SOURCES, split_source
+
+    suite = loaded.suite
+    sources = {}
     for i, model in enumerate(suite.models):
         try:
             kind, ref = split_source(model.source)
@@ -93,9 +118,12 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
         _check_model_data(problems, loaded, i, model)
     if suite.calibration is not None:
         _check_calibration(problems, loaded, ["calibration"], suite.calibration)
-    from qbench.pipeline.check_generation import check_generation
+    return sources
 
-    check_generation(problems, suite, sources)
+
+def _resolve_recipes(problems: Problems, suite: Suite) -> list[ResolvedRecipe]:
+    """Each recipe's kind and validated options, and the calibration data it needs."""
+    from qbench.quantize import RECIPES
 
     resolved = []
     for i, spec in enumerate(suite.recipes):
@@ -118,48 +146,45 @@ def check_suite(loaded: LoadedSuite, devices: list[str] | None = None, preflight
                     f"{', '.join(map(repr, lacking))} have none: add e.g. `calibration: {{kind: random, samples: 32}}` "
                     "to the suite or to the model",
                 )
+    return resolved
 
-    device_names = devices or list(suite.devices)
+
+def _load_profiles(problems: Problems, loaded: LoadedSuite, device_names: list[str], named: list[str] | None,
+                   resolved: list[ResolvedRecipe]) -> tuple[list, dict]:
+    """The device profiles by name: (the loaded ones, device index -> profile). `named`: devices from
+    the command line (not in the file), whose problems are spelled `--device NAME`."""
+    from qbench.devices.profiles import load_profile
+
     profiles, indexed = [], {}
-    for j, name in enumerate(device_names if resolve_devices else []):
+    for j, name in enumerate(device_names):
         try:
             profile = load_profile(name, loaded.base_dir)
             profiles.append(profile)
             indexed[j] = profile
         except SuiteError as exc:
-            if devices:  # came from the command line, not the file
+            if named:  # came from the command line, not the file
                 problems.lines.append(f"--device {name}: {exc}")
             else:
                 problems.add(["devices", j], str(exc))
             continue
         if not is_local(profile.transport) and any(r.kind == "eager" for r in resolved):
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
+    return profiles, indexed
 
-    _check_host_affinity(problems, suite.benchmark, indexed, devices)
-    checked = CheckedSuite(loaded, resolved, device_names)
-    # a model whose every variant is cached passed this check when it was prepared (its file's
-    # contents are in the key): importing it again would only cost time (and torch's import)
-    cached = {i for i in sources if prepared is not None and prepared(checked, suite.models[i])}
+
+def _import_sources(problems: Problems, suite: Suite, sources: dict[int, tuple[str, str]]) -> None:
+    """Import each model's source (the user's file), bounded like the build."""
+    from qbench.models import SOURCES
+
+    limit = suite.benchmark.timeout_seconds
     for i, (kind, ref) in sources.items():
-        if i in cached:
-            continue
-        try:  # imports the user's file: bounded like the build
+        try:
             with time_limit(limit, f"importing the source of model {suite.models[i].name!r}"):
                 problem = SOURCES.get(kind).check(ref)
         except TimeLimitExceeded as exc:
             problem = str(exc)
         if problem is not None:
             problems.add(["models", i, "source"], problem)
-    problems.raise_if_any(f"{loaded.path}: suite has problems")
-    from qbench.pipeline.thread_count import host_warnings
-
-    checked = replace(checked, warnings=host_warnings(suite, profiles))
-    if preflight:
-        from qbench.models.loading import BuiltModels
-
-        _preflight(checked, problems, models if models is not None else BuiltModels(), cached)
-        problems.raise_if_any(f"{loaded.path}: models do not fit the suite (inputs, skipped modules)")
-    return checked
 
 
 def _check_host_affinity(problems: Problems, bench, profiles: dict, named: list[str] | None) -> None:

@@ -154,95 +154,149 @@ def artifact_line(label: str, art: Artifact) -> str:
 
 def measure_device(run: Run, device_name: str, cells: list[grid.Cell], artifacts: dict[grid.Variant, Artifact]) -> None:
     """Every trial of one device's cells, interleaved; then per cell its summary, op profile and energy."""
-    from qbench.devices.profiles import load_profile
-    from qbench.pipeline.adaptive import Policy, TrialPlan, judge_trial
-    from qbench.pipeline.device_session import DeviceSession
+    from qbench.pipeline.adaptive import Policy, TrialPlan
     from qbench.pipeline.power import PowerMeter
     from qbench.pipeline.quiet import quiet_start
-    from qbench.pipeline.generation import cell_settings
+
+    try:
+        profile, session, placements, placed = _open_device(run, device_name, cells)
+    except Exception as exc:  # this device's cells fail with the cause; other devices go on
+        _fail_device(run, device_name, cells, exc)
+        return
+    settings_of = _settings_per_point(run, session, cells, placements)
+    power = PowerMeter(session, profile.power, log=run.progress.log)
+    policy = Policy.from_benchmark(run.bench)
+    plan = TrialPlan(cells, run.cell_ids, run.store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)
+    work = _DeviceWork(run, profile, session, artifacts, settings_of, placed, policy, power, plan)
+    try:
+        power.probe()
+        quiet_start(session, run.bench.quiet_start, [run.cell_ids[c] for c in cells], run.store, run.progress)
+        _finish_resumed_cells(work, cells)
+        for trial, cell in plan:
+            if run.stop.is_set():
+                return
+            _one_trial(work, trial, cell)
+    finally:
+        session.close()
+
+
+@dataclass
+class _DeviceWork:
+    """One device's open session and what the trials of its cells share."""
+    run: Run
+    profile: object  # DeviceProfile
+    session: object  # DeviceSession
+    artifacts: dict
+    settings_of: dict  # sweep point (threads, affinity) -> TrialSettings
+    placed: dict  # sweep point -> what it resolved to on the device (device_info.placement)
+    policy: object  # adaptive.Policy
+    power: object  # PowerMeter
+    plan: object  # adaptive.TrialPlan
+
+    @property
+    def cooldown(self):
+        return self.profile.cooldown or self.run.bench.cooldown
+
+
+def _open_device(run: Run, device_name: str, cells: list[grid.Cell]):
+    """(profile, open session, placements, placed): cluster names -> cores, on the device; one placement
+    per sweep point's (threads, affinity), and what each resolved to (device_info.placement) kept for
+    that point's cells."""
+    from qbench.devices.profiles import load_profile
+    from qbench.pipeline.device_session import DeviceSession
+
+    bench = run.bench
+    profile = load_profile(device_name, run.checked.loaded.base_dir)
+    session = DeviceSession(profile, run.checked.loaded.base_dir, bench.runner)
+    session.open()
+    from qbench.pipeline.placement import resolve_placement
+
+    placements, placed = {}, {}
+    for c in cells:
+        if (c.threads, c.affinity) not in placements:
+            placements[(c.threads, c.affinity)] = resolve_placement(session, profile, bench, c.threads, c.affinity)
+            placed[(c.threads, c.affinity)] = session.info.get("placement")
+    return profile, session, placements, placed
+
+
+def _fail_device(run: Run, device_name: str, cells: list[grid.Cell], exc: Exception) -> None:
+    """The device could not be opened: each of its cells fails with the cause."""
+    if isinstance(exc, CellError):
+        err = exc
+    elif isinstance(exc, (QbenchError, OSError)):
+        err = CellError("device", f"{device_name}: {exc}")
+    else:
+        err = CellError("device", f"{device_name}: {_internal(exc)}")
+    for c in cells:
+        run.fail(c, err)
+    run.progress.log(f"[failed] device {device_name}: {err}")
+    run.progress.advance(run.trials_left(cells))
+
+
+def _settings_per_point(run: Run, session, cells: list[grid.Cell], placements: dict) -> dict:
+    """The trial settings of each sweep point (threads, affinity), warning when they oversubscribe the device."""
     from qbench.pipeline.thread_count import warn_at_session_open
 
-    bench, store, progress = run.bench, run.store, run.progress
-    try:
-        profile = load_profile(device_name, run.checked.loaded.base_dir)
-        session = DeviceSession(profile, run.checked.loaded.base_dir, bench.runner)
-        session.open()
-        from qbench.pipeline.placement import resolve_placement
-
-        # cluster names -> cores, on the device; one placement per sweep point's (threads, affinity), and
-        # what each resolved to (device_info.placement) kept for that point's cells
-        placements, placed = {}, {}
-        for c in cells:
-            if (c.threads, c.affinity) not in placements:
-                placements[(c.threads, c.affinity)] = resolve_placement(session, profile, bench, c.threads, c.affinity)
-                placed[(c.threads, c.affinity)] = session.info.get("placement")
-    except Exception as exc:  # this device's cells fail with the cause; other devices go on
-        if isinstance(exc, CellError):
-            err = exc
-        elif isinstance(exc, (QbenchError, OSError)):
-            err = CellError("device", f"{device_name}: {exc}")
-        else:
-            err = CellError("device", f"{device_name}: {_internal(exc)}")
-        for c in cells:
-            run.fail(c, err)
-        progress.log(f"[failed] device {device_name}: {err}")
-        progress.advance(run.trials_left(cells))
-        return
+    bench = run.bench
     settings_of = {point: TrialSettings(
         warmup=bench.warmup, warmup_seconds=bench.warmup_seconds, iterations=bench.iterations,
         min_seconds=bench.min_seconds, max_iterations=bench.max_iterations,
         threads=threads, affinity=affinity,
         timeout=bench.timeout_seconds,
     ) for point, (threads, affinity) in placements.items()}
-    cooldown = profile.cooldown or bench.cooldown
     for point, settings in settings_of.items():
         warn_at_session_open(session, settings, [run.cell_ids[c] for c in cells if (c.threads, c.affinity) == point],
-                             store, progress.log)
-    power = PowerMeter(session, profile.power, log=progress.log)
-    policy = Policy.from_benchmark(bench)
-    plan = TrialPlan(cells, run.cell_ids, store, policy)  # interleaved rounds; repeats and replaces (adaptive.py)
+                             run.store, run.progress.log)
+    return settings_of
+
+
+def _finish_resumed_cells(work: _DeviceWork, cells: list[grid.Cell]) -> None:
+    """Resumed: every trial of a cell was stored, but the run stopped before the cell's summary."""
+    from qbench.pipeline.generation import cell_settings
+
+    for cell in cells:
+        if work.plan.finished(cell):
+            art, point = work.artifacts[cell.variant], (cell.threads, cell.affinity)
+            _finish_cell(work.run, work.session, art, cell_settings(work.settings_of[point], cell), cell,
+                         work.session.runner_for(art), work.policy, work.power, work.placed[point])
+
+
+def _one_trial(work: _DeviceWork, trial: int, cell: grid.Cell) -> None:
+    """One trial of a cell, stored and judged; the cell's summary when it was its last."""
+    from qbench.pipeline.adaptive import judge_trial
+    from qbench.pipeline.generation import cell_settings
+
+    run, plan, progress = work.run, work.plan, work.run.progress
+    bench, store = run.bench, run.store
+    cid = run.cell_ids[cell]
+    art = work.artifacts[cell.variant]
+    settings = cell_settings(work.settings_of[(cell.threads, cell.affinity)], cell)
+    if trial >= bench.trials:  # beyond the planned `trials`: a replacement or an extra trial
+        progress.more()
+    progress.stage(f"trial {trial + 1}/{work.policy.max_trials} {cell.label}")
     try:
-        power.probe()
-        quiet_start(session, bench.quiet_start, [run.cell_ids[c] for c in cells], store, progress)
-        for cell in cells:  # resumed: every trial was stored, but the run stopped before the cell's summary
-            if plan.finished(cell):
-                art, point = artifacts[cell.variant], (cell.threads, cell.affinity)
-                _finish_cell(run, session, art, cell_settings(settings_of[point], cell), cell, session.runner_for(art),
-                             policy, power, placed[point])
-        for trial, cell in plan:
-            if run.stop.is_set():
-                return
-            cid = run.cell_ids[cell]
-            art = artifacts[cell.variant]
-            settings = cell_settings(settings_of[(cell.threads, cell.affinity)], cell)
-            if trial >= bench.trials:  # beyond the planned `trials`: a replacement or an extra trial
-                progress.more()
-            progress.stage(f"trial {trial + 1}/{policy.max_trials} {cell.label}")
-            try:
-                out, runner = _trial_with_retries(session, art, settings, cooldown, profile, progress, cell)
-            except Exception as exc:  # the cell fails with the cause; the device's other cells go on
-                err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
-                plan.drop(cell)
-                run.fail(cell, err)
-                progress.log(f"[failed] {cell.label}: {err}")
-                progress.advance(max(1, bench.trials - trial))  # this trial's step and the planned ones left
-                continue
-            judged = judge_trial(out.report, policy.interference_threshold)
-            store.add_trial(cid, trial, out.report["samples_ns"], thread_cpu_ns=out.report.get("thread_cpu_ns"),
-                            **columns.trial_columns(
-                                out.report, wall_s=out.wall_s, thermal_before=out.thermal_before,
-                                thermal_after=out.thermal_after, cooldown_wait_s=out.cooldown_wait_s,
-                                finished_at=now()), **judged.columns())
-            progress.advance()
-            finished = plan.finished(cell)
-            if judged.disturbed:  # the run log only: the cell's line counts them (N trials (c clean, r replaced))
-                log.info(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
-                         + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
-            if finished:
-                _finish_cell(run, session, art, settings, cell, runner, policy, power,
-                             placed[(cell.threads, cell.affinity)])
-    finally:
-        session.close()
+        out, runner = _trial_with_retries(work.session, art, settings, work.cooldown, work.profile, progress, cell)
+    except Exception as exc:  # the cell fails with the cause; the device's other cells go on
+        err = exc if isinstance(exc, CellError) else CellError("run", _internal(exc))
+        plan.drop(cell)
+        run.fail(cell, err)
+        progress.log(f"[failed] {cell.label}: {err}")
+        progress.advance(max(1, bench.trials - trial))  # this trial's step and the planned ones left
+        return
+    judged = judge_trial(out.report, work.policy.interference_threshold)
+    store.add_trial(cid, trial, out.report["samples_ns"], thread_cpu_ns=out.report.get("thread_cpu_ns"),
+                    **columns.trial_columns(
+                        out.report, wall_s=out.wall_s, thermal_before=out.thermal_before,
+                        thermal_after=out.thermal_after, cooldown_wait_s=out.cooldown_wait_s,
+                        finished_at=now()), **judged.columns())
+    progress.advance()
+    finished = plan.finished(cell)
+    if judged.disturbed:  # the run log only: the cell's line counts them (N trials (c clean, r replaced))
+        log.info(f"[disturbed] {cell.label} trial {trial + 1}: {judged.why}; kept, marked, "
+                 + ("the last one allowed (max_trials)" if finished else "another trial replaces it"))
+    if finished:
+        _finish_cell(run, work.session, art, settings, cell, runner, work.policy, work.power,
+                     work.placed[(cell.threads, cell.affinity)])
 
 
 def _finish_cell(run: Run, session, art, settings, cell, runner, policy, power, placement: dict | None) -> None:

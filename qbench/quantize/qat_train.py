@@ -62,12 +62,34 @@ def train_on_split(graph, reference, options, data, quantizer):
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    from qbench.datasets.batches import training_batches
     from qbench.quantize.qat_bn import align_bn_eps
 
     torch.manual_seed(options.seed)
     train = data.train
-    declared = data.example[0].shape[0]
+    graph, batch_size, note = _graph_for_batch(graph, reference, train, options, data.example[0].shape[0])
+    bn_eps_aligned = align_bn_eps(graph)
+    prepared = prepare_qat_pt2e(graph, quantizer)
+    set_training(prepared, dropout=True, batch_norm=True)
+    class_labels = train.has_class_labels
+    losses, per_epoch, step, bn_at, obs_at = _train_epochs(prepared, reference, options, data, batch_size, class_labels)
+    set_training(prepared, dropout=False, batch_norm=False)  # whatever torchao thinks the mode is
+    move_exported_model_to_eval(prepared)
+    record = {
+        "mode": "labels" if class_labels else "distill-on-train-split",
+        "loss": "cross_entropy" if class_labels else "mse_to_fp32",
+        "epochs": options.epochs, "steps": step, "batch_size": batch_size, "train_samples": len(train),
+        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+        "loss_per_epoch": per_epoch, "bn_frozen_at_step": bn_at, "observers_frozen_at_step": obs_at,
+        "bn_eps_aligned": bn_eps_aligned,
+    }
+    if note:
+        record["note"] = note
+    return prepared, record
+
+
+def _graph_for_batch(graph, reference, train, options, declared: int):
+    """(graph, batch size, note): re-exported with a dynamic batch axis when the training batch differs
+    from the declared one; a model that bakes its batch size in trains at the declared batch."""
     batch_size = min(options.batch_size, len(train))
     note = None
     if batch_size != declared:
@@ -76,10 +98,17 @@ def train_on_split(graph, reference, options, data, quantizer):
         except Exception as exc:  # a model that bakes its batch size in: train at the declared batch
             note = f"dynamic batch export failed ({type(exc).__name__}); trained at the declared batch {declared}"
             batch_size = declared
-    bn_eps_aligned = align_bn_eps(graph)
-    prepared = prepare_qat_pt2e(graph, quantizer)
-    set_training(prepared, dropout=True, batch_norm=True)
-    class_labels = train.has_class_labels
+    return graph, batch_size, note
+
+
+def _train_epochs(prepared, reference, options, data, batch_size: int, class_labels: bool):
+    """The training loop: (losses per step, mean loss per epoch, steps, step of the batch-norm freeze,
+    step of the observers' freeze)."""
+    import torch
+
+    from qbench.datasets.batches import training_batches
+
+    train = data.train
     opt = make_optimizer([p for p in prepared.parameters() if p.requires_grad], options)
     gen = torch.Generator().manual_seed(options.seed)
     tick = _Ticker(data.progress)
@@ -94,13 +123,7 @@ def train_on_split(graph, reference, options, data, quantizer):
             if obs_at is None and options.freeze_observers_after is not None and step >= options.freeze_observers_after:
                 freeze_observers(prepared)
                 obs_at = step
-            out = _first(prepared(*inputs), data)
-            if class_labels:
-                loss = torch.nn.functional.cross_entropy(out, labels.long())
-            else:
-                with torch.no_grad():
-                    target = _first(reference(*inputs), data)
-                loss = torch.nn.functional.mse_loss(out, target)
+            loss = _train_loss(prepared, reference, inputs, labels, data, class_labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -110,19 +133,19 @@ def train_on_split(graph, reference, options, data, quantizer):
             tick(f"qat epoch {epoch + 1}/{options.epochs} step {step} loss {losses[-1]:.4f}")
         per_epoch.append(sum(epoch_losses) / max(1, len(epoch_losses)))
         tick(f"qat epoch {epoch + 1}/{options.epochs} done, mean loss {per_epoch[-1]:.4f}", force=True)
-    set_training(prepared, dropout=False, batch_norm=False)  # whatever torchao thinks the mode is
-    move_exported_model_to_eval(prepared)
-    record = {
-        "mode": "labels" if class_labels else "distill-on-train-split",
-        "loss": "cross_entropy" if class_labels else "mse_to_fp32",
-        "epochs": options.epochs, "steps": step, "batch_size": batch_size, "train_samples": len(train),
-        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-        "loss_per_epoch": per_epoch, "bn_frozen_at_step": bn_at, "observers_frozen_at_step": obs_at,
-        "bn_eps_aligned": bn_eps_aligned,
-    }
-    if note:
-        record["note"] = note
-    return prepared, record
+    return losses, per_epoch, step, bn_at, obs_at
+
+
+def _train_loss(prepared, reference, inputs, labels, data, class_labels: bool):
+    """Cross-entropy against the labels when the split has class labels, else MSE to the fp32 model's outputs."""
+    import torch
+
+    out = _first(prepared(*inputs), data)
+    if class_labels:
+        return torch.nn.functional.cross_entropy(out, labels.long())
+    with torch.no_grad():
+        target = _first(reference(*inputs), data)
+    return torch.nn.functional.mse_loss(out, target)
 
 
 def distill(graph, reference, options, data, quantizer):

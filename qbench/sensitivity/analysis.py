@@ -351,38 +351,70 @@ def search(cell, target: Target, full_eval: dict, ranked: list[str], single: dic
         if clock.spent():
             stopped = "max-seconds"
             break
-        units = [[m] for m in ranked if not _covered(m, skip)][:width]
-        for g in groups:
-            rest = [m for m in g["modules"] if not _covered(m, skip)]
-            if len(rest) > 1 and rest not in units:
-                units.append(rest)
+        units = _candidate_units(ranked, groups, skip, width)
         if not units:
             stopped = "no candidates left"
             break
-        tried = []
-        for i, unit in enumerate(units):
-            if i and clock.spent():
-                break
-            progress(f"search step {len(steps) + 1}: {len(skip)} fp32 + {unit[0]}"
-                     + (f" (+{len(unit) - 1})" if len(unit) > 1 else ""))
-            if not skip and len(unit) == 1 and unit[0] in single:
-                result = single[unit[0]]
-            else:
-                result = evaluate(cell, quantize(cell, skip + unit), target)
-            tried.append((unit, result))
-        def cost(unit):  # layers this unit keeps fp32, children included
-            return sum(_covered(m, unit) for m in modules) or len(unit)
-
-        unit, best = tried[0]
-        for u, r in tried[1:]:
-            if target.better(r[key], best[key]) or (r[key] == best[key] and cost(u) < cost(unit)):
-                unit, best = u, r
+        tried = _try_units(cell, target, units, skip, single, clock, progress, len(steps) + 1)
+        unit, best = _best_unit(target, tried, modules)
         if not target.better(best[key], current[key]):
             stopped = "no candidate improves the metric"
             break
         skip, current = skip + unit, best
         steps.append({"added": unit, "skip": list(skip), key: current[key],
                       "tried": [{"add": u, key: r[key]} for u, r in tried]})
+    skip, current, pruned = _prune(cell, target, skip, current, clock, progress)
+    return {"skip": skip, "met": target.met(current[key]), "predicted": current, "steps": steps,
+            "pruned": pruned, "stopped": stopped, "recipe_yaml": recipe_yaml(cell.recipe, skip)}
+
+
+def _candidate_units(ranked: list[str], groups: list[dict], skip: list[str], width: int) -> list[list[str]]:
+    """What one search step tries: the `width` best-ranked layers not yet fp32, then each role group's
+    layers not yet fp32 (when more than one is left)."""
+    units = [[m] for m in ranked if not _covered(m, skip)][:width]
+    for g in groups:
+        rest = [m for m in g["modules"] if not _covered(m, skip)]
+        if len(rest) > 1 and rest not in units:
+            units.append(rest)
+    return units
+
+
+def _try_units(cell, target: Target, units: list[list[str]], skip: list[str], single: dict, clock: _Clock,
+               progress, step: int) -> list[tuple[list[str], dict]]:
+    """Each unit on top of `skip`, as a real variant (a single layer's own figure when nothing else is
+    fp32 yet); at least the first is tried, the rest while --max-seconds allows."""
+    tried = []
+    for i, unit in enumerate(units):
+        if i and clock.spent():
+            break
+        progress(f"search step {step}: {len(skip)} fp32 + {unit[0]}"
+                 + (f" (+{len(unit) - 1})" if len(unit) > 1 else ""))
+        if not skip and len(unit) == 1 and unit[0] in single:
+            result = single[unit[0]]
+        else:
+            result = evaluate(cell, quantize(cell, skip + unit), target)
+        tried.append((unit, result))
+    return tried
+
+
+def _best_unit(target: Target, tried: list[tuple[list[str], dict]], modules: list[str]) -> tuple[list[str], dict]:
+    """The unit that improves the metric most; a tie goes to the one keeping fewer layers fp32."""
+    key = target.key
+
+    def cost(unit):  # layers this unit keeps fp32, children included
+        return sum(_covered(m, unit) for m in modules) or len(unit)
+
+    unit, best = tried[0]
+    for u, r in tried[1:]:
+        if target.better(r[key], best[key]) or (r[key] == best[key] and cost(u) < cost(unit)):
+            unit, best = u, r
+    return unit, best
+
+
+def _prune(cell, target: Target, skip: list[str], current: dict, clock: _Clock, progress):
+    """(skip, its figures, the modules dropped): when the target is met, drop, last added first, every
+    module it does not need."""
+    key = target.key
     pruned = []
     if target.met(current[key]) and len(skip) > 1:
         for module in reversed(list(skip)):
@@ -394,8 +426,7 @@ def search(cell, target: Target, full_eval: dict, ranked: list[str], single: dic
             if target.met(result[key]):
                 skip, current = trial, result
                 pruned.append(module)
-    return {"skip": skip, "met": target.met(current[key]), "predicted": current, "steps": steps,
-            "pruned": pruned, "stopped": stopped, "recipe_yaml": recipe_yaml(cell.recipe, skip)}
+    return skip, current, pruned
 
 
 def recipe_yaml(recipe, skip: list[str]) -> str:

@@ -863,6 +863,18 @@ class AdbDaemon:
         self.properties = {**DEFAULT_PROPERTIES, "ro.serialno": serial, **(properties or {})}
         for name, value in self.properties.items():
             _check_property(name, value)
+        self._map_paths(path_map)
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: dict[_Connection, threading.Thread] = {}
+        self._instance = secrets.token_hex(8)  # marks the commands we start, see _kill_leftovers
+        self._bin_dir: Path | None = None
+        self.port = 0
+
+    def _map_paths(self, path_map: dict[str, Path | str] | None) -> None:
+        """Device path prefix -> host folder, and the pattern that finds those prefixes in a command."""
         if path_map is None:
             path_map = {"/data/local/tmp": self.sandbox / "data/local/tmp", "/sdcard": self.sandbox / "sdcard"}
         self.path_map: dict[str, Path] = {}
@@ -876,14 +888,6 @@ class AdbDaemon:
         self._prefix_re = re.compile(
             r"(?<![\w./-])(" + "|".join(re.escape(p) for p in prefixes) + r")(?![\w.-])"
         )
-        self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._connections: dict[_Connection, threading.Thread] = {}
-        self._instance = secrets.token_hex(8)  # marks the commands we start, see _kill_leftovers
-        self._bin_dir: Path | None = None
-        self.port = 0
 
     # -- lifecycle
     def start(self) -> AdbDaemon:

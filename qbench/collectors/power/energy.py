@@ -181,40 +181,17 @@ def counters_window(
     rs = sorted(readings, key=lambda r: r.t_s)
     if not rs:
         raise _too_few("counter readings", 0, t0, t1, name)
-    rails = sorted(set.intersection(*(set(r.energy_j) for r in rs)))
-    notes = []
-    dropped = sorted(set().union(*(set(r.energy_j) for r in rs)) - set(rails))
-    if dropped:
-        notes.append(f"rails missing from some readings, left out: {', '.join(dropped)}")
-    if not rails:
-        raise PowerError(f"{name}: no rail appears in every counter reading")
+    rails, notes = _common_rails(rs, name)
     cum = _unwrapped(rs, rails, name)
     times = np.array([r.t_s for r in rs])
-
-    def edge(label: str | None, t: float) -> tuple[np.ndarray, CounterReading | None]:
-        for i, r in enumerate(rs):
-            if label is not None and r.label == label:
-                return cum[i], r
-        if not times[0] <= t <= times[-1]:
-            raise PowerError(
-                f"{name}: no counter reading on both sides of t={t:.3f} "
-                f"(readings {times[0]:.3f}..{times[-1]:.3f})"
-            )
-        return np.array([np.interp(t, times, cum[:, j]) for j in range(len(rails))]), None
-
-    e0, r0 = edge(start, t0)
-    e1, r1 = edge(end, t1)
+    e0, r0 = _counter_edge(rs, cum, times, start, t0, name)
+    e1, r1 = _counter_edge(rs, cum, times, end, t1, name)
     t0 = r0.t_s if r0 else t0
     t1 = r1.t_s if r1 else t1
     inside = [r for r in rs if t0 <= r.t_s <= t1]
     if len(inside) < 2:  # labelled edge readings are inside by construction
         raise _too_few("counter readings", len(inside), t0, t1, name)
-    if r0 and r1 and r0.device_t_s is not None and r1.device_t_s is not None:
-        duration = r1.device_t_s - r0.device_t_s
-    else:
-        duration = t1 - t0
-    if not duration > 0:
-        raise PowerError(f"{name}: the window has no duration ({duration:.6f} s)")
+    duration = _counters_duration(r0, r1, t0, t1, name)
     per_rail = {rail: float(e1[j] - e0[j]) for j, rail in enumerate(rails)}
     counted = [r for r in rails if total_rails is None or r in total_rails]
     if not counted:
@@ -224,12 +201,7 @@ def counters_window(
     u_energy = math.hypot(q0, q1) / SQRT12
     u_dur = math.hypot(r0.width_s if r0 else 0.0, r1.width_s if r1 else 0.0) / SQRT12
     avg = energy / duration
-    sem = 0.0
-    if len(inside) >= 3:  # interval powers tell how steady the draw was
-        idx = [rs.index(r) for r in inside]
-        tot = np.array([sum(cum[i, rails.index(r)] for r in counted) for i in idx])
-        p = np.diff(tot) / np.diff(times[idx])
-        sem = float(np.std(p, ddof=1)) / math.sqrt(len(p)) if len(p) >= 2 else 0.0
+    sem = _interval_power_sem(rs, inside, cum, times, rails, counted)
     u_avg = math.sqrt((u_energy / duration) ** 2 + (avg * u_dur / duration) ** 2 + sem**2)
     return WindowStats(
         t0=t0,
@@ -245,6 +217,56 @@ def counters_window(
         per_rail_j=per_rail,
         notes=notes,
     )
+
+
+def _common_rails(rs: list[CounterReading], name: str) -> tuple[list[str], list[str]]:
+    """The rails every reading has, and a note naming those some readings lack (left out)."""
+    rails = sorted(set.intersection(*(set(r.energy_j) for r in rs)))
+    notes = []
+    dropped = sorted(set().union(*(set(r.energy_j) for r in rs)) - set(rails))
+    if dropped:
+        notes.append(f"rails missing from some readings, left out: {', '.join(dropped)}")
+    if not rails:
+        raise PowerError(f"{name}: no rail appears in every counter reading")
+    return rails, notes
+
+
+def _counter_edge(rs: list[CounterReading], cum: np.ndarray, times: np.ndarray, label: str | None, t: float,
+                  name: str) -> tuple[np.ndarray, CounterReading | None]:
+    """Cumulative joules per rail at a window edge: the reading labelled `label`, else interpolated at t."""
+    for i, r in enumerate(rs):
+        if label is not None and r.label == label:
+            return cum[i], r
+    if not times[0] <= t <= times[-1]:
+        raise PowerError(
+            f"{name}: no counter reading on both sides of t={t:.3f} "
+            f"(readings {times[0]:.3f}..{times[-1]:.3f})"
+        )
+    return np.array([np.interp(t, times, cum[:, j]) for j in range(cum.shape[1])]), None
+
+
+def _counters_duration(r0: CounterReading | None, r1: CounterReading | None, t0: float, t1: float,
+                       name: str) -> float:
+    """The window's length: on the device's clock when both edges are labelled readings that carry it."""
+    if r0 and r1 and r0.device_t_s is not None and r1.device_t_s is not None:
+        duration = r1.device_t_s - r0.device_t_s
+    else:
+        duration = t1 - t0
+    if not duration > 0:
+        raise PowerError(f"{name}: the window has no duration ({duration:.6f} s)")
+    return duration
+
+
+def _interval_power_sem(rs: list[CounterReading], inside: list[CounterReading], cum: np.ndarray, times: np.ndarray,
+                        rails: list[str], counted: list[str]) -> float:
+    """Standard error of the mean power between successive readings: how steady the draw was (0 with
+    fewer than 3 readings inside)."""
+    if len(inside) < 3:
+        return 0.0
+    idx = [rs.index(r) for r in inside]
+    tot = np.array([sum(cum[i, rails.index(r)] for r in counted) for i in idx])
+    p = np.diff(tot) / np.diff(times[idx])
+    return float(np.std(p, ddof=1)) / math.sqrt(len(p)) if len(p) >= 2 else 0.0
 
 
 def window(log: PowerLog, start: str, end: str) -> WindowStats:
