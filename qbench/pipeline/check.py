@@ -167,7 +167,7 @@ def _load_profiles(problems: Problems, loaded: LoadedSuite, device_names: list[s
             else:
                 problems.add(["devices", j], str(exc))
             continue
-        if not is_local(profile.transport) and any(r.kind == "eager" for r in resolved):
+        if not is_local(profile.transport) and any(not r.recipe.lowers_to_pte for r in resolved):
             problems.add(["recipes"], f"the eager reference runs only on the host, not on {name!r}")
     return profiles, indexed
 
