@@ -6,7 +6,6 @@ import collections
 import functools
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from qbench import strict_json
@@ -14,7 +13,7 @@ from qbench.cli.logs import LOG_NAME, attach_run_log, detach, progress_line
 from qbench.cli.progress import LineProgress, cell_line
 from qbench.errors import ExitCode
 from qbench.results.columns import unstable
-from qbench.text import cell_label, safe
+from qbench.text import safe
 
 log = logging.getLogger("qbench.run")
 
@@ -399,85 +398,50 @@ def _write_page(db, run_id: str, doc: dict, out_dir, console, *, may_fall_back: 
         return _write_page(db, run_id, doc, where, console, may_fall_back=False, comparison=comparison)
 
 
-@dataclass
-class Compared:
-    """The run against its baseline, once: the page, junit.xml, summary.md and the gate all use it."""
-
-    base: str | None  # None: the first night, nothing to compare with
-    result: object  # CompareResult | None
-    threshold: float
-    nothing: str | None  # why the gate had nothing to judge, if so
-
-
-def _compare_with_baseline(args, store, suite: str, run_id: str, threshold, console) -> Compared | None:
-    """--baseline / --fail-on-regression: compare with the baseline (`last` = the latest earlier usable run).
-
-    `nothing` (a sentence) is set when the gate had nothing to judge: no earlier complete run
-    with measured cells although earlier runs exist, or no cell measured in both runs."""
+def _compare_with_baseline(args, store, suite: str, run_id: str, threshold, console):
+    """--baseline / --fail-on-regression: the one comparison (report/gate.py), and what it says; None
+    without those options."""
     if not args.baseline and not args.fail_on_regression:
         return None
-    from qbench.report.compare import compare_runs
+    from qbench.report.gate import compare_with_baseline
 
-    threshold = 0.05 if threshold is None else threshold
-    base = args.baseline or "last"
-    nothing = None
-    if base == "last":
-        base = store.latest_run_id(suite=suite, before=run_id)
-        if base is None:
-            earlier = [r for r in store.runs() if r["suite"] == suite and r["run_id"] != run_id
-                       and r["started_at"] <= store.run(run_id)["started_at"]]
-            if earlier:
-                nothing = (f"no earlier complete run of suite {suite!r} with measured cells in {store.path} "
-                           f"({len(earlier)} earlier run(s), none usable: "
-                           + ", ".join(f"{r['run_id']} {r['status']}" for r in earlier[-3:]) + ")")
-            else:
-                console.print(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
-    result = compare_runs(store, base, run_id, threshold=threshold) if base else None
-    if result is not None and not any(c.latency for c in result.cells):
-        nothing = (f"nothing comparable between baseline {base} and run {run_id}: no cell was measured in both "
-                   f"({len(result.cells)} matched)")
-    if nothing:
-        console.print(f"warning: {nothing}", markup=False, highlight=False, soft_wrap=True)
-        if result is not None:
-            result.warnings.append(nothing)
-    return Compared(base, result, threshold, nothing)
+    compared = compare_with_baseline(store, suite, run_id, args.baseline, threshold)
+    for note in compared.notes:
+        console.print(note)
+    if compared.nothing:
+        console.print(f"warning: {compared.nothing}", markup=False, highlight=False, soft_wrap=True)
+    return compared
 
 
 def _nightly(args, store, suite: str, run_id: str, threshold, out_dir, console,
-             compared: Compared | None = None, views: list[dict] | None = None) -> dict | None:
+             compared=None, views: list[dict] | None = None) -> dict | None:
     """--baseline / --fail-on-regression: write junit.xml + summary.md from the comparison (made here
-    unless given) and the run's `--json` cells (`views`), on the open store; return the verdicts; None
-    without those options."""
+    unless given) and the run's `--json` cells (`views`), on the open store; return the gate's document;
+    None without those options."""
     from qbench.cli.outputs import fallback_dir
-    from qbench.report.gate import verdict
+    from qbench.report.gate import gate_document
     from qbench.report.nightly import nightly_outputs
 
     compared = compared or _compare_with_baseline(args, store, suite, run_id, threshold, console)
     if compared is None:
         return None
-
-    base, threshold, nothing = compared.base, compared.threshold, compared.nothing
     try:
-        result, junit, md = nightly_outputs(store, base, run_id, threshold, out_dir, result=compared.result,
-                                            views=views)
+        result, junit, md = nightly_outputs(store, compared.base, run_id, compared.threshold, out_dir,
+                                            result=compared.result, views=views)
     except OSError as exc:
         where = fallback_dir(run_id)
         console.print(f"gate: cannot write {out_dir} ({exc.strerror or exc}); writing junit.xml and summary.md "
                       f"to {where} instead", markup=False, highlight=False, soft_wrap=True)
-        result, junit, md = nightly_outputs(store, base, run_id, threshold, where, result=compared.result,
-                                            views=views)
+        result, junit, md = nightly_outputs(store, compared.base, run_id, compared.threshold, where,
+                                            result=compared.result, views=views)
     if args.fail_on_regression and result is not None:  # CI annotations: stderr, never in stdout's summary/JSON
         from qbench.cli.ci import annotate_regressions
 
         annotate_regressions(result, sys.stderr)
-    regressions = [cell_label(c.model, c.recipe, c.device, c.sweep) for c in (result.regressions if result else [])]
     for w in (result.warnings if result else []):
-        if w != nothing:
+        if w != compared.nothing:
             console.print(f"warning: {w}", markup=False)
-    return {"run_id": base, "threshold": threshold, "verdict": verdict(result, nothing, bool(args.fail_on_regression)),
-            "counts": result.counts() if result else None, "regressions": regressions, "junit": str(junit),
-            "summary": str(md), "nothing_compared": nothing,
-            "settings_differ": result.settings_differ if result else {}}
+    return gate_document(compared, result, junit, md, bool(args.fail_on_regression))
 
 
 def _jsonable(value):

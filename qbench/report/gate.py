@@ -1,15 +1,76 @@
-"""The nightly gate's words: its verdict, the one line that says it, and each cell's `vs base` figure.
+"""The nightly gate: the run against its baseline, compared once on the open store, its verdict, the
+one line that says it, and each cell's `vs base` figure.
 
-Computed once from the comparison the run already made (report/compare.py), so the terminal line,
-the `vs base` column, the `--json` document (`baseline`, and `vs_base` per cell) and the exit code agree.
+`compare_with_baseline` makes the one comparison; the page, junit.xml, summary.md, the step summary,
+MLflow, the terminal line, the `--json` document (`baseline`, and `vs_base` per cell) and the exit code
+all read it, so they agree. Nothing here prints: the command line says what it returns.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from qbench.report.data import make_key
 from qbench.stats import FASTER, SLOWER
+from qbench.text import cell_label
 
 PASS, FAIL, NOT_ENFORCED = "pass", "fail", "not enforced"
+
+
+@dataclass
+class Compared:
+    """The run against its baseline, once: the page, junit.xml, summary.md and the gate all use it."""
+
+    base: str | None  # None: the first night, nothing to compare with
+    result: object  # CompareResult | None
+    threshold: float
+    nothing: str | None  # why the gate had nothing to judge, if so
+    notes: list[str] = field(default_factory=list)  # what the command line says about it (not a warning)
+
+
+def compare_with_baseline(store, suite: str, run_id: str, baseline: str | None, threshold: float | None) -> Compared:
+    """Compare with `baseline` (`last` or None: the latest earlier usable run of the suite).
+
+    `nothing` (a sentence) is set when the gate had nothing to judge: no earlier complete run with
+    measured cells although earlier runs exist, or no cell measured in both runs."""
+    from qbench.report.compare import compare_runs
+
+    threshold = 0.05 if threshold is None else threshold
+    base, nothing, notes = baseline or "last", None, []
+    if base == "last":
+        base = store.latest_run_id(suite=suite, before=run_id)
+        if base is None:
+            nothing = _no_usable_baseline(store, suite, run_id)
+            if nothing is None:
+                notes.append(f"no earlier run of suite {suite!r} in {store.path}: nothing to compare with (first night)")
+    result = compare_runs(store, base, run_id, threshold=threshold) if base else None
+    if result is not None and not any(c.latency for c in result.cells):
+        nothing = (f"nothing comparable between baseline {base} and run {run_id}: no cell was measured in both "
+                   f"({len(result.cells)} matched)")
+    if nothing and result is not None:
+        result.warnings.append(nothing)
+    return Compared(base, result, threshold, nothing, notes)
+
+
+def _no_usable_baseline(store, suite: str, run_id: str) -> str | None:
+    """Why no earlier run can be the baseline although earlier runs exist (None: this is the first)."""
+    started = store.run(run_id)["started_at"]
+    earlier = [r for r in store.runs() if r["suite"] == suite and r["run_id"] != run_id and r["started_at"] <= started]
+    if not earlier:
+        return None
+    return (f"no earlier complete run of suite {suite!r} with measured cells in {store.path} "
+            f"({len(earlier)} earlier run(s), none usable: "
+            + ", ".join(f"{r['run_id']} {r['status']}" for r in earlier[-3:]) + ")")
+
+
+def gate_document(compared: Compared, result, junit, summary, enforced: bool) -> dict:
+    """The `--json` document's `baseline`: what the gate judged, its verdict, and where its files are."""
+    regressions = [cell_label(c.model, c.recipe, c.device, c.sweep) for c in (result.regressions if result else [])]
+    return {"run_id": compared.base, "threshold": compared.threshold,
+            "verdict": verdict(result, compared.nothing, enforced),
+            "counts": result.counts() if result else None, "regressions": regressions, "junit": str(junit),
+            "summary": str(summary), "nothing_compared": compared.nothing,
+            "settings_differ": result.settings_differ if result else {}}
 
 
 def verdict(result, nothing: str | None, enforced: bool) -> str:
