@@ -147,3 +147,73 @@ int run_generation(const Options& o, et::Method& method, Report r, std::unique_p
   print_report(o, r, m);
   return 0;
 }
+
+// ---- Scoring mode (--score-tokens FILE --window W): teacher forcing, for perplexity.
+// FILE holds whole windows of W int64 token ids. Each window starts again at position 0 (entries
+// the cache holds beyond the current position are masked by position, as in each generation) and
+// feeds its own tokens one by one; after token i the runner takes the NLL of token i+1 under the
+// logits (log-softmax in double, here: shipping the logits back would be vocab × tokens floats).
+// W-1 tokens are scored per window; each step is a sample. --outputs gets each NLL (float32).
+
+std::vector<int64_t> read_score_tokens(const Options& o, int64_t vocab) {
+  std::ifstream f(o.score_tokens, std::ios::binary | std::ios::ate);
+  if (!f) fail("cannot read score tokens '" + o.score_tokens + "': " + std::strerror(errno));
+  auto bytes = static_cast<long long>(f.tellg());
+  long long per_window = o.window * static_cast<long long>(sizeof(int64_t));
+  if (bytes <= 0 || bytes % per_window != 0)
+    fail("score tokens '" + o.score_tokens + "' hold " + std::to_string(bytes) + " bytes, not whole windows of " +
+         std::to_string(o.window) + " int64 token ids");
+  std::vector<int64_t> ids(static_cast<size_t>(bytes / 8));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(ids.data()), bytes);
+  for (auto id : ids)
+    if (id < 0 || id >= vocab)
+      fail("score token id " + std::to_string(id) + " is outside the program's vocabulary (" + std::to_string(vocab) + ")");
+  return ids;
+}
+
+// -log softmax(logits)[target], in double.
+double token_nll(const float* logits, int64_t vocab, int64_t target) {
+  double top = *std::max_element(logits, logits + vocab), sum = 0;
+  for (int64_t i = 0; i < vocab; i++) sum += std::exp(static_cast<double>(logits[i]) - top);
+  return std::log(sum) + top - static_cast<double>(logits[target]);
+}
+
+int run_score(const Options& o, et::Method& method, Report r, std::unique_ptr<FILE, int (*)(FILE*)> out_file) {
+  auto out_meta = method.method_meta().output_tensor_meta(0);
+  if (!out_meta.ok() || out_meta->sizes().empty()) fail("scoring mode needs a logits output [1, vocab]");
+  int64_t vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
+  auto ids = read_score_tokens(o, vocab);
+  Stepper stepper(method);
+  set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
+  Measurement m;
+  m.cores = current_cpus();
+  m.before = take_snapshot();
+  double nll_sum = 0;
+  long windows = static_cast<long>(ids.size()) / o.window, scored = 0;
+  for (long w = 0; w < windows; w++) {
+    const int64_t* window = ids.data() + w * o.window;
+    for (long i = 0; i + 1 < o.window; i++) {
+      auto s0 = Clock::now();
+      long long c0 = thread_cpu_ns();
+      double nll = token_nll(stepper.step({window[i]}, i), vocab, window[i + 1]);
+      m.thread_cpu_ns.push_back(thread_cpu_ns() - c0);
+      m.samples_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s0).count());
+      nll_sum += nll, scored++;
+      float value = static_cast<float>(nll);
+      if (out_file && std::fwrite(&value, sizeof(float), 1, out_file.get()) != 1)
+        fail("cannot write outputs file '" + o.outputs + "'");
+    }
+  }
+  m.after = take_snapshot();
+  m.freqs_khz = core_freqs_khz(m.cores, m.freq_unreadable);
+  set_phase("writing the results", "");
+  if (out_file && std::fclose(out_file.release()) != 0) fail("cannot write outputs file '" + o.outputs + "'");
+  r.first_ms = m.samples_ns.empty() ? 0 : m.samples_ns[0] / 1e6;
+  r.outputs = {OutputInfo{"float32", {1, vocab}}};
+  r.generation = "{\"mode\": \"score\", \"window\": " + std::to_string(o.window) + ", \"windows\": " +
+                 std::to_string(windows) + ", \"scored_tokens\": " + std::to_string(scored) +
+                 ", \"nll_sum\": " + json_num(nll_sum) + "}";
+  print_report(o, r, m);
+  return 0;
+}

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -186,6 +187,8 @@ struct Options {
   bool json = false;
   long input_sets = 1;  // --input-sets N: the inputs file holds N sets; outputs of each are written
   long prompt_tokens = 0, new_tokens = 0, seed = 0;  // generation mode (generate.h)
+  std::string score_tokens;  // scoring mode (generate.h): windows of token ids, teacher-forced
+  long window = 0;
 };
 
 long parse_long(const std::string& flag, const std::string& v, long lo) {
@@ -244,7 +247,8 @@ Options parse_args(int argc, char** argv) {
           "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
           "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
           "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
-          "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
+          "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n"
+          "  [--score-tokens FILE --window W]   (scoring mode: per-token NLL of windows of W int64 token ids)\n");
       std::exit(0);
     }
     auto next = [&]() -> std::string {
@@ -268,12 +272,15 @@ Options parse_args(int argc, char** argv) {
     else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
     else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
     else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
+    else if (flag == "--score-tokens") o.score_tokens = next();
+    else if (flag == "--window") o.window = parse_long(flag, next(), 2);
     else usage("unknown flag '" + flag + "' (see --help)");
   }
   if (o.model.empty()) usage("--model is required");
   if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
   if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
   if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+  if (o.score_tokens.empty() != (o.window == 0)) usage("--score-tokens and --window go together (scoring mode)");
   return o;
 }
 
@@ -850,7 +857,7 @@ int run(const Options& o) {
   }
 
   // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
-  auto inputs = o.new_tokens > 0 ? std::vector<InputTensor>() : make_inputs(*meta, o);
+  auto inputs = o.new_tokens > 0 || o.window > 0 ? std::vector<InputTensor>() : make_inputs(*meta, o);
   check_outputs(*meta, o);
 
   // Memory-planned buffers, sized by the method's metadata.
@@ -885,6 +892,12 @@ int run(const Options& o) {
     head.load_ms = load_ms, head.method_init_ms = method_init_ms;
     head.threads = threads, head.affinity = affinity, head.arena_bytes = arena_bytes;
     return run_generation(o, *method, head, std::move(out_file));
+  }
+  if (o.window > 0) {
+    Report head;
+    head.load_ms = load_ms, head.method_init_ms = method_init_ms;
+    head.threads = threads, head.affinity = affinity, head.arena_bytes = arena_bytes;
+    return run_score(o, *method, head, std::move(out_file));
   }
 
   // Inputs are set before every execute, as an app does: the memory plan may
