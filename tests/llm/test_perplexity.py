@@ -144,3 +144,32 @@ def test_a_text_set_on_a_model_that_does_not_generate_is_refused(tmp_path, capsy
     code, err = check(capsys, path)
     assert code == 2
     assert "models[0].dataset: dataset 'prose' is kind text: a `kind: text` data set (perplexity) goes with" in err
+
+
+@pytest.mark.slow
+def test_qbench_run_reports_the_device_perplexity_beside_fp32_eager(tokenized, tmp_path):
+    import os
+    import sys
+
+    from qbench.cli.summary import render_plain
+
+    suite = write_suite(tmp_path, text_suite(tokenized, TEXT).replace(
+        "recipes: [{name: fp32, kind: fp32}]",
+        "recipes: [{name: fp32, kind: fp32}, {name: 8da4w, kind: int4-weight, group_size: 32}]").replace(
+        "trials: 2", "trials: 1"))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
+    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(tmp_path / "q.db"), "--json",
+                           "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=3000)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    gens = {c["recipe"]: c["generation"] for c in doc["cells"]}
+    for gen in gens.values():
+        assert gen["perplexity_from"] == "device"
+        assert gen["perplexity_tokens"] == 8 * (WINDOW - 1)  # the text holds more than the default 8 windows
+        assert gen["perplexity"] > 1
+    assert gens["fp32"]["perplexity"] == pytest.approx(gens["fp32"]["perplexity_fp32_eager"], rel=1e-3)
+    assert gens["8da4w"]["perplexity_fp32_eager"] == gens["fp32"]["perplexity_fp32_eager"]
+    assert "Perplexity · host" in Path(doc["report"]).read_text()
+    head, *rows = render_plain(doc).splitlines()[1:]
+    assert "perplexity" in head and any("(fp32 eager " in r for r in rows)
