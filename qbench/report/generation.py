@@ -45,7 +45,12 @@ def perplexity_text(gen: dict | None) -> str:
     value, fp32 = (gen or {}).get("perplexity"), (gen or {}).get("perplexity_fp32_eager")
     if value is None:
         return ""
-    return f"{value:.4g}" + (f" (fp32 eager {fp32:.4g})" if fp32 is not None else "")
+    return _ppl(value) + (f" (fp32 eager {_ppl(fp32)})" if fp32 is not None else "")
+
+
+def _ppl(value: float) -> str:
+    """Plain decimals (scripts parse the summary), fewer as the figure grows."""
+    return f"{value:.{2 if value < 100 else 1 if value < 10000 else 0}f}"
 
 
 def is_generative(row) -> bool:
@@ -151,7 +156,7 @@ def _perplexity_plots(cells: list[dict], colours: dict[str, str], legend) -> lis
         groups = []
         for model in dict.fromkeys(c["model"] for c in scored if c["device"] == device):
             bars = [Bar(c["recipe"], c["generation"]["perplexity"], colours.get(c["recipe"], "#888"),
-                        f"{c['generation']['perplexity']:.4g}",
+                        _ppl(c["generation"]["perplexity"]),
                         tooltip=f"{cell_label(model, c['recipe'], device, c.get('sweep'))}: perplexity "
                                 f"{perplexity_text(c['generation'])}, {c['generation']['perplexity_tokens']} tokens")
                     for c in scored if (c["device"], c["model"]) == (device, model)]
