@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qbench.datasets.base import Dataset, make_dataset
 from qbench.errors import CellError
-from qbench.suite.schema import ImageFolderDataset, NpzDataset, PythonDataset, SklearnDataset
+from qbench.suite.schema import ImageFolderDataset, NpzDataset, PythonDataset, SklearnDataset, TextDataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -24,8 +24,11 @@ def _path(spec) -> Path:
 
 def check_dataset(spec) -> tuple[str, str] | None:
     """(key, problem) for what can be known wrong without reading the samples, else None."""
+    from qbench.datasets.text import check_text
     from qbench.user_code import check_callable
 
+    if isinstance(spec, TextDataset) and (problem := check_text(spec)):
+        return "path", problem
     if isinstance(spec, NpzDataset) and not _path(spec).is_file():
         return "path", f"dataset {spec.name!r}: {_path(spec)}: no such file"
     if isinstance(spec, ImageFolderDataset):
@@ -55,6 +58,10 @@ def dataset_fingerprint(spec) -> dict:
         out["content"] = _folder_digest(_path(spec))
     elif isinstance(spec, PythonDataset):
         out["content"] = callable_fingerprint(spec.fn)
+    elif isinstance(spec, TextDataset):
+        from qbench.datasets.text import text_digest
+
+        out["content"] = text_digest(spec)
     return out
 
 

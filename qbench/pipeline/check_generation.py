@@ -14,6 +14,7 @@ GENERATION_SOURCES = ("hf", "llama", "python")
 
 def check_generation(problems: Problems, suite, sources: dict) -> None:
     """`sources`: model index -> (source kind, ref) of the models whose source kind is known."""
+    _check_text_datasets(problems, suite, sources)
     generators = [i for i, m in enumerate(suite.models) if m.task == "text-generation"]
     if not generators:
         return
@@ -52,3 +53,39 @@ def _causal_problem(ref: str) -> str | None:
         is_encoder_decoder = config.get("is_encoder_decoder", False)
         model_type = config.get("model_type")
     return causal_problem(Config)
+
+
+def _check_text_datasets(problems: Problems, suite, sources: dict) -> None:
+    """A `kind: text` data set goes with a text-generation model (its perplexity), and such a model's
+    data set is text its folder's tokenizer can cut into at least one window."""
+    from qbench.suite.generation import points
+
+    by_name = {d.name: d for d in suite.datasets}
+    for i, model in enumerate(suite.models):
+        spec = by_name.get(model.dataset)
+        if spec is None:
+            continue
+        is_text = spec.kind == "text"
+        if is_text != (model.task == "text-generation"):
+            problems.add(["models", i, "dataset"], f"dataset {spec.name!r} is kind {spec.kind}: a `kind: text` data "
+                         "set (perplexity) goes with `task: text-generation` models, and only such a one")
+            continue
+        if i in sources and sources[i][0] == "hf":
+            window = max(p.max_seq_len for p in points(model.generate))
+            if (problem := _text_problem(spec, sources[i][1], window)) is not None:
+                problems.add(["models", i, "dataset"], problem)
+
+
+def _text_problem(spec, ref: str, window: int) -> str | None:
+    import json
+    from pathlib import Path
+
+    from qbench.datasets.text import check_text, text_problem
+
+    if check_text(spec) is not None:
+        return None  # the data set's own check says so
+    try:
+        vocab = json.loads((Path(ref).expanduser() / "config.json").read_text()).get("vocab_size")
+    except (OSError, ValueError):
+        return None  # the source's own check says so
+    return text_problem(spec, ref, window, vocab)

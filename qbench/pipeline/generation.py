@@ -100,6 +100,8 @@ def record_generation(store, cell_id: int, art, session=None, settings=None, log
     figures["token_agreement"] = quality.get("token_agreement")
     figures["logits_sqnr_db"] = (quality.get("logits_sqnr_db") or {}).get("median")
     figures["quality_from"] = source
+    if (prepared := extra.get("generation", {}).get("perplexity")) is not None:
+        figures.update(perplexity_figures(session, art, settings, prepared, log))
     store.merge_extra(cell_id, generation={**extra.get("generation", {}), **figures})
 
 
@@ -125,3 +127,34 @@ def device_quality(session, art, settings) -> dict:
         device.pull(remote, local)
         logits = np.fromfile(local, dtype=np.float32).reshape(len(reference["tokens"]), -1)
     return against_reference(reference, report["generation"]["tokens"], logits)
+
+
+def perplexity_figures(session, art, settings, prepared: dict, log) -> dict:
+    """The cell's perplexity: from the device's runner (scoring mode) when there is a session, else
+    the host runtime's at prepare time; beside it the fp32 eager model's on the same windows."""
+    value, source = prepared["host"], "host runtime (the .pte)"
+    out = {}
+    if session is not None:
+        try:
+            value, source = device_perplexity(session, art, settings, prepared["window"]), "device"
+        except Exception as exc:  # the timing stands; say why the device's figure is missing
+            out["perplexity_error"] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log(f"[perplexity] {out['perplexity_error']}")
+    return {**out, "perplexity": value, "perplexity_fp32_eager": prepared["fp32_eager"],
+            "perplexity_tokens": prepared["tokens"], "perplexity_windows": prepared["windows"],
+            "perplexity_from": source}
+
+
+def device_perplexity(session, art, settings, window: int) -> float:
+    """One runner process in scoring mode on the artifact's windows (contract.md "Scoring mode")."""
+    from qbench.collectors.perplexity import TOKENS, perplexity
+
+    device = session.device
+    program, _ = session.push(art)
+    remote = device.push(art.dir / TOKENS, f"{art.key}.{TOKENS}")
+    plain = replace(settings, generate=None)
+    runner = session.runner_for(art)
+    argv = runner.argv(program, plain) + ["--score-tokens", remote, "--window", str(window)]
+    report = runner.parse(device.run(argv, timeout=settings.timeout + 60), plain)
+    score = report["generation"]
+    return perplexity(score["nll_sum"], score["scored_tokens"])

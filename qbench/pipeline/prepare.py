@@ -53,9 +53,20 @@ def variant_key(variant: Variant, calibration, numerics: NumericsSpec, profile_o
 
         parts["calibration"] = None
         parts["dataset"] = dataset_fingerprint(dataset)
+        if variant.model.task == "text-generation":  # the text's windows depend on the tokenizer too
+            parts["tokenizer"] = _tokenizer_digest(variant.model.source)
     if variant.model.metric:
         parts["metric"] = callable_fingerprint(_metric_ref(variant.model.metric))
     return cache_key(parts)
+
+
+def _tokenizer_digest(source: str) -> str | None:
+    from qbench.datasets.text import tokenizer_file
+    from qbench.hashing import file_sha256
+    from qbench.models import split_source
+
+    path = tokenizer_file(split_source(source)[1])
+    return file_sha256(path) if path.is_file() else None
 
 
 def all_prepared(checked, spec, cache: ArtifactCache) -> bool:
@@ -91,7 +102,7 @@ def prepare_variant(variant: Variant, *, calibration, numerics: NumericsSpec, ca
         if variant.model.task == "text-generation":  # a causal LM with its KV cache: its own path
             from qbench.pipeline.prepare_generation import build_generation_pte
 
-            return cache.commit(staging, build_generation_pte(variant, key, staging, models, on_stage))
+            return cache.commit(staging, build_generation_pte(variant, key, staging, models, on_stage, dataset))
         inputs = _gather_inputs(variant, calibration, numerics, models, on_stage, dataset)
         _write_inputs(staging / "inputs.bin", inputs.data.example)
         build = _build_pte if variant.recipe.recipe.lowers_to_pte else _build_eager

@@ -13,7 +13,8 @@ from qbench.errors import CellError
 from qbench.export.cache import Artifact
 
 
-def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
+def build_generation_pte(variant, key, staging, models, on_stage, dataset=None) -> Artifact:
+    """`dataset`: the model's `kind: text` data set (perplexity), or None."""
     from qbench.models.causal_lm import CACHE_VARIANT, cache_hint, kv_cache_bytes
 
     spec, recipe = variant.model, variant.recipe
@@ -34,6 +35,10 @@ def build_generation_pte(variant, key, staging, models, on_stage) -> Artifact:
     extra = {**record, "generation": {"cache": CACHE_VARIANT, "kv_cache_bytes": kv_cache_bytes(module),
                                       "max_seq_len": gen.max_seq_len, "vocab_size": module.vocab_size,
                                       "host_quality": quality, **_random_weights(spec)}}
+    if dataset is not None:
+        on_stage("perplexity")
+        extra["generation"]["perplexity"] = _stage("dataset", lambda: _perplexity(
+            built, staging / "model.pte", spec, dataset))
     return Artifact(key=key, dir=staging, program="model.pte", kind="pte", program_bytes=lowered.pte_bytes,
                     arena_bytes=lowered.arena_bytes, delegation=lowered.delegation,
                     numerics={"extra": extra}, timings={"quantize_s": quantize_s, "export_s": export_s},
@@ -109,3 +114,26 @@ def _quality(built, pte, gen) -> dict:
         tokens, logits = greedy(method_step(method), prompt, gen.new_tokens)
     save_reference(pte.parent, torch_step(eager), prompt, gen.new_tokens)  # what each device is judged against
     return compare(torch_step(eager), prompt, tokens, logits)
+
+
+def _perplexity(built, pte, spec, dataset) -> dict:
+    """The text's windows (kept in the artifact for each device), and the perplexity of the fp32 eager
+    model and of the .pte on the host runtime over them."""
+    from executorch.runtime import Runtime
+
+    from qbench.collectors.generation_quality import method_step
+    from qbench.collectors.perplexity import eager_nlls, perplexity, step_nlls, write_tokens
+    from qbench.datasets.text import token_ids, windows
+    from qbench.models import split_source
+    from qbench.runtime_log import runtime_log_captured
+
+    window = spec.generate.max_seq_len
+    cut = windows(token_ids(dataset, split_source(spec.source)[1]), window, dataset.windows)
+    if not cut:
+        raise CellError("dataset", f"dataset {dataset.name!r} is shorter than one window of {window} tokens")
+    write_tokens(pte.parent, cut)
+    eager = eager_nlls(built.model, cut)
+    with runtime_log_captured():
+        host = step_nlls(method_step(Runtime.get().load_program(str(pte)).load_method("forward")), cut)
+    return {"dataset": dataset.name, "window": window, "windows": len(cut), "tokens": len(eager),
+            "fp32_eager": perplexity(sum(eager), len(eager)), "host": perplexity(sum(host), len(host))}

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qbench.suite.loader import LoadedSuite
-from qbench.suite.schema import ImageFolderDataset, NpzCalibration, NpzDataset, PythonCalibration, PythonDataset
+from qbench.suite.schema import (ImageFolderDataset, NpzCalibration, NpzDataset, PythonCalibration, PythonDataset,
+                                 TextDataset)
 
 
 def resolve_paths(loaded: LoadedSuite) -> LoadedSuite:
@@ -64,7 +65,7 @@ def _calibration(spec, base: Path):
 def _dataset(spec, base: Path):
     from qbench.user_code import resolve_ref
 
-    if isinstance(spec, (NpzDataset, ImageFolderDataset)):
+    if isinstance(spec, (NpzDataset, ImageFolderDataset, TextDataset)):
         return spec.model_copy(update={"path": _path(spec.path, base)})
     if isinstance(spec, PythonDataset):
         return spec.model_copy(update={"fn": resolve_ref(spec.fn, base)})

@@ -125,6 +125,7 @@ class CellComparison:
     note: str | None = None  # why latency was not compared
     sweep: str = ""  # the sweep point ('' = none): part of the key
     generative: bool = False  # a text-generation cell: latency = decode ms per token (report/generation.py)
+    perplexity: tuple[float | None, float | None] = (None, None)  # (base, new), a text-generation cell's data set
 
     @property
     def key(self) -> CellKey:
@@ -183,7 +184,8 @@ class CellComparison:
         from qbench.report.generation import tokens_per_s
 
         return {"decode_tokens_per_s": {"base": tokens_per_s(self.base_median_ms),
-                                        "new": tokens_per_s(self.new_median_ms)}}
+                                        "new": tokens_per_s(self.new_median_ms)},
+                "perplexity": {"base": self.perplexity[0], "new": self.perplexity[1]}}
 
 
 def describe_latency(c: Comparison) -> str:
@@ -386,6 +388,7 @@ def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComp
         base_status=_status(base), new_status=_status(new),
         base_median_ms=base["latency_median_ms"], new_median_ms=new["latency_median_ms"],
         base_error=cell_error(base), new_error=cell_error(new), generative=is_generative(new),
+        perplexity=(_perplexity(base), _perplexity(new)),
     )
     if base["status"] == "ok" and new["status"] == "ok":
         out.latency = _latency(store, base, new, threshold, n_boot, seed)
@@ -395,6 +398,14 @@ def _compare_cell(store, base, new, threshold, limits, n_boot, seed) -> CellComp
                     ("failed", "failed"): "failed in both runs"}.get((base["status"], new["status"]), "not measured")
     out.metrics = _metric_changes(base, new, limits)
     return out
+
+
+def _perplexity(row) -> float | None:
+    import json
+
+    extra = row["extra"] if "extra" in row.keys() else None
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    return ((extra or {}).get("generation") or {}).get("perplexity") if isinstance(extra, dict) else None
 
 
 def _latency(store, base, new, threshold, n_boot, seed):

@@ -31,7 +31,28 @@ def generation_view(extra: dict | None) -> dict | None:
         "peak_rss_bytes": gen.get("peak_rss_bytes"), "generations": gen.get("generations"),
         "ci": {name: [gen[name].get("ci_low"), gen[name].get("ci_high")] for name in _CI_FIGURES},
         **({"weights": gen["weights"]} if gen.get("weights") else {}),  # "random": llama: without a checkpoint
+        **perplexity_view(gen),
     }
+
+
+def perplexity_view(gen: dict) -> dict:
+    """The cell's perplexity on its `kind: text` data set and the fp32 eager model's on the same
+    windows (both None without a data set)."""
+    return {"perplexity": gen.get("perplexity"), "perplexity_fp32_eager": gen.get("perplexity_fp32_eager"),
+            "perplexity_tokens": gen.get("perplexity_tokens"), "perplexity_from": gen.get("perplexity_from")}
+
+
+def perplexity_text(gen: dict | None) -> str:
+    """`12.3 (fp32 eager 12.1)`; '' without a perplexity."""
+    value, fp32 = (gen or {}).get("perplexity"), (gen or {}).get("perplexity_fp32_eager")
+    if value is None:
+        return ""
+    return _ppl(value) + (f" (fp32 eager {_ppl(fp32)})" if fp32 is not None else "")
+
+
+def _ppl(value: float) -> str:
+    """Plain decimals (scripts parse the summary), fewer as the figure grows."""
+    return f"{value:.{2 if value < 100 else 1 if value < 10000 else 0}f}"
 
 
 def tokens_per_s(ms_per_token: float | None) -> float | None:
@@ -66,7 +87,7 @@ def generation_plots(cells: list[dict], colours: dict[str, str], legend) -> list
         return []
     random = sorted({c["model"] for c in gen if c["generation"].get("weights") == "random"})
     note = f" Random weights (no checkpoint; its tokens mean nothing): {', '.join(random)}." if random else ""
-    return [
+    return _perplexity_plots(gen, colours, legend) + [
         {"id": "plot-tokens", "title": "Tokens per second",
          "caption": "Decode (one token per step, greedy) and prefill (prompt tokens per second of the prefill) "
                     "throughput, medians over the trials used with their 95% CI (whiskers)." + note,
@@ -114,3 +135,29 @@ def _position_panels(cells: list[dict], colours: dict[str, str]) -> list:
             panels.append(line_panel(f"Decode step time by position · {device}", series,
                                      xlabel="decode step", ylabel="× the median step"))
     return panels
+
+
+def _perplexity_plots(cells: list[dict], colours: dict[str, str], legend) -> list[dict]:
+    """Perplexity bars (lower is better), when the cells have a `kind: text` data set."""
+    from qbench.report.svg import Bar, BarGroup, hbar_panel
+
+    scored = [c for c in cells if c["generation"].get("perplexity") is not None]
+    if not scored:
+        return []
+    panels = []
+    for device in dict.fromkeys(c["device"] for c in scored):
+        groups = []
+        for model in dict.fromkeys(c["model"] for c in scored if c["device"] == device):
+            bars = [Bar(c["recipe"], c["generation"]["perplexity"], colours.get(c["recipe"], "#888"),
+                        _ppl(c["generation"]["perplexity"]),
+                        tooltip=f"{cell_label(model, c['recipe'], device, c.get('sweep'))}: perplexity "
+                                f"{perplexity_text(c['generation'])}, {c['generation']['perplexity_tokens']} tokens")
+                    for c in scored if (c["device"], c["model"]) == (device, model)]
+            groups.append(BarGroup(model, bars))
+        panels.append(hbar_panel(f"Perplexity · {device}", groups, unit="perplexity"))
+    return [{"id": "plot-perplexity", "title": "Perplexity",
+             "caption": "exp(mean negative log-likelihood) of the data set's text, teacher-forced through each "
+                        "program by the device's runner, in windows of max_seq_len tokens; lower is better. The "
+                        "tooltip gives the fp32 eager model's on the same windows. A model with random weights "
+                        "has a perplexity near its vocabulary size or above: it says nothing about a trained model.",
+             "legend": legend, "panels": panels, "empty": "No perplexity."}]

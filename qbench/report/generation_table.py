@@ -27,10 +27,21 @@ def generation_columns():
     ]
 
 
+def perplexity_column():
+    from qbench.report.generation import perplexity_text
+    from qbench.report.table import Column
+
+    return Column("ppl", "perplexity", "Generation", hint="perplexity of the data set's text (the fp32 eager "
+                                                         "model's on the same windows)",
+                  plain=lambda cell: perplexity_text(cell.get("generation")))
+
+
 def with_generation(cols: list, cells: list[dict]) -> list:
     """`cols` with the generation columns after `median` when a cell generates (else unchanged)."""
     if not any(c.get("generation") for c in cells):
         return cols
     keys = [c.key for c in cols]
     at = keys.index("median") + 1 if "median" in keys else len(cols)
-    return cols[:at] + generation_columns() + cols[at:]
+    extra = [perplexity_column()] if any((c.get("generation") or {}).get("perplexity") is not None
+                                         for c in cells) else []
+    return cols[:at] + generation_columns() + extra + cols[at:]

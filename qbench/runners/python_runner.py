@@ -6,6 +6,7 @@ Python and the executorch wheel but not qbench (a Raspberry Pi). Run in a fresh 
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -40,9 +41,13 @@ def parse_args(argv=None):
     p.add_argument("--prompt-tokens", type=int, default=0, help="generation mode: prefill this many seeded token ids")
     p.add_argument("--new-tokens", type=int, default=0, help="generation mode: then this many greedy decode steps")
     p.add_argument("--seed", type=int, default=0, help="generation mode: the prompt's seed")
+    p.add_argument("--score-tokens", default=None, help="scoring mode: windows of int64 token ids (teacher forcing)")
+    p.add_argument("--window", type=int, default=0, help="scoring mode: token ids per window")
     args = p.parse_args(argv)
     if (args.prompt_tokens > 0) != (args.new_tokens > 0):
         p.error("--prompt-tokens and --new-tokens go together (generation mode)")
+    if bool(args.score_tokens) != (args.window > 0):
+        p.error("--score-tokens and --window go together (scoring mode)")
     return args
 
 
@@ -272,9 +277,9 @@ def main(argv=None) -> int:
     program, method, load_ms, method_init_ms = load_method(args, Runtime)
     head = {"runner": "python", "method": args.method, "import_ms": import_ms, "load_ms": load_ms,
             "method_init_ms": method_init_ms}
-    if args.new_tokens:
+    if args.new_tokens or args.window:
         head["threads"] = int(portable_lib._threadpool_get_thread_count())
-        return generation_main(args, torch, method, head)
+        return (generation_main if args.new_tokens else score_main)(args, torch, method, head)
     inputs = make_inputs(torch, method.metadata, args.inputs, args.input_sets)
     timing, outputs = measure_inference(args, method, inputs)
     if args.outputs:
@@ -377,6 +382,70 @@ def generation_main(args, torch, method, head):
         "generation": {"prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "seed": args.seed,
                        "generations": len(runs), "prefill_ns": [r[0] for r in runs],
                        "decode_ns": [sum(r[1]) for r in runs], "tokens": first[2]},
+    })
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+# ---- scoring mode (teacher forcing for perplexity; contract.md "Scoring mode")
+
+def read_score_tokens(path, window, vocab):
+    import array
+
+    ids = array.array("q")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        fail(f"cannot read score tokens {path!r}: {exc.strerror}")
+    if not data or len(data) % (8 * window):
+        fail(f"score tokens {path!r} hold {len(data)} bytes, not whole windows of {window} int64 token ids")
+    ids.frombytes(data)
+    bad = next((i for i in ids if not 0 <= i < vocab), None)
+    if bad is not None:
+        fail(f"score token id {bad} is outside the program's vocabulary ({vocab})")
+    return ids
+
+
+def score_windows(torch, method, ids, window, thread_cpu):
+    """Each window from position 0, its tokens fed one by one; the NLL of each next token (log-softmax
+    in double here, as the native runner). Returns (NLL per scored token, step ns)."""
+    nlls, steps = [], []
+    for w in range(len(ids) // window):
+        tokens = ids[w * window:(w + 1) * window]
+        for i in range(window - 1):
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            logits = method.execute([torch.tensor([[tokens[i]]], dtype=torch.long),
+                                     torch.tensor([i], dtype=torch.long)])[0].reshape(-1).double()
+            nlls.append(float(torch.logsumexp(logits, 0) - logits[tokens[i + 1]]))
+            thread_cpu.append(time.thread_time_ns() - c0)
+            steps.append(time.perf_counter_ns() - t0)
+    return nlls, steps
+
+
+def score_main(args, torch, method, head):
+    vocab = int(list(method.metadata.output_tensor_meta(0).sizes())[-1])
+    ids = read_score_tokens(args.score_tokens, args.window, vocab)
+    thread_cpu = []
+    before = snapshot()
+    try:
+        nlls, steps = score_windows(torch, method, ids, args.window, thread_cpu)
+    except Exception as exc:
+        fail(f"scoring failed: {exc}")
+    after = snapshot()
+    if args.outputs:
+        with open(args.outputs, "wb") as f:
+            f.write(torch.tensor(nlls, dtype=torch.float32).numpy().tobytes())
+    report = dict(head)
+    report.update({
+        "first_inference_ms": steps[0] / 1e6, "warmup_iterations": 0, "warmup_seconds": 0.0,
+        "samples_ns": steps, "thread_cpu_ns": thread_cpu,
+        "interference": interference(before, after, sorted(os.sched_getaffinity(0))),
+        "affinity": sorted(os.sched_getaffinity(0)) if args.affinity else None,
+        "peak_rss_bytes": peak_rss_bytes(), "arena_bytes": None,
+        "outputs": [{"dtype": "float32", "shape": [1, vocab]}],
+        "generation": {"mode": "score", "window": args.window, "windows": len(ids) // args.window,
+                       "scored_tokens": len(nlls), "nll_sum": math.fsum(nlls)},
     })
     sys.stdout.write(json.dumps(report) + "\n")
     return 0

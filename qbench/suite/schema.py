@@ -140,8 +140,20 @@ class PythonDataset(_DatasetBase):
     fn: str = Field(description="FILE.py:FUNCTION or package.module:FUNCTION returning (inputs, labels)")
 
 
+class TextDataset(Strict):
+    """Local text for a `task: text-generation` model's perplexity: a .txt file or a folder of .txt
+    files (name order), tokenized with the `tokenizer.json` in the model's hf: folder and scored in
+    windows of `generate.max_seq_len` tokens (docs/llm.md, "Perplexity")."""
+
+    kind: Literal["text"] = Field(description="local text, for a causal LM's perplexity")
+    name: str = Field(min_length=1, description="the name a model's `dataset:` refers to")
+    path: str = Field(description="a .txt file or a folder of .txt files, relative to the suite's folder")
+    windows: PositiveInt = Field(8, description="at most this many windows of max_seq_len tokens are scored, "
+                                                "from the start of the text")
+
+
 DatasetSpec = Annotated[
-    Union[SklearnDataset, ImageFolderDataset, NpzDataset, PythonDataset], Field(discriminator="kind")
+    Union[SklearnDataset, ImageFolderDataset, NpzDataset, PythonDataset, TextDataset], Field(discriminator="kind")
 ]
 
 
@@ -210,7 +222,8 @@ class ModelSpec(Strict):
     calibration: Optional[CalibrationSpec] = Field(None, description="overrides the suite's `calibration:`")
     dataset: Optional[str] = Field(
         None, description="a data set named in the suite's `datasets:`: calibration, QAT training and "
-                          "accuracy use its splits (its calibration split overrides `calibration:`)")
+                          "accuracy use its splits (its calibration split overrides `calibration:`); for "
+                          "`task: text-generation`, a `kind: text` set whose perplexity each cell reports")
     metric: Optional[str] = Field(
         None, description="python:FILE.py:FN, called as FN(outputs, labels) -> float on the eval split; "
                           "without it a classifier with integer labels gets top-1/top-5")

@@ -67,7 +67,7 @@ def test_dataset_schema_errors_name_the_key(suite_dir, capsys):
     text = "\n".join(lines)
     assert f"{path}:3: datasets[0].load: should be 'digits', 'iris', 'wine' or 'breast_cancer' (got 'mnist')" in lines, text
     assert (f"{path}:4: datasets[1].splits: fractions must add up to at most 1.0 (write counts as integers)") in lines, text
-    assert f"{path}:5: datasets[2].kind: unknown kind 'csv'; choose one of: sklearn, imagefolder, npz, python" in lines, text
+    assert f"{path}:5: datasets[2].kind: unknown kind 'csv'; choose one of: sklearn, imagefolder, npz, python, text" in lines, text
     assert (f"{path}:6: datasets[3].transform: unknown key 'transform' (allowed: name, splits, seed, kind, load)") in lines, text
 
 

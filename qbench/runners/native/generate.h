@@ -177,3 +177,87 @@ GenerationTrial run_generation(const Options& o, et::Method& method, std::unique
   trial.figures = generation_figures(o, runs, first);
   return trial;
 }
+
+// ---- Scoring mode (--score-tokens FILE --window W): teacher forcing, for perplexity.
+// FILE holds whole windows of W int64 token ids. Each window starts again at position 0 (entries
+// the cache holds beyond the current position are masked by position, as in each generation) and
+// feeds its own tokens one by one; after token i the runner takes the NLL of token i+1 under the
+// logits (log-softmax in double, here: shipping the logits back would be vocab × tokens floats).
+// W-1 tokens are scored per window; each step is a sample. --outputs gets each NLL (float32).
+
+std::vector<int64_t> read_score_tokens(const Options& o, int64_t vocab) {
+  std::ifstream f(o.score_tokens, std::ios::binary | std::ios::ate);
+  if (!f) fail("cannot read score tokens '" + o.score_tokens + "': " + std::strerror(errno));
+  auto bytes = static_cast<long long>(f.tellg());
+  long long per_window = o.window * static_cast<long long>(sizeof(int64_t));
+  if (bytes <= 0 || bytes % per_window != 0)
+    fail("score tokens '" + o.score_tokens + "' hold " + std::to_string(bytes) + " bytes, not whole windows of " +
+         std::to_string(o.window) + " int64 token ids");
+  std::vector<int64_t> ids(static_cast<size_t>(bytes / 8));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(ids.data()), bytes);
+  for (auto id : ids)
+    if (id < 0 || id >= vocab)
+      fail("score token id " + std::to_string(id) + " is outside the program's vocabulary (" + std::to_string(vocab) + ")");
+  return ids;
+}
+
+// -log softmax(logits)[target], in double.
+double token_nll(const float* logits, int64_t vocab, int64_t target) {
+  double top = *std::max_element(logits, logits + vocab), sum = 0;
+  for (int64_t i = 0; i < vocab; i++) sum += std::exp(static_cast<double>(logits[i]) - top);
+  return std::log(sum) + top - static_cast<double>(logits[target]);
+}
+
+struct ScoreFigures {
+  long window = 0, windows = 0, scored_tokens = 0;
+  double nll_sum = 0;
+};
+
+void write_score(JsonWriter& w, const ScoreFigures& f) {
+  w.begin_object();
+  w.member("mode", "score").member("window", f.window).member("windows", f.windows);
+  w.member("scored_tokens", f.scored_tokens).member("nll_sum", f.nll_sum);
+  w.end_object();
+}
+
+// What a scoring-mode trial measured; run() reports it.
+struct ScoreTrial {
+  Measurement m;  // every scored step is a sample
+  ScoreFigures figures;
+  int64_t vocab = 0;
+};
+
+ScoreTrial run_score(const Options& o, et::Method& method, std::unique_ptr<FILE, int (*)(FILE*)> out_file) {
+  ScoreTrial trial;
+  auto out_meta = method.method_meta().output_tensor_meta(0);
+  if (!out_meta.ok() || out_meta->sizes().empty()) fail("scoring mode needs a logits output [1, vocab]");
+  trial.vocab = out_meta->sizes()[out_meta->sizes().size() - 1];
+  auto ids = read_score_tokens(o, trial.vocab);
+  Stepper stepper(method);
+  set_phase("running the method", " — the .pte may not be a generation program (forward(input_ids, cache_position))");
+  Measurement& m = trial.m;
+  ScoreFigures& f = trial.figures;
+  m.cores = current_cpus();
+  m.before = take_snapshot();
+  f.window = o.window, f.windows = static_cast<long>(ids.size()) / o.window;
+  for (long w = 0; w < f.windows; w++) {
+    const int64_t* window = ids.data() + w * o.window;
+    for (long i = 0; i + 1 < o.window; i++) {
+      auto s0 = Clock::now();
+      long long c0 = thread_cpu_ns();
+      double nll = token_nll(stepper.step({window[i]}, i), trial.vocab, window[i + 1]);
+      m.thread_cpu_ns.push_back(thread_cpu_ns() - c0);
+      m.samples_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s0).count());
+      f.nll_sum += nll, f.scored_tokens++;
+      float value = static_cast<float>(nll);
+      if (out_file && std::fwrite(&value, sizeof(float), 1, out_file.get()) != 1)
+        fail("cannot write outputs file '" + o.outputs + "'");
+    }
+  }
+  m.after = take_snapshot();
+  m.freqs_khz = core_freqs_khz(m.cores, m.freq_unreadable);
+  set_phase("writing the results", "");
+  if (out_file && std::fclose(out_file.release()) != 0) fail("cannot write outputs file '" + o.outputs + "'");
+  return trial;
+}

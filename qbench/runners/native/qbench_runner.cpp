@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -181,6 +182,8 @@ struct Options {
   bool json = false;
   long input_sets = 1;  // --input-sets N: the inputs file holds N sets; outputs of each are written
   long prompt_tokens = 0, new_tokens = 0, seed = 0;  // generation mode (generate.h)
+  std::string score_tokens;  // scoring mode (generate.h): windows of token ids, teacher-forced
+  long window = 0;
 };
 
 long parse_long(const std::string& flag, const std::string& v, long lo) {
@@ -225,7 +228,8 @@ std::vector<int> parse_cpus(const std::string& v) {
       "  [--iterations N] [--min-seconds S] [--max-iterations N] [--threads N]\n"
       "  [--affinity 0,1,2] [--inputs FILE] [--outputs FILE] [--etdump FILE] [--json]\n"
       "  [--input-sets N]   (N input sets in --inputs; --outputs gets the outputs of each)\n"
-      "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n");
+      "  [--prompt-tokens P --new-tokens N [--seed S]]   (generation mode: prefill + greedy decode)\n"
+      "  [--score-tokens FILE --window W]   (scoring mode: per-token NLL of windows of W int64 token ids)\n");
   std::exit(0);
 }
 
@@ -248,6 +252,8 @@ void apply_flag(Options& o, const std::string& flag, const Next& next) {
   else if (flag == "--prompt-tokens") o.prompt_tokens = parse_long(flag, next(), 1);
   else if (flag == "--new-tokens") o.new_tokens = parse_long(flag, next(), 1);
   else if (flag == "--seed") o.seed = parse_long(flag, next(), 0);
+  else if (flag == "--score-tokens") o.score_tokens = next();
+  else if (flag == "--window") o.window = parse_long(flag, next(), 2);
   else usage("unknown flag '" + flag + "' (see --help)");
 }
 
@@ -257,6 +263,7 @@ void check_options(const Options& o) {
   if (o.max_iterations < o.iterations) usage("--max-iterations must be >= --iterations");
   if (o.input_sets > 1 && o.inputs.empty()) usage("--input-sets needs --inputs");
   if ((o.prompt_tokens > 0) != (o.new_tokens > 0)) usage("--prompt-tokens and --new-tokens go together (generation mode)");
+  if (o.score_tokens.empty() != (o.window == 0)) usage("--score-tokens and --window go together (scoring mode)");
 }
 
 Options parse_args(int argc, char** argv) {
@@ -758,6 +765,7 @@ struct Report {
   long long arena_bytes = 0;
   std::vector<OutputInfo> outputs;
   std::optional<GenerationFigures> generation;  // generation mode only (generate.h)
+  std::optional<ScoreFigures> score;            // scoring mode only (generate.h), reported as "generation"
 };
 
 // Without --json: one line for a person.
@@ -787,6 +795,7 @@ std::string report_json(const Options& o, const Report& r, const Measurement& m,
   for (const auto& out : r.outputs) w.begin_object().member("dtype", out.dtype).member("shape", out.shape).end_object();
   w.end_array();
   if (r.generation) write_generation(w.key("generation"), *r.generation);
+  if (r.score) write_score(w.key("generation"), *r.score);
   w.end_object();
   return w.text();
 }
@@ -940,8 +949,8 @@ int run(const Options& o) {
   LoadedProgram loaded = load_program(o.model, r.load_ms);
   et::MethodMeta meta = find_method(loaded.program, o);
   // Inputs are prepared (and size-checked) before the expensive method init; generation mode makes its own.
-  bool generating = o.new_tokens > 0;
-  auto inputs = generating ? std::vector<InputTensor>() : make_inputs(meta, o);
+  bool generating = o.new_tokens > 0, scoring = o.window > 0;
+  auto inputs = generating || scoring ? std::vector<InputTensor>() : make_inputs(meta, o);
   check_outputs(meta, o);
   PlannedMemory memory(meta, o);
   r.arena_bytes = memory.bytes();
@@ -951,6 +960,14 @@ int run(const Options& o) {
     r.first_ms = trial.first_ms;
     r.outputs = {OutputInfo{"float32", {1, trial.vocab}}};
     r.generation = trial.figures;
+    print_report(o, r, trial.m);
+    return 0;
+  }
+  if (scoring) {
+    ScoreTrial trial = run_score(o, method, std::move(out_file));
+    r.first_ms = trial.m.samples_ns.empty() ? 0 : trial.m.samples_ns[0] / 1e6;
+    r.outputs = {OutputInfo{"float32", {1, trial.vocab}}};
+    r.score = trial.figures;
     print_report(o, r, trial.m);
     return 0;
   }
