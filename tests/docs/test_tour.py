@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import tiny_suite, write_suite
 from tests.docs.doc_commands import REPO
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, write_suite
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"),
                                                    reason="needs OpenSSH's sshd")]

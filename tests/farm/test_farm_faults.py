@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, write_suite
 
 pytestmark = pytest.mark.slow
 

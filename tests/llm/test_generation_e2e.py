@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 from tests.llm.conftest import llm_suite
 
 pytestmark = pytest.mark.slow

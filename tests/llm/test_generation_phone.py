@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 from tests.llm.conftest import llm_suite
 from tests.pipeline.test_phone_arm_e2e import phone  # noqa: F401  (the emulated phone fixture)
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 from tests.mounts import small_disk
 
 # every trial warms up for 2 s (nothing is written meanwhile) and stores at most 2000 samples
@@ -30,12 +30,6 @@ devices: [host]
 benchmark: {warmup: 2, warmup_seconds: 2, iterations: 5, min_seconds: 0, max_iterations: 2000, trials: 3,
             max_trials: 3, threads: 1, timeout_seconds: 60, quiet_start: {max_wait_s: 0}}
 """
-
-
-def qbench(*args, cwd) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=env, timeout=900)
 
 
 def _trials(db) -> int:

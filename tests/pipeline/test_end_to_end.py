@@ -7,7 +7,6 @@ then read its JSON, its store, its cache and its page.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -19,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, write_suite
-from tests.helpers import halve_samples
+from tests.helpers import REPO, halve_samples, qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +60,6 @@ class Sorter(torch.nn.Module):
 def sorter():
     return Sorter()
 '''
-
-
-def qbench(*args, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=1200, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,11 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
-
-
-def qbench(*args, **kw) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=900, env=env, **kw)
+from tests.helpers import REPO, qbench, tiny_suite, write_suite
 
 
 def one_line(proc) -> str:

@@ -7,7 +7,7 @@ import json
 
 from qbench.cli import main
 from qbench.pipeline.device_session import DeviceSession
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 SUITE = """
 name: bug

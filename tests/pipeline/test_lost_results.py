@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 from tests.mounts import can_mount, read_only_folder, small_disk
 
 pytestmark = pytest.mark.slow
@@ -44,11 +43,6 @@ benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: MIN_SECOND
 def suite(folder, *, min_seconds=0, trials=1):
     shutil.copytree(REPO / "suites" / "models", folder / "models", dirs_exist_ok=True)
     return write_suite(folder, SUITE.replace("MIN_SECONDS", str(min_seconds)).replace("TRIALS", str(trials)))
-
-
-def qbench(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=900, **kw)
 
 
 def no_traceback(proc) -> None:

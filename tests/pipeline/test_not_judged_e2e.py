@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
+from tests.helpers import REPO, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, write_suite
 from tests.helpers import free_port
 
 pytestmark = [

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 pytestmark = pytest.mark.slow
 

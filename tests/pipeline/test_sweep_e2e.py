@@ -16,7 +16,7 @@ import pytest
 from qbench.report.compare import compare_runs
 from qbench.report.html import write_report
 from qbench.results.store import ResultsStore
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, write_suite
 from tests.report.test_html_report import browser  # noqa: F401 - the headless Chromium fixture
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, write_suite
 
 pytestmark = pytest.mark.slow
 

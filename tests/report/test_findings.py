@@ -18,7 +18,7 @@ import pytest
 from qbench.cli.summary import render_markdown, render_plain
 from qbench.report.findings import (QAT_BELOW_PTQ, QUANTIZED_NOTHING, SLOWER_THAN_FP32, attach_findings,
                                     findings_text)
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 CONV_ONLY = '''
 import torch

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 from tests.sensitivity.test_sensitivity_cli import SUITE
 
 HERE = Path(__file__).parent

@@ -10,7 +10,7 @@ import textwrap
 import torch  # noqa: F401  imported before the 0.5 s limits start: a first `import torch` takes longer
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 HANGING = textwrap.dedent("""
     import time
