@@ -21,12 +21,17 @@ REPO = Path(__file__).resolve().parent.parent
 NOT_INHERITED = ("COLUMNS", "TERM", "QBENCH_DB", "MLFLOW_TRACKING_URI")
 
 
-def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a test's qbench runs in: this process's minus NOT_INHERITED, plus `env`."""
-    return {**{k: v for k, v in os.environ.items() if k not in NOT_INHERITED}, **(env or {})}
+Env = Mapping[str, str | None]
 
 
-def python(*args, cwd=None, env: Mapping[str, str] | None = None, timeout: float = 1200, input: str | None = None,
+def cli_env(env: Env | None = None) -> dict[str, str]:
+    """The environment a test's qbench runs in: this process's minus NOT_INHERITED, plus `env` (a None
+    value removes that variable)."""
+    merged = {**{k: v for k, v in os.environ.items() if k not in NOT_INHERITED}, **(env or {})}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def python(*args, cwd=None, env: Env | None = None, timeout: float = 1200, input: str | None = None,
            check: bool = False) -> subprocess.CompletedProcess:
     """Run this interpreter with `args` (str()-ed) in `cli_env(env)`, text output captured. `check`: a
     non-zero exit fails the test with the command's stderr."""
@@ -38,16 +43,16 @@ def python(*args, cwd=None, env: Mapping[str, str] | None = None, timeout: float
     return proc
 
 
-def qbench(*args, cwd=None, env: Mapping[str, str] | None = None, timeout: float = 1200, input: str | None = None,
+def qbench(*args, cwd=None, env: Env | None = None, timeout: float = 1200, input: str | None = None,
            check: bool = False) -> subprocess.CompletedProcess:
     """Run the qbench CLI in a subprocess as a user would (`python -m qbench ARGS`); see `python`."""
     return python("-m", "qbench", *args, cwd=cwd, env=env, timeout=timeout, input=input, check=check)
 
 
-def qbench_popen(*args, cwd=None, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+def qbench_popen(*args, cwd=None, env: Env | None = None, stdout=subprocess.PIPE) -> subprocess.Popen:
     """Start the qbench CLI in the background (stdout and stderr piped, text), for tests that act mid-run."""
     return subprocess.Popen([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, env=cli_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=stdout, stderr=subprocess.PIPE, text=True)
 
 
 def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:

@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port, qbench, write_suite
+from tests.helpers import REPO, free_port, qbench, qbench_popen, write_suite
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("adb") is None, reason="needs Debian's adb")]
 
@@ -106,9 +105,7 @@ def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
 def test_phone_lost_mid_run_fails_its_cells_with_the_cause_and_the_host_goes_on(farm):
     suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[host, phone]", trials=6, min_seconds=1), "lost.yaml")
     db = farm["root"] / "lost.db"
-    proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **farm["env"]}, cwd=farm["root"])
+    proc = qbench_popen("run", suite, "--db", db, "--json", env=farm["env"], cwd=farm["root"])
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:  # pull the plug once the phone has measured something

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.helpers import qbench, write_suite
+from tests.helpers import qbench, qbench_popen, write_suite
 from tests.mounts import small_disk
 
 # every trial warms up for 2 s (nothing is written meanwhile) and stores at most 2000 samples
@@ -61,9 +59,7 @@ def test_a_disk_too_full_to_mark_the_run_failed_is_said_and_the_next_run_settles
     reports = suite_dir / "reports"  # the run's log and pages stay off the small disk
     with small_disk(suite_dir / "small", "8m") as disk:
         db = disk / "q.db"
-        proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                                 str(reports)], cwd=suite_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")})
+        proc = qbench_popen("run", suite, "--db", db, "--reports-dir", reports, cwd=suite_dir)
         deadline = time.monotonic() + 600
         while _trials(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -4,14 +4,11 @@ progress counts each extra trial as a step of its own: `[done/total]` never runs
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +34,7 @@ def piped(tmp_path_factory):
     root = tmp_path_factory.mktemp("counts")
     shutil.copytree(REPO / "suites" / "models", root / "models")
     suite = write_suite(root, SUITE)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(root / "q.db"),
-                           "--reports-dir", str(root / "reports")], capture_output=True, text=True, timeout=1200,
-                          env=env)
+    proc = qbench("run", suite, "--db", root / "q.db", "--reports-dir", root / "reports", timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from qbench.report.views import cell_views
     from qbench.results.store import ResultsStore

@@ -17,14 +17,13 @@ import pytest
 
 from qbench.results.lease import RunHeld, hold
 from qbench.results.store import open_store
-from tests.helpers import cli_env, qbench, tiny_suite, wait_for, write_suite
+from tests.helpers import qbench, qbench_popen, tiny_suite, wait_for, write_suite
 
 RUN = "20261206-090000-lea5"
 
 
 def start(*args, cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return qbench_popen(*args, cwd=cwd, stdout=subprocess.DEVNULL)
 
 
 def interrupted_run(db, suite) -> None:
