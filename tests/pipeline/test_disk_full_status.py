@@ -12,22 +12,11 @@ import time
 
 import pytest
 
-from tests.helpers import qbench, qbench_popen, write_suite
+from tests.helpers import qbench, qbench_popen, tiny_suite, write_suite
 from tests.mounts import small_disk
 
 # every trial warms up for 2 s (nothing is written meanwhile) and stores at most 2000 samples
-SUITE = """\
-name: full
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 2, iterations: 5, min_seconds: 0, max_iterations: 2000, trials: 3,
-            max_trials: 3, threads: 1, timeout_seconds: 60, quiet_start: {max_wait_s: 0}}
-"""
+SUITE = tiny_suite("full", trials=3, settings={"warmup_seconds": 2, "max_iterations": 2000})
 
 
 def _trials(db) -> int:

@@ -8,23 +8,14 @@ import re
 
 import pytest
 
-from tests.helpers import REPO, qbench, write_suite
+from tests.helpers import FP32, REPO, qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
-SUITE = """
-name: counts
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64], dtype: float32}]
-recipes:
-  - {name: fp32, kind: fp32}
-  - {name: int8-dynamic, kind: dynamic}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1,
-            precision: "0.01%", quiet_start: {max_wait_s: 0}}
-"""
+# no max_trials: the default bound is what the test is about
+SUITE = tiny_suite("counts", recipes=(FP32, "{name: int8-dynamic, kind: dynamic}"),
+                   settings={"max_trials": None, "timeout_seconds": None},
+                   benchmark='precision: "0.01%", quiet_start: {max_wait_s: 0}')
 
 
 @pytest.fixture(scope="module")
