@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _run(root: Path, iterations: int) -> list[tuple[int, dict, str]]:
     """(disturbed, interference summary, stability reason) per trial of a fresh run."""
-    text = tiny_suite(f"short{iterations}", trials=3).replace("iterations: 5", f"iterations: {iterations}")
+    text = tiny_suite(f"short{iterations}", trials=3, settings={"iterations": iterations})
     suite = write_suite(root, text, f"short{iterations}.yaml")
     db = root / f"q{iterations}.db"
     proc = qbench("run", suite, "--db", db, "--reports-dir", root / "reports", timeout=600)
