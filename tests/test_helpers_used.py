@@ -1,0 +1,27 @@
+"""Tests run the qbench CLI and import shared functions one way: through tests/helpers.py (one
+environment for every subprocess, one tiny suite builder). A test that spawns `python -m qbench` by
+hand or imports tests.conftest as a module is named here with the fix."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import REPO
+
+TESTS = REPO / "tests"
+BY_HAND = re.compile(r"""\[sys\.executable,\s*["']-m["'],\s*["']qbench["']""")
+CONFTEST_IMPORT = re.compile(r"^\s*(from tests\.conftest import|import tests\.conftest)", re.M)
+
+
+def _test_sources() -> dict[str, str]:
+    return {str(p.relative_to(REPO)): p.read_text() for p in sorted(TESTS.rglob("*.py")) if p.name != "helpers.py"}
+
+
+def test_no_test_spawns_qbench_by_hand():
+    offenders = [name for name, text in _test_sources().items() if BY_HAND.search(text)]
+    assert not offenders, f"{offenders}: run the CLI with tests.helpers.qbench / qbench_popen"
+
+
+def test_no_test_imports_conftest_as_a_module():
+    offenders = [name for name, text in _test_sources().items() if CONFTEST_IMPORT.search(text)]
+    assert not offenders, f"{offenders}: import plain functions from tests.helpers (conftest.py holds fixtures)"
