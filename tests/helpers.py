@@ -45,7 +45,8 @@ def python(*args, cwd=None, env: Env | None = None, timeout: float = 1200, input
 
 def qbench(*args, cwd=None, env: Env | None = None, timeout: float = 1200, input: str | None = None,
            check: bool = False) -> subprocess.CompletedProcess:
-    """Run the qbench CLI in a subprocess as a user would (`python -m qbench ARGS`); see `python`."""
+    """Run the qbench CLI in a subprocess as a user would (`python -m qbench ARGS`); see `python`. A test
+    module that also imports the qbench package imports this as `qbench as qbench_cli`."""
     return python("-m", "qbench", *args, cwd=cwd, env=env, timeout=timeout, input=input, check=check)
 
 

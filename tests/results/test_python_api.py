@@ -14,7 +14,7 @@ from qbench.errors import UsageError
 from qbench.report.views import run_document
 from qbench.results.store import ResultsStore
 from tests.report.synthetic import BASE, NEW, add_run, build_nightly_db
-from tests.helpers import qbench
+from tests.helpers import qbench as qbench_cli
 
 RUNNING = "20251128-030000-running"
 
@@ -79,8 +79,8 @@ def test_parquet_without_pyarrow_is_one_line_with_the_install_command(db, tmp_pa
     hide.mkdir()
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['pyarrow'] = None  # as if not installed\n")
     path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])
-    out = qbench("results", "--db", db, "--format", "parquet", "-o", tmp_path / "r.parquet", env={"PYTHONPATH": path},
-                 timeout=300)
+    out = qbench_cli("results", "--db", db, "--format", "parquet", "-o", tmp_path / "r.parquet",
+                     env={"PYTHONPATH": path}, timeout=300)
     assert out.returncode == 2, out.stderr
     assert out.stderr == ("qbench: parquet needs pyarrow, which is not installed: pip install 'qbench[parquet]' "
                           "(or pip install pyarrow)\n")

@@ -12,7 +12,7 @@ from qbench.errors import ExitCode, UsageError
 from qbench.results.runref import RunRefError, resolve_run
 from qbench.results.store import ResultsStore
 from tests.report.synthetic import BASE, NEW, build_nightly_db, add_run
-from tests.helpers import qbench
+from tests.helpers import qbench as qbench_cli
 
 SMOKE = "20251128-030000-smoke"
 
@@ -59,16 +59,16 @@ def test_a_reference_naming_no_run_or_several_lists_candidates(store, db, ref, s
 
 
 def test_compare_report_ops_and_results_take_references(db, tmp_path):
-    cmp = qbench("compare", "last~1:mobile", "last:mobile", "--db", db, "--json")
+    cmp = qbench_cli("compare", "last~1:mobile", "last:mobile", "--db", db, "--json")
     assert cmp.returncode == 0, cmp.stderr
     assert (json.loads(cmp.stdout)["base_run"], json.loads(cmp.stdout)["new_run"]) == (BASE, NEW)
-    rep = qbench("report", "20251126", "last~1", "--db", db)  # default page: beside the store, resolved id
+    rep = qbench_cli("report", "20251126", "last~1", "--db", db)  # default page: beside the store, resolved id
     assert rep.returncode == 0, rep.stderr
     assert rep.stdout.strip() == str(db.parent / NEW / "report.html")
-    ops = qbench("ops", "last~1", "--db", db, "--json")
+    ops = qbench_cli("ops", "last~1", "--db", db, "--json")
     assert ops.returncode == 0, ops.stderr
     assert {c["cell"].split("@")[1] for c in json.loads(ops.stdout)} == {"pixel8"}
-    res = qbench("results", "--db", db, "--run", "last:mobile", "--format", "json")
+    res = qbench_cli("results", "--db", db, "--run", "last:mobile", "--format", "json")
     assert res.returncode == 0, res.stderr
     assert {r["run_id"] for r in json.loads(res.stdout)} == {NEW}
 
@@ -78,7 +78,7 @@ def test_compare_report_ops_and_results_take_references(db, tmp_path):
     ["export", "mlflow", "2025112"],
 ])
 def test_an_ambiguous_reference_is_one_line_and_exit_2_everywhere(db, argv, tmp_path):
-    out = qbench(*argv, "--db", db, cwd=tmp_path)
+    out = qbench_cli(*argv, "--db", db, cwd=tmp_path)
     assert out.returncode == ExitCode.USAGE, out.stderr
     assert out.stderr.count("\n") == 1 and "ambiguous, 3 runs start with it" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
@@ -118,6 +118,6 @@ def test_references_and_types_read_postgresql_alike(db, pg_url):
 def test_report_of_a_postgresql_run_by_reference_goes_to_the_reports_folder(pg_url, tmp_path):
     """`qbench report last --db postgresql://…` without -o: reports/<run>/report.html (a URL has no folder)."""
     build_nightly_db(pg_url)
-    out = qbench("report", "last", "--db", pg_url, cwd=tmp_path)
+    out = qbench_cli("report", "last", "--db", pg_url, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"reports/{NEW}/report.html" and (tmp_path / "reports" / NEW / "report.html").is_file()
