@@ -1,15 +1,15 @@
-"""Shared fixtures: an isolated artifact cache, and suite folders built from real files."""
+"""Shared fixtures: an isolated artifact cache, and suite folders built from real files. Only fixtures
+live here (pytest finds them); plain functions tests share are in tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,26 +40,6 @@ def suite_dir(tmp_path) -> Path:
     """A folder holding a copy of the smoke suite's models, for suites written by a test."""
     shutil.copytree(REPO / "suites" / "models", tmp_path / "models")
     return tmp_path
-
-
-def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-def tiny_suite(name: str, *, devices: str = "host", trials: int = 1,
-               recipes: tuple[str, ...] = ("{name: fp32, kind: fp32}",), top: str = "",
-               benchmark: str = "quiet_start: {max_wait_s: 0}") -> str:
-    """The quickest real suite (for `suite_dir`): tiny_mlp with short fixed trials (max_trials = trials:
-    no extra trial for precision, so counts do not depend on the machine's load). `recipes`: YAML flow
-    items; `top`: more top-level YAML lines; `benchmark`: more `benchmark:` keys."""
-    items = "".join(f"  - {r}\n" for r in recipes)
-    return (f"name: {name}\nmodels:\n  - name: tiny_mlp\n    source: python:models/tiny.py:tiny_mlp\n"
-            f"    inputs: [{{shape: [1, 64]}}]\nrecipes:\n{items}{top}devices: [{devices}]\n"
-            f"benchmark: {{warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: {trials}, "
-            f"max_trials: {trials}, threads: 1, "
-            f"timeout_seconds: 60, {benchmark}}}\n")
 
 
 @pytest.fixture(scope="session")

@@ -8,24 +8,15 @@ resume of the finished first run (nothing left to measure: only the summary).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.helpers import halve_samples
+from tests.helpers import REPO, halve_samples, qbench
 
 pytestmark = pytest.mark.slow
-
-
-def qbench(*args, cwd, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,6 @@ every verdict's line, the `vs base` text, `qbench compare`'s annotations on stde
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +10,7 @@ from qbench.errors import EXIT_CODE_MEANINGS, ExitCode
 from qbench.report.compare import compare_runs
 from qbench.report.gate import FAIL, NOT_ENFORCED, PASS, gate_line, verdict, vs_base, vs_base_text
 from tests.report.synthetic import BASE, NEW, build_nightly_db
+from tests.helpers import qbench
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +63,7 @@ def test_vs_base_says_which_way_is_better(result):
 
 
 def test_compare_annotations_go_to_stderr_also_without_json(db):
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    out = subprocess.run([sys.executable, "-m", "qbench", "compare", BASE, NEW, "--db", str(db), "--fail-on-regression"],
-                         capture_output=True, text=True, env={**env, "GITHUB_ACTIONS": "true"}, timeout=300)
+    out = qbench("compare", BASE, NEW, "--db", db, "--fail-on-regression", env={"GITHUB_ACTIONS": "true"}, timeout=300)
     assert out.returncode == ExitCode.REGRESSION
     assert "::error" not in out.stdout and out.stdout.startswith(f"base {BASE}")
     assert sum(line.startswith("::error title=qbench regression") for line in out.stderr.splitlines()) >= 2
@@ -77,8 +73,6 @@ def test_one_exit_code_table_and_help_prints_it():
     assert set(EXIT_CODE_MEANINGS) == set(ExitCode)
     codes = [int(c) for c in ExitCode]
     assert len(codes) == len(set(codes)) and ExitCode.INTERNAL_ERROR not in (ExitCode.CELLS_FAILED, ExitCode.REGRESSION)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    text = subprocess.run([sys.executable, "-m", "qbench", "--help"], capture_output=True, text=True, env=env,
-                          timeout=120).stdout
+    text = qbench("--help", timeout=120).stdout
     for code, meaning in EXIT_CODE_MEANINGS.items():
         assert f"{int(code):>3}  {meaning}" in text

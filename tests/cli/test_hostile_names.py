@@ -5,18 +5,14 @@ terminal-title OSC sequence and a colour code, then a gated run with GitHub's ch
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from qbench.text import cell_label, safe
-from tests.conftest import REPO, write_suite
-from tests.helpers import speed_up_samples
+from tests.helpers import REPO, qbench, speed_up_samples, write_suite
 
 ANNOTATION = "m\n::error title=forged::x"
 PROGRESS = "\n[9/9] [ok] fake/fp32@host"
@@ -38,12 +34,6 @@ benchmark: {warmup: 1, warmup_seconds: 0, iterations: 20, min_seconds: 0, trials
 '''
 
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def qbench(*args, cwd, env=None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env={**base, **(env or {})}, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,19 @@ and a dead or hanging tracking server is one bounded line."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
+from tests.helpers import REPO, qbench, tiny_suite, write_suite
 
 mlflow = pytest.importorskip("mlflow", reason="the `mlflow` extra (in `test`) is needed")
 pytestmark = pytest.mark.slow
 
 SUITE = tiny_suite("mlgate", recipes=("{name: fp32, kind: fp32}", "{name: int8-ptq, kind: ptq}"),
                    top="calibration: {kind: random, samples: 4, seed: 0}\nnumerics: {samples: 2}\n")
-
-
-def qbench(*args, cwd, env=None, timeout=900) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "MLFLOW_TRACKING_URI")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env={**clean, **(env or {})}, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

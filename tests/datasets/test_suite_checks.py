@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 
 def check(capsys, path) -> tuple[int, list[str]]:

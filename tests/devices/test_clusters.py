@@ -10,6 +10,7 @@ import pytest
 
 from qbench.devices import clusters
 from qbench.errors import QbenchError
+from tests.helpers import qbench
 
 SYS = Path(__file__).resolve().parents[1] / "fixtures" / "sys"
 
@@ -59,7 +60,6 @@ def test_a_suite_with_an_unknown_cluster_name_is_refused_with_its_line(tmp_path)
     (tmp_path / "s.yaml").write_text("name: s\nmodels:\n  - {name: m, source: torchvision:resnet18}\n"
                                      "recipes: [{name: fp32, kind: fp32}]\ndevices: [host]\n"
                                      "benchmark: {affinity: huge}\n")
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(tmp_path / "s.yaml"), "--check"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = qbench("run", tmp_path / "s.yaml", "--check", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "s.yaml:6" in proc.stderr and "affinity" in proc.stderr

@@ -5,10 +5,8 @@ cluster the device lacks, a non-arm64 phone, a bundle missing a library. Plus `q
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from qbench.pipeline.doctor import check_device, ready
 from qbench.devices.profiles import DeviceProfile
-from tests.helpers import free_port
+from tests.helpers import cli_env, free_port, qbench
 
 pytestmark = pytest.mark.slow
 ARM = shutil.which("aarch64-linux-gnu-g++") and shutil.which("qemu-aarch64")
@@ -30,10 +28,10 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("doctor")
     (root / "home").mkdir()
     (root / "device_profiles").mkdir()
-    env = {**{k: v for k, v in os.environ.items() if k != "QEMU_LD_PREFIX"}, "HOME": str(root / "home")}
+    env = {"HOME": str(root / "home"), "QEMU_LD_PREFIX": None}
     lab = {"root": root, "env": env, "port": free_port(), "daemons": []}
     yield lab
-    subprocess.run(["adb", "-P", str(lab["port"]), "kill-server"], env=env, capture_output=True)
+    subprocess.run(["adb", "-P", str(lab["port"]), "kill-server"], env=cli_env(env), capture_output=True)
     for d in lab["daemons"]:
         d.stop()
 
@@ -53,16 +51,14 @@ def phone(lab, **props) -> str:
 
 
 def doctor(lab, name: str, *extra) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "qbench", "doctor", name, "--json", *extra], capture_output=True,
-                          text=True, env=lab["env"], cwd=lab["root"], timeout=900)
+    proc = qbench("doctor", name, "--json", *extra, env=lab["env"], cwd=lab["root"], timeout=900)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     return proc.returncode, {c["name"]: c for c in doc["checks"]} | {"_ready": doc["ready"]}
 
 
 def test_host_is_ready_and_the_text_is_a_checklist(lab):
-    proc = subprocess.run([sys.executable, "-m", "qbench", "doctor", "host"], capture_output=True, text=True,
-                          env=lab["env"], cwd=lab["root"], timeout=900)
+    proc = qbench("doctor", "host", env=lab["env"], cwd=lab["root"], timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[-1] == "host: ready to run a suite"
@@ -118,14 +114,11 @@ def test_an_unreachable_phone_says_how_to_connect_it_and_devices_exits_1(lab):
     code, checks = doctor(lab, name)
     assert code == 1 and not checks["_ready"] and list(checks) == ["reachable", "_ready"]
     assert "accept the RSA prompt" in checks["reachable"]["fix"]
-    proc = subprocess.run([sys.executable, "-m", "qbench", "devices", name, "--timeout", "20"], capture_output=True,
-                          text=True, env=lab["env"], cwd=lab["root"], timeout=300)
+    proc = qbench("devices", name, "--timeout", "20", env=lab["env"], cwd=lab["root"], timeout=300)
     assert proc.returncode == 1 and "unreachable: gone" in proc.stderr
-    ok = subprocess.run([sys.executable, "-m", "qbench", "devices", "host"], capture_output=True, text=True,
-                        env=lab["env"], cwd=lab["root"], timeout=300)
+    ok = qbench("devices", "host", env=lab["env"], cwd=lab["root"], timeout=300)
     assert ok.returncode == 0 and ok.stdout.startswith("host")
-    unknown = subprocess.run([sys.executable, "-m", "qbench", "doctor", "nosuch"], capture_output=True, text=True,
-                             env=lab["env"], cwd=lab["root"], timeout=300)
+    unknown = qbench("doctor", "nosuch", env=lab["env"], cwd=lab["root"], timeout=300)
     assert unknown.returncode == 2 and unknown.stderr.startswith("qbench: no device profile 'nosuch'")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from qbench.pipeline.doctor import check_device
 from qbench.runners import native_build
 from qbench.runners.native_runner import NativeRunner
 from qbench.suite.schema import Strict
+from tests.helpers import qbench
 
 BUNDLED = Path(__file__).resolve().parents[2] / "device_profiles"
 
@@ -133,7 +132,6 @@ def test_the_native_runner_target_comes_from_the_transport(tmp_path, loop, monke
 
 
 def test_the_schema_offers_the_registered_transports():
-    out = subprocess.run([sys.executable, "-m", "qbench", "schema", "device"], capture_output=True, text=True,
-                         timeout=120)
+    out = qbench("schema", "device", timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["properties"]["transport"]["enum"] == ["adb", "host", "ssh"]

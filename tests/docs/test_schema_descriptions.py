@@ -4,12 +4,11 @@ editor's hover text (and the generated suite/device reference) is never empty.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from qbench.cli.json_schema import SCHEMAS
+from tests.helpers import qbench
 
 
 def undescribed(node, path="") -> list[str]:
@@ -34,8 +33,7 @@ def test_every_property_has_a_description(name):
 
 
 def test_qbench_schema_prints_the_descriptions():
-    out = subprocess.run([sys.executable, "-m", "qbench", "schema", "suite"], capture_output=True, text=True,
-                         check=True).stdout
+    out = qbench("schema", "suite", check=True).stdout
     schema = json.loads(out)
     bench = schema["$defs"]["BenchmarkSpec"]["properties"]
     assert "95% CI" in bench["precision"]["description"]

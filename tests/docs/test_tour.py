@@ -3,15 +3,12 @@ suite: the suite path and name are swapped for the tiny one, RUN_A/RUN_B for the
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import qbench, tiny_suite, write_suite
 from tests.docs.doc_commands import REPO
 
 pytestmark = pytest.mark.slow
@@ -38,8 +35,7 @@ def test_the_tour_runs_end_to_end(suite_dir):
     for argv in tour(TOURS[0]):
         assert argv[0] == "qbench"
         args = [_swap(a, suite, runs) for a in argv[1:]]
-        done = subprocess.run([sys.executable, "-m", "qbench", *args], cwd=suite_dir, capture_output=True, text=True,
-                              timeout=900, env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")})
+        done = qbench(*args, cwd=suite_dir, timeout=900)
         gate = "--fail-on-regression" in args
         # the gate may find a real regression between two runs on a busy machine: exit 3 is its answer
         assert done.returncode in ((0, 3) if gate else (0,)), f"qbench {' '.join(args)}\n{done.stderr[-3000:]}"

@@ -10,13 +10,12 @@ example every int8 recipe is within a sample or two of fp32 (docs/quantization-q
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -76,11 +75,6 @@ recipes:
 numerics: {samples: 2}
 benchmark: {warmup: 1, warmup_seconds: 0, iterations: 3, min_seconds: 0, trials: 1}
 """
-
-
-def qbench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ}, timeout=900)
 
 
 def run_json(folder, text) -> tuple[subprocess.CompletedProcess, dict]:

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from qbench.testing.farm import free_port
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import python, qbench, tiny_suite, write_suite
 
 INSTALL = "pip install 'qbench[farm]'"
 # the process as on an install without the farm extra: importing these fails as a missing module does
@@ -27,11 +27,9 @@ WITHOUT_FARM = textwrap.dedent("""
 """)
 
 
-def qbench(*args, cwd, without_farm=False, timeout=300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    head = ["-c", WITHOUT_FARM] if without_farm else ["-m", "qbench"]
-    return subprocess.run([sys.executable, *head, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+def without_farm(*args, cwd) -> subprocess.CompletedProcess:
+    """qbench ARGS as on an install without the farm extra."""
+    return python("-c", WITHOUT_FARM, *args, cwd=cwd, timeout=300)
 
 
 @pytest.fixture
@@ -52,8 +50,8 @@ def _only_line(proc) -> str:
     (("worker", "tcp://127.0.0.1:8786", "--prepare", "1"), "qbench worker"),
 ])
 def test_without_the_farm_extra_one_line_names_the_install_command(folder, args, what):
-    proc = qbench(*args, "--db", "farm.db", cwd=folder, without_farm=True) if args[0] == "run" else \
-        qbench(*args, cwd=folder, without_farm=True)
+    proc = without_farm(*args, "--db", "farm.db", cwd=folder) if args[0] == "run" else \
+        without_farm(*args, cwd=folder)
     assert proc.returncode == 2
     assert _only_line(proc) == f"qbench: {what} needs Dask distributed, which this install lacks: {INSTALL}"
     assert not (folder / "farm.db").exists() and not (folder / "reports").exists()
@@ -61,7 +59,7 @@ def test_without_the_farm_extra_one_line_names_the_install_command(folder, args,
 
 @pytest.mark.parametrize("command", [("run", "suite.yaml"), ("results",)], ids=lambda c: c[0])
 def test_without_the_farm_extra_a_postgresql_store_names_the_install_command(folder, command):
-    proc = qbench(*command, "--db", "postgresql://qb@127.0.0.1:1/qbench", cwd=folder, without_farm=True)
+    proc = without_farm(*command, "--db", "postgresql://qb@127.0.0.1:1/qbench", cwd=folder)
     assert proc.returncode == 2
     assert _only_line(proc) == f"qbench: a PostgreSQL store needs psycopg, which comes with the farm extra: {INSTALL}"
 

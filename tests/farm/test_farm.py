@@ -13,14 +13,12 @@ import json
 import os
 import signal
 import shutil
-import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, qbench_popen, write_suite
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"),
                                                    reason="needs OpenSSH's sshd")]
@@ -88,13 +86,11 @@ def farm(tmp_path_factory, isolated_cache):
 
 
 def run_cli(farm, *args, **kw):
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **farm["env"]}, timeout=900, cwd=farm["root"], **kw)
+    return qbench(*args, env=farm["env"], timeout=900, cwd=farm["root"], **kw)
 
 
 def start(farm, *args):
-    return subprocess.Popen([sys.executable, "-m", "qbench", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **farm["env"]}, cwd=farm["root"])
+    return qbench_popen(*args, env=farm["env"], cwd=farm["root"])
 
 
 def trials_committed(db_url, device=None) -> int:

@@ -10,15 +10,12 @@ again when it is back on its port, and --resume completes the run without duplic
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench_popen, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +73,7 @@ def farm(tmp_path_factory, isolated_cache):
 
 
 def start(farm, *args):
-    return subprocess.Popen([sys.executable, "-m", "qbench", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **farm["env"]}, cwd=farm["root"])
+    return qbench_popen(*args, env=farm["env"], cwd=farm["root"])
 
 
 def trial_numbers(db) -> list[tuple]:

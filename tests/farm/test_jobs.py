@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +19,7 @@ SUITE = tiny_suite("jobs", trials=2, recipes=("{name: fp32, kind: fp32}", "{name
 
 def test_jobs_prepares_on_local_processes_and_measures_here(suite_dir):
     suite = write_suite(suite_dir, SUITE)
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--jobs", "2", "--db", "jobs.db", "--json"],
-                          capture_output=True, text=True, timeout=900, cwd=suite_dir, env=os.environ)
+    proc = qbench("run", suite, "--jobs", "2", "--db", "jobs.db", "--json", timeout=900, cwd=suite_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "farm: 2 local prepare process(es) · 2 worker(s)" in proc.stderr
     assert proc.stderr.count("[prepared] tiny_mlp/") == 2
@@ -33,8 +29,7 @@ def test_jobs_prepares_on_local_processes_and_measures_here(suite_dir):
 
 def test_jobs_and_cluster_exclude_each_other(suite_dir):
     suite = write_suite(suite_dir, SUITE)
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--jobs", "2", "--cluster", "tcp://127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=300, cwd=suite_dir)
+    proc = qbench("run", suite, "--jobs", "2", "--cluster", "tcp://127.0.0.1:1", timeout=300, cwd=suite_dir)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "qbench: --cluster and --jobs exclude each other (a cluster's workers have their own slots)")

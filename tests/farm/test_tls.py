@@ -5,13 +5,10 @@ or with a certificate from another CA, stops with one `qbench:` line before any 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
+from tests.helpers import REPO, qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +34,6 @@ def tls_farm(tmp_path_factory, isolated_cache):
         cluster.stop()
 
 
-def qbench(root, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=root, env=os.environ)
-
-
 def no_runs(db) -> bool:
     from qbench.results.store import ResultsStore
 
@@ -51,8 +43,8 @@ def no_runs(db) -> bool:
 def test_a_run_over_tls_completes(tls_farm):
     f = tls_farm
     assert f["farm"].address.startswith("tls://")
-    proc = qbench(f["root"], "run", f["suite"], "--cluster", f["farm"].address, "--db", "ok.db", "--json",
-                  *f["tls"].qbench_options())
+    proc = qbench("run", f["suite"], "--cluster", f["farm"].address, "--db", "ok.db", "--json",
+                  *f["tls"].qbench_options(), cwd=f["root"])
     assert proc.returncode == 0, proc.stderr[-3000:] + f["farm"].log("A")[-2000:]
     (cell,) = json.loads(proc.stdout)["cells"]
     assert cell["status"] == "ok" and cell["latency_ms"]["trials"] == 1
@@ -61,13 +53,13 @@ def test_a_run_over_tls_completes(tls_farm):
 
 def test_a_client_without_certificates_stops_with_one_line(tls_farm):
     f = tls_farm
-    proc = qbench(f["root"], "run", f["suite"], "--cluster", f["farm"].address, "--db", "none.db")
+    proc = qbench("run", f["suite"], "--cluster", f["farm"].address, "--db", "none.db", cwd=f["root"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"qbench: the scheduler {f['farm'].address} speaks TLS: give --tls-ca, --tls-cert and --tls-key (the farm's "
         "CA and this host's certificate and key)")
     assert no_runs(f["root"] / "none.db")
-    worker = qbench(f["root"], "worker", f["farm"].address, "--prepare", "1", timeout=120)
+    worker = qbench("worker", f["farm"].address, "--prepare", "1", timeout=120, cwd=f["root"])
     assert worker.returncode == 2 and worker.stderr.strip().splitlines()[-1].startswith(
         f"qbench: the scheduler {f['farm'].address} speaks TLS: give --tls-ca")
 
@@ -77,8 +69,8 @@ def test_a_certificate_from_another_ca_is_refused(tls_farm, tmp_path):
 
     f = tls_farm
     stranger = make_certificates(tmp_path / "other")
-    proc = qbench(f["root"], "run", f["suite"], "--cluster", f["farm"].address, "--db", "other.db",
-                  *stranger.qbench_options())
+    proc = qbench("run", f["suite"], "--cluster", f["farm"].address, "--db", "other.db",
+                  *stranger.qbench_options(), cwd=f["root"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"qbench: cannot reach the scheduler {f['farm'].address}: ") and "TLS" in last, last

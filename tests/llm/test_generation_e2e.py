@@ -5,13 +5,10 @@ a causal LM whose cache cannot be made (Mamba: no attention) fails its cell in o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 from tests.llm.conftest import llm_suite
 
 pytestmark = pytest.mark.slow
@@ -38,10 +35,8 @@ def doc(tiny_llama, tiny_mamba, tmp_path_factory):
     suite = write_suite(folder, llm_suite(tiny_llama, extra_model=f"  {mamba}", recipes=(
         "[{name: fp32, kind: fp32}, {name: 8da4w, kind: int4-weight, group_size: 32}, "
         "{name: int8-dynamic, kind: dynamic}]")))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(folder / "q.db"), "--json",
-                           "--reports-dir", str(folder / "reports")], capture_output=True, text=True, env=env,
-                          cwd=folder, timeout=3000)
+    proc = qbench("run", suite, "--db", folder / "q.db", "--json", "--reports-dir", folder / "reports",
+                  cwd=folder, timeout=3000)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the Mamba cells fail, the Llama ones run
     return json.loads(proc.stdout)
 

@@ -5,12 +5,10 @@ the device's own, judged against the fp32 eager model. fp32 only, one trial: qem
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 from tests.llm.conftest import llm_suite
 from tests.pipeline.test_phone_arm_e2e import phone  # noqa: F401  (the emulated phone fixture)
 
@@ -20,8 +18,7 @@ pytestmark = [pytest.mark.slow, *__import__("tests.pipeline.test_phone_arm_e2e",
 def test_a_generation_runs_on_the_emulated_phone(phone, tiny_llama):  # noqa: F811
     suite = write_suite(phone["root"], llm_suite(tiny_llama, trials=1).replace("devices: [host]", "devices: [arm-phone]")
                         .replace("runner: native,", "runner: native, timeout_seconds: 600,"), "llm.yaml")
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", "llm.db", "--json"],
-                          capture_output=True, text=True, env=phone["env"], cwd=phone["root"], timeout=2400)
+    proc = qbench("run", suite, "--db", "llm.db", "--json", env=phone["env"], cwd=phone["root"], timeout=2400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cell = json.loads(proc.stdout)["cells"][0]
     assert cell["status"] == "ok" and cell["runner_flavour"] == "android-bundle"

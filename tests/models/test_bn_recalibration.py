@@ -65,7 +65,7 @@ def test_one_value_per_channel_at_batch_1_is_pooled_across_passes_not_refused():
 def test_ssdlite_at_batch_1_builds_and_passes_the_check(tmp_path, capsys):
     """The real torchvision detector (random weights, no download) as the issue reported it."""
     from qbench.cli import main
-    from tests.conftest import write_suite
+    from tests.helpers import write_suite
 
     model = build_model(spec("torchvision:ssdlite320_mobilenet_v3_large", [1, 3, 320, 320]))
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]

@@ -11,7 +11,7 @@ import torch
 from qbench.cli import main
 from qbench.models.loading import build_model, model_fingerprint
 from qbench.suite.schema import ModelSpec
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 transformers = pytest.importorskip("transformers")
 

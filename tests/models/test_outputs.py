@@ -11,7 +11,7 @@ import torch
 from qbench.collectors.numerics import compare_leaves
 from qbench.errors import SuiteError
 from qbench.models.outputs import headline_name, output_leaves, select_output
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 NESTED = '''
 import torch

@@ -5,12 +5,10 @@ the two must agree)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +32,7 @@ benchmark: {{warmup: 1, warmup_seconds: 0, iterations: 3, min_seconds: 0, trials
 
 def test_eval_split_accuracy_on_the_device(tmp_path):
     suite = write_suite(tmp_path, SUITE)
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", "d.db", "--json"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    proc = qbench("run", suite, "--db", "d.db", "--json", cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for c in json.loads(proc.stdout)["cells"]:
         dn = c["device_numerics"]

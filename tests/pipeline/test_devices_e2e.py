@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -21,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write_suite
-from tests.helpers import free_port
+from tests.helpers import REPO, free_port, qbench, qbench_popen, write_suite
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("adb") is None, reason="needs Debian's adb")]
 
@@ -81,16 +79,11 @@ def farm(tmp_path_factory):
     sshd.stop()
 
 
-def qbench(farm, *args, **kw):
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **farm["env"]}, timeout=900, cwd=farm["root"], **kw)
-
-
 def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
     marker = Path(f"/tmp/qbench-inject-{uuid.uuid4().hex}")
     model = f"x; touch {marker}"  # a hostile name must stay a name
     suite = write_suite(farm["root"], SUITE.format(model=model, devices="[host, phone, pi]", trials=2, min_seconds=0), "farm.yaml")
-    proc = qbench(farm, "run", suite, "--db", "farm.db", "--json")
+    proc = qbench("run", suite, "--db", "farm.db", "--json", cwd=farm["root"], env=farm["env"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     by_device = {}
@@ -112,9 +105,7 @@ def test_suite_runs_on_host_phone_and_board_with_identical_result_shapes(farm):
 def test_phone_lost_mid_run_fails_its_cells_with_the_cause_and_the_host_goes_on(farm):
     suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[host, phone]", trials=6, min_seconds=1), "lost.yaml")
     db = farm["root"] / "lost.db"
-    proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **farm["env"]}, cwd=farm["root"])
+    proc = qbench_popen("run", suite, "--db", db, "--json", env=farm["env"], cwd=farm["root"])
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:  # pull the plug once the phone has measured something
@@ -161,7 +152,7 @@ def test_a_pi_build_of_the_runner_measures_on_the_board_under_emulation(farm):
                   launcher: [qemu-aarch64, -cpu, cortex-a76, -L, /usr/aarch64-linux-gnu]}}
         """))
     suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[pi-arm]", trials=1, min_seconds=0), "arm.yaml")
-    proc = qbench(farm, "run", suite, "--db", "arm.db", "--json")
+    proc = qbench("run", suite, "--db", "arm.db", "--json", cwd=farm["root"], env=farm["env"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert [c["status"] for c in doc["cells"]] == ["ok", "ok"] and all(c["runner"] == "native" for c in doc["cells"])
@@ -185,7 +176,7 @@ def test_hung_runner_is_killed_at_the_suite_timeout(farm, tmp_path):
     suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[stuck]", trials=1, min_seconds=0)
                         .replace("timeout_seconds: 60", "timeout_seconds: 3"), "stuck.yaml")
     t0 = time.monotonic()
-    proc = qbench(farm, "run", suite, "--db", "stuck.db", "--json")
+    proc = qbench("run", suite, "--db", "stuck.db", "--json", cwd=farm["root"], env=farm["env"])
     doc = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert all(c["status"] == "failed" and "killed after 3 s" in c["error"] for c in doc["cells"]), doc["cells"]
@@ -223,7 +214,7 @@ def test_energy_per_inference_from_a_phone_battery_that_drains_during_the_run(fa
             """))
         suite = write_suite(farm["root"], SUITE.format(model="tiny_mlp", devices="[phone-power, host]", trials=1, min_seconds=0)
                             .replace("min_seconds: 0,", "min_seconds: 1.0,"), "power.yaml")
-        proc = qbench(farm, "run", suite, "--db", "power.db", "--json")
+        proc = qbench("run", suite, "--db", "power.db", "--json", cwd=farm["root"], env=farm["env"])
     finally:
         stop.set()
         t.join()

@@ -8,34 +8,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, qbench_popen, tiny_suite, write_suite
 from tests.mounts import small_disk
 
 # every trial warms up for 2 s (nothing is written meanwhile) and stores at most 2000 samples
-SUITE = """\
-name: full
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 2, iterations: 5, min_seconds: 0, max_iterations: 2000, trials: 3,
-            max_trials: 3, threads: 1, timeout_seconds: 60, quiet_start: {max_wait_s: 0}}
-"""
-
-
-def qbench(*args, cwd) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=env, timeout=900)
+SUITE = tiny_suite("full", trials=3, settings={"warmup_seconds": 2, "max_iterations": 2000})
 
 
 def _trials(db) -> int:
@@ -67,9 +48,7 @@ def test_a_disk_too_full_to_mark_the_run_failed_is_said_and_the_next_run_settles
     reports = suite_dir / "reports"  # the run's log and pages stay off the small disk
     with small_disk(suite_dir / "small", "8m") as disk:
         db = disk / "q.db"
-        proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                                 str(reports)], cwd=suite_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")})
+        proc = qbench_popen("run", suite, "--db", db, "--reports-dir", reports, cwd=suite_dir)
         deadline = time.monotonic() + 600
         while _trials(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

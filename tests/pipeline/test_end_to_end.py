@@ -7,20 +7,16 @@ then read its JSON, its store, its cache and its page.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, write_suite
-from tests.helpers import halve_samples
+from tests.helpers import REPO, halve_samples, qbench, qbench_popen, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +58,6 @@ class Sorter(torch.nn.Module):
 def sorter():
     return Sorter()
 '''
-
-
-def qbench(*args, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=1200, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +183,7 @@ def test_interrupted_run_keeps_finished_trials_and_resume_completes_without_dupl
     # trials of a second each: tiny trials all landed between two polls once the harness got quicker
     suite = write_suite(root, without_sorter.replace("trials: 2", "trials: 3").replace("min_seconds: 0", "min_seconds: 1.0"))
     db = root / "q.db"
-    proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                             str(root / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = qbench_popen("run", suite, "--db", db, "--reports-dir", root / "reports")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # interrupt as soon as one trial is stored
         time.sleep(0.5)

@@ -7,19 +7,11 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
-
-
-def qbench(*args, **kw) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=900, env=env, **kw)
+from tests.helpers import REPO, qbench, tiny_suite, write_suite
 
 
 def one_line(proc) -> str:
@@ -104,8 +96,7 @@ def sorter():
 
 def test_a_program_whose_runtime_lacks_a_kernel_fails_at_load_not_export(tmp_path):
     (tmp_path / "sorter.py").write_text(SORTER)
-    s = write_suite(tmp_path, tiny_suite("sorter").replace("models/tiny.py:tiny_mlp", "sorter.py:sorter")
-                    .replace("[1, 64]", "[1, 8]"))
+    s = write_suite(tmp_path, tiny_suite("sorter", source="sorter.py:sorter", shape="1, 8"))
     proc = qbench("run", s, "--db", tmp_path / "q.db", "--reports-dir", tmp_path / "reports", "--json", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     [c] = json.loads(proc.stdout)["cells"]

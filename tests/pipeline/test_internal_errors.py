@@ -7,20 +7,9 @@ import json
 
 from qbench.cli import main
 from qbench.pipeline.device_session import DeviceSession
-from tests.conftest import write_suite
+from tests.helpers import tiny_suite, write_suite
 
-SUITE = """
-name: bug
-models:
-  - name: mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64]}]
-recipes:
-  - {name: fp32, kind: fp32}
-calibration: {kind: random, samples: 2, seed: 0}
-devices: [host, host-b]
-benchmark: {warmup: 1, warmup_seconds: 0, iterations: 3, min_seconds: 0, trials: 1, threads: 1}
-"""
+SUITE = tiny_suite("bug", model="mlp", devices="host, host-b")
 
 
 def test_a_bug_while_opening_one_device_fails_only_its_cells(suite_dir, monkeypatch, capsys, caplog):

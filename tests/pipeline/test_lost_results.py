@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, qbench_popen, write_suite
 from tests.mounts import can_mount, read_only_folder, small_disk
 
 pytestmark = pytest.mark.slow
@@ -44,11 +43,6 @@ benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: MIN_SECOND
 def suite(folder, *, min_seconds=0, trials=1):
     shutil.copytree(REPO / "suites" / "models", folder / "models", dirs_exist_ok=True)
     return write_suite(folder, SUITE.replace("MIN_SECONDS", str(min_seconds)).replace("TRIALS", str(trials)))
-
-
-def qbench(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=900, **kw)
 
 
 def no_traceback(proc) -> None:
@@ -129,9 +123,7 @@ def test_a_full_disk_fails_the_run_with_its_cause_and_the_next_gate_does_not_pas
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     s = suite(tmp_path, min_seconds=1.0, trials=3)
     db = tmp_path / "q.db"
-    proc = subprocess.Popen([sys.executable, "-m", "qbench", "run", str(s), "--db", str(db), "--reports-dir",
-                             str(tmp_path / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    proc = qbench_popen("run", s, "--db", db, "--reports-dir", tmp_path / "reports", cwd=tmp_path)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # terminate once one trial is stored (the next is in flight)
         time.sleep(0.3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 COUNTED = """
 import os

@@ -6,17 +6,14 @@ render whatever the store holds (also -inf and NaN left by older versions)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 
 HERE = Path(__file__).parent
 
@@ -45,19 +42,13 @@ def strict_loads(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def qbench(cwd: Path, *args) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nonfinite")
     (folder / "models").mkdir()
     shutil.copy(HERE / "nonfinite_models.py", folder / "models" / "nonfinite_models.py")
     suite = write_suite(folder, SUITE)
-    proc = qbench(folder, "run", suite, "--db", "r.db", "--json")
+    proc = qbench("run", suite, "--db", "r.db", "--json", cwd=folder)
     assert "Traceback" not in proc.stderr, proc.stderr
     doc = strict_loads(proc.stdout)
     return folder, doc, proc
@@ -125,7 +116,7 @@ def test_run_page_and_report_render_and_their_data_is_strict_json(run, tmp_path)
     page = (folder / "reports" / doc["run_id"] / "index.html").read_text()
     assert "full report failed" not in page and "⚠ NaN/inf" in page
     _assert_strict_data_block(page)
-    proc = qbench(folder, "report", doc["run_id"], "--db", "r.db", "-o", tmp_path / "rep.html")
+    proc = qbench("report", doc["run_id"], "--db", "r.db", "-o", tmp_path / "rep.html", cwd=folder)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     _assert_strict_data_block((tmp_path / "rep.html").read_text())
 
@@ -143,7 +134,7 @@ def test_pages_and_json_survive_nan_and_inf_left_in_a_store(run, tmp_path):
                  '"agrees_with_host": true, "samples": 8}, "output": "a", '
                  '"outputs": {"a": {"sqnr_db": -Infinity, "max_abs_error": NaN}, "b": {"sqnr_db": NaN}}}')
         con.execute("UPDATE cells SET extra = ? WHERE status = 'ok'", (extra,))
-    proc = qbench(folder, "report", doc["run_id"], "--db", db, "-o", tmp_path / "rep.html")
+    proc = qbench("report", doc["run_id"], "--db", db, "-o", tmp_path / "rep.html", cwd=folder)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     page = (tmp_path / "rep.html").read_text()
     _assert_strict_data_block(page)
@@ -151,7 +142,7 @@ def test_pages_and_json_survive_nan_and_inf_left_in_a_store(run, tmp_path):
     for args in (("results", "--run", doc["run_id"], "--db", db, "--format", "json"),
                  ("compare", doc["run_id"], doc["run_id"], "--db", db, "--json"),
                  ("trend", "--db", db, "-o", tmp_path / "trend.html", "--json")):
-        out = qbench(folder, *args)
+        out = qbench(*args, cwd=folder)
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
         strict_loads(out.stdout)
 

@@ -5,28 +5,24 @@ none could, it counts and says it was not judged, never "disturbed" by an unread
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tiny_suite, write_suite
+from tests.helpers import REPO, qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
 
 def _run(root: Path, iterations: int) -> list[tuple[int, dict, str]]:
     """(disturbed, interference summary, stability reason) per trial of a fresh run."""
-    text = tiny_suite(f"short{iterations}", trials=3).replace("iterations: 5", f"iterations: {iterations}")
+    text = tiny_suite(f"short{iterations}", trials=3, settings={"iterations": iterations})
     suite = write_suite(root, text, f"short{iterations}.yaml")
     db = root / f"q{iterations}.db"
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                           str(root / "reports")], capture_output=True, text=True, timeout=600, env=env)
+    proc = qbench("run", suite, "--db", db, "--reports-dir", root / "reports", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = sqlite3.connect(db).execute("SELECT t.disturbed, t.interference, c.stability_reason FROM trials t "
                                        "JOIN cells c USING (cell_id)").fetchall()

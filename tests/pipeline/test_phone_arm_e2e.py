@@ -8,17 +8,14 @@ power source and per-op profiling all come from that ARM process. Tiny model, on
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from tests.conftest import REPO, write_suite
-from tests.helpers import free_port
+from tests.helpers import REPO, cli_env, free_port, qbench, write_suite
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,17 +66,15 @@ def phone(tmp_path_factory):
         power: {{kind: android-battery, supply_dir: /data/local/tmp/fakesys/battery, idle_seconds: 0.5, period_s: 0.05}}
         connect_retries: 1
         """))
-    env = {"HOME": str(root / "home")}
-    env_clean = {k: v for k, v in os.environ.items() if k != "QEMU_LD_PREFIX"}
-    yield {"root": root, "daemon": daemon, "env": {**env_clean, **env}, "port": port}
-    subprocess.run(["adb", "-P", str(port), "kill-server"], env={**env_clean, **env}, capture_output=True)
+    env = {"HOME": str(root / "home"), "QEMU_LD_PREFIX": None}
+    yield {"root": root, "daemon": daemon, "env": env, "port": port}
+    subprocess.run(["adb", "-P", str(port), "kill-server"], env=cli_env(env), capture_output=True)
     daemon.stop()
 
 
 def test_a_whole_suite_runs_on_the_emulated_arm_phone(phone):
     suite = write_suite(phone["root"], SUITE)
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", "phone.db", "--json"],
-                          capture_output=True, text=True, env=phone["env"], cwd=phone["root"], timeout=1200)
+    proc = qbench("run", suite, "--db", "phone.db", "--json", env=phone["env"], cwd=phone["root"], timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     cells = {(c["device"], c["recipe"]): c for c in doc["cells"]}
@@ -129,13 +124,12 @@ def test_a_phone_whose_int8_numerics_disagree_with_the_host_is_flagged(phone):
         """))
     suite = write_suite(phone["root"], SUITE.replace("[arm-phone, host]", "[odd-phone]")
                         .replace("profile_ops: true", "profile_ops: false"), "odd.yaml")
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", "odd.db"],
-                          capture_output=True, text=True, env=phone["env"], cwd=phone["root"], timeout=1200)
+    proc = qbench("run", suite, "--db", "odd.db", env=phone["env"], cwd=phone["root"], timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "1 cell(s) whose numerics on the device disagree with the host's" in proc.stdout  # the summary's note
     assert "mlp/int8-ptq@odd-phone: SQNR" in proc.stdout
-    doc = json.loads(subprocess.run([sys.executable, "-m", "qbench", "results", "--db", "odd.db", "--format", "json"],
-                                    capture_output=True, text=True, env=phone["env"], cwd=phone["root"]).stdout)
+    doc = json.loads(qbench("results", "--db", "odd.db", "--format", "json", env=phone["env"],
+                            cwd=phone["root"]).stdout)
     by_recipe = {r["recipe"]: json.loads(r["extra"]) if isinstance(r["extra"], str) else r["extra"] for r in doc}
     bad, good = by_recipe["int8-ptq"]["device_numerics"], by_recipe["fp32"]["device_numerics"]
     assert bad["agrees_with_host"] is False and "on the device vs" in bad["disagreement"]

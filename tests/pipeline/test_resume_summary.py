@@ -4,29 +4,21 @@ went away, the process died): --resume finishes that cell from its stored trials
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
 SUITE = tiny_suite("summary", trials=2)
 
 
-def qbench(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, env=os.environ)
-
-
 def test_resume_summarizes_a_cell_whose_trials_are_all_stored(suite_dir, isolated_cache):
     from qbench.results.store import ResultsStore
 
     suite = write_suite(suite_dir, SUITE)
-    first = qbench(suite_dir, "run", suite, "--db", "s.db", "--json")
+    first = qbench("run", suite, "--db", "s.db", "--json", cwd=suite_dir)
     assert first.returncode == 0, first.stderr[-3000:]
     run_id = json.loads(first.stdout)["run_id"]
     store = ResultsStore(suite_dir / "s.db")
@@ -36,7 +28,7 @@ def test_resume_summarizes_a_cell_whose_trials_are_all_stored(suite_dir, isolate
     store.update_cell(cell["cell_id"], status="pending", latency_median_ms=None)
     store.finish_run(run_id, "interrupted", "2026-01-01T00:00:00+00:00")
     store.close()
-    again = qbench(suite_dir, "run", suite, "--db", "s.db", "--resume", run_id, "--json")
+    again = qbench("run", suite, "--db", "s.db", "--resume", run_id, "--json", cwd=suite_dir)
     assert again.returncode == 0, again.stderr[-3000:]
     (done,) = json.loads(again.stdout)["cells"]
     assert done["status"] == "ok" and done["latency_ms"]["trials"] == 2

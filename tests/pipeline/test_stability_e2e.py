@@ -8,14 +8,13 @@ other processes on its core (the share is measured by the runner from /proc/stat
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +42,6 @@ benchmark:
 """
 
 HOG = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"
-
-
-def qbench(*args):
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=1200, env=os.environ.copy())
 
 
 @pytest.fixture(scope="module")

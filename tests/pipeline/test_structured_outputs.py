@@ -7,14 +7,11 @@ that torch.export cannot capture failing at stage `export` while the other cells
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -96,9 +93,7 @@ def run(tmp_path_factory):
     (root / "models.py").write_text(MODELS)
     suite = write_suite(root, SUITE)
     db = root / "q.db"
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                           str(root / "reports"), "--json"], capture_output=True, text=True, env={**os.environ},
-                          timeout=1800, cwd=root)
+    proc = qbench("run", suite, "--db", db, "--reports-dir", root / "reports", "--json", timeout=1800, cwd=root)
     doc = json.loads(proc.stdout or "{}")
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row

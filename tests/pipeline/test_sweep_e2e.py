@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from qbench.report.compare import compare_runs
 from qbench.report.html import write_report
 from qbench.results.store import ResultsStore
-from tests.conftest import REPO, write_suite
+from tests.helpers import REPO, qbench, write_suite
 from tests.report.test_html_report import browser  # noqa: F401 - the headless Chromium fixture
 
 pytestmark = pytest.mark.slow
@@ -44,9 +42,7 @@ def sweep(tmp_path_factory):
     shutil.copytree(REPO / "suites" / "models", root / "models")
     suite = write_suite(root, SUITE)
     db = root / "q.db"
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                           str(root / "reports"), "--json"], capture_output=True, text=True, env=os.environ,
-                          timeout=900)
+    proc = qbench("run", suite, "--db", db, "--reports-dir", root / "reports", "--json", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"root": root, "db": db, "doc": json.loads(proc.stdout), "stderr": proc.stderr}
 
@@ -131,9 +127,7 @@ def test_an_affinity_sweep_pins_each_point_to_its_cores(sweep):
                                                      f"threads: 1, affinity: [[{cores[0]}], [{cores[0]}, {cores[1]}]]")
                         .replace("  - {name: int8-dynamic, kind: dynamic}\n", ""), "affinity.yaml")
     db = sweep["root"] / "affinity.db"
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(db), "--reports-dir",
-                           str(sweep["root"] / "reports"), "--json"], capture_output=True, text=True, env=os.environ,
-                          timeout=600)
+    proc = qbench("run", suite, "--db", db, "--reports-dir", sweep["root"] / "reports", "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert [c["sweep"] for c in doc["cells"]] == [f"affinity={cores[0]}", f"affinity={cores[0]},{cores[1]}"]

@@ -12,7 +12,7 @@ from qbench.pipeline.device_session import DeviceSession
 from qbench.pipeline.thread_count import host_cores, warn_at_session_open
 from qbench.results.store import ResultsStore
 from qbench.runners.base import TrialSettings
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 
 def _settings(threads: int) -> TrialSettings:

@@ -4,30 +4,18 @@ progress counts each extra trial as a step of its own: `[done/total]` never runs
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, write_suite
+from tests.helpers import FP32, REPO, qbench, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
-SUITE = """
-name: counts
-models:
-  - name: tiny_mlp
-    source: python:models/tiny.py:tiny_mlp
-    inputs: [{shape: [1, 64], dtype: float32}]
-recipes:
-  - {name: fp32, kind: fp32}
-  - {name: int8-dynamic, kind: dynamic}
-devices: [host]
-benchmark: {warmup: 2, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials: 1, threads: 1,
-            precision: "0.01%", quiet_start: {max_wait_s: 0}}
-"""
+# no max_trials: the default bound is what the test is about
+SUITE = tiny_suite("counts", recipes=(FP32, "{name: int8-dynamic, kind: dynamic}"),
+                   settings={"max_trials": None, "timeout_seconds": None},
+                   benchmark='precision: "0.01%", quiet_start: {max_wait_s: 0}')
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +25,7 @@ def piped(tmp_path_factory):
     root = tmp_path_factory.mktemp("counts")
     shutil.copytree(REPO / "suites" / "models", root / "models")
     suite = write_suite(root, SUITE)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(root / "q.db"),
-                           "--reports-dir", str(root / "reports")], capture_output=True, text=True, timeout=1200,
-                          env=env)
+    proc = qbench("run", suite, "--db", root / "q.db", "--reports-dir", root / "reports", timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from qbench.report.views import cell_views
     from qbench.results.store import ResultsStore

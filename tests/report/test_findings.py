@@ -6,10 +6,7 @@ The first test is a real run: `dynamic` int8 on a conv-only model has no Linear 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 from qbench.cli.summary import render_markdown, render_plain
 from qbench.report.findings import (QAT_BELOW_PTQ, QUANTIZED_NOTHING, SLOWER_THAN_FP32, attach_findings,
                                     findings_text)
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 
 CONV_ONLY = '''
 import torch
@@ -54,9 +51,7 @@ def run(tmp_path_factory):
     (work / "models").mkdir()
     (work / "models" / "conv.py").write_text(CONV_ONLY)
     suite = write_suite(work, SUITE)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    out = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--json"], cwd=work,
-                         capture_output=True, text=True, env=env, timeout=900)
+    out = qbench("run", suite, "--json", cwd=work, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
     return {"doc": doc, "cells": {c["recipe"]: c for c in doc["cells"]}, "work": work, "stderr": out.stderr}
@@ -134,16 +129,10 @@ def test_an_int8_cell_slower_than_fp32_beyond_its_ci_is_a_finding():
     assert by["unclear"]["findings"] == by["fast"]["findings"] == by["failed"]["findings"] == []
 
 
-def _qbench(work, *args) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}  # piped, no terminal width
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=work, capture_output=True,
-                          text=True, env=env, timeout=900)
-
-
 @pytest.mark.slow
 def test_the_piped_summary_fits_120_columns_and_wide_shows_the_rest(run):
     work = run["work"]
-    narrow = _qbench(work, "run", work / "suite.yaml")
+    narrow = qbench("run", work / "suite.yaml", cwd=work)
     assert narrow.returncode == 0, narrow.stderr[-3000:]
     lines = narrow.stdout.splitlines()
     head = next(line for line in lines if line.startswith("model"))
@@ -158,7 +147,7 @@ def test_the_piped_summary_fits_120_columns_and_wide_shows_the_rest(run):
     noisy = [line for line in lines if "noisy cell(s)" in line]
     if noisy:  # the closing note is a list, a cell a line, never cut
         assert noisy[0].endswith(":") and lines[lines.index(noisy[0]) + 1].startswith("  conv_only/")
-    wide = _qbench(work, "run", work / "suite.yaml", "--wide")
+    wide = qbench("run", work / "suite.yaml", "--wide", cwd=work)
     assert wide.returncode == 0, wide.stderr[-3000:]
     wide_head = next(line for line in wide.stdout.splitlines() if line.startswith("model"))
     assert all(h in wide_head for h in ("p90 ms", "CV", "RSS MiB", "top-1", "delegated"))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -16,6 +14,7 @@ from qbench.report.trend_page import write_trend
 from .synthetic import XSS_MODEL
 from .synthetic_year import IMPROVED, MODELS_8, REGRESSED, build_year_db, run_id
 from .test_html_report import browser  # noqa: F401  (the module-scoped headless Chromium fixture)
+from tests.helpers import qbench as qbench_cli
 
 RUNS, REGRESSION_AT, IMPROVEMENT_AT = 40, 26, 12
 
@@ -119,14 +118,12 @@ def test_hostile_model_name_stays_text(page, trend_page):
 
 def test_cli_writes_the_page_and_reports_bad_input_in_one_line(history, tmp_path):
     out = tmp_path / "t.html"
-    ok = subprocess.run([sys.executable, "-m", "qbench", "trend", "--db", str(history), "--last", "20", "-o",
-                         str(out), "--json"], capture_output=True, text=True)
+    ok = qbench_cli("trend", "--db", history, "--last", "20", "-o", out, "--json")
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
     assert doc["runs"] == 20 and doc["cells"] == 24 and out.exists()
     assert [c["run_id"] for c in doc["change_points"]] == [run_id(REGRESSION_AT)]
-    bad = subprocess.run([sys.executable, "-m", "qbench", "trend", "nosuchsuite", "--db", str(history)],
-                         capture_output=True, text=True)
+    bad = qbench_cli("trend", "nosuchsuite", "--db", history)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nightly" in bad.stderr
     assert MODELS_8  # the year benchmark uses all eight models
 
@@ -152,12 +149,10 @@ def test_cli_reads_a_postgresql_store_by_url_and_by_qbench_db(pg_url, tmp_path):
 
     build_year_db(pg_url, runs=6, models=["resnet18"], recipes=["fp32", "ptq_int8"], devices=["pixel8"],
                   samples=5, regression_at=4, improvement_at=2)
-    by_flag = subprocess.run([sys.executable, "-m", "qbench", "trend", "--db", pg_url, "-o", str(tmp_path / "a.html"),
-                              "--json"], capture_output=True, text=True, cwd=tmp_path)
+    by_flag = qbench_cli("trend", "--db", pg_url, "-o", tmp_path / "a.html", "--json", cwd=tmp_path)
     assert by_flag.returncode == 0, by_flag.stderr
     assert json.loads(by_flag.stdout)["runs"] == 6 and (tmp_path / "a.html").exists()
-    by_env = subprocess.run([sys.executable, "-m", "qbench", "trend", "--json"], capture_output=True, text=True,
-                            cwd=tmp_path, env={**os.environ, "QBENCH_DB": pg_url})
+    by_env = qbench_cli("trend", "--json", cwd=tmp_path, env={"QBENCH_DB": pg_url})
     assert by_env.returncode == 0, by_env.stderr
     assert json.loads(by_env.stdout)["page"] == "reports/trend.html"  # a server has no folder: the reports one
     assert (tmp_path / "reports" / "trend.html").exists()

@@ -4,14 +4,12 @@ exit 130; nothing committed is lost and --resume completes the run without dupli
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import qbench_popen, tiny_suite, write_suite
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +38,8 @@ def slow_suite(suite_dir, isolated_cache):
     return write_suite(suite_dir, SUITE)
 
 
-def qbench(suite, *args):
-    env = {**os.environ, "QBENCH_PROFILES": str(suite.parent / "profiles")}
-    return subprocess.Popen([sys.executable, "-m", "qbench", "run", str(suite), *map(str, args)], cwd=suite.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def start_run(suite, *args) -> subprocess.Popen:
+    return qbench_popen("run", suite, *args, cwd=suite.parent, env={"QBENCH_PROFILES": str(suite.parent / "profiles")})
 
 
 def trials(url) -> int:
@@ -71,7 +67,7 @@ def wait_for_a_trial(url, proc, seconds=300):
 
 def test_a_short_outage_is_held_out_and_the_run_completes(own_pg, slow_suite):
     url = own_pg.new_database()
-    proc = qbench(slow_suite, "--db", url, "--db-wait", "60")
+    proc = start_run(slow_suite, "--db", url, "--db-wait", "60")
     wait_for_a_trial(url, proc)
     own_pg.halt()
     time.sleep(4)  # the next trial ends while the server is down
@@ -84,7 +80,7 @@ def test_a_short_outage_is_held_out_and_the_run_completes(own_pg, slow_suite):
 
 def test_a_long_outage_stops_clearly_and_resume_completes(own_pg, slow_suite):
     url = own_pg.new_database()
-    proc = qbench(slow_suite, "--db", url, "--db-wait", "3")
+    proc = start_run(slow_suite, "--db", url, "--db-wait", "3")
     wait_for_a_trial(url, proc)
     own_pg.halt()
     _, err = proc.communicate(timeout=300)
@@ -98,7 +94,7 @@ def test_a_long_outage_stops_clearly_and_resume_completes(own_pg, slow_suite):
     from qbench.results.store import ResultsStore
 
     (run,) = ResultsStore(url).runs()
-    again = qbench(slow_suite, "--db", url, "--resume", run["run_id"])
+    again = start_run(slow_suite, "--db", url, "--resume", run["run_id"])
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
     assert trials(url) == 3

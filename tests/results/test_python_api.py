@@ -4,8 +4,6 @@ cell's speedup, thresholds written as on the command line, and a missing extra a
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ from qbench.errors import UsageError
 from qbench.report.views import run_document
 from qbench.results.store import ResultsStore
 from tests.report.synthetic import BASE, NEW, add_run, build_nightly_db
+from tests.helpers import qbench as qbench_cli
 
 RUNNING = "20251128-030000-running"
 
@@ -79,10 +78,9 @@ def test_parquet_without_pyarrow_is_one_line_with_the_install_command(db, tmp_pa
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['pyarrow'] = None  # as if not installed\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    env["PYTHONPATH"] = os.pathsep.join([str(hide), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-m", "qbench", "results", "--db", str(db), "--format", "parquet",
-                          "-o", str(tmp_path / "r.parquet")], capture_output=True, text=True, env=env, timeout=300)
+    path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])
+    out = qbench_cli("results", "--db", db, "--format", "parquet", "-o", tmp_path / "r.parquet",
+                     env={"PYTHONPATH": path}, timeout=300)
     assert out.returncode == 2, out.stderr
     assert out.stderr == ("qbench: parquet needs pyarrow, which is not installed: pip install 'qbench[parquet]' "
                           "(or pip install pyarrow)\n")

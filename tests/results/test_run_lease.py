@@ -17,22 +17,13 @@ import pytest
 
 from qbench.results.lease import RunHeld, hold
 from qbench.results.store import open_store
-from tests.conftest import tiny_suite, write_suite
-from tests.helpers import wait_for
+from tests.helpers import qbench, qbench_popen, tiny_suite, wait_for, write_suite
 
 RUN = "20261206-090000-lea5"
 
 
-def qbench(*args, cwd, timeout=600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=env, timeout=timeout)
-
-
 def start(*args, cwd) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    return subprocess.Popen([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return qbench_popen(*args, cwd=cwd, stdout=subprocess.DEVNULL)
 
 
 def interrupted_run(db, suite) -> None:

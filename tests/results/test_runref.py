@@ -4,9 +4,6 @@ a run id. A synthetic store of three runs (two of suite `mobile`, one of `smoke`
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +12,7 @@ from qbench.errors import ExitCode, UsageError
 from qbench.results.runref import RunRefError, resolve_run
 from qbench.results.store import ResultsStore
 from tests.report.synthetic import BASE, NEW, build_nightly_db, add_run
+from tests.helpers import qbench as qbench_cli
 
 SMOKE = "20251128-030000-smoke"
 
@@ -58,12 +56,6 @@ def test_a_reference_naming_no_run_or_several_lists_candidates(store, db, ref, s
     assert isinstance(err.value, UsageError) and err.value.exit_code == ExitCode.USAGE
     assert str(err.value).startswith("compare: ") and says.format(db=db) in str(err.value)
     assert "\n" not in str(err.value)
-
-
-def qbench_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "MLFLOW_TRACKING_URI")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=600, cwd=cwd)
 
 
 def test_compare_report_ops_and_results_take_references(db, tmp_path):

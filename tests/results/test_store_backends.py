@@ -6,9 +6,6 @@ The same API calls, the same answers: what the pipeline writes, what `results`, 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -17,6 +14,7 @@ import qbench.results
 from qbench.errors import StoreError
 from qbench.results.store import SCHEMA_VERSION, ResultsStore
 from tests.report.synthetic import BASE, NEW, build_nightly_db
+from tests.helpers import qbench as qbench_cli
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -118,18 +116,15 @@ def test_reports_read_either_backend_alike(tmp_path, pg_url):
     assert [(c.model, c.recipe, c.device, c.verdict) for c in ca.cells] == \
            [(c.model, c.recipe, c.device, c.verdict) for c in cb.cells]
 
-    env = {**os.environ, "QBENCH_DB": pg_url}  # the default store, as a farm's nightly job sets it
-    cli = [sys.executable, "-m", "qbench"]
-    runs = subprocess.run(cli + ["results", "--runs"], env=env, capture_output=True, text=True, timeout=120)
+    env = {"QBENCH_DB": pg_url}  # the default store, as a farm's nightly job sets it
+    runs = qbench_cli("results", "--runs", env=env, timeout=120)
     assert runs.returncode == 0, runs.stderr
     assert BASE in runs.stdout and NEW in runs.stdout
     out = tmp_path / "report.html"
-    rep = subprocess.run(cli + ["report", BASE, NEW, "-o", str(out)], env=env, capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    rep = qbench_cli("report", BASE, NEW, "-o", out, env=env, timeout=300, cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert "resnet18" in out.read_text()
-    cmp = subprocess.run(cli + ["compare", BASE, NEW, "--db", pg_url, "--json"], capture_output=True, text=True,
-                         timeout=300)
+    cmp = qbench_cli("compare", BASE, NEW, "--db", pg_url, "--json", timeout=300)
     assert cmp.returncode == 0, cmp.stderr
     assert "resnet18" in cmp.stdout
 
@@ -163,8 +158,7 @@ def test_several_writers_share_one_database(pg_url):
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path):
     url = "postgresql://qbench:s3cret@127.0.0.1:1/qbench"
-    proc = subprocess.run([sys.executable, "-m", "qbench", "results", "--runs", "--db", url],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "QBENCH_DB_TIMEOUT": "3"})
+    proc = qbench_cli("results", "--runs", "--db", url, timeout=60, env={"QBENCH_DB_TIMEOUT": "3"})
     assert proc.returncode == 2
     assert proc.stderr.startswith("qbench: cannot open the results database postgresql://qbench:***@127.0.0.1:1/qbench")
     assert len(proc.stderr.strip().splitlines()) == 1 and "s3cret" not in proc.stderr + proc.stdout

@@ -5,14 +5,11 @@ psycopg's own messages included.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
 from qbench.results.urls import db_target, redact, scrub
-from tests.conftest import tiny_suite, write_suite
+from tests.helpers import qbench, tiny_suite, write_suite
 
 SECRET = "Hunter2x"
 # every command that takes a store (args that parse; the store is what is refused)
@@ -21,12 +18,6 @@ COMMANDS = [
     ("trend",), ("export", "mlflow", "R1"), ("ops", "R1"),
     ("sensitivity", "suite.yaml", "--model", "tiny_mlp", "--recipe", "int8", "--target", "sqnr>=30"),
 ]
-
-
-def qbench(*args, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM", "QBENCH_DB")}
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env={**clean, **(env or {})}, timeout=timeout)
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ report chart; bad input is one line and exit 2."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 
 HERE = Path(__file__).parent
 SUITE = """
@@ -37,11 +34,6 @@ benchmark: {warmup: 1, warmup_seconds: 0, iterations: 5, min_seconds: 0, trials:
 """
 GRAPH_ORDER = ["stem", "spiky.up", "spiky", "spiky.down", "mid", "head"]
 TOLERANCE_DB = 3.0  # torch's reference int8 ops vs XNNPACK's kernels (rounding of requantization)
-
-
-def qbench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qbench", *map(str, args)], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=1200)
 
 
 @pytest.fixture(scope="module")

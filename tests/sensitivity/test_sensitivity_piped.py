@@ -3,16 +3,13 @@ table in plain aligned columns with every value whole (rich cut it at 80 columns
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 from tests.sensitivity.test_sensitivity_cli import SUITE
 
 HERE = Path(__file__).parent
@@ -22,10 +19,8 @@ pytestmark = pytest.mark.slow
 def test_piped_sensitivity_logs_each_step_and_prints_the_table_uncut(tmp_path):
     shutil.copy(HERE / "bad_layer_model.py", tmp_path / "bad_layer_model.py")
     suite = write_suite(tmp_path, SUITE)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "sensitivity", str(suite), "--model", "badnet", "--recipe",
-                           "int8", "--target", "sqnr>=30", "--db", str(tmp_path / "q.db"), "--reports-dir",
-                           str(tmp_path / "reports")], capture_output=True, text=True, env=env, timeout=1200)
+    proc = qbench("sensitivity", suite, "--model", "badnet", "--recipe", "int8", "--target", "sqnr>=30",
+                  "--db", tmp_path / "q.db", "--reports-dir", tmp_path / "reports", timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     err = proc.stderr.splitlines()
     steps = [line for line in err if line.startswith("[sensitivity] badnet/int8: ")]

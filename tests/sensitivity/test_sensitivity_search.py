@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 HERE = Path(__file__).parent
 SUITE = """

@@ -3,14 +3,12 @@ benchmark.timeout_seconds and names the model that did not finish."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import torch  # noqa: F401  imported before the 0.5 s limits start: a first `import torch` takes longer
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import qbench, write_suite
 
 HANGING = textwrap.dedent("""
     import time
@@ -103,8 +101,7 @@ def test_a_factory_or_forward_pass_that_never_returns_is_named(suite_dir, capsys
 
 def test_code_stuck_outside_python_ends_with_one_line(suite_dir):
     path = _suite(suite_dir, "stuck_in_c")
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(path), "--check"],
-                          capture_output=True, text=True, timeout=300, cwd=suite_dir)
+    proc = qbench("run", path, "--check", timeout=300, cwd=suite_dir)
     assert proc.returncode == 2, proc.stderr
     assert ("qbench: building model 'stuck_in_c' did not finish within 0.5 s (benchmark.timeout_seconds) "
             "and cannot be interrupted") in proc.stderr

@@ -7,7 +7,7 @@ import json
 
 from qbench.cli import main
 from qbench.suite import loader, yaml_nodes
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 MODEL = """
 models:
@@ -103,7 +103,7 @@ def test_devices_lists_the_good_profiles_and_reports_the_junk_one(tmp_path, caps
 
 
 def _tiny():
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     return REPO / "suites" / "models" / "tiny.py"
 

@@ -8,7 +8,7 @@ import pytest
 from qbench.cli import main
 from qbench.pipeline.thread_count import host_cores
 from qbench.suite import sweep
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 MODEL = """
 name: s

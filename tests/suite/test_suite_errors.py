@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 def run_cli(capsys, *args) -> tuple[int, str]:
     code = main(["run", *map(str, args), "--check"])
@@ -13,7 +13,7 @@ def run_cli(capsys, *args) -> tuple[int, str]:
 
 
 def test_design_card_example_loads_as_written(capsys):
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     code, err = run_cli(capsys, REPO / "suites" / "smoke.yaml")
     assert code == 0, err

@@ -8,7 +8,7 @@ from qbench.pipeline import grid
 from qbench.pipeline.check import check_suite
 from qbench.pipeline.thread_count import host_cores
 from qbench.suite.loader import load_suite
-from tests.conftest import write_suite
+from tests.helpers import write_suite
 
 HEAD = """
 name: s
