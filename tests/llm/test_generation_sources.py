@@ -6,15 +6,13 @@ first cell; good ones export with their KV cache and run in the native runner.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import qbench as qbench_cli
+from tests.helpers import write_suite
 from tests.llm.conftest import llm_suite
 
 FACTORIES = textwrap.dedent('''
@@ -170,10 +168,8 @@ def test_another_source_kind_is_one_line(tmp_path, capsys):
 
 def run_json(folder, suite_text: str) -> tuple[int, dict, str]:
     suite = write_suite(folder, suite_text)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(folder / "q.db"), "--json",
-                           "--reports-dir", str(folder / "reports")], capture_output=True, text=True, env=env,
-                          cwd=folder, timeout=3000)
+    proc = qbench_cli("run", suite, "--db", folder / "q.db", "--json", "--reports-dir", folder / "reports",
+                      cwd=folder, timeout=3000)
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 

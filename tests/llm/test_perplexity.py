@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from qbench.cli import main
-from tests.conftest import write_suite
+from tests.helpers import qbench as qbench_cli
+from tests.helpers import write_suite
 from tests.llm.conftest import llm_suite
 from tests.llm.test_generation_runners import native, runner_argv  # noqa: F401 (fixture)
 
@@ -157,10 +158,8 @@ def test_qbench_run_reports_the_device_perplexity_beside_fp32_eager(tokenized, t
         "recipes: [{name: fp32, kind: fp32}]",
         "recipes: [{name: fp32, kind: fp32}, {name: 8da4w, kind: int4-weight, group_size: 32}]").replace(
         "trials: 2", "trials: 1"))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
-    proc = subprocess.run([sys.executable, "-m", "qbench", "run", str(suite), "--db", str(tmp_path / "q.db"), "--json",
-                           "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=3000)
+    proc = qbench_cli("run", suite, "--db", tmp_path / "q.db", "--json", "--reports-dir", tmp_path / "reports",
+                      cwd=tmp_path, timeout=3000)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     gens = {c["recipe"]: c["generation"] for c in doc["cells"]}
