@@ -52,7 +52,8 @@ class Farm:
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", f"{protocol}://{self.host}",
              "--port", str(port), "--no-dashboard", *tls], stdout=log.open("a"), stderr=subprocess.STDOUT, env=self.env)
         self.address = f"{protocol}://{self.host}:{port}"
-        _wait_for_line(log, "Scheduler at", self.scheduler, 60, "dask scheduler", after=before)
+        # generous bounds: they end at the line, and a loaded 2-vCPU CI machine is slow to start processes
+        _wait_for_line(log, "Scheduler at", self.scheduler, 300, "dask scheduler", after=before)
         return self.address
 
     def start_worker(self, name: str, devices: list[str] = (), prepare: int = 0, *, prefix: list[str] = (),
@@ -66,7 +67,8 @@ class Farm:
         proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
                                 cwd=self.folder)
         self.workers[name] = proc
-        _wait_for_line(log, f"worker {name} at", proc, 120, f"qbench worker {name}")
+        # a worker may build the native runner (25 s idle) and probe its devices first
+        _wait_for_line(log, f"worker {name} at", proc, 600, f"qbench worker {name}")
         return proc
 
     def wait_for_log(self, name: str, text: str, after: int = 0, seconds: float = 180.0) -> int:
