@@ -149,9 +149,6 @@ def test_a_text_set_on_a_model_that_does_not_generate_is_refused(tmp_path, capsy
 
 @pytest.mark.slow
 def test_qbench_run_reports_the_device_perplexity_beside_fp32_eager(tokenized, tmp_path):
-    import os
-    import sys
-
     from qbench.cli.summary import render_plain
 
     suite = write_suite(tmp_path, text_suite(tokenized, TEXT).replace(
