@@ -212,10 +212,14 @@ def _open_device(run: Run, device_name: str, cells: list[grid.Cell]):
     from qbench.pipeline.placement import resolve_placement
 
     placements, placed = {}, {}
-    for c in cells:
-        if (c.threads, c.affinity) not in placements:
-            placements[(c.threads, c.affinity)] = resolve_placement(session, profile, bench, c.threads, c.affinity)
-            placed[(c.threads, c.affinity)] = session.info.get("placement")
+    try:
+        for c in cells:
+            if (c.threads, c.affinity) not in placements:
+                placements[(c.threads, c.affinity)] = resolve_placement(session, profile, bench, c.threads, c.affinity)
+                placed[(c.threads, c.affinity)] = session.info.get("placement")
+    except BaseException:  # the caller fails the device's cells; the open session must not outlive them
+        session.close()
+        raise
     return profile, session, placements, placed
 
 
